@@ -1,0 +1,1 @@
+"""codetune: the code shared by the three functions and the command line."""

@@ -1,0 +1,111 @@
+"""The validation report: findings (errors and warnings), counted per rule, listed up to a cap."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.dataset.rules import (
+    MAX_LISTED_FINDINGS,
+    MAX_LISTED_PER_RULE,
+    DatasetKind,
+    DatasetRole,
+    Rule,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One fault (or warning) in a dataset.
+
+    `line` is 1-based, None for a rule about the whole file. `field` names the place in the
+    example (`messages[2].author`), None when the fault is not in a field. Messages never quote
+    the dataset's contents: they may be private code.
+    """
+
+    rule: Rule
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "line": self.line,
+            "field": self.field,
+            "rule": str(self.rule),
+            "message": self.message,
+        }
+
+
+@dataclass(slots=True)
+class Findings:
+    """Findings of one severity: all counted per rule, the first few of each rule listed."""
+
+    listed: list[Finding] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    max_listed: int = MAX_LISTED_FINDINGS
+    max_per_rule: int = MAX_LISTED_PER_RULE
+
+    def add(self, finding: Finding) -> None:
+        rule = str(finding.rule)
+        self.counts[rule] += 1
+        if self.counts[rule] <= self.max_per_rule and len(self.listed) < self.max_listed:
+            self.listed.append(finding)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def omitted(self) -> int:
+        return self.total - len(self.listed)
+
+    def __bool__(self) -> bool:
+        return bool(self.counts)
+
+
+@dataclass(slots=True)
+class ValidationReport:
+    """What the validator found in one dataset. `to_dict()` is the documented JSON report."""
+
+    dataset: str
+    kind: DatasetKind | None
+    role: DatasetRole
+    examples: int
+    errors: Findings
+    warnings: Findings
+    stats: dict[str, Any]
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    def to_dict(self) -> dict[str, Any]:
+        ordered = (
+            sorted(self.errors.listed, key=_by_line),
+            sorted(self.warnings.listed, key=_by_line),
+        )
+        return {
+            "dataset": self.dataset,
+            "kind": str(self.kind) if self.kind else None,
+            "role": str(self.role),
+            "valid": self.valid,
+            "examples": self.examples,
+            "errors": [f.to_dict() for f in ordered[0]],
+            "warnings": [f.to_dict() for f in ordered[1]],
+            "stats": {
+                **self.stats,
+                "findings": {
+                    "errors": dict(sorted(self.errors.counts.items())),
+                    "warnings": dict(sorted(self.warnings.counts.items())),
+                    "errors_not_listed": self.errors.omitted,
+                    "warnings_not_listed": self.warnings.omitted,
+                },
+            },
+        }
+
+
+def _by_line(finding: Finding) -> tuple[int, int]:
+    # Whole-file findings (line None) first, then in file order; sort is stable within a line.
+    return (0, 0) if finding.line is None else (1, finding.line)

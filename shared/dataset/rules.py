@@ -1,0 +1,121 @@
+"""The dataset rules: every limit and rule code the validator enforces, with where it comes from.
+
+`S-n` codes are the numbered rules of the project's specification (Google's "Tune code models"
+page, restated in `../shared/SPEC.md`). The other codes are this project's own, for faults of
+the file itself (encoding, JSON) and for rules Google documents on other pages.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DatasetKind(StrEnum):
+    """The two dataset formats of S-1."""
+
+    GENERATION = "generation"  # code-bison: {"input_text", "output_text"}
+    CHAT = "chat"  # codechat-bison: {"messages": [{"author", "content"}], "context"?}
+
+
+class DatasetRole(StrEnum):
+    """What a dataset is for: tuning (S-2..S-4) or evaluation during tuning (S-5, S-6)."""
+
+    TRAINING = "training"
+    EVALUATION = "evaluation"
+
+
+# --- Limits -----------------------------------------------------------------------------------
+# S-2: at least 10 training examples; fewer than 500 works but is not recommended.
+MIN_TRAINING_EXAMPLES = 10
+RECOMMENDED_TRAINING_EXAMPLES = 500
+# S-3: at most 10,000 code-generation training examples.
+MAX_GENERATION_EXAMPLES = 10_000
+# S-4: at most 10,000 `author` fields, summed over every message of every chat example.
+MAX_CHAT_AUTHOR_FIELDS = 10_000
+# S-5: an evaluation dataset holds 10 to 250 examples.
+MIN_EVALUATION_EXAMPLES = 10
+MAX_EVALUATION_EXAMPLES = 250
+
+# S-9: token limits of the base models (Google's model pages for code-bison / codechat-bison).
+# The 8k models: 6,144 input + 1,024 output tokens. The 32k models: 32,768 input and output
+# together, at most 8,192 of them output.
+LIMITS_8K = {"input": 6_144, "output": 1_024}
+LIMITS_32K = {"total": 32_768, "output": 8_192}
+# Google: "a token is equivalent to about 4 characters" (Vertex AI generative AI docs, "Tokens").
+# The validator has no tokenizer for the bison models: every token count it reports is this
+# estimate and is labelled as one.
+CHARS_PER_TOKEN = 4
+
+# Own limit: the longest line the validator reads. A whole example at the 32k model's limit is
+# about 128 KiB of text; 8 MiB leaves room for JSON escapes and keeps memory bounded.
+MAX_LINE_BYTES = 8 * 1024 * 1024
+
+# How much of a report lists findings one by one; every finding is still counted per rule.
+MAX_LISTED_FINDINGS = 100
+MAX_LISTED_PER_RULE = 20
+
+# --- Chat examples ----------------------------------------------------------------------------
+# Google, "Tune text models by using supervised tuning", dataset format for chat models (the
+# format codechat-bison shares with chat-bison): each example holds `messages`, "an array of
+# author-content pairs"; "the author field ... is set to either user or assistant in an
+# alternating manner"; `context` is optional. The model is tuned to produce the assistant's
+# turns, so a conversation opens with the user and closes with the assistant's answer: a
+# trailing user turn has no answer to learn from.
+CHAT_AUTHORS = ("user", "assistant")
+CHAT_FIRST_AUTHOR = "user"
+CHAT_LAST_AUTHOR = "assistant"
+
+# The fields each kind of example may carry (S-1).
+GENERATION_FIELDS = frozenset({"input_text", "output_text"})
+CHAT_FIELDS = frozenset({"messages", "context"})
+CHAT_MESSAGE_FIELDS = frozenset({"author", "content"})
+
+
+class Rule(StrEnum):
+    """Every code a finding can carry. Values are what reports print."""
+
+    FORMAT = "S-1"  # shape of an example: fields, types, empty values, one kind per file
+    MIN_EXAMPLES = "S-2"
+    MAX_GENERATION_EXAMPLES = "S-3"
+    MAX_AUTHOR_FIELDS = "S-4"
+    EVALUATION_SIZE = "S-5"
+    EVALUATION_CHAT = "S-6"
+    INSTRUCTION = "S-7"
+    PROMPT_LAYOUT = "S-8"
+    TOKEN_LIMIT = "S-9"
+    # Own codes: faults of the file rather than of an example's content.
+    ENCODING = "utf-8"  # bytes that are not UTF-8
+    BOM = "bom"  # a byte-order mark before the first example
+    JSON = "json"  # a line that is not valid JSON
+    NOT_OBJECT = "not-object"  # valid JSON, but not an object
+    LINE_LENGTH = "line-length"  # a line over MAX_LINE_BYTES
+    BLANK_LINE = "blank-line"  # a line with no example
+    # Own codes for what Google documents for chat examples (see CHAT_AUTHORS above).
+    CHAT_AUTHOR = "chat-author"
+    CHAT_TURNS = "chat-turns"
+    # Warnings of our own.
+    DUPLICATE = "duplicate"
+    UNKNOWN_FIELD = "unknown-field"
+
+
+RULE_SUMMARIES: dict[Rule, str] = {
+    Rule.FORMAT: "each line holds one example of the dataset's kind, every field a non-empty string",
+    Rule.MIN_EXAMPLES: "a training dataset holds at least 10 examples; 500 or more recommended",
+    Rule.MAX_GENERATION_EXAMPLES: "a code-generation training dataset holds at most 10,000 examples",
+    Rule.MAX_AUTHOR_FIELDS: "a code-chat training dataset holds at most 10,000 author fields",
+    Rule.EVALUATION_SIZE: "an evaluation dataset holds 10 to 250 code-generation examples",
+    Rule.EVALUATION_CHAT: "code chat supports no evaluation dataset",
+    Rule.INSTRUCTION: "prompts should carry an instruction, such as 'Write the code in Python:'",
+    Rule.PROMPT_LAYOUT: "prompts should share one layout, the one production traffic will use",
+    Rule.TOKEN_LIMIT: "examples should fit the base model's token limits (estimated)",
+    Rule.ENCODING: "the file is UTF-8",
+    Rule.BOM: "the file starts without a byte-order mark",
+    Rule.JSON: "each line is valid JSON",
+    Rule.NOT_OBJECT: "each line is a JSON object",
+    Rule.LINE_LENGTH: f"a line is at most {MAX_LINE_BYTES // (1024 * 1024)} MiB",
+    Rule.BLANK_LINE: "no blank lines: every line holds an example",
+    Rule.CHAT_AUTHOR: "a message's author is 'user' or 'assistant'",
+    Rule.CHAT_TURNS: "turns alternate, starting with 'user' and ending with 'assistant'",
+    Rule.DUPLICATE: "no example appears twice",
+    Rule.UNKNOWN_FIELD: "examples carry only the fields of their kind",
+}

@@ -1,0 +1,567 @@
+"""The dataset validator: one pass over a JSONL byte stream, every rule of S-1 to S-9.
+
+`validate_stream` reads the stream line by line and keeps only counters and a bounded table of
+example fingerprints (for duplicates), so memory does not grow with the file. Nothing a file
+contains raises: every fault becomes a finding with its line, field and rule.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from shared.dataset import prompts
+from shared.dataset.lines import ByteStream, read_lines
+from shared.dataset.report import Finding, Findings, ValidationReport
+from shared.dataset.rules import (
+    CHARS_PER_TOKEN,
+    CHAT_AUTHORS,
+    CHAT_FIELDS,
+    CHAT_FIRST_AUTHOR,
+    CHAT_LAST_AUTHOR,
+    CHAT_MESSAGE_FIELDS,
+    GENERATION_FIELDS,
+    MAX_CHAT_AUTHOR_FIELDS,
+    MAX_EVALUATION_EXAMPLES,
+    MAX_GENERATION_EXAMPLES,
+    MAX_LINE_BYTES,
+    MIN_EVALUATION_EXAMPLES,
+    MIN_TRAINING_EXAMPLES,
+    RECOMMENDED_TRAINING_EXAMPLES,
+    DatasetKind,
+    DatasetRole,
+    Rule,
+)
+
+_BOM = b"\xef\xbb\xbf"
+# Fingerprints kept for duplicate detection: twice the largest valid dataset, so memory stays
+# bounded on files far over the limits (their later duplicates simply go unreported).
+_MAX_FINGERPRINTS = 2 * MAX_GENERATION_EXAMPLES
+_MAX_LAYOUTS = 50  # distinct prompt layouts tracked; further ones are counted as "other"
+_FIRST_LINES_SHOWN = 5
+
+_JSON_TYPES: dict[type, str] = {
+    str: "a string", int: "a number", float: "a number", bool: "a boolean",
+    type(None): "null", list: "an array", dict: "an object",
+}  # fmt: skip
+
+
+def json_type(value: object) -> str:
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+@dataclass(slots=True)
+class _Summary:
+    """Running min / max / mean of a count, in constant memory."""
+
+    count: int = 0
+    total: int = 0
+    least: int = 0
+    most: int = 0
+
+    def add(self, value: int) -> None:
+        if self.count == 0 or value < self.least:
+            self.least = value
+        self.most = max(self.most, value)
+        self.count += 1
+        self.total += value
+
+    def to_dict(self) -> dict[str, float | int]:
+        mean = round(self.total / self.count, 1) if self.count else 0
+        return {"min": self.least, "max": self.most, "mean": mean, "total": self.total}
+
+
+@dataclass(slots=True)
+class _Layout:
+    examples: int = 0
+    first_line: int = 0
+
+
+@dataclass(slots=True)
+class _Validation:
+    """The state of one pass over a dataset."""
+
+    kind: DatasetKind | None
+    role: DatasetRole
+    kind_line: int | None = None  # where the kind was detected; None when it was given
+    errors: Findings = field(default_factory=Findings)
+    warnings: Findings = field(default_factory=Findings)
+    lines: int = 0
+    examples: int = 0
+    bytes_read: int = 0
+    crlf_lines: int = 0
+    author_fields: int = 0
+    authors: Counter[str] = field(default_factory=Counter)
+    messages_per_example: _Summary = field(default_factory=_Summary)
+    prompt_chars: _Summary = field(default_factory=_Summary)
+    response_chars: _Summary = field(default_factory=_Summary)
+    over_8k: int = 0
+    over_32k: int = 0
+    without_instruction: int = 0
+    without_instruction_lines: list[int] = field(default_factory=list)
+    layouts: dict[tuple[str, ...], _Layout] = field(default_factory=dict)
+    other_layouts: int = 0
+    fingerprints: dict[int, int] = field(default_factory=dict)
+    duplicates: int = 0
+
+    # --- findings ---------------------------------------------------------------------------
+    def error(self, rule: Rule, message: str, line: int | None, field: str | None = None) -> None:
+        self.errors.add(Finding(rule, message, line, field))
+
+    def warn(self, rule: Rule, message: str, line: int | None, field: str | None = None) -> None:
+        self.warnings.add(Finding(rule, message, line, field))
+
+    # --- one line ---------------------------------------------------------------------------
+    def check_line(self, number: int, data: bytes | None) -> None:
+        self.lines = number
+        if data is None:
+            self.error(Rule.LINE_LENGTH, f"line is longer than {MAX_LINE_BYTES:,} bytes", number)
+            return
+        if number == 1 and data.startswith(_BOM):
+            self.error(
+                Rule.BOM,
+                "file starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM",
+                number,
+            )
+            data = data[len(_BOM) :]
+        if data.endswith(b"\r"):
+            self.crlf_lines += 1
+        if not data or data.isspace():
+            self.error(
+                Rule.BLANK_LINE,
+                "line is blank; every line must hold one example: delete it",
+                number,
+            )
+            return
+        try:
+            example = orjson.loads(data)
+        except orjson.JSONDecodeError as fault:
+            self._json_fault(number, data, fault)
+            return
+        if not isinstance(example, dict):
+            self.error(
+                Rule.NOT_OBJECT,
+                f"line holds {json_type(example)}, not an object with the example's fields",
+                number,
+            )
+            return
+        self.examples += 1
+        self._check_counts(number)
+        kind = self._kind_of(number, example)
+        if kind is DatasetKind.GENERATION:
+            self._check_generation(number, example)
+        elif kind is DatasetKind.CHAT:
+            self._check_chat(number, example)
+
+    def _json_fault(self, number: int, data: bytes, fault: orjson.JSONDecodeError) -> None:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            self.error(
+                Rule.ENCODING,
+                f"byte {bad.start + 1} of the line is not UTF-8 ({bad.reason}); "
+                "save the file as UTF-8",
+                number,
+            )
+            return
+        self.error(Rule.JSON, f"not valid JSON: {fault.msg} (column {fault.colno})", number)
+
+    def _check_counts(self, number: int) -> None:
+        """Limits that a line can cross as it is read (S-3, S-5's upper bound)."""
+        if self.role is DatasetRole.EVALUATION:
+            if self.examples == MAX_EVALUATION_EXAMPLES + 1:
+                self.error(
+                    Rule.EVALUATION_SIZE,
+                    f"example {self.examples:,} is over the {MAX_EVALUATION_EXAMPLES} examples "
+                    "an evaluation dataset may hold",
+                    number,
+                )
+        elif self.kind is not DatasetKind.CHAT and self.examples == MAX_GENERATION_EXAMPLES + 1:
+            self.error(
+                Rule.MAX_GENERATION_EXAMPLES,
+                f"example {self.examples:,} is over the {MAX_GENERATION_EXAMPLES:,} examples a "
+                "code-generation dataset may hold",
+                number,
+            )
+
+    def _kind_of(self, number: int, example: dict[str, Any]) -> DatasetKind | None:
+        """The example's kind if it matches the dataset's; the first example sets the kind."""
+        is_chat = "messages" in example
+        is_generation = "input_text" in example or "output_text" in example
+        if is_chat and is_generation:
+            self.error(
+                Rule.FORMAT,
+                "example mixes code-generation fields (input_text/output_text) with chat "
+                "messages; use one kind",
+                number,
+            )
+            return None
+        if not (is_chat or is_generation):
+            self.error(
+                Rule.FORMAT,
+                "example has neither input_text/output_text (code generation) nor messages "
+                "(code chat)",
+                number,
+            )
+            return None
+        kind = DatasetKind.CHAT if is_chat else DatasetKind.GENERATION
+        if self.kind is None:
+            self.kind, self.kind_line = kind, number
+            self._check_kind_for_role()
+        elif kind is not self.kind:
+            where = f"detected on line {self.kind_line}" if self.kind_line else "as given"
+            self.error(
+                Rule.FORMAT,
+                f"a {kind} example in a {self.kind} dataset ({where}); a file holds one kind",
+                number,
+            )
+            return None
+        return kind
+
+    def _check_kind_for_role(self) -> None:
+        if self.role is DatasetRole.EVALUATION and self.kind is DatasetKind.CHAT:
+            self.error(
+                Rule.EVALUATION_CHAT,
+                "code chat takes no evaluation dataset; evaluation data must be code generation",
+                None,
+            )
+
+    # --- code generation ---------------------------------------------------------------------
+    def _check_generation(self, number: int, example: dict[str, Any]) -> None:
+        prompt = self._text_field(number, example, "input_text", "input_text")
+        response = self._text_field(number, example, "output_text", "output_text")
+        if len(example) > 2 or prompt is None or response is None:
+            self._unknown_fields(number, example, GENERATION_FIELDS, "")
+        if prompt is None or response is None:
+            return
+        self._measure(
+            number,
+            len(prompt),
+            response,
+            prompts.has_instruction(prompt),
+            prompts.prompt_layout(prompt),
+            hash((prompt, response)),
+        )
+
+    # --- code chat ---------------------------------------------------------------------------
+    def _check_chat(self, number: int, example: dict[str, Any]) -> None:
+        messages = example["messages"]
+        self._unknown_fields(number, example, CHAT_FIELDS, "")
+        context = None
+        if "context" in example:
+            context = self._text_field(number, example, "context", "context")
+        if not isinstance(messages, list):
+            self.error(
+                Rule.FORMAT,
+                f"messages is {json_type(messages)}; it must be an array of "
+                '{"author", "content"} objects',
+                number,
+                "messages",
+            )
+            return
+        if not messages:
+            self.error(Rule.FORMAT, "messages is empty; an example needs a user turn and the "
+                       "assistant's answer", number, "messages")  # fmt: skip
+            return
+        authors: list[str] = []
+        contents: list[str] = []
+        for index, message in enumerate(messages):
+            where = f"messages[{index}]"
+            if not isinstance(message, dict):
+                self.error(
+                    Rule.FORMAT,
+                    f"message is {json_type(message)}; it must be an object with author and "
+                    "content",
+                    number,
+                    where,
+                )
+                continue
+            if "author" in message:
+                self._count_author_field(number)
+            if len(message) != 2:
+                self._unknown_fields(number, message, CHAT_MESSAGE_FIELDS, where + ".")
+            author = self._text_field(number, message, "author", where + ".author")
+            content = self._text_field(number, message, "content", where + ".content")
+            if author is not None:
+                if author in CHAT_AUTHORS:
+                    authors.append(author)
+                    self.authors[author] += 1
+                else:
+                    self.error(
+                        Rule.CHAT_AUTHOR,
+                        "author must be 'user' or 'assistant'",
+                        number,
+                        where + ".author",
+                    )
+            if content is not None:
+                contents.append(content)
+        self.messages_per_example.add(len(messages))
+        if len(authors) != len(messages) or len(contents) != len(messages):
+            return  # faults already reported; the turn order is not meaningful
+        if not self._check_turns(number, authors) or ("context" in example and context is None):
+            return
+        # The instruction may sit in the context or the opening user turn (S-7).
+        prompt_chars = len(context or "") + sum(map(len, contents[:-1]))
+        self._measure(
+            number,
+            prompt_chars,
+            contents[-1],
+            prompts.has_instruction(contents[0])
+            or (context is not None and prompts.has_instruction(context)),
+            prompts.prompt_layout(contents[0]),
+            hash((context, *zip(authors, contents, strict=True))),
+        )
+
+    def _count_author_field(self, number: int) -> None:
+        self.author_fields += 1
+        if self.role is DatasetRole.TRAINING and self.author_fields == MAX_CHAT_AUTHOR_FIELDS + 1:
+            self.error(
+                Rule.MAX_AUTHOR_FIELDS,
+                f"author field {self.author_fields:,} is over the {MAX_CHAT_AUTHOR_FIELDS:,} "
+                "author fields a code-chat dataset may hold (summed over all messages)",
+                number,
+            )
+
+    def _check_turns(self, number: int, authors: list[str]) -> bool:
+        """Turns alternate, open with the user and close with the assistant (Google's format)."""
+        if authors[0] != CHAT_FIRST_AUTHOR:
+            self.error(Rule.CHAT_TURNS, "the conversation must open with a 'user' turn",
+                       number, "messages[0].author")  # fmt: skip
+            return False
+        for index in range(1, len(authors)):
+            if authors[index] == authors[index - 1]:
+                self.error(
+                    Rule.CHAT_TURNS,
+                    f"two '{authors[index]}' turns in a row; turns alternate between 'user' "
+                    "and 'assistant'",
+                    number,
+                    f"messages[{index}].author",
+                )
+                return False
+        if authors[-1] != CHAT_LAST_AUTHOR:
+            self.error(
+                Rule.CHAT_TURNS,
+                "the conversation must end with the 'assistant' turn the model learns from",
+                number,
+                f"messages[{len(authors) - 1}].author",
+            )
+            return False
+        return True
+
+    # --- shared by both kinds ----------------------------------------------------------------
+    def _text_field(self, number: int, holder: dict[str, Any], key: str, where: str) -> str | None:
+        """The field's text if it is a non-empty string; otherwise report it and return None."""
+        value = holder.get(key)
+        if isinstance(value, str) and value and not value.isspace():
+            return value
+        if key not in holder:
+            problem = "is missing"
+        elif isinstance(value, str):
+            problem = "is empty"
+        else:
+            problem = f"is {json_type(value)}; it must be a string"
+        self.error(Rule.FORMAT, f"{key} {problem}", number, where)
+        return None
+
+    def _unknown_fields(
+        self, number: int, holder: dict[str, Any], known: frozenset[str], prefix: str
+    ) -> None:
+        for key in holder.keys() - known:
+            self.warn(
+                Rule.UNKNOWN_FIELD,
+                "field is not part of the format; tuning ignores or rejects it",
+                number,
+                prefix + key[:64],
+            )
+
+    def _measure(
+        self,
+        number: int,
+        prompt_chars: int,
+        response: str,
+        instructed: bool,
+        layout: tuple[str, ...],
+        fingerprint: int,
+    ) -> None:
+        """Statistics and warnings of a well-formed example (S-7, S-8, S-9, duplicates).
+
+        The prompt is everything the model reads before the answer: the input text, or the
+        chat's context and every turn before the last.
+        """
+        self.prompt_chars.add(prompt_chars)
+        self.response_chars.add(len(response))
+        self._check_tokens(number, prompt_chars, len(response))
+        if not instructed:
+            self.without_instruction += 1
+            if len(self.without_instruction_lines) < _FIRST_LINES_SHOWN:
+                self.without_instruction_lines.append(number)
+        self._note_layout(number, layout)
+        first = self.fingerprints.get(fingerprint)
+        if first is not None:
+            self.duplicates += 1
+            self.warn(Rule.DUPLICATE, f"example repeats line {first} exactly", number)
+        elif len(self.fingerprints) < _MAX_FINGERPRINTS:
+            self.fingerprints[fingerprint] = number
+
+    def _check_tokens(self, number: int, prompt_chars: int, response_chars: int) -> None:
+        input_tokens = prompts.estimate_tokens(prompt_chars)
+        output_tokens = prompts.estimate_tokens(response_chars)
+        warning = prompts.token_limit_warning(input_tokens, output_tokens)
+        if warning is None:
+            return
+        self.over_8k += 1
+        if "every" in warning:
+            self.over_32k += 1
+        self.warn(Rule.TOKEN_LIMIT, warning, number)
+
+    def _note_layout(self, number: int, layout: tuple[str, ...]) -> None:
+        seen = self.layouts.get(layout)
+        if seen is None:
+            if len(self.layouts) >= _MAX_LAYOUTS:
+                self.other_layouts += 1
+                return
+            seen = self.layouts[layout] = _Layout(first_line=number)
+        seen.examples += 1
+
+    # --- the whole file ----------------------------------------------------------------------
+    def finish(self) -> None:
+        """Rules about the whole file, checked once every line has been read."""
+        if self.role is DatasetRole.EVALUATION:
+            if self.examples < MIN_EVALUATION_EXAMPLES:
+                self.error(
+                    Rule.EVALUATION_SIZE,
+                    f"{_count(self.examples, 'example')}; an evaluation dataset needs "
+                    f"{MIN_EVALUATION_EXAMPLES} to {MAX_EVALUATION_EXAMPLES}",
+                    None,
+                )
+        elif self.examples < MIN_TRAINING_EXAMPLES:
+            self.error(
+                Rule.MIN_EXAMPLES,
+                f"{_count(self.examples, 'example')}; a training dataset needs at least "
+                f"{MIN_TRAINING_EXAMPLES}",
+                None,
+            )
+        elif self.examples < RECOMMENDED_TRAINING_EXAMPLES:
+            self.warn(
+                Rule.MIN_EXAMPLES,
+                f"{_count(self.examples, 'example')}; {RECOMMENDED_TRAINING_EXAMPLES} or more give better "
+                "results",
+                None,
+            )
+        if self.without_instruction:
+            lines = ", ".join(map(str, self.without_instruction_lines))
+            self.warn(
+                Rule.INSTRUCTION,
+                f"{_count(self.without_instruction, 'example')} without an instruction (from "
+                f"line {lines}); open each prompt with one, e.g. 'Write the code in Python: ...'",
+                None,
+            )
+        if len(self.layouts) + (self.other_layouts > 0) > 1:
+            ranked = sorted(self.layouts.items(), key=lambda item: -item[1].examples)
+            shown = "; ".join(
+                f"{_layout_name(layout)}: {seen.examples:,} (first on line {seen.first_line})"
+                for layout, seen in ranked[:3]
+            )
+            self.warn(
+                Rule.PROMPT_LAYOUT,
+                f"prompts use {len(self.layouts) + (self.other_layouts > 0)} layouts ({shown}); "
+                "use the one layout production prompts will have",
+                None,
+            )
+
+    def stats(self) -> dict[str, Any]:
+        stats: dict[str, Any] = {
+            "lines": self.lines,
+            "bytes": self.bytes_read,
+            "crlf_lines": self.crlf_lines,
+            "kind_detected_on_line": self.kind_line,
+            "prompt_chars": self.prompt_chars.to_dict(),
+            "response_chars": self.response_chars.to_dict(),
+            "estimated_tokens": {
+                "method": f"estimate: characters / {CHARS_PER_TOKEN}",
+                "prompt": _tokens(self.prompt_chars),
+                "response": _tokens(self.response_chars),
+                "examples_over_8k_limits": self.over_8k,
+                "examples_over_32k_limits": self.over_32k,
+            },
+            "examples_without_instruction": self.without_instruction,
+            "prompt_layouts": [
+                {"labels": list(layout), "examples": seen.examples, "first_line": seen.first_line}
+                for layout, seen in sorted(self.layouts.items(), key=lambda i: -i[1].examples)
+            ],
+            "duplicate_examples": self.duplicates,
+        }
+        if self.kind is DatasetKind.CHAT:
+            stats["author_fields"] = self.author_fields
+            stats["authors"] = dict(sorted(self.authors.items()))
+            stats["messages_per_example"] = self.messages_per_example.to_dict()
+        return stats
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
+
+
+def _layout_name(layout: tuple[str, ...]) -> str:
+    return " then ".join(f"'{label}:'" for label in layout) if layout else "no labels"
+
+
+def _tokens(chars: _Summary) -> dict[str, float | int]:
+    """The estimated token counts of a character-count summary."""
+    mean = chars.total / chars.count / CHARS_PER_TOKEN if chars.count else 0
+    return {
+        "min": prompts.estimate_tokens(chars.least),
+        "max": prompts.estimate_tokens(chars.most),
+        "mean": round(mean, 1),
+    }
+
+
+def validate_stream(
+    stream: ByteStream,
+    dataset: str,
+    kind: DatasetKind | None = None,
+    role: DatasetRole = DatasetRole.TRAINING,
+    on_progress: Callable[[int], None] | None = None,
+) -> ValidationReport:
+    """Validate the JSONL dataset read from `stream` (bytes), named `dataset` in the report.
+
+    `kind` None detects the kind from the first example. `on_progress` is called with the
+    number of bytes read so far, after each chunk.
+    """
+    state = _Validation(kind=kind, role=role)
+    if kind is not None:
+        state._check_kind_for_role()
+
+    def count(size: int) -> None:
+        state.bytes_read += size
+        if on_progress is not None:
+            on_progress(state.bytes_read)
+
+    for number, data in read_lines(stream, MAX_LINE_BYTES, on_bytes=count):
+        state.check_line(number, data)
+    state.finish()
+    return ValidationReport(
+        dataset=dataset,
+        kind=state.kind,
+        role=role,
+        examples=state.examples,
+        errors=state.errors,
+        warnings=state.warnings,
+        stats=state.stats(),
+    )
+
+
+def validate_path(
+    path: str | Path,
+    kind: DatasetKind | None = None,
+    role: DatasetRole = DatasetRole.TRAINING,
+    on_progress: Callable[[int], None] | None = None,
+) -> ValidationReport:
+    """Validate a local file. Raises OSError when it cannot be read."""
+    with open(path, "rb") as stream:
+        return validate_stream(stream, str(path), kind, role, on_progress)

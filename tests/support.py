@@ -1,0 +1,79 @@
+"""Helpers for dataset tests: valid examples to build faulty datasets around, and the report."""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import orjson
+
+from shared.dataset import DatasetKind, DatasetRole, validate_stream
+
+
+def generation(index: int, **fields: Any) -> bytes:
+    """A valid, distinct code-generation example, with `fields` overriding its own."""
+    example = {
+        "input_text": f"Write the code in Python: return {index} plus the argument.",
+        "output_text": f"```python\ndef add_{index}(x: int) -> int:\n    return x + {index}\n```",
+    }
+    example.update(fields)
+    return orjson.dumps(example)
+
+
+def chat_messages(index: int) -> list[dict[str, str]]:
+    return [
+        {"author": "user", "content": f"Write a Python function that returns {index} squared."},
+        {"author": "assistant", "content": f"```python\ndef square_{index}():\n    return {index} ** 2\n```"},
+    ]
+
+
+def chat(index: int, **fields: Any) -> bytes:
+    """A valid, distinct code-chat example, with `fields` overriding its own."""
+    example: dict[str, Any] = {"messages": chat_messages(index)}
+    example.update(fields)
+    return orjson.dumps(example)
+
+
+def dataset(lines: list[bytes]) -> bytes:
+    return b"".join(line + b"\n" for line in lines)
+
+
+def generation_dataset(count: int) -> list[bytes]:
+    return [generation(i) for i in range(count)]
+
+
+def chat_dataset(count: int) -> list[bytes]:
+    return [chat(i) for i in range(count)]
+
+
+def validate(
+    data: bytes,
+    kind: DatasetKind | None = None,
+    role: DatasetRole = DatasetRole.TRAINING,
+) -> dict[str, Any]:
+    """The JSON report of `data`, checked against the report's published schema."""
+    report = validate_stream(io.BytesIO(data), "gs://bucket/data.jsonl", kind, role).to_dict()
+    jsonschema.validate(report, report_schema())
+    # The report must survive a JSON round trip unchanged: it is written to Cloud Storage.
+    assert json.loads(orjson.dumps(report)) == report
+    return report
+
+
+@cache
+def report_schema() -> dict[str, Any]:
+    text = resources.files("shared.dataset").joinpath("report.schema.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def faults(report: dict[str, Any]) -> list[tuple[str, int | None, str | None]]:
+    """(rule, line, field) of every error, in report order."""
+    return [(e["rule"], e["line"], e["field"]) for e in report["errors"]]
+
+
+def warning_rules(report: dict[str, Any]) -> list[str]:
+    return [w["rule"] for w in report["warnings"]]
