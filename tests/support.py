@@ -27,7 +27,10 @@ def generation(index: int, **fields: Any) -> bytes:
 def chat_messages(index: int) -> list[dict[str, str]]:
     return [
         {"author": "user", "content": f"Write a Python function that returns {index} squared."},
-        {"author": "assistant", "content": f"```python\ndef square_{index}():\n    return {index} ** 2\n```"},
+        {
+            "author": "assistant",
+            "content": f"```python\ndef square_{index}():\n    return {index} ** 2\n```",
+        },
     ]
 
 

@@ -30,7 +30,11 @@ class Fault:
 
 def _turns(*authors: str) -> bytes:
     return orjson.dumps(
-        {"messages": [{"author": a, "content": f"turn {i} from {a}"} for i, a in enumerate(authors)]}
+        {
+            "messages": [
+                {"author": a, "content": f"turn {i} from {a}"} for i, a in enumerate(authors)
+            ]
+        }
     )
 
 
@@ -77,7 +81,13 @@ CORPUS = [
     Fault("generation-example-in-chat-dataset", generation(70), "S-1", kind=CHAT),
     Fault("messages-string", b'{"messages": "user: hi"}', "S-1", "messages", CHAT),
     Fault("messages-empty", b'{"messages": []}', "S-1", "messages", CHAT),
-    Fault("message-not-object", orjson.dumps({"messages": [_USER, "answer"]}), "S-1", "messages[1]", CHAT),
+    Fault(
+        "message-not-object",
+        orjson.dumps({"messages": [_USER, "answer"]}),
+        "S-1",
+        "messages[1]",
+        CHAT,
+    ),
     Fault(
         "author-missing",
         orjson.dumps({"messages": [{"content": "Write Python"}, _ASSISTANT]}),
@@ -93,9 +103,23 @@ CORPUS = [
         CHAT,
     ),
     Fault("author-bot", _turns("user", "bot"), "chat-author", "messages[1].author", CHAT),
-    Fault("author-model-gemini-style", _turns("user", "model"), "chat-author", "messages[1].author", CHAT),
-    Fault("author-system", _turns("system", "user", "assistant"), "chat-author", "messages[0].author", CHAT),
-    Fault("author-capitalised", _turns("User", "assistant"), "chat-author", "messages[0].author", CHAT),
+    Fault(
+        "author-model-gemini-style",
+        _turns("user", "model"),
+        "chat-author",
+        "messages[1].author",
+        CHAT,
+    ),
+    Fault(
+        "author-system",
+        _turns("system", "user", "assistant"),
+        "chat-author",
+        "messages[0].author",
+        CHAT,
+    ),
+    Fault(
+        "author-capitalised", _turns("User", "assistant"), "chat-author", "messages[0].author", CHAT
+    ),
     Fault(
         "content-missing",
         orjson.dumps({"messages": [_USER, {"author": "assistant"}]}),
@@ -117,10 +141,34 @@ CORPUS = [
         "messages[0].content",
         CHAT,
     ),
-    Fault("opens-with-assistant", _turns("assistant", "user", "assistant"), "chat-turns", "messages[0].author", CHAT),
-    Fault("two-user-turns", _turns("user", "user", "assistant"), "chat-turns", "messages[1].author", CHAT),
-    Fault("two-assistant-turns", _turns("user", "assistant", "assistant"), "chat-turns", "messages[2].author", CHAT),
-    Fault("ends-with-user", _turns("user", "assistant", "user"), "chat-turns", "messages[2].author", CHAT),
+    Fault(
+        "opens-with-assistant",
+        _turns("assistant", "user", "assistant"),
+        "chat-turns",
+        "messages[0].author",
+        CHAT,
+    ),
+    Fault(
+        "two-user-turns",
+        _turns("user", "user", "assistant"),
+        "chat-turns",
+        "messages[1].author",
+        CHAT,
+    ),
+    Fault(
+        "two-assistant-turns",
+        _turns("user", "assistant", "assistant"),
+        "chat-turns",
+        "messages[2].author",
+        CHAT,
+    ),
+    Fault(
+        "ends-with-user",
+        _turns("user", "assistant", "user"),
+        "chat-turns",
+        "messages[2].author",
+        CHAT,
+    ),
     Fault("only-a-user-turn", _turns("user"), "chat-turns", "messages[0].author", CHAT),
     Fault("context-number", chat(80, context=3), "S-1", "context", CHAT),
     Fault("context-empty", chat(81, context=""), "S-1", "context", CHAT),
@@ -171,7 +219,10 @@ def test_a_line_over_the_length_limit_is_reported_and_reading_resumes() -> None:
     lines = [generation(i) for i in range(SIZE)]
     lines[LINE - 1] = huge
     lines[LINE] = b"[]"  # the line after the huge one is still read
-    assert faults(validate(dataset(lines))) == [("line-length", LINE, None), ("not-object", LINE + 1, None)]
+    assert faults(validate(dataset(lines))) == [
+        ("line-length", LINE, None),
+        ("not-object", LINE + 1, None),
+    ]
 
 
 def test_a_chat_dataset_cannot_be_an_evaluation_dataset() -> None:

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 
@@ -26,6 +26,7 @@ from shared.dataset.rules import (
     CHAT_LAST_AUTHOR,
     CHAT_MESSAGE_FIELDS,
     GENERATION_FIELDS,
+    LIMITS_8K,
     MAX_CHAT_AUTHOR_FIELDS,
     MAX_EVALUATION_EXAMPLES,
     MAX_GENERATION_EXAMPLES,
@@ -44,11 +45,19 @@ _BOM = b"\xef\xbb\xbf"
 _MAX_FINGERPRINTS = 2 * MAX_GENERATION_EXAMPLES
 _MAX_LAYOUTS = 50  # distinct prompt layouts tracked; further ones are counted as "other"
 _FIRST_LINES_SHOWN = 5
+# The most characters whose token estimate fits the 8k models (S-9).
+_FITS_8K_PROMPT_CHARS = LIMITS_8K["input"] * CHARS_PER_TOKEN
+_FITS_8K_RESPONSE_CHARS = LIMITS_8K["output"] * CHARS_PER_TOKEN
 
 _JSON_TYPES: dict[type, str] = {
     str: "a string", int: "a number", float: "a number", bool: "a boolean",
     type(None): "null", list: "an array", dict: "an object",
 }  # fmt: skip
+
+
+def _is_text(value: object) -> TypeGuard[str]:
+    """A non-empty string that is not only white space (the S-1 rule for every text field)."""
+    return type(value) is str and bool(value) and not value.isspace()
 
 
 def json_type(value: object) -> str:
@@ -65,9 +74,10 @@ class _Summary:
     most: int = 0
 
     def add(self, value: int) -> None:
-        if self.count == 0 or value < self.least:
+        if value < self.least or not self.count:
             self.least = value
-        self.most = max(self.most, value)
+        if value > self.most:
+            self.most = value
         self.count += 1
         self.total += value
 
@@ -117,33 +127,26 @@ class _Validation:
         self.warnings.add(Finding(rule, message, line, field))
 
     # --- one line ---------------------------------------------------------------------------
-    def check_line(self, number: int, data: bytes | None) -> None:
+    def check_line(self, number: int, data: bytes | memoryview | None) -> None:
         self.lines = number
         if data is None:
             self.error(Rule.LINE_LENGTH, f"line is longer than {MAX_LINE_BYTES:,} bytes", number)
             return
-        if number == 1 and data.startswith(_BOM):
+        if number == 1 and data[:3] == _BOM:
             self.error(
                 Rule.BOM,
                 "file starts with a UTF-8 byte-order mark; save it as UTF-8 without BOM",
                 number,
             )
             data = data[len(_BOM) :]
-        if data.endswith(b"\r"):
+        if data[-1:] == b"\r":
             self.crlf_lines += 1
-        if not data or data.isspace():
-            self.error(
-                Rule.BLANK_LINE,
-                "line is blank; every line must hold one example: delete it",
-                number,
-            )
-            return
         try:
             example = orjson.loads(data)
         except orjson.JSONDecodeError as fault:
-            self._json_fault(number, data, fault)
+            self._json_fault(number, bytes(data), fault)
             return
-        if not isinstance(example, dict):
+        if type(example) is not dict:
             self.error(
                 Rule.NOT_OBJECT,
                 f"line holds {json_type(example)}, not an object with the example's fields",
@@ -151,7 +154,14 @@ class _Validation:
             )
             return
         self.examples += 1
-        self._check_counts(number)
+        if self.examples in (MAX_EVALUATION_EXAMPLES + 1, MAX_GENERATION_EXAMPLES + 1):
+            self._check_counts(number)
+        if self.kind is DatasetKind.GENERATION and len(example) == 2:
+            # The fast path, for the well-formed examples that make up most datasets.
+            prompt, response = example.get("input_text"), example.get("output_text")
+            if _is_text(prompt) and _is_text(response):
+                self._measure_generation(number, prompt, response)
+                return
         kind = self._kind_of(number, example)
         if kind is DatasetKind.GENERATION:
             self._check_generation(number, example)
@@ -159,6 +169,13 @@ class _Validation:
             self._check_chat(number, example)
 
     def _json_fault(self, number: int, data: bytes, fault: orjson.JSONDecodeError) -> None:
+        if not data.strip():  # checked only here: a blank line is not JSON either
+            self.error(
+                Rule.BLANK_LINE,
+                "line is blank; every line must hold one example: delete it",
+                number,
+            )
+            return
         try:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:
@@ -235,16 +252,19 @@ class _Validation:
     def _check_generation(self, number: int, example: dict[str, Any]) -> None:
         prompt = self._text_field(number, example, "input_text", "input_text")
         response = self._text_field(number, example, "output_text", "output_text")
-        if len(example) > 2 or prompt is None or response is None:
+        if len(example) != 2 or prompt is None or response is None:
             self._unknown_fields(number, example, GENERATION_FIELDS, "")
-        if prompt is None or response is None:
-            return
+        if prompt is not None and response is not None:
+            self._measure_generation(number, prompt, response)
+
+    def _measure_generation(self, number: int, prompt: str, response: str) -> None:
+        opening = prompts.opening(prompt)
         self._measure(
             number,
             len(prompt),
             response,
-            prompts.has_instruction(prompt),
-            prompts.prompt_layout(prompt),
+            prompts.has_instruction(opening),
+            prompts.prompt_layout(opening),
             hash((prompt, response)),
         )
 
@@ -311,9 +331,9 @@ class _Validation:
             number,
             prompt_chars,
             contents[-1],
-            prompts.has_instruction(contents[0])
-            or (context is not None and prompts.has_instruction(context)),
-            prompts.prompt_layout(contents[0]),
+            prompts.has_instruction(prompts.opening(contents[0]))
+            or (context is not None and prompts.has_instruction(prompts.opening(context))),
+            prompts.prompt_layout(prompts.opening(contents[0])),
             hash((context, *zip(authors, contents, strict=True))),
         )
 
@@ -357,7 +377,7 @@ class _Validation:
     def _text_field(self, number: int, holder: dict[str, Any], key: str, where: str) -> str | None:
         """The field's text if it is a non-empty string; otherwise report it and return None."""
         value = holder.get(key)
-        if isinstance(value, str) and value and not value.isspace():
+        if _is_text(value):
             return value
         if key not in holder:
             problem = "is missing"
@@ -409,6 +429,8 @@ class _Validation:
             self.fingerprints[fingerprint] = number
 
     def _check_tokens(self, number: int, prompt_chars: int, response_chars: int) -> None:
+        if prompt_chars <= _FITS_8K_PROMPT_CHARS and response_chars <= _FITS_8K_RESPONSE_CHARS:
+            return  # the common case, decided without estimating
         input_tokens = prompts.estimate_tokens(prompt_chars)
         output_tokens = prompts.estimate_tokens(response_chars)
         warning = prompts.token_limit_warning(input_tokens, output_tokens)

@@ -1,0 +1,120 @@
+"""`codetune validate PATH [--kind generation|chat] [--evaluation] [--json]`, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.support import chat_dataset, dataset, generation, generation_dataset, report_schema
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def codetune(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    command = shutil.which("codetune")
+    base = [command] if command else [sys.executable, "-m", "shared.cli"]
+    return subprocess.run([*base, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def write(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def _write(data: bytes, name: str = "data.jsonl") -> Path:
+        path = tmp_path / name
+        path.write_bytes(data)
+        return path
+
+    return _write
+
+
+def test_a_valid_dataset_exits_0_with_a_summary(write) -> None:  # type: ignore[no-untyped-def]
+    result = codetune("validate", write(dataset(generation_dataset(12))))
+    assert result.returncode == 0, result.stderr
+    assert "valid generation training dataset, 12 examples" in result.stdout
+    assert "[S-2]" in result.stdout  # the warning is shown
+    assert "estimates" in result.stdout
+
+
+def test_an_invalid_dataset_exits_1_and_names_line_field_and_rule(write) -> None:  # type: ignore[no-untyped-def]
+    lines = generation_dataset(12)
+    lines[3] = generation(3, output_text=5)
+    result = codetune("validate", write(dataset(lines)))
+    assert result.returncode == 1
+    assert "INVALID" in result.stdout
+    assert "line 4, output_text [S-1] output_text is a number; it must be a string" in result.stdout
+
+
+def test_json_output_is_one_object_in_the_documented_shape(write) -> None:  # type: ignore[no-untyped-def]
+    lines = generation_dataset(12)
+    lines[0] = b"{"
+    path = write(dataset(lines))
+    result = codetune("validate", path, "--json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, report_schema())
+    assert report["dataset"] == str(path)
+    assert (report["kind"], report["role"], report["valid"], report["examples"]) == (
+        "generation",
+        "training",
+        False,
+        11,
+    )
+    assert report["errors"][0] == {
+        "line": 1,
+        "field": None,
+        "rule": "json",
+        "message": report["errors"][0]["message"],
+    }
+
+
+def test_kind_and_evaluation_flags(write) -> None:  # type: ignore[no-untyped-def]
+    chats = write(dataset(chat_dataset(12)), "chat.jsonl")
+    assert codetune("validate", chats, "--kind", "chat").returncode == 0
+    result = codetune("validate", chats, "--kind", "generation", "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["kind"] == "generation"
+    result = codetune("validate", chats, "--evaluation", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 1 and report["role"] == "evaluation"
+    assert [e["rule"] for e in report["errors"]] == ["S-6"]
+    evaluation = write(dataset(generation_dataset(251)), "eval.jsonl")
+    result = codetune("validate", evaluation, "--evaluation", "--json")
+    assert result.returncode == 1 and json.loads(result.stdout)["errors"][0]["line"] == 251
+
+
+def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:
+    result = codetune("validate", tmp_path / "missing.jsonl")
+    assert result.returncode == 2 and "cannot read" in result.stderr
+    result = codetune("validate", tmp_path, "--json")  # a folder
+    assert result.returncode == 2 and "error" in json.loads(result.stdout)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate"],
+        ["validate", "x.jsonl", "--kind", "poem"],
+        ["validate", "x.jsonl", "--bogus"],
+        [],
+    ],
+)
+def test_wrong_arguments_exit_2(args: list[str]) -> None:
+    assert codetune(*args).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "flags"),
+    [
+        ("code-generation.jsonl", []),
+        ("code-chat.jsonl", []),
+        ("code-generation-eval.jsonl", ["--evaluation"]),
+    ],
+)
+def test_the_shipped_examples_are_valid(name: str, flags: list[str]) -> None:
+    result = codetune("validate", EXAMPLES / name, *flags, "--json")
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["valid"] is True
