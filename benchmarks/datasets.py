@@ -52,50 +52,61 @@ def _functions() -> Iterator[tuple[str, str, str, str]]:
 
 
 def _pieces(example_bytes: int, skip: int = 0) -> Iterator[tuple[str, str]]:
-    """(prompt, code) pairs, each gathering functions until the code reaches example_bytes."""
+    """(prompt, code) pairs: the code of one function, asked for with the module's code before it.
+
+    Functions are gathered until they reach `example_bytes`: the last one is the answer, the
+    others are the context the prompt shows (as a code-completion request would).
+    """
     functions = _library()
     index = skip % len(functions)
+    cycle = 0
     while True:  # cycle through the library as often as the caller needs
         batch: list[tuple[str, str, str, str]] = []
         size = 0
-        while size < max(example_bytes, 1):
+        while size < max(example_bytes, 1) or not batch:
             batch.append(functions[index])
             size += len(functions[index][3])
             index = (index + 1) % len(functions)
-        yield _prompt(batch), "\n\n\n".join(f[3] for f in batch)
+            cycle += index == 0
+        yield _prompt(batch, cycle), batch[-1][3]
 
 
-def _prompt(batch: list[tuple[str, str, str, str]]) -> str:
-    module = batch[0][0]
-    wanted = "\n".join(f"- {signature}: {summary}" for _, signature, summary, _ in batch)
-    return f"Write the code in Python: functions for the `{module}` module.\n{wanted}"
+def _prompt(batch: list[tuple[str, str, str, str]], cycle: int) -> str:
+    module, signature, summary, _ = batch[-1]
+    # Later passes over the library ask for another variant, so that no two examples are equal.
+    variant = f" (variant {cycle + 1})" if cycle else ""
+    prompt = (
+        f"Write the code in Python: the function `{signature}` of the `{module}` module{variant}."
+    )
+    prompt += f"\nIt should: {summary}"
+    if len(batch) > 1:
+        before = "\n\n\n".join(f[3] for f in batch[:-1])
+        prompt += f"\nThe code that comes before it:\n```python\n{before}\n```"
+    return prompt
 
 
 def generation_examples(count: int, example_bytes: int = 0, skip: int = 0) -> Iterator[bytes]:
-    """`count` code-generation lines, each answer about `example_bytes` of code (0: one function).
+    """`count` code-generation lines of about `example_bytes` of code each (0: one function).
 
     `skip` leaves out the library's first functions, to make a dataset that shares no example
     with another (an evaluation dataset beside its training dataset).
     """
-    pieces = _pieces(example_bytes, skip)
-    for index, (prompt, code) in zip(range(count), pieces, strict=False):
-        # A version suffix keeps examples distinct when the library is cycled through again.
-        suffix = f" (variant {index // 2000 + 1})" if index >= 2000 else ""
-        yield orjson.dumps(
-            {"input_text": prompt + suffix, "output_text": f"```python\n{code}\n```"}
-        )
+    for _, (prompt, code) in zip(range(count), _pieces(example_bytes, skip), strict=False):
+        yield orjson.dumps({"input_text": prompt, "output_text": f"```python\n{code}\n```"})
 
 
-def chat_examples(count: int, example_bytes: int = 0) -> Iterator[bytes]:
-    """`count` code-chat lines: a question, the code, a follow-up and its answer."""
-    for index, (prompt, code) in zip(range(count), _pieces(example_bytes), strict=False):
-        suffix = f" (variant {index // 2000 + 1})" if index >= 2000 else ""
+def chat_examples(count: int, example_bytes: int = 0, follow_up: bool = True) -> Iterator[bytes]:
+    """`count` code-chat lines: a question and the code, then (`follow_up`) a second exchange."""
+    for _, (prompt, code) in zip(range(count), _pieces(example_bytes), strict=False):
         messages = [
-            {"author": "user", "content": prompt + suffix},
+            {"author": "user", "content": prompt},
             {"author": "assistant", "content": f"Here is the code:\n\n```python\n{code}\n```"},
-            {"author": "user", "content": "Add a short usage example."},
-            {"author": "assistant", "content": f"```python\n# see the docstrings\n{code[:200]}\n```"},
         ]
+        if follow_up:
+            messages += [
+                {"author": "user", "content": "Show its first lines again."},
+                {"author": "assistant", "content": f"```python\n{code[:200]}\n```"},
+            ]
         yield orjson.dumps({"context": _CONTEXT, "messages": messages})
 
 
