@@ -12,6 +12,9 @@ from typing import TextIO
 import orjson
 
 from shared.dataset import DatasetKind, DatasetRole, ValidationReport, validate_path
+from shared.exceptions import PlanRejected
+from shared.tuning import DatasetRef, Problem, parse_manifest, plan_pipeline_job, resolve
+from shared.tuning import parameters as tuning_parameters
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -49,6 +52,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     validate.set_defaults(handler=_validate)
+
+    plan = commands.add_parser(
+        "plan",
+        help="build the Vertex AI tuning job request for a dataset, checking every parameter",
+        description="Print the pipelineJobs.create request for a dataset, or every rule its "
+        "parameters break. Parameters come from CODETUNE_<NAME> environment variables, then the "
+        "manifest, then --set. Exit status: 0 planned, 1 rules broken, 2 wrong arguments or "
+        "unreadable manifest.",
+    )
+    plan.add_argument("dataset", metavar="DATASET_URI", help="gs://bucket/name.jsonl[#generation]")
+    plan.add_argument("--kind", required=True, choices=[kind.value for kind in DatasetKind])
+    plan.add_argument("--examples", required=True, type=int, metavar="N", help="examples in it")
+    plan.add_argument("--manifest", metavar="FILE", help="a tuning manifest (JSON)")
+    plan.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help=f"a parameter; one of: {', '.join(tuning_parameters.NAMES)}",
+    )
+    plan.add_argument("--json", action="store_true", help="print JSON")
+    plan.set_defaults(handler=_plan)
     return parser
 
 
@@ -72,6 +98,57 @@ def _validate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(summary(report))
     return EXIT_VALID if report.valid else EXIT_INVALID
+
+
+def _plan(args: argparse.Namespace) -> int:
+    dataset = DatasetRef.parse(args.dataset)
+    layers: list[tuple[str, dict[str, object]]] = [
+        ("environment", dict(tuning_parameters.from_environment(os.environ)))
+    ]
+    problems: list[Problem] = []
+    if args.manifest:
+        try:
+            with open(args.manifest, "rb") as file:
+                manifest, problems = parse_manifest(file.read(), dataset.uri)
+        except OSError as fault:
+            print(
+                f"codetune: cannot read {args.manifest}: {fault.strerror or fault}", file=sys.stderr
+            )
+            return EXIT_UNREADABLE
+        evaluation = {"evaluation_data_uri": manifest.evaluation} if manifest.evaluation else {}
+        layers.append(("manifest", {**manifest.parameters, **evaluation}))
+    assigned, assignment_problems = tuning_parameters.from_assignments(args.assignments)
+    layers.append(("--set", dict(assigned)))
+    parameters, parse_problems = resolve(layers)
+    problems += assignment_problems + parse_problems
+    try:
+        if problems:
+            raise PlanRejected(problems)
+        result = plan_pipeline_job(dataset, DatasetKind(args.kind), args.examples, parameters)
+    except PlanRejected as rejected:
+        if args.json:
+            errors = [problem.to_dict() for problem in rejected.problems]
+            sys.stdout.write(
+                orjson.dumps({"errors": errors}, option=orjson.OPT_INDENT_2).decode() + "\n"
+            )
+        else:
+            print(f"{args.dataset}: cannot tune, {len(rejected.problems)} problem(s):")
+            for problem in rejected.problems:
+                print(f"  {problem.parameter} [{problem.rule}] {problem.message}")
+        return EXIT_INVALID
+    if args.json:
+        sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        derived = result.derived
+        print(f"{result.method} {result.url}")
+        print(orjson.dumps(result.body, option=orjson.OPT_INDENT_2).decode())
+        print(
+            f"template {derived.template}\ntuning in {derived.tuning_region}, batch size "
+            f"{derived.batch_size}, {derived.epochs} epochs"
+        )
+        for warning in result.warnings:
+            print(f"warning: {warning}")
+    return EXIT_VALID
 
 
 def summary(report: ValidationReport) -> str:

@@ -1,0 +1,37 @@
+"""Every exception the project raises on purpose, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.tuning.parameters import Problem
+
+
+class CodetuneError(Exception):
+    """Base of the project's own errors."""
+
+
+class PlanRejected(CodetuneError):
+    """The tuning parameters break one or more rules; nothing may be sent."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.parameter} [{p.rule}] {p.message}" for p in problems))
+
+
+class VertexError(CodetuneError):
+    """Vertex AI refused or failed a request."""
+
+    def __init__(self, message: str, status: int | None = None, reason: str | None = None) -> None:
+        self.status = status
+        self.reason = reason  # Google's status string, e.g. FAILED_PRECONDITION
+        super().__init__(message)
+
+
+class RetryableVertexError(VertexError):
+    """A transient failure (429, 5xx, timeout) that outlasted the retries: try again later."""
+
+
+class PermanentVertexError(VertexError):
+    """A failure that repeating will not fix (400, 403, 404, ...): report it, do not retry."""

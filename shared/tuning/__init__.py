@@ -1,0 +1,17 @@
+"""Tuning parameters, their rules, and the Vertex AI request built from them."""
+
+from shared.tuning.manifest import Manifest, manifest_name, parse_manifest
+from shared.tuning.parameters import Problem, TuningParameters, resolve
+from shared.tuning.plan import DatasetRef, PipelineJobPlan, plan_pipeline_job
+
+__all__ = [
+    "DatasetRef",
+    "Manifest",
+    "PipelineJobPlan",
+    "Problem",
+    "TuningParameters",
+    "manifest_name",
+    "parse_manifest",
+    "plan_pipeline_job",
+    "resolve",
+]

@@ -1,0 +1,90 @@
+"""The tuning manifest: a small JSON file dropped beside a training dataset.
+
+`train.jsonl` is paired with `train.tuning.json` in the same folder:
+
+    {
+      "evaluation": "train.eval.jsonl",
+      "parameters": {"train_steps": 500, "learning_rate_multiplier": 0.5}
+    }
+
+`evaluation` (optional) is a path relative to the manifest's folder, or a `gs://` URI; it
+becomes `evaluation_data_uri`. `parameters` takes every tuning parameter by name.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from shared.tuning.parameters import Problem
+
+MANIFEST_SUFFIX = ".tuning.json"
+EVALUATION_SUFFIX = ".eval.jsonl"
+DATASET_SUFFIX = ".jsonl"
+_KEYS = {"evaluation", "parameters"}
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    evaluation: str | None = None
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def manifest_name(dataset_object: str) -> str:
+    """The manifest's object name for a training dataset: `a/train.jsonl` → `a/train.tuning.json`."""
+    stem = (
+        dataset_object[: -len(DATASET_SUFFIX)]
+        if dataset_object.endswith(DATASET_SUFFIX)
+        else dataset_object
+    )
+    return stem + MANIFEST_SUFFIX
+
+
+def parse_manifest(data: bytes, dataset_uri: str) -> tuple[Manifest, list[Problem]]:
+    """Read a manifest for the dataset at `dataset_uri` (for relative evaluation paths)."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as fault:
+        return Manifest(), [
+            Problem("manifest", "json", f"not valid JSON: {fault.msg} (line {fault.lineno})")
+        ]
+    if not isinstance(document, dict):
+        return Manifest(), [Problem("manifest", "format", "must be a JSON object")]
+    problems = [
+        Problem("manifest", "format", f"unknown key {key!r}; a manifest holds {sorted(_KEYS)}")
+        for key in document.keys() - _KEYS
+    ]
+    parameters = document.get("parameters", {})
+    if not isinstance(parameters, dict):
+        problems.append(Problem("manifest", "format", "parameters must be a JSON object"))
+        parameters = {}
+    evaluation = document.get("evaluation")
+    if evaluation is not None:
+        if not isinstance(evaluation, str) or not evaluation.strip():
+            problems.append(
+                Problem(
+                    "evaluation_data_uri",
+                    "format",
+                    "manifest: evaluation must be a path or gs:// URI",
+                )
+            )
+            evaluation = None
+        elif not evaluation.startswith("gs://"):
+            path = dataset_uri.removeprefix("gs://")
+            bucket = path.partition("/")[0]
+            resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), evaluation))
+            if not resolved.startswith(bucket + "/"):
+                problems.append(
+                    Problem(
+                        "evaluation_data_uri",
+                        "format",
+                        "manifest: evaluation leaves the dataset's bucket",
+                    )
+                )
+                evaluation = None
+            else:
+                evaluation = "gs://" + resolved
+    return Manifest(evaluation, parameters), problems

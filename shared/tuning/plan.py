@@ -1,0 +1,405 @@
+"""From a validated dataset and its parameters to the exact Vertex AI pipelineJobs.create request.
+
+`plan_pipeline_job` checks every rule first and reports every violation at once (S-6,
+S-11..S-21, types and ranges); only a plan without problems has a request. It does no I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from shared.dataset import DatasetKind
+from shared.exceptions import PlanRejected
+from shared.tuning import models
+from shared.tuning.parameters import Problem, TuningParameters
+
+API_HOST = "{region}-aiplatform.googleapis.com"
+JOB_ID_PREFIX = "codetune"
+# FACTS: pipelineJobId is what the SDK checks, `^[a-z][-a-z0-9]{0,127}$`.
+JOB_ID_PATTERN = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
+MAX_DISPLAY_NAME = 128  # S-20 (PipelineJob.displayName; the Model's displayName has the same limit)
+# FACTS: label keys and values up to 64 characters of lowercase letters, digits, _ and -;
+# keys start with a letter. At most 64 labels on a resource.
+LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+MAX_LABELS = 64
+OWN_LABEL_PREFIX = "codetune-"
+
+_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_GCS_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
+_GCS_OBJECT_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/.+$")
+_TENSORBOARD = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/tensorboards/[^/]+$")
+_KMS_KEY = re.compile(
+    r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$"
+)
+_SERVICE_ACCOUNT = re.compile(r"^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$|^[^@\s]+@[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRef:
+    """One version of a dataset object: `gs://bucket/name`, and its generation if known."""
+
+    uri: str
+    generation: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DatasetRef:
+        """`gs://bucket/name` or `gs://bucket/name#generation` (as gcloud writes versions)."""
+        uri, _, generation = text.partition("#")
+        return cls(uri, generation or None)
+
+    @property
+    def bucket(self) -> str:
+        return self.uri.removeprefix("gs://").partition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.uri.removeprefix("gs://").partition("/")[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Derived:
+    base_model: str
+    template: str
+    tuning_region: str
+    batch_size: int
+    epochs: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "template": self.template,
+            "tuning_region": self.tuning_region,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineJobPlan:
+    """The request that creates the tuning job, and what was derived on the way."""
+
+    region: str
+    project: str
+    job_id: str
+    body: dict[str, Any]
+    derived: Derived
+    warnings: list[str] = field(default_factory=list)
+    method: str = "POST"
+
+    @property
+    def path(self) -> str:
+        return f"/v1/projects/{self.project}/locations/{self.region}/pipelineJobs"
+
+    @property
+    def url(self) -> str:
+        return (
+            f"https://{API_HOST.format(region=self.region)}{self.path}?pipelineJobId={self.job_id}"
+        )
+
+    @property
+    def job_name(self) -> str:
+        """The job's resource name once created."""
+        return f"projects/{self.project}/locations/{self.region}/pipelineJobs/{self.job_id}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "url": self.url,
+            "body": self.body,
+            "derived": self.derived.to_dict(),
+            "warnings": list(self.warnings),
+        }
+
+
+def plan_pipeline_job(
+    dataset: DatasetRef, kind: DatasetKind, examples: int, parameters: TuningParameters
+) -> PipelineJobPlan:
+    """The pipelineJobs.create request for tuning on `dataset`; PlanRejected lists every problem."""
+    check = _Checks(dataset, kind, examples, parameters)
+    check.all()
+    if check.problems:
+        raise PlanRejected(check.problems)
+    return check.plan()
+
+
+class _Checks:
+    """The rules, each adding Problems; then the plan, built only when there are none."""
+
+    def __init__(
+        self, dataset: DatasetRef, kind: DatasetKind, examples: int, parameters: TuningParameters
+    ) -> None:
+        self.dataset, self.kind, self.examples, self.p = dataset, kind, examples, parameters
+        self.problems: list[Problem] = []
+        self.base_model = models.BASE_MODELS.get(
+            parameters.large_model_reference or models.DEFAULT_BASE_MODEL[kind]
+        )
+        self.accelerator = parameters.accelerator_type or models.DEFAULT_ACCELERATOR
+
+    def fail(self, parameter: str, rule: str, message: str) -> None:
+        self.problems.append(Problem(parameter, rule, message))
+
+    def all(self) -> None:
+        self.dataset_and_job()
+        self.regions()
+        self.base_model_fits()
+        self.steps_and_rate()
+        self.evaluation()
+        self.tensorboard()
+        self.encryption()
+        self.chat_only()
+        self.names_and_labels()
+
+    def dataset_and_job(self) -> None:
+        if not _GCS_OBJECT_URI.match(self.dataset.uri):
+            self.fail("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI")
+        if self.dataset.generation is not None and not self.dataset.generation.isdigit():
+            self.fail("dataset_uri", "format", "the generation after # must be a number")
+        if self.examples < 1:
+            self.fail("examples", "range", "the dataset's number of examples must be at least 1")
+        if not self.p.project:
+            self.fail("project", "required", "the Google Cloud project is required")
+        elif not _PROJECT.match(self.p.project):
+            self.fail(
+                "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
+            )
+        if not self.p.output_dir:
+            self.fail("output_dir", "required", "gcsOutputDirectory (a gs:// folder) is required")
+        elif not _GCS_URI.match(self.p.output_dir):
+            self.fail("output_dir", "format", "must be a gs://bucket/folder URI")
+        if self.p.service_account and not _SERVICE_ACCOUNT.match(self.p.service_account):
+            self.fail("service_account", "format", "must be a service account email")
+
+    def regions(self) -> None:
+        regions = ", ".join(models.PIPELINE_REGIONS)
+        if not self.p.pipeline_region:
+            self.fail("pipeline_region", "required", "the pipeline job's region is required (S-11)")
+        elif self.p.pipeline_region not in models.PIPELINE_REGIONS:
+            self.fail("pipeline_region", "S-11", f"not a pipeline region; use one of {regions}")
+        if self.p.location is not None and self.p.location not in models.PIPELINE_REGIONS:
+            self.fail("location", "S-12", f"not a model upload region; use one of {regions}")
+
+    def base_model_fits(self) -> None:
+        name = self.p.large_model_reference
+        if self.base_model is None:
+            self.fail(
+                "large_model_reference",
+                "S-21",
+                f"unknown base model; use one of {', '.join(models.BASE_MODELS)}",
+            )
+            return
+        if self.base_model.kind is not self.kind:
+            self.fail(
+                "large_model_reference",
+                "S-21",
+                f"{name} tunes {self.base_model.kind} datasets, and this dataset is {self.kind}",
+            )
+        wanted = self.p.max_context_length
+        if wanted is not None:
+            if self.kind is DatasetKind.CHAT:
+                self.fail("max_context_length", "S-9", "code chat takes no max_context_length")
+            elif wanted != self.base_model.context:
+                self.fail(
+                    "max_context_length",
+                    "S-9",
+                    f"{self.base_model.name} has a {self.base_model.context} context, not {wanted}",
+                )
+
+    def steps_and_rate(self) -> None:
+        if self.p.train_steps is not None and self.p.train_steps < 1:
+            self.fail("train_steps", "S-15", "must be at least 1")
+        if self.p.learning_rate_multiplier is not None and self.p.learning_rate_multiplier <= 0:
+            self.fail("learning_rate_multiplier", "S-16", "must be greater than 0")
+
+    def evaluation(self) -> None:
+        uri = self.p.evaluation_data_uri
+        if uri is not None and not _GCS_OBJECT_URI.match(uri):
+            self.fail("evaluation_data_uri", "S-10", "must be a gs://bucket/object URI")
+        if self.p.evaluation_interval is not None and self.p.evaluation_interval < 1:
+            self.fail("evaluation_interval", "S-17", "must be at least 1 step")
+        if uri is None and self.kind is DatasetKind.GENERATION:
+            if self.p.evaluation_interval is not None:
+                self.fail("evaluation_interval", "S-17", "needs evaluation_data_uri")
+            if self.p.enable_early_stopping:
+                self.fail("enable_early_stopping", "S-17", "needs evaluation_data_uri")
+
+    def tensorboard(self) -> None:
+        name = self.p.tensorboard_resource_id
+        if name is None:
+            return
+        match = _TENSORBOARD.match(name)
+        if match is None:
+            self.fail(
+                "tensorboard_resource_id",
+                "S-18",
+                "must be projects/PROJECT/locations/REGION/tensorboards/ID",
+            )
+        elif self.p.pipeline_region and match["location"] != self.p.pipeline_region:
+            self.fail(
+                "tensorboard_resource_id",
+                "S-18",
+                f"the TensorBoard is in {match['location']}; it must be in the pipeline's region, "
+                f"{self.p.pipeline_region}",
+            )
+
+    def encryption(self) -> None:
+        key = self.p.encryption_spec_key_name
+        if key is None:
+            return
+        match = _KMS_KEY.match(key)
+        if match is None:
+            self.fail(
+                "encryption_spec_key_name",
+                "format",
+                "must be projects/P/locations/L/keyRings/R/cryptoKeys/K",
+            )
+        elif match["location"] != models.CMEK_REGION:
+            self.fail("encryption_spec_key_name", "S-14", "the key must be in us-central1")
+        if self.accelerator != models.CMEK_ACCELERATOR:
+            self.fail("encryption_spec_key_name", "S-14", "CMEK works only with accelerator GPU")
+        for name, region in (
+            ("pipeline_region", self.p.pipeline_region),
+            ("location", self.p.location or self.p.pipeline_region),
+        ):
+            if region and region != models.CMEK_REGION:
+                self.fail(name, "S-14", f"CMEK needs {name} us-central1, not {region}")
+
+    def chat_only(self) -> None:
+        if self.kind is DatasetKind.CHAT:
+            for name in (
+                "evaluation_data_uri",
+                "evaluation_interval",
+                "enable_early_stopping",
+                "enable_checkpoint_selection",
+            ):
+                if getattr(self.p, name) is not None:
+                    self.fail(name, "S-6", "code chat supports no evaluation")
+        elif self.p.default_context is not None:
+            self.fail("default_context", "S-19", "default_context is for code chat only")
+
+    def names_and_labels(self) -> None:
+        for name in ("display_name", "model_display_name"):
+            value = getattr(self.p, name)
+            if value is not None and len(value) > MAX_DISPLAY_NAME:
+                self.fail(name, "S-20", f"{len(value)} characters; at most {MAX_DISPLAY_NAME}")
+        for key, value in self.p.labels.items():
+            if key.startswith(OWN_LABEL_PREFIX):
+                self.fail(
+                    "labels",
+                    "labels",
+                    f"{key}: labels starting {OWN_LABEL_PREFIX} are the system's own",
+                )
+            elif not LABEL_KEY.match(key):
+                self.fail(
+                    "labels",
+                    "labels",
+                    f"{key[:70]!r}: keys are 1-63 lowercase letters, digits, _ or -, starting with a letter",
+                )
+            elif not LABEL_VALUE.match(value):
+                self.fail(
+                    "labels",
+                    "labels",
+                    f"{key}: values are up to 63 lowercase letters, digits, _ or -",
+                )
+        if len(self.p.labels) + len(self.own_labels()) > MAX_LABELS:
+            self.fail("labels", "labels", f"at most {MAX_LABELS - len(self.own_labels())} labels")
+
+    # --- the plan ----------------------------------------------------------------------------
+    def own_labels(self) -> dict[str, str]:
+        """Labels that link the job to its dataset (and the tuned model to its base model)."""
+        labels = {"codetune-dataset": _slug(self.dataset.name, 63) or "dataset"}
+        if self.dataset.generation:
+            labels["codetune-generation"] = self.dataset.generation[:63]
+        if self.base_model is not None:
+            labels["codetune-base-model"] = self.base_model.label_value
+        return labels
+
+    def plan(self) -> PipelineJobPlan:
+        p, base = self.p, self.base_model
+        # all() has checked these; a plan is built only when it found no problem.
+        assert base is not None and p.project and p.pipeline_region and p.output_dir
+        train_steps = p.train_steps or models.DEFAULT_TRAIN_STEPS
+        batch_size = base.batch_sizes[self.accelerator]
+        epochs = round(train_steps * batch_size / self.examples, 2)
+        name = _slug(self.dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 40) or "dataset"
+        values: dict[str, Any] = {
+            "project": p.project,
+            "location": p.location or p.pipeline_region,
+            "large_model_reference": base.name,
+            "model_display_name": p.model_display_name
+            or f"{name} ({base.name})"[:MAX_DISPLAY_NAME],
+            "dataset_uri": self.dataset.uri,
+            "train_steps": train_steps,
+            "learning_rate_multiplier": p.learning_rate_multiplier or 1.0,
+            "accelerator_type": self.accelerator,
+        }
+        optional = {
+            "evaluation_data_uri": p.evaluation_data_uri,
+            "evaluation_interval": p.evaluation_interval,
+            "enable_early_stopping": p.enable_early_stopping,
+            "enable_checkpoint_selection": p.enable_checkpoint_selection,
+            "tensorboard_resource_id": p.tensorboard_resource_id,
+            "default_context": p.default_context,
+            "encryption_spec_key_name": p.encryption_spec_key_name,
+            "max_context_length": p.max_context_length,
+        }
+        values.update({k: v for k, v in optional.items() if v is not None})
+        body: dict[str, Any] = {
+            "displayName": p.display_name or f"codetune {name}"[:MAX_DISPLAY_NAME],
+            "templateUri": base.template,
+            "runtimeConfig": {"gcsOutputDirectory": p.output_dir, "parameterValues": values},
+            "labels": {**p.labels, **self.own_labels()},
+        }
+        if p.service_account:
+            body["serviceAccount"] = p.service_account
+        if p.encryption_spec_key_name:
+            body["encryptionSpec"] = {"kmsKeyName": p.encryption_spec_key_name}
+        warnings = []
+        if epochs < 1:
+            warnings.append(
+                f"S-15: {train_steps} steps x batch {batch_size} over {self.examples:,} examples is "
+                f"{epochs} epochs: the model will not see every example; raise train_steps"
+            )
+        low, high = models.RECOMMENDED_TRAIN_STEPS
+        if self.examples >= 500 and not low <= train_steps <= high:
+            warnings.append(f"S-15: {low} to {high:,} steps are recommended for 500+ examples")
+        return PipelineJobPlan(
+            region=p.pipeline_region,
+            project=p.project,
+            job_id=job_id(self.dataset, body),
+            body=body,
+            derived=Derived(
+                base.name,
+                base.template,
+                models.TUNING_REGION_OF_ACCELERATOR[self.accelerator],
+                batch_size,
+                epochs,
+            ),
+            warnings=warnings,
+        )
+
+
+def job_id(dataset: DatasetRef, body: dict[str, Any]) -> str:
+    """The same id for the same dataset version and request, so a repeat is refused as a duplicate.
+
+    `codetune-<dataset name>-<24 hex digits of SHA-256 over the dataset version and the body>`.
+    """
+    digest = hashlib.sha256(
+        orjson.dumps(
+            {"dataset": dataset.uri, "generation": dataset.generation, "body": body},
+            option=orjson.OPT_SORT_KEYS,
+        )
+    ).hexdigest()[:24]
+    name = _slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 60)
+    identifier = f"{JOB_ID_PREFIX}-{name}-{digest}" if name else f"{JOB_ID_PREFIX}-{digest}"
+    assert JOB_ID_PATTERN.match(identifier), identifier
+    return identifier
+
+
+def _slug(text: str, limit: int) -> str:
+    """Lowercase letters, digits and single hyphens, at most `limit` characters."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-")

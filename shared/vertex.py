@@ -1,0 +1,159 @@
+"""The Vertex AI client: create and read pipeline jobs over REST, with bounded retries.
+
+- Credentials: application default credentials (google-auth) and an authorized `requests`
+  session, for Google's regional endpoint. A configured endpoint (a local stand-in) needs none.
+- Create is idempotent: the plan's deterministic job id makes a repeat answer 409
+  ALREADY_EXISTS, which counts as success and returns the existing job.
+- 429, 5xx and timeouts are retried with exponential backoff and jitter, then raised as
+  RetryableVertexError; other refusals are PermanentVertexError with Google's own message.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from shared.exceptions import PermanentVertexError, RetryableVertexError
+from shared.tuning.plan import API_HOST, PipelineJobPlan
+
+SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+ALREADY_EXISTS = 409
+
+
+@dataclass(frozen=True, slots=True)
+class VertexConfig:
+    """How to reach Vertex AI. `endpoint` None means Google's regional endpoint."""
+
+    endpoint: str | None = None  # e.g. "http://127.0.0.1:8085" for the local stand-in
+    timeout_seconds: float = 30.0
+    max_attempts: int = 5
+    first_backoff_seconds: float = 1.0
+    max_backoff_seconds: float = 32.0
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    job: dict[str, Any]  # the PipelineJob resource as Vertex AI returned it
+    created: bool  # False: the job already existed (a repeated submission)
+
+
+class VertexClient:
+    def __init__(
+        self,
+        config: VertexConfig | None = None,
+        credentials: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config or VertexConfig()
+        self._credentials = credentials
+        self._session: requests.Session | None = None
+        self._sleep = sleep
+        self._jitter = jitter
+
+    # --- pipeline jobs -----------------------------------------------------------------------
+    def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission:
+        """Submit the plan's job; a job that already exists under its id is returned as is."""
+        url = self._base(plan.region) + plan.path
+        response = self._request("POST", url, params={"pipelineJobId": plan.job_id}, json=plan.body)
+        if response.status_code == ALREADY_EXISTS:
+            return Submission(self.get_pipeline_job(plan.job_name), created=False)
+        return Submission(self._json(response), created=True)
+
+    def get_pipeline_job(self, name: str) -> dict[str, Any]:
+        """Read a job by resource name: projects/P/locations/L/pipelineJobs/ID."""
+        region = name.split("/")[3]
+        return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
+
+    # --- plumbing ----------------------------------------------------------------------------
+    def _base(self, region: str) -> str:
+        if self.config.endpoint:
+            return self.config.endpoint.rstrip("/")
+        return "https://" + API_HOST.format(region=region)
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            credentials = self._credentials
+            if credentials is None and not self.config.endpoint:
+                import google.auth
+
+                credentials, _ = google.auth.default(scopes=list(SCOPES))
+            if credentials is None:
+                self._session = requests.Session()
+            else:
+                from google.auth.transport.requests import AuthorizedSession
+
+                self._session = AuthorizedSession(credentials)
+        return self._session
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
+        """Send, retrying what is transient; return a 2xx or 409 response."""
+        attempts = self.config.max_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self.session.request(
+                    method, url, timeout=self.config.timeout_seconds, **kwargs
+                )
+            except (requests.Timeout, requests.ConnectionError) as fault:
+                if attempt == attempts:
+                    raise RetryableVertexError(
+                        f"{method} {url}: no answer after {attempts} attempts ({type(fault).__name__})"
+                    ) from fault
+                self._sleep(self._backoff(attempt, None))
+                continue
+            status = response.status_code
+            if status < 300 or status == ALREADY_EXISTS:
+                return response
+            message, reason = _google_error(response)
+            if status not in RETRYABLE_STATUS:
+                raise PermanentVertexError(f"{method} {url}: {status} {message}", status, reason)
+            if attempt == attempts:
+                raise RetryableVertexError(
+                    f"{method} {url}: {status} {message} (after {attempts} attempts)",
+                    status,
+                    reason,
+                )
+            self._sleep(self._backoff(attempt, response.headers.get("Retry-After")))
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int, retry_after: str | None) -> float:
+        """Exponential backoff with jitter; a server's Retry-After (seconds) wins if longer."""
+        ceiling = min(
+            self.config.max_backoff_seconds,
+            self.config.first_backoff_seconds * 2.0 ** (attempt - 1),
+        )
+        delay = ceiling * (0.5 + self._jitter() / 2)
+        if retry_after and retry_after.isdigit():
+            delay = max(delay, min(float(retry_after), self.config.max_backoff_seconds))
+        return delay
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            document = response.json()
+        except ValueError as fault:
+            raise PermanentVertexError(
+                f"{response.request.method} {response.url}: answer is not JSON",
+                response.status_code,
+            ) from fault
+        if not isinstance(document, dict):
+            raise PermanentVertexError(
+                f"{response.url}: answer is not a JSON object", response.status_code
+            )
+        return document
+
+
+def _google_error(response: requests.Response) -> tuple[str, str | None]:
+    """Google's error message and status (`{"error": {"code", "message", "status"}}`)."""
+    try:
+        error = response.json().get("error", {})
+        return str(error.get("message") or response.reason), error.get("status")
+    except (ValueError, AttributeError):
+        return (response.text[:500] or str(response.reason)), None
