@@ -13,7 +13,7 @@ import orjson
 
 from shared.dataset import DatasetKind, DatasetRole, ValidationReport, validate_path
 from shared.exceptions import PlanRejected
-from shared.tuning import DatasetRef, Problem, parse_manifest, plan_pipeline_job, resolve
+from shared.tuning import DatasetRef, Problem, parse_manifest, plan_from_sources
 from shared.tuning import parameters as tuning_parameters
 
 EXIT_VALID = 0
@@ -119,12 +119,10 @@ def _plan(args: argparse.Namespace) -> int:
         layers.append(("manifest", {**manifest.parameters, **evaluation}))
     assigned, assignment_problems = tuning_parameters.from_assignments(args.assignments)
     layers.append(("--set", dict(assigned)))
-    parameters, parse_problems = resolve(layers)
-    problems += assignment_problems + parse_problems
     try:
-        if problems:
-            raise PlanRejected(problems)
-        result = plan_pipeline_job(dataset, DatasetKind(args.kind), args.examples, parameters)
+        result = plan_from_sources(
+            dataset, DatasetKind(args.kind), args.examples, layers, problems + assignment_problems
+        )
     except PlanRejected as rejected:
         if args.json:
             errors = [problem.to_dict() for problem in rejected.problems]

@@ -2,7 +2,7 @@
 
 from shared.tuning.manifest import Manifest, manifest_name, parse_manifest
 from shared.tuning.parameters import Problem, TuningParameters, resolve
-from shared.tuning.plan import DatasetRef, PipelineJobPlan, plan_pipeline_job
+from shared.tuning.plan import DatasetRef, PipelineJobPlan, plan_from_sources, plan_pipeline_job
 
 __all__ = [
     "DatasetRef",
@@ -12,6 +12,7 @@ __all__ = [
     "TuningParameters",
     "manifest_name",
     "parse_manifest",
+    "plan_from_sources",
     "plan_pipeline_job",
     "resolve",
 ]

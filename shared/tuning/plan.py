@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ import orjson
 from shared.dataset import DatasetKind
 from shared.exceptions import PlanRejected
 from shared.tuning import models
-from shared.tuning.parameters import Problem, TuningParameters
+from shared.tuning.parameters import Problem, TuningParameters, resolve
 
 API_HOST = "{region}-aiplatform.googleapis.com"
 JOB_ID_PREFIX = "codetune"
@@ -125,6 +126,26 @@ def plan_pipeline_job(
     if check.problems:
         raise PlanRejected(check.problems)
     return check.plan()
+
+
+def plan_from_sources(
+    dataset: DatasetRef,
+    kind: DatasetKind,
+    examples: int,
+    sources: Iterable[tuple[str, Mapping[str, object]]],
+    problems: Iterable[Problem] = (),
+) -> PipelineJobPlan:
+    """Resolve the parameter sources (lowest precedence first) and plan; PlanRejected lists the
+    problems of every source and every rule together, `problems` (found upstream) first."""
+    parameters, found = resolve(sources)
+    found = [*problems, *found]
+    try:
+        plan = plan_pipeline_job(dataset, kind, examples, parameters)
+    except PlanRejected as rejected:
+        raise PlanRejected(found + rejected.problems) from None
+    if found:
+        raise PlanRejected(found)
+    return plan
 
 
 class _Checks:

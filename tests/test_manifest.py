@@ -1,0 +1,47 @@
+"""The tuning manifest dropped beside a training dataset."""
+
+from __future__ import annotations
+
+import orjson
+
+from shared.tuning import manifest_name, parse_manifest
+
+DATASET = "gs://tuning-drop/incoming/team-a/train.jsonl"
+
+
+def test_the_manifest_is_named_after_its_dataset() -> None:
+    assert manifest_name("incoming/team-a/train.jsonl") == "incoming/team-a/train.tuning.json"
+    assert manifest_name("data") == "data.tuning.json"
+
+
+def test_a_relative_evaluation_path_resolves_beside_the_dataset() -> None:
+    manifest, problems = parse_manifest(
+        orjson.dumps({"evaluation": "train.eval.jsonl", "parameters": {"train_steps": 500}}),
+        DATASET,
+    )
+    assert problems == []
+    assert manifest.evaluation == "gs://tuning-drop/incoming/team-a/train.eval.jsonl"
+    assert manifest.parameters == {"train_steps": 500}
+    manifest, _ = parse_manifest(orjson.dumps({"evaluation": "../shared/eval.jsonl"}), DATASET)
+    assert manifest.evaluation == "gs://tuning-drop/incoming/shared/eval.jsonl"
+    manifest, _ = parse_manifest(orjson.dumps({"evaluation": "gs://other-bucket/e.jsonl"}), DATASET)
+    assert manifest.evaluation == "gs://other-bucket/e.jsonl"
+
+
+def test_a_relative_path_may_not_leave_the_bucket() -> None:
+    manifest, problems = parse_manifest(orjson.dumps({"evaluation": "../../../x/e.jsonl"}), DATASET)
+    assert manifest.evaluation is None
+    assert [(p.parameter, p.rule) for p in problems] == [("evaluation_data_uri", "format")]
+
+
+def test_manifest_faults_are_reported_not_raised() -> None:
+    cases = {
+        b"{": ("manifest", "json"),
+        b"[]": ("manifest", "format"),
+        b'{"parameters": 3}': ("manifest", "format"),
+        b'{"evaluation": 3}': ("evaluation_data_uri", "format"),
+        b'{"params": {}}': ("manifest", "format"),
+    }
+    for data, expected in cases.items():
+        _, problems = parse_manifest(data, DATASET)
+        assert [(p.parameter, p.rule) for p in problems] == [expected], data
