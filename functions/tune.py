@@ -19,8 +19,8 @@ from shared.logs import Logger
 from shared.messages import DatasetValidated, MessageError
 from shared.records import Stage, advance, job_pointer_name, record_name
 from shared.storage import Storage
-from shared.tuning import DatasetRef, Problem, manifest_name, parse_manifest, plan_from_sources
-from shared.tuning import parameters as tuning_parameters
+from shared.tuning import DatasetRef, Problem, manifest_name, plan_from_sources
+from shared.tuning.sources import parameter_sources
 from shared.vertex import VertexClient
 
 LOG = Logger("tune")
@@ -47,7 +47,8 @@ def tune(event: CloudEvent) -> None:
             dataset.bucket, record, lambda current: advance(current, stage, "tune", **fields)
         )
 
-    sources, problems = _parameter_sources(dataset)
+    manifest = storage.read_bytes(dataset.bucket, manifest_name(dataset.name))
+    sources, problems = parameter_sources(os.environ, dataset.uri, manifest, dataset.metadata)
     try:
         plan = plan_from_sources(
             DatasetRef(dataset.uri, dataset.generation),
@@ -89,23 +90,6 @@ def tune(event: CloudEvent) -> None:
     )
     log.info("tuning job submitted" if submission.created else "tuning job already existed",
              job=plan.job_name, template=plan.derived.template, epochs=plan.derived.epochs)  # fmt: skip
-
-
-def _parameter_sources(
-    dataset: DatasetValidated,
-) -> tuple[list[tuple[str, dict[str, object]]], list[Problem]]:
-    """Deployment defaults < the manifest beside the dataset < the object's metadata."""
-    sources: list[tuple[str, dict[str, object]]] = [
-        ("deployment", dict(tuning_parameters.from_environment(os.environ)))
-    ]
-    problems: list[Problem] = []
-    raw = storage.read_bytes(dataset.bucket, manifest_name(dataset.name))
-    if raw is not None:
-        manifest, problems = parse_manifest(raw, dataset.uri)
-        evaluation = {"evaluation_data_uri": manifest.evaluation} if manifest.evaluation else {}
-        sources.append(("manifest", {**manifest.parameters, **evaluation}))
-    sources.append(("metadata", dict(tuning_parameters.from_metadata(dataset.metadata))))
-    return sources, problems
 
 
 def _check_evaluation_dataset(settings: Settings, values: dict[str, object]) -> None:

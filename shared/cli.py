@@ -7,14 +7,16 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TextIO
 
 import orjson
 
 from shared.dataset import DatasetKind, DatasetRole, ValidationReport, validate_path
 from shared.exceptions import PlanRejected
-from shared.tuning import DatasetRef, Problem, parse_manifest, plan_from_sources
+from shared.tuning import DatasetRef, plan_from_sources
 from shared.tuning import parameters as tuning_parameters
+from shared.tuning.sources import parameter_sources
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -75,6 +77,50 @@ def _parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--json", action="store_true", help="print JSON")
     plan.set_defaults(handler=_plan)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole chain locally on emulators and stand-ins",
+        description="Start the local stack, drop DATASET into its bucket, show each step, print "
+        "the tuned model's name, stop everything. Exit status 0 with a tuned model, 1 otherwise.",
+    )
+    demo.add_argument(
+        "dataset", metavar="DATASET", nargs="?", help="a JSONL dataset (default: a shipped example)"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=120, help="seconds to wait for the chain (default 120)"
+    )
+    demo.set_defaults(handler=_demo)
+
+    status = commands.add_parser(
+        "status",
+        help="where a dataset (or a tuning job) stands",
+        description="Read the record of gs://BUCKET/NAME[#generation] (the latest version if no "
+        "generation is given) or of a job id. Exit status 0 when found, 2 when not.",
+    )
+    status.add_argument("target", metavar="DATASET_URI_OR_JOB_ID")
+    status.add_argument(
+        "--bucket", help="the upload bucket, for a job id (default: $CODETUNE_BUCKET)"
+    )
+    status.add_argument("--json", action="store_true", help="print the record")
+    status.set_defaults(handler=_status)
+
+    models = commands.add_parser("models", help="tuned models").add_subparsers(
+        dest="models", required=True
+    )
+    listing = models.add_parser(
+        "list",
+        help="list tuned models, like the SDK's list_tuned_model_names",
+        description="Tuned models in the Model Registry, by their base model label.",
+    )
+    listing.add_argument("--base-model", help="e.g. code-bison@002 (default: every code model)")
+    listing.add_argument("--project", default=os.environ.get("CODETUNE_PROJECT"))
+    listing.add_argument(
+        "--region",
+        default=os.environ.get("CODETUNE_LOCATION") or os.environ.get("CODETUNE_PIPELINE_REGION"),
+        help="where the models were uploaded (default: $CODETUNE_LOCATION or $CODETUNE_PIPELINE_REGION)",
+    )
+    listing.set_defaults(handler=_models_list)
     return parser
 
 
@@ -102,27 +148,20 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     dataset = DatasetRef.parse(args.dataset)
-    layers: list[tuple[str, dict[str, object]]] = [
-        ("environment", dict(tuning_parameters.from_environment(os.environ)))
-    ]
-    problems: list[Problem] = []
+    manifest = None
     if args.manifest:
         try:
-            with open(args.manifest, "rb") as file:
-                manifest, problems = parse_manifest(file.read(), dataset.uri)
+            manifest = Path(args.manifest).read_bytes()
         except OSError as fault:
             print(
                 f"codetune: cannot read {args.manifest}: {fault.strerror or fault}", file=sys.stderr
             )
             return EXIT_UNREADABLE
-        evaluation = {"evaluation_data_uri": manifest.evaluation} if manifest.evaluation else {}
-        layers.append(("manifest", {**manifest.parameters, **evaluation}))
-    assigned, assignment_problems = tuning_parameters.from_assignments(args.assignments)
-    layers.append(("--set", dict(assigned)))
+    layers, problems = parameter_sources(
+        os.environ, dataset.uri, manifest, assignments=args.assignments
+    )
     try:
-        result = plan_from_sources(
-            dataset, DatasetKind(args.kind), args.examples, layers, problems + assignment_problems
-        )
+        result = plan_from_sources(dataset, DatasetKind(args.kind), args.examples, layers, problems)
     except PlanRejected as rejected:
         if args.json:
             errors = [problem.to_dict() for problem in rejected.problems]
@@ -146,6 +185,91 @@ def _plan(args: argparse.Namespace) -> int:
         )
         for warning in result.warnings:
             print(f"warning: {warning}")
+    return EXIT_VALID
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from deploy.local.demo import run_demo
+    from deploy.local.stack import StackError
+
+    dataset = Path(args.dataset) if args.dataset else None
+    if dataset is not None and not dataset.is_file():
+        print(f"codetune: cannot read {dataset}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    try:
+        return run_demo(dataset, args.timeout, say=lambda line: print(line, flush=True))
+    except StackError as fault:
+        print(f"codetune: the local stack failed: {fault}", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _status(args: argparse.Namespace) -> int:
+    from shared.config import Settings
+    from shared.records import describe, job_pointer_name, record_name
+    from shared.storage import Storage
+
+    settings = Settings.from_environment()
+    storage = Storage()
+    if args.target.startswith("gs://"):
+        dataset = DatasetRef.parse(args.target)
+        bucket, generation = dataset.bucket, dataset.generation
+        if generation is None:
+            prefix = f"{settings.system_prefix}records/{dataset.name}/"
+            names = [b.name for b in storage.client.list_blobs(bucket, prefix=prefix)]
+            versions = sorted(
+                int(n[len(prefix) : -len(".json")])
+                for n in names
+                if n[len(prefix) : -len(".json")].isdigit()
+            )
+            generation = str(versions[-1]) if versions else None
+        record = (
+            storage.read_json(
+                bucket, record_name(settings.system_prefix, dataset.name, generation)
+            )[0]
+            if generation
+            else None
+        )
+    else:
+        bucket = args.bucket or settings.bucket
+        if not bucket:
+            print("codetune: a job id needs --bucket or $CODETUNE_BUCKET", file=sys.stderr)
+            return EXIT_UNREADABLE
+        pointer, _ = storage.read_json(
+            bucket, job_pointer_name(settings.system_prefix, args.target)
+        )
+        record = storage.read_json(bucket, pointer["record"])[0] if pointer else None
+    if record is None:
+        print(f"codetune: no record of {args.target}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.json:
+        sys.stdout.write(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print("\n".join(describe(record)))
+    return EXIT_VALID
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from shared.config import Settings
+    from shared.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
+    from shared.vertex import VertexClient
+
+    if not args.project or not args.region:
+        print(
+            "codetune: --project and --region (or $CODETUNE_PROJECT, $CODETUNE_PIPELINE_REGION) are needed",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    if args.base_model and args.base_model not in BASE_MODELS:
+        print(f"codetune: unknown base model; use one of {', '.join(BASE_MODELS)}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    bases = [BASE_MODELS[args.base_model]] if args.base_model else list(BASE_MODELS.values())
+    client = VertexClient(Settings.from_environment().vertex)
+    seen: set[str] = set()
+    for label in dict.fromkeys(base.label_value for base in bases):
+        for model in client.list_models(args.project, args.region, (BASE_MODEL_LABEL, label)):
+            if model["name"] not in seen:
+                seen.add(model["name"])
+                print(model["name"])
     return EXIT_VALID
 
 

@@ -80,3 +80,31 @@ def job_pointer_name(system_prefix: str, job_id: str) -> str:
 def report_name(dataset_object: str) -> str:
     """The validation report beside the dataset: `incoming/train.jsonl.report.json`."""
     return dataset_object + ".report.json"
+
+
+def describe(record: dict[str, Any]) -> list[str]:
+    """Where a dataset stands, in a few lines a person reads."""
+    state = record.get("state", "?")
+    lines = [f"{record.get('dataset', '?')} (generation {record.get('generation', '?')}): {state}"]
+    if state in (Stage.VALIDATED, Stage.REJECTED):
+        lines.append(
+            f"  {record.get('examples', 0):,} examples, {record.get('kind')} {record.get('role')} dataset; report {record.get('report')}"
+        )
+    for error in record.get("first_errors") or []:
+        where = f"line {error['line']}" if error.get("line") else "file"
+        lines.append(
+            f"  {where}{', ' + error['field'] if error.get('field') else ''} [{error['rule']}] {error['message']}"
+        )
+    job = record.get("job") or {}
+    if job.get("name"):
+        lines.append(f"  job {job['name']} ({job.get('state') or 'state unknown'})")
+    model = (record.get("tuned_model") or {}).get("model")
+    if model:
+        lines.append(f"  tuned model: {model}")
+    error = record.get("error")
+    if error:
+        for problem in error.get("problems") or []:
+            lines.append(f"  {problem['parameter']} [{problem['rule']}] {problem['message']}")
+        if error.get("message"):
+            lines.append(f"  error: {error['message']}")
+    return lines

@@ -71,6 +71,20 @@ class VertexClient:
         region = name.split("/")[3]
         return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
 
+    def list_models(
+        self, project: str, location: str, label: tuple[str, str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Models in the Model Registry, optionally those with one label (every page)."""
+        url = f"{self._base(location)}/v1/projects/{project}/locations/{location}/models"
+        params: dict[str, str] = {"filter": f"labels.{label[0]}={label[1]}"} if label else {}
+        models: list[dict[str, Any]] = []
+        while True:
+            page = self._json(self._request("GET", url, params=params))
+            models += page.get("models") or []
+            if not page.get("nextPageToken"):
+                return models
+            params["pageToken"] = page["nextPageToken"]
+
     # --- plumbing ----------------------------------------------------------------------------
     def _base(self, region: str) -> str:
         if self.config.endpoint:

@@ -4,6 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/local/bootstrap.sh
+# The end-to-end tests start Google's Pub/Sub emulator (a Java program shipped with the Google
+# Cloud CLI); say so plainly rather than fail deep inside a test.
+emulator=${CODETUNE_PUBSUB_EMULATOR:-/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator}
+if [ ! -x "$emulator" ] && ! command -v gcloud >/dev/null; then
+  echo "tests/run.sh: the Pub/Sub emulator is missing: install the Google Cloud CLI with its pubsub-emulator component, or set CODETUNE_PUBSUB_EMULATOR" >&2
+  exit 2
+fi
+if ! command -v java >/dev/null; then
+  echo "tests/run.sh: the Pub/Sub emulator needs Java 11 or newer (apt-get install default-jre-headless)" >&2
+  exit 2
+fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -44,12 +44,14 @@ class EventarcStandIn:
     def __init__(self, target_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.target_url = target_url
         self.delivered: list[dict[str, str]] = []
+        self.notifications: list[dict[str, Any]] = []  # the bucket's notifications, as received
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 push = orjson.loads(self.rfile.read(length) or b"{}")
+                standin.notifications.append(push.get("message") or {})
                 event = storage_cloudevent(push.get("message") or {})
                 status = 204
                 if event is not None:

@@ -1,0 +1,84 @@
+"""`codetune demo`: start the local stack, drop a dataset into the bucket, follow it to the end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from deploy.local.stack import ROOT, LocalStack, StackConfig, StackError
+from shared.records import FINAL, Stage, describe, record_name
+
+DEFAULT_DATASET = ROOT / "examples" / "code-generation.jsonl"
+
+
+def run_demo(
+    dataset: Path | None = None,
+    timeout_seconds: float = 120,
+    say: Callable[[str], None] = print,
+    config: StackConfig | None = None,
+) -> int:
+    """0 when the dataset ends with a tuned model, 1 when the chain ends otherwise."""
+    path = dataset or DEFAULT_DATASET
+    data = path.read_bytes()
+    say(
+        "starting the local stack: Pub/Sub emulator, fake-gcs-server, the three functions, Eventarc and Vertex AI stand-ins"
+    )
+    started = time.monotonic()
+    with LocalStack(config) as stack:
+        say(f"  ready in {time.monotonic() - started:.1f} s; process logs in {stack.log_dir}")
+        name = f"incoming/{path.name}"
+        generation = stack.upload(data, name)
+        say(f"uploaded {path} to gs://{stack.config.bucket}/{name} (generation {generation})")
+        record = _follow(stack, record_name("_codetune/", name, generation), timeout_seconds, say)
+    say("stopped every process the demo started")
+    if record is None:
+        say(f"the chain did not finish within {timeout_seconds:.0f} s")
+        return 1
+    model = (record.get("tuned_model") or {}).get("model")
+    if record["state"] == Stage.SUCCEEDED and model:
+        say(f"tuned model: {model}")
+        return 0
+    say(f"the chain ended {record['state']}:")
+    for line in describe(record)[1:]:
+        say(line)
+    return 1
+
+
+def _follow(
+    stack: LocalStack, name: str, timeout_seconds: float, say: Callable[[str], None]
+) -> dict[str, Any] | None:
+    """Print each step of the record as it happens; the final record, or None on time-out."""
+    shown = 0
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        try:
+            record = stack.read_json(name)
+        except Exception as fault:  # a read racing a write: try again on the next tick
+            raise StackError(f"cannot read {name}: {fault}") from fault
+        history = (record or {}).get("history", [])
+        for step in history[shown:]:
+            say(
+                f"  {step['time'][11:19]} {step['by']:>8}: {_step_text(step['state'], record or {})}"
+            )
+        shown = len(history)
+        if record and record.get("state") in FINAL:
+            return record
+        time.sleep(0.2)
+    return None
+
+
+def _step_text(state: str, record: dict[str, Any]) -> str:
+    job = record.get("job") or {}
+    texts = {
+        Stage.VALIDATED: f"dataset valid ({record.get('examples')} examples, {record.get('kind')})",
+        Stage.REJECTED: f"dataset rejected; report {record.get('report')}",
+        Stage.SUBMITTED: f"tuning job submitted: {job.get('name') if isinstance(job, dict) else ''}",
+        Stage.QUEUED: "job queued",
+        Stage.RUNNING: "job running",
+        Stage.SUCCEEDED: "job succeeded",
+        Stage.FAILED: "failed",
+        Stage.CANCELLED: "job cancelled",
+    }
+    return texts.get(Stage(state), state)

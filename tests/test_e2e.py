@@ -1,0 +1,356 @@
+"""The whole chain on the real emulators (Pub/Sub emulator, fake-gcs-server) with the three
+functions under functions-framework, and the Eventarc and Vertex AI stand-ins.
+
+One stack serves the module; each test drops its own datasets, so tests do not interfere.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import requests
+
+from deploy.local.eventarc import storage_cloudevent
+from deploy.local.stack import LocalStack, StackConfig
+from deploy.local.vertex_standin import wait_for
+from shared.records import record_name, report_name
+from tests.support import chat_dataset, dataset, generation, generation_dataset
+
+FINAL = {"SUCCEEDED", "FAILED", "REJECTED", "CANCELLED"}
+GENERATION_TEMPLATE = (
+    "https://us-kfp.pkg.dev/ml-pipeline/large-language-model-pipelines/tune-large-model/v3.0.0"
+)
+CHAT_TEMPLATE = (
+    "https://us-kfp.pkg.dev/ml-pipeline/large-language-model-pipelines/tune-large-chat-model/v3.0.0"
+)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    config = StackConfig(step_seconds=0.5, log_dir=tmp_path_factory.mktemp("stack-logs"))
+    local = LocalStack(config)
+    local.start()
+    pids = [p.pid for p in local.processes.values()]
+    try:
+        yield local
+    finally:
+        local.stop()
+        for pid in pids:  # no process left behind, children included (one group each)
+            with pytest.raises(ProcessLookupError):
+                os.killpg(pid, 0)
+
+
+def drop(stack: LocalStack, name: str, data: bytes, metadata: dict[str, str] | None = None) -> str:
+    return stack.upload(data, f"incoming/{name}", metadata)
+
+
+def finished(stack: LocalStack, name: str, generation: str, seconds: float = 60) -> dict[str, Any]:
+    return stack.wait_for_record(
+        record_name("_codetune/", f"incoming/{name}", generation), FINAL, seconds
+    )
+
+
+def jobs_for(stack: LocalStack, name: str) -> list[dict[str, Any]]:
+    assert stack.vertex is not None
+    uri = f"gs://{stack.config.bucket}/incoming/{name}"
+    return [
+        j
+        for j in stack.vertex.jobs.values()
+        if j["runtimeConfig"]["parameterValues"]["dataset_uri"] == uri
+    ]
+
+
+def codetune(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
+    command = shutil.which("codetune")
+    base = [command] if command else [sys.executable, "-m", "shared.cli"]
+    assert stack.vertex is not None
+    env = {**os.environ, **stack.env, "CODETUNE_BUCKET": stack.config.bucket,
+           "CODETUNE_PROJECT": stack.config.project, "CODETUNE_PIPELINE_REGION": "us-central1",
+           "CODETUNE_VERTEX_ENDPOINT": stack.vertex.url}  # fmt: skip
+    return subprocess.run([*base, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_a_generation_dataset_ends_with_a_tuned_model(stack: LocalStack) -> None:
+    generation_id = drop(stack, "snippets.jsonl", dataset(generation_dataset(20)))
+    record = finished(stack, "snippets.jsonl", generation_id)
+    assert record["state"] == "SUCCEEDED", record
+    model = record["tuned_model"]["model"]
+    assert model.startswith("projects/local-project/locations/us-central1/models/")
+    assert [step["state"] for step in record["history"]] == [
+        "VALIDATED",
+        "SUBMITTED",
+        "QUEUED",
+        "RUNNING",
+        "SUCCEEDED",
+    ]
+    [job] = jobs_for(stack, "snippets.jsonl")
+    assert job["templateUri"] == GENERATION_TEMPLATE
+    assert record["job"]["name"] == job["name"]
+    report = stack.read_json(report_name("incoming/snippets.jsonl"))
+    assert report is not None and report["valid"] is True and report["generation"] == generation_id
+    # People follow it with the command line.
+    status = codetune(stack, "status", f"gs://{stack.config.bucket}/incoming/snippets.jsonl")
+    assert status.returncode == 0 and f"tuned model: {model}" in status.stdout
+    by_job = codetune(stack, "status", job["name"].rpartition("/")[2], "--json")
+    assert orjson.loads(by_job.stdout)["tuned_model"]["model"] == model
+    listed = codetune(stack, "models", "list", "--base-model", "code-bison@002")
+    assert listed.returncode == 0 and model in listed.stdout.split()
+    assert (
+        model not in codetune(stack, "models", "list", "--base-model", "codechat-bison@002").stdout
+    )
+
+
+def test_a_chat_dataset_uses_the_chat_template(stack: LocalStack) -> None:
+    generation_id = drop(stack, "chats.jsonl", dataset(chat_dataset(15)))
+    assert finished(stack, "chats.jsonl", generation_id)["state"] == "SUCCEEDED"
+    [job] = jobs_for(stack, "chats.jsonl")
+    assert job["templateUri"] == CHAT_TEMPLATE
+    assert job["runtimeConfig"]["parameterValues"]["large_model_reference"] == "codechat-bison@002"
+
+
+def test_an_invalid_dataset_gets_a_report_and_no_job(stack: LocalStack) -> None:
+    lines = generation_dataset(12)
+    lines[4] = b'{"input_text": 3}'
+    generation_id = drop(stack, "broken.jsonl", dataset(lines))
+    record = finished(stack, "broken.jsonl", generation_id)
+    assert record["state"] == "REJECTED"
+    assert [(e["line"], e["rule"]) for e in record["first_errors"]] == [(5, "S-1"), (5, "S-1")]
+    report = stack.read_json(report_name("incoming/broken.jsonl"))
+    assert report is not None and report["valid"] is False
+    assert jobs_for(stack, "broken.jsonl") == []
+    assert "dataset rejected" in stack.logs("validate")
+    status = codetune(stack, "status", f"gs://{stack.config.bucket}/incoming/broken.jsonl")
+    assert "REJECTED" in status.stdout and "line 5, input_text [S-1]" in status.stdout
+
+
+def test_the_same_upload_event_three_times_gives_one_job(stack: LocalStack) -> None:
+    generation_id = drop(stack, "thrice.jsonl", dataset(generation_dataset(11)))
+    finished(stack, "thrice.jsonl", generation_id)
+    blob = stack.storage_client.bucket(stack.config.bucket).get_blob("incoming/thrice.jsonl")
+    message = {
+        "data": base64.b64encode(orjson.dumps(blob._properties)).decode(),
+        "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": stack.config.bucket,
+                       "objectId": "incoming/thrice.jsonl", "objectGeneration": generation_id},
+        "messageId": "redelivered-1",
+    }  # fmt: skip
+    event = storage_cloudevent(message)
+    assert event is not None
+    for _ in range(2):  # with the delivery above: three in all
+        assert requests.post(
+            stack.function_urls["validate"], data=event[1], headers=event[0], timeout=60
+        ).ok
+    [job] = jobs_for(stack, "thrice.jsonl")
+
+    def repeats() -> int:
+        lines = stack.logs("tune").splitlines()
+        return sum(
+            1 for line in lines if "tuning job already existed" in line and job["name"] in line
+        )
+
+    assert wait_for(lambda: repeats() >= 2, 30)
+    assert len(jobs_for(stack, "thrice.jsonl")) == 1
+    assert finished(stack, "thrice.jsonl", generation_id)["state"] == "SUCCEEDED"
+
+
+def test_the_systems_own_writes_do_not_trigger_it(stack: LocalStack) -> None:
+    generation_id = drop(stack, "quiet.jsonl", dataset(generation_dataset(10)))
+    finished(stack, "quiet.jsonl", generation_id)
+    log = stack.logs("validate")
+    # Reports, records and job pointers were written to the bucket and reached validate...
+    assert '"object":"gs://tuning-drop/incoming/quiet.jsonl.report.json"' in log
+    assert '"object":"gs://tuning-drop/_codetune/records/incoming/quiet.jsonl/' in log
+    # ...and were all ignored: validated once, one job, no record of a record.
+    assert log.count('"dataset":"gs://tuning-drop/incoming/quiet.jsonl","generation"') == 1
+    assert len(jobs_for(stack, "quiet.jsonl")) == 1
+    names = [
+        b.name
+        for b in stack.storage_client.list_blobs(
+            stack.config.bucket, prefix="_codetune/records/_codetune"
+        )
+    ]
+    assert names == []
+
+
+def test_a_job_that_fails_is_recorded_with_its_reason(stack: LocalStack) -> None:
+    assert stack.vertex is not None
+    stack.vertex.fail_next_job("The tuning pipeline ran out of quota: 8 A100 GPUs in us-central1.")
+    generation_id = drop(stack, "doomed.jsonl", dataset(generation_dataset(10)))
+    record = finished(stack, "doomed.jsonl", generation_id)
+    assert record["state"] == "FAILED"
+    assert record["error"] == {
+        "code": 9,
+        "message": "The tuning pipeline ran out of quota: 8 A100 GPUs in us-central1.",
+    }
+    assert "tuned_model" not in record
+
+
+def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -> None:
+    assert stack.vertex is not None
+    generation_id = drop(stack, "late.jsonl", dataset(generation_dataset(10)))
+    record = finished(stack, "late.jsonl", generation_id)
+    assert record["state"] == "SUCCEEDED"
+    name = record_name("_codetune/", "incoming/late.jsonl", generation_id)
+    before = stack.storage_client.bucket(stack.config.bucket).get_blob(name).generation
+    [job] = jobs_for(stack, "late.jsonl")
+    stale = {**job, "state": "PIPELINE_STATE_RUNNING"}
+    with stack.vertex._lock:  # the job reads as RUNNING again, as a stale replica might answer
+        stack.vertex.jobs[job["name"]] = stale
+    try:
+        stack.vertex._emit(stale)  # and a RUNNING event arrives late
+        assert wait_for(lambda: "older or repeated job event" in stack.logs("status"), 30)
+    finally:
+        with stack.vertex._lock:
+            stack.vertex.jobs[job["name"]] = job
+    after = stack.storage_client.bucket(stack.config.bucket).get_blob(name)
+    assert after.generation == before
+    assert stack.read_json(name)["state"] == "SUCCEEDED"
+
+
+def test_transient_vertex_errors_are_retried_into_one_job(stack: LocalStack) -> None:
+    assert stack.vertex is not None
+    stack.vertex.inject_faults(503, 429)
+    generation_id = drop(stack, "flaky.jsonl", dataset(generation_dataset(10)))
+    assert finished(stack, "flaky.jsonl", generation_id)["state"] == "SUCCEEDED"
+    assert len(jobs_for(stack, "flaky.jsonl")) == 1
+
+
+def test_broken_parameters_fail_before_any_job(stack: LocalStack) -> None:
+    metadata = {"codetune-train_steps": "0", "codetune-accelerator_type": "FPGA"}
+    generation_id = drop(stack, "badparams.jsonl", dataset(generation_dataset(10)), metadata)
+    record = finished(stack, "badparams.jsonl", generation_id)
+    assert record["state"] == "FAILED"
+    assert {(p["parameter"], p["rule"]) for p in record["error"]["problems"]} == {
+        ("accelerator_type", "type"),
+        ("train_steps", "S-15"),
+    }
+    assert jobs_for(stack, "badparams.jsonl") == []
+
+
+def test_a_manifest_pairs_the_evaluation_dataset(stack: LocalStack) -> None:
+    evaluation = drop(stack, "paired.eval.jsonl", dataset([generation(500 + i) for i in range(12)]))
+    stack.wait_for_record(
+        record_name("_codetune/", "incoming/paired.eval.jsonl", evaluation), {"VALIDATED"}, 30
+    )
+    manifest = {
+        "evaluation": "paired.eval.jsonl",
+        "parameters": {"train_steps": 40, "evaluation_interval": 10},
+    }
+    stack.upload(orjson.dumps(manifest), "incoming/paired.tuning.json")
+    generation_id = drop(stack, "paired.jsonl", dataset(generation_dataset(30)))
+    assert finished(stack, "paired.jsonl", generation_id)["state"] == "SUCCEEDED"
+    [job] = jobs_for(stack, "paired.jsonl")
+    values = job["runtimeConfig"]["parameterValues"]
+    assert values["evaluation_data_uri"] == "gs://tuning-drop/incoming/paired.eval.jsonl"
+    assert (values["train_steps"], values["evaluation_interval"]) == (40, 10)
+    assert jobs_for(stack, "paired.eval.jsonl") == []  # evaluation data is never tuned on its own
+
+
+def test_an_invalid_evaluation_dataset_stops_the_job(stack: LocalStack) -> None:
+    evaluation = drop(
+        stack, "weak.eval.jsonl", dataset([generation(700 + i) for i in range(5)])
+    )  # S-5: too few
+    finished(stack, "weak.eval.jsonl", evaluation)
+    stack.upload(orjson.dumps({"evaluation": "weak.eval.jsonl"}), "incoming/weak.tuning.json")
+    generation_id = drop(stack, "weak.jsonl", dataset(generation_dataset(10)))
+    record = finished(stack, "weak.jsonl", generation_id)
+    assert record["state"] == "FAILED"
+    assert record["error"]["problems"][0]["parameter"] == "evaluation_data_uri"
+    assert jobs_for(stack, "weak.jsonl") == []
+
+
+def test_one_correlation_id_follows_a_dataset_through_all_three_functions(
+    stack: LocalStack,
+) -> None:
+    generation_id = drop(stack, "traced.jsonl", dataset(generation_dataset(10)))
+    record = finished(stack, "traced.jsonl", generation_id)
+    correlation = record["correlation_id"]
+    for function in ("validate", "tune", "status"):
+        entries = [
+            orjson.loads(line) for line in stack.logs(function).splitlines() if line.startswith("{")
+        ]
+        mine = [e for e in entries if e.get("correlation_id") == correlation]
+        assert mine, function
+        assert all(
+            e["logging.googleapis.com/labels"]["codetune/correlation_id"] == correlation
+            for e in mine
+        )
+        assert all(e["severity"] in {"INFO", "WARNING", "ERROR"} and e["message"] for e in mine)
+
+
+def test_logs_never_carry_dataset_contents(stack: LocalStack) -> None:
+    secret = "PRIVATE-CODE-91731"
+    lines = [generation(i, output_text=f"def f{i}(): return '{secret}'") for i in range(12)]
+    lines[3] = generation(3, input_text=7, output_text=secret)
+    generation_id = drop(stack, "private.jsonl", dataset(lines))
+    finished(stack, "private.jsonl", generation_id)
+    for function in ("validate", "tune", "status"):
+        assert secret not in stack.logs(function)
+
+
+def test_a_stale_generation_is_ignored(stack: LocalStack) -> None:
+    first = drop(stack, "twice.jsonl", dataset(generation_dataset(10)))
+    finished(stack, "twice.jsonl", first)
+    second = drop(stack, "twice.jsonl", dataset(generation_dataset(11)))
+    finished(stack, "twice.jsonl", second)
+    event = storage_cloudevent({
+        "data": base64.b64encode(orjson.dumps({"bucket": stack.config.bucket, "name": "incoming/twice.jsonl",
+                                               "generation": first})).decode(),
+        "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": stack.config.bucket, "objectId": "incoming/twice.jsonl"},
+        "messageId": "late-1",
+    })  # fmt: skip
+    assert event is not None
+    assert requests.post(
+        stack.function_urls["validate"], data=event[1], headers=event[0], timeout=60
+    ).ok
+    assert wait_for(lambda: "stale event" in stack.logs("validate"), 10)
+    assert len(jobs_for(stack, "twice.jsonl")) == 2  # one per version, no third
+
+
+def test_every_event_and_resource_matches_googles_schemas(stack: LocalStack) -> None:
+    """What crosses a service boundary, held against the official discovery schemas."""
+    import jsonschema
+
+    from shared.discovery import json_schema
+
+    generation_id = drop(stack, "shapes.jsonl", dataset(generation_dataset(10)))
+    finished(stack, "shapes.jsonl", generation_id)
+    assert stack.vertex is not None and stack.eventarc is not None
+    objects = jsonschema.Draft202012Validator(json_schema("storage", "v1", "Object"))
+    notifications = [
+        n
+        for n in stack.eventarc.notifications
+        if n["attributes"]["objectId"] == "incoming/shapes.jsonl"
+    ]
+    assert notifications
+    for notification in notifications:
+        resource = orjson.loads(base64.b64decode(notification["data"]))
+        assert list(objects.iter_errors(resource)) == []
+        assert resource["generation"] == generation_id
+    entries = jsonschema.Draft202012Validator(json_schema("logging", "v2", "LogEntry"))
+    [job] = jobs_for(stack, "shapes.jsonl")
+    mine = [
+        e
+        for e in stack.vertex.log_entries
+        if e["resource"]["labels"]["pipeline_job_id"] == job["name"].rpartition("/")[2]
+    ]
+    assert [e["jsonPayload"]["state"] for e in mine] == [
+        "PIPELINE_STATE_PENDING",
+        "PIPELINE_STATE_RUNNING",
+        "PIPELINE_STATE_SUCCEEDED",
+    ]
+    for entry in mine:
+        assert list(entries.iter_errors(entry)) == []
+    jobs = jsonschema.Draft202012Validator(
+        json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1PipelineJob")
+    )
+    answer = requests.get(f"{stack.vertex.url}/v1/{job['name']}", timeout=10).json()
+    assert list(jobs.iter_errors(answer)) == []
+    assert answer["state"] == "PIPELINE_STATE_SUCCEEDED"

@@ -1,0 +1,205 @@
+"""Pure pieces of the chain: records that only move forward, event parsing, the validated
+message, and finding the tuned model in a finished job."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+import pytest
+
+from shared import events, jobs
+from shared.dataset import DatasetKind, DatasetRole
+from shared.logs import correlation_id
+from shared.messages import DatasetValidated, MessageError
+from shared.records import FINAL, Stage, advance, describe, record_name, report_name
+
+
+# --- Records ----------------------------------------------------------------------------------
+def test_records_move_forward_and_keep_their_history() -> None:
+    record = advance(
+        None, Stage.VALIDATED, "validate", dataset="gs://b/incoming/a.jsonl", examples=12
+    )
+    assert record is not None
+    record = advance(record, Stage.SUBMITTED, "tune", job={"name": "j"})
+    assert record is not None
+    record = advance(record, Stage.RUNNING, "status")
+    assert record is not None and record["state"] == "RUNNING"
+    assert [h["state"] for h in record["history"]] == ["VALIDATED", "SUBMITTED", "RUNNING"]
+    assert record["examples"] == 12 and record["job"] == {"name": "j"}
+
+
+@pytest.mark.parametrize(
+    ("now", "late"),
+    [
+        (Stage.RUNNING, Stage.QUEUED),
+        (Stage.RUNNING, Stage.RUNNING),  # a duplicate
+        (Stage.RUNNING, Stage.SUBMITTED),
+        (Stage.SUCCEEDED, Stage.RUNNING),
+        (Stage.SUCCEEDED, Stage.FAILED),
+        (Stage.FAILED, Stage.SUCCEEDED),
+        (Stage.REJECTED, Stage.VALIDATED),
+        (Stage.QUEUED, Stage.VALIDATED),
+    ],
+)
+def test_older_or_repeated_states_change_nothing(now: Stage, late: Stage) -> None:
+    assert advance({"state": str(now), "history": []}, late, "status") is None
+
+
+def test_every_final_state_is_final() -> None:
+    assert {Stage.REJECTED, Stage.SUCCEEDED, Stage.FAILED, Stage.CANCELLED} == FINAL
+
+
+def test_a_record_may_skip_states_it_never_saw() -> None:
+    record = advance({"state": "SUBMITTED", "history": []}, Stage.SUCCEEDED, "status")
+    assert record is not None and record["state"] == "SUCCEEDED"
+
+
+def test_names_of_records_reports_and_correlation_ids() -> None:
+    assert (
+        record_name("_codetune/", "incoming/a.jsonl", "17")
+        == "_codetune/records/incoming/a.jsonl/17.json"
+    )
+    assert report_name("incoming/a.jsonl") == "incoming/a.jsonl.report.json"
+    assert (
+        correlation_id("gs://b/a", "1")
+        == correlation_id("gs://b/a", "1")
+        != correlation_id("gs://b/a", "2")
+    )
+
+
+def test_describe_a_failed_record() -> None:
+    record = {
+        "dataset": "gs://b/incoming/a.jsonl",
+        "generation": "3",
+        "state": "FAILED",
+        "error": {
+            "problems": [
+                {"parameter": "train_steps", "rule": "S-15", "message": "must be at least 1"}
+            ]
+        },
+    }
+    assert describe(record) == [
+        "gs://b/incoming/a.jsonl (generation 3): FAILED",
+        "  train_steps [S-15] must be at least 1",
+    ]
+
+
+# --- Events -----------------------------------------------------------------------------------
+def log_entry(**overrides: object) -> bytes:
+    entry = {
+        "logName": "projects/acme-ml/logs/aiplatform.googleapis.com%2Fpipeline_job_events",
+        "resource": {"type": "aiplatform.googleapis.com/PipelineJob",
+                     "labels": {"location": "europe-west4", "pipeline_job_id": "codetune-a-1", "resource_container": "123"}},
+        "jsonPayload": {"state": "PIPELINE_STATE_SUCCEEDED"},
+    }  # fmt: skip
+    entry.update(overrides)
+    return orjson.dumps(entry)
+
+
+def push(data: bytes, **attributes: str) -> dict[str, object]:
+    return {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "1"},
+            "subscription": "projects/p/subscriptions/s"}  # fmt: skip
+
+
+def test_a_pipeline_job_log_entry_names_its_job() -> None:
+    message = events.pubsub_message(events.PUBSUB_PUBLISHED, push(log_entry(), logName="x"))
+    event = events.pipeline_job_event(message)
+    assert event.job_name == "projects/acme-ml/locations/europe-west4/pipelineJobs/codetune-a-1"
+    assert event.state == "PIPELINE_STATE_SUCCEEDED"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json",
+        log_entry(resource={"type": "gce_instance", "labels": {}}),
+        log_entry(resource={"type": "aiplatform.googleapis.com/PipelineJob"}),
+        b"[]",
+    ],
+)
+def test_other_log_entries_are_refused_as_event_errors(data: bytes) -> None:
+    message = events.pubsub_message(events.PUBSUB_PUBLISHED, push(data, a="b"))
+    with pytest.raises(events.EventError):
+        events.pipeline_job_event(message)
+
+
+def test_storage_events_of_other_types_or_shapes_are_refused() -> None:
+    with pytest.raises(events.EventError):
+        events.storage_object(
+            "google.cloud.storage.object.v1.deleted", {"bucket": "b", "name": "n"}
+        )
+    with pytest.raises(events.EventError):
+        events.storage_object(events.STORAGE_FINALIZED, {"bucket": "b"})
+    obj = events.storage_object(events.STORAGE_FINALIZED, {"bucket": "b", "name": "incoming/a.jsonl", "generation": "5",
+                                                           "metadata": {"codetune-train_steps": "9"}})  # fmt: skip
+    assert (obj.uri, obj.generation, obj.metadata) == (
+        "gs://b/incoming/a.jsonl",
+        "5",
+        {"codetune-train_steps": "9"},
+    )
+
+
+# --- The "dataset validated" message ----------------------------------------------------------
+def test_the_validated_message_round_trips() -> None:
+    message = DatasetValidated("b", "incoming/a.jsonl", "5", DatasetKind.CHAT, DatasetRole.TRAINING, 40,
+                               "gs://b/incoming/a.jsonl.report.json", "ct-1", {"codetune-train_steps": "9"})  # fmt: skip
+    data, attributes = message.encode()
+    assert attributes == {"type": "codetune.dataset.validated", "version": "1", "correlation_id": "ct-1",
+                          "dataset": "gs://b/incoming/a.jsonl", "generation": "5"}  # fmt: skip
+    assert orjson.loads(data)["version"] == 1
+    assert DatasetValidated.decode(data, attributes) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "attributes"),
+    [
+        (b"{}", {"type": "something.else"}),
+        (b"{}", {"type": "codetune.dataset.validated"}),
+        (b'{"version": 2}', {"type": "codetune.dataset.validated"}),
+        (b"nope", {"type": "codetune.dataset.validated"}),
+        (
+            b'{"version": 1, "bucket": "b", "name": "n", "generation": "1", "kind": "poem", "role": "training",'
+            b' "examples": 1, "report": "r", "correlation_id": "c"}',
+            {"type": "codetune.dataset.validated"},
+        ),
+    ],
+)
+def test_unreadable_messages_raise_message_error(data: bytes, attributes: dict[str, str]) -> None:
+    with pytest.raises(MessageError):
+        DatasetValidated.decode(data, attributes)
+
+
+# --- The tuned model, as the SDK finds it -----------------------------------------------------
+def task(
+    name: str, schema: str = "system.ContainerExecution", **metadata: str
+) -> dict[str, object]:
+    return {"taskName": name, "execution": {"schemaTitle": schema, "metadata": metadata}}
+
+
+@pytest.mark.parametrize("upload_task", ["upload-llm-model", "upload-model"])
+def test_the_upload_task_names_the_tuned_model(upload_task: str) -> None:
+    job = {"jobDetail": {"taskDetails": [task("tune", "system.Run"),
+                                         task(upload_task, **{"output:model_resource_name": " projects/p/locations/l/models/7\n"})]}}  # fmt: skip
+    assert jobs.tuned_model_name(job) == "projects/p/locations/l/models/7"
+
+
+def test_without_an_upload_task_the_single_run_task_is_used() -> None:
+    only = {
+        "jobDetail": {
+            "taskDetails": [task("x", "system.Run", **{"output:model_resource_name": "m"})]
+        }
+    }
+    assert jobs.tuned_model_name(only) == "m"
+    two = {"jobDetail": {"taskDetails": [task("x", "system.Run", **{"output:model_resource_name": "m"}),
+                                         task("y", "system.Run")]}}  # fmt: skip
+    assert jobs.tuned_model_name(two) is None
+    assert jobs.tuned_model_name({}) is None
+
+
+def test_a_failed_jobs_error_is_googles() -> None:
+    assert jobs.job_error({"error": {"code": 8, "message": "Quota exceeded"}}) == {
+        "code": 8,
+        "message": "Quota exceeded",
+    }
+    assert jobs.job_error({"state": "PIPELINE_STATE_SUCCEEDED"}) is None
