@@ -86,6 +86,10 @@ def describe(record: dict[str, Any]) -> list[str]:
     """Where a dataset stands, in a few lines a person reads."""
     state = record.get("state", "?")
     lines = [f"{record.get('dataset', '?')} (generation {record.get('generation', '?')}): {state}"]
+    if record.get("correlation_id"):
+        lines.append(
+            f'  correlation id {record["correlation_id"]} (logs: labels."codetune/correlation_id"="{record["correlation_id"]}")'
+        )
     if state in (Stage.VALIDATED, Stage.REJECTED):
         lines.append(
             f"  {record.get('examples', 0):,} examples, {record.get('kind')} {record.get('role')} dataset; report {record.get('report')}"

@@ -1,0 +1,95 @@
+# Shared by deploy.sh and teardown.sh: arguments, settings, names, and `run`.
+# shellcheck shell=bash
+
+usage() {
+  cat >&2 <<EOF
+usage: $(basename "$0") --project P --region R --bucket B [--settings FILE] [--dry-run]${EXTRA_USAGE:-}
+
+Settings may also come from a file of KEY=VALUE lines (default deploy/settings.env when it
+exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, and CODETUNE_* tuning
+defaults passed to the tune function. Command-line flags win over the file.
+--dry-run prints every command, one a line, and touches nothing.
+EOF
+  exit 2
+}
+
+DRY_RUN=0
+PROJECT="" REGION="" BUCKET="" SETTINGS=""
+TUNING_DEFAULTS=()
+
+parse_args() {
+  local project="" region="" bucket=""
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --project) project=${2:?--project needs a value}; shift 2 ;;
+      --region) region=${2:?--region needs a value}; shift 2 ;;
+      --bucket) bucket=${2:?--bucket needs a value}; shift 2 ;;
+      --settings) SETTINGS=${2:?--settings needs a file}; shift 2 ;;
+      --dry-run) DRY_RUN=1; shift ;;
+      -h|--help) usage ;;
+      *) if ! extra_arg "$1"; then echo "unknown argument: $1" >&2; usage; fi; shift ;;
+    esac
+  done
+  local file=${SETTINGS:-$ROOT/deploy/settings.env}
+  if [ -n "$SETTINGS" ] && [ ! -f "$SETTINGS" ]; then echo "no settings file $SETTINGS" >&2; exit 2; fi
+  if [ -f "$file" ]; then read_settings "$file"; fi
+  PROJECT=${project:-$PROJECT} REGION=${region:-$REGION} BUCKET=${bucket:-$BUCKET}
+  [ -n "$PROJECT" ] && [ -n "$REGION" ] && [ -n "$BUCKET" ] || usage
+  names
+}
+
+# KEY=VALUE lines; comments and blank lines skipped. Read, never executed.
+read_settings() {
+  local line key value
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in ''|'#'*) continue ;; esac
+    key=${line%%=*} value=${line#*=}
+    value=${value%\"} value=${value#\"}
+    case "$key" in
+      PROJECT) PROJECT=$value ;;
+      REGION) REGION=$value ;;
+      BUCKET) BUCKET=$value ;;
+      CODETUNE_*) TUNING_DEFAULTS+=("$key=$value") ;;
+      *) echo "unknown setting $key in $1" >&2; exit 2 ;;
+    esac
+  done < "$1"
+}
+
+extra_arg() { return 1; }  # a script may define more flags
+
+names() {
+  PREFIX=codetune
+  VALIDATED_TOPIC=$PREFIX-dataset-validated
+  EVENTS_TOPIC=$PREFIX-job-events
+  VALIDATED_DLQ=$VALIDATED_TOPIC-dead-letter
+  EVENTS_DLQ=$EVENTS_TOPIC-dead-letter
+  TUNE_SUBSCRIPTION=$PREFIX-tune
+  STATUS_SUBSCRIPTION=$PREFIX-status
+  SINK=$PREFIX-job-events
+  FUNCTIONS=(validate tune status)
+  sa() { echo "$PREFIX-$1@$PROJECT.iam.gserviceaccount.com"; }
+  function_url() { echo "https://$REGION-$PROJECT.cloudfunctions.net/$PREFIX-$1"; }
+}
+
+# Run a command, or print it (shell-quoted, one line) with --dry-run.
+run() {
+  if [ "$DRY_RUN" = 1 ]; then
+    local out="" arg
+    for arg in "$@"; do out+="$(printf '%q' "$arg") "; done
+    echo "${out% }"
+  else
+    echo "+ $*" >&2
+    "$@"
+  fi
+}
+
+# Like run, for commands that may fail because the resource is already there (or gone).
+run_tolerant() {
+  if [ "$DRY_RUN" = 1 ]; then run "$@"; else run "$@" || echo "  (continuing: $1 ${2:-} ${3:-} failed, probably already done)" >&2; fi
+}
+
+# A value only known by asking Google Cloud; a placeholder in a dry run.
+ask() {
+  local placeholder=$1; shift
+  if [ "$DRY_RUN" = 1 ]; then echo "$placeholder"; else "$@"; fi
+}
