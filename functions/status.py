@@ -9,10 +9,11 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared import events, jobs
+from shared import events
 from shared.config import Settings
 from shared.logs import Logger
-from shared.records import PIPELINE_STAGES, Stage, advance, job_pointer_name
+from shared.outcomes import record_outcome
+from shared.records import FINAL, job_pointer_name, open_job_name
 from shared.storage import Storage
 from shared.vertex import VertexClient
 
@@ -36,38 +37,7 @@ def status(event: CloudEvent) -> None:
     if pointer is None:
         LOG.info("not a codetune job: ignored", job=job_event.job_name)
         return
-    job = VertexClient(settings.vertex).get_pipeline_job(job_event.job_name)
-    stage = PIPELINE_STAGES.get(str(job.get("state")))
-    if stage is None:
-        LOG.warning(
-            "job in a state with no record stage", job=job_event.job_name, state=job.get("state")
-        )
-        return
-    model = jobs.tuned_model_name(job) if stage is Stage.SUCCEEDED else None
-    record, _ = storage.read_json(pointer["bucket"], pointer["record"])
-    log = LOG.bind((record or {}).get("correlation_id", "")) if record else LOG
-    if stage is Stage.SUCCEEDED and model is None:
-        log.error("job succeeded but names no tuned model", job=job_event.job_name)
-    written = storage.update_json(
-        pointer["bucket"],
-        pointer["record"],
-        lambda current: advance(
-            current, stage, "status",
-            job={"name": job_event.job_name, "id": job_event.job_id, "state": job.get("state")},
-            tuned_model={"model": model, "endpoint": jobs.tuned_endpoint_name(job)} if model else None,
-            error=jobs.job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
-        ),
-    )  # fmt: skip
-    if written is None:
-        log.info(
-            "older or repeated job event: record unchanged",
-            job=job_event.job_name,
-            state=job.get("state"),
-        )
-    elif stage is Stage.SUCCEEDED:
-        log.info("tuned model ready", job=job_event.job_name, tuned_model=model)
-    elif stage in (Stage.FAILED, Stage.CANCELLED):
-        log.error("tuning job ended without a model", job=job_event.job_name, state=job.get("state"),
-                  error=jobs.job_error(job))  # fmt: skip
-    else:
-        log.info("tuning job progressed", job=job_event.job_name, state=job.get("state"))
+    log = LOG.bind(pointer.get("correlation_id", ""))
+    stage, _ = record_outcome(storage, VertexClient(settings.vertex), pointer, "status", log)
+    if stage in FINAL:
+        storage.delete(settings.bucket, open_job_name(settings.system_prefix, job_event.job_id))

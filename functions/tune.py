@@ -1,12 +1,15 @@
 """tune: a dataset was validated; plan its tuning job and submit it exactly once.
 
 Trigger: Pub/Sub, the "dataset validated" topic. Returning acknowledges the message; raising
-(a transient Vertex AI failure) makes Pub/Sub deliver it again.
+(a transient Vertex AI failure) makes Pub/Sub deliver it again. A code-bison base model gets
+the tuning pipeline job; a Gemini base model gets a supervised tuning job on the dataset
+converted to Gemini's format.
 """
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import functions_framework
 from cloudevents.http import CloudEvent
@@ -15,11 +18,13 @@ from shared import events
 from shared.config import Settings
 from shared.dataset import DatasetRole
 from shared.exceptions import PermanentVertexError, PlanRejected
+from shared.gemini import submit as gemini
+from shared.gemini.plan import TuningJobPlan
 from shared.logs import Logger
 from shared.messages import DatasetValidated, MessageError
-from shared.records import Stage, advance, job_pointer_name, record_name
+from shared.records import Stage, advance, job_pointer_name, open_job_name, record_name
 from shared.storage import Storage
-from shared.tuning import DatasetRef, Problem, manifest_name, plan_from_sources
+from shared.tuning import DatasetRef, PipelineJobPlan, Problem, manifest_name, plan_from_sources
 from shared.tuning.sources import parameter_sources
 from shared.vertex import VertexClient
 
@@ -49,6 +54,7 @@ def tune(event: CloudEvent) -> None:
 
     manifest = storage.read_bytes(dataset.bucket, manifest_name(dataset.name))
     sources, problems = parameter_sources(os.environ, dataset.uri, manifest, dataset.metadata)
+    vertex = VertexClient(settings.vertex)
     try:
         plan = plan_from_sources(
             DatasetRef(dataset.uri, dataset.generation),
@@ -57,46 +63,78 @@ def tune(event: CloudEvent) -> None:
             sources,
             problems,
         )
-        _check_evaluation_dataset(settings, plan.body["runtimeConfig"]["parameterValues"])
+        evaluation = _evaluation_dataset(settings, plan)
+        if isinstance(plan, TuningJobPlan):
+            job, created = _submit_tuning_job(settings, dataset, plan, evaluation, vertex)
+        else:
+            job, created = _submit_pipeline_job(settings, dataset, plan, vertex)
     except PlanRejected as rejected:
         reasons = [p.to_dict() for p in rejected.problems]
         log.error(
-            "tuning parameters rejected: no job submitted", dataset=dataset.uri, problems=reasons
+            "tuning parameters or data rejected: no job submitted",
+            dataset=dataset.uri,
+            problems=reasons,
         )
         finish(Stage.FAILED, error={"reason": "parameters", "problems": reasons})
         return
-    # The pointer first: a status event for this job must find its record even if it comes
-    # before the SUBMITTED write below.
-    storage.write_json(dataset.bucket, job_pointer_name(settings.system_prefix, plan.job_id),
-                       {"record": record, "bucket": dataset.bucket, "job": plan.job_name})  # fmt: skip
-    try:
-        submission = VertexClient(settings.vertex).create_pipeline_job(plan)
     except PermanentVertexError as refused:
-        log.error(
-            "Vertex AI refused the job",
-            job=plan.job_name,
-            status=refused.status,
-            error=str(refused),
-        )
-        finish(Stage.FAILED, job={"name": plan.job_name, "id": plan.job_id},
-               error={"reason": "vertex", "status": refused.status, "code": refused.reason, "message": str(refused)})  # fmt: skip
+        log.error("Vertex AI refused the job", status=refused.status, error=str(refused))
+        finish(Stage.FAILED, error={"reason": "vertex", "status": refused.status, "code": refused.reason,
+                                    "message": str(refused)})  # fmt: skip
         return
-    finish(
-        Stage.SUBMITTED,
-        job={"name": plan.job_name, "id": plan.job_id, "state": submission.job.get("state")},
-        parameters=plan.body["runtimeConfig"]["parameterValues"],
-        derived=plan.derived.to_dict(),
-        warnings=plan.warnings or None,
+    job_id = job["name"].rpartition("/")[2]
+    pointer = {
+        "record": record,
+        "bucket": dataset.bucket,
+        "job": job["name"],
+        "correlation_id": dataset.correlation_id,
+    }
+    storage.write_json(dataset.bucket, job_pointer_name(settings.system_prefix, job_id), pointer)
+    storage.write_json(
+        dataset.bucket, open_job_name(settings.system_prefix, job_id), pointer
+    )  # for the sweep
+    derived = plan.to_dict()["derived"]
+    finish(Stage.SUBMITTED, job={"name": job["name"], "id": job_id, "state": job.get("state")},
+           parameters=plan.body, derived=derived, warnings=plan.warnings or None)  # fmt: skip
+    log.info("tuning job submitted" if created else "tuning job already existed", job=job["name"],
+             base_model=derived.get("base_model") or plan.body.get("runtimeConfig", {}).get("parameterValues", {}).get("large_model_reference"))  # fmt: skip
+
+
+def _submit_pipeline_job(
+    settings: Settings, dataset: DatasetValidated, plan: PipelineJobPlan, vertex: VertexClient
+) -> tuple[dict[str, Any], bool]:
+    # The pointer first: a status event for this job must find its record even if it comes
+    # before the SUBMITTED write.
+    pointer = {"record": record_name(settings.system_prefix, dataset.name, dataset.generation),
+               "bucket": dataset.bucket, "job": plan.job_name, "correlation_id": dataset.correlation_id}  # fmt: skip
+    storage.write_json(
+        dataset.bucket, job_pointer_name(settings.system_prefix, plan.job_id), pointer
     )
-    log.info("tuning job submitted" if submission.created else "tuning job already existed",
-             job=plan.job_name, template=plan.derived.template, epochs=plan.derived.epochs)  # fmt: skip
+    submission = vertex.create_pipeline_job(plan)
+    return submission.job, submission.created
 
 
-def _check_evaluation_dataset(settings: Settings, values: dict[str, object]) -> None:
+def _submit_tuning_job(
+    settings: Settings, dataset: DatasetValidated, plan: TuningJobPlan,
+    evaluation: DatasetRef | None, vertex: VertexClient,
+) -> tuple[dict[str, Any], bool]:  # fmt: skip
+    context = plan.derived.get("default_context")
+    gemini.convert(storage, DatasetRef(dataset.uri, dataset.generation), plan.derived["training_dataset_uri"],
+                   dataset.kind, DatasetRole.TRAINING, context)  # fmt: skip
+    if evaluation is not None:
+        gemini.convert(storage, evaluation, plan.derived["validation_dataset_uri"], dataset.kind,
+                       DatasetRole.EVALUATION, context)  # fmt: skip
+    return gemini.submit(storage, vertex, plan, dataset.bucket, settings.system_prefix)
+
+
+def _evaluation_dataset(
+    settings: Settings, plan: PipelineJobPlan | TuningJobPlan
+) -> DatasetRef | None:
     """No job from an invalid dataset: the evaluation dataset must have passed validate too."""
-    uri = values.get("evaluation_data_uri")
+    uri = (plan.derived.get("evaluation_source_uri") if isinstance(plan, TuningJobPlan)
+           else plan.body["runtimeConfig"]["parameterValues"].get("evaluation_data_uri"))  # fmt: skip
     if not isinstance(uri, str):
-        return
+        return None
     ref = DatasetRef.parse(uri)
     live = storage.current(ref.bucket, ref.name)
     record = None
@@ -112,3 +150,4 @@ def _check_evaluation_dataset(settings: Settings, values: dict[str, object]) -> 
         state = "missing" if live is None else (record or {}).get("state", "not validated yet")
         raise PlanRejected([Problem("evaluation_data_uri", "S-5",
                                     f"the evaluation dataset must be uploaded (as *.eval.jsonl) and valid first: {state}")])  # fmt: skip
+    return DatasetRef(ref.uri, str(live.generation) if live is not None else None)

@@ -90,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--timeout", type=float, default=120, help="seconds to wait for the chain (default 120)"
     )
+    demo.add_argument(
+        "--base-model",
+        help="the base model to tune, e.g. gemini-2.5-flash (default: code-bison@002 / codechat-bison@002)",
+    )
     demo.set_defaults(handler=_demo)
 
     status = commands.add_parser(
@@ -176,13 +180,14 @@ def _plan(args: argparse.Namespace) -> int:
     if args.json:
         sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        derived = result.derived
+        derived = result.to_dict()["derived"]
         print(f"{result.method} {result.url}")
         print(orjson.dumps(result.body, option=orjson.OPT_INDENT_2).decode())
-        print(
-            f"template {derived.template}\ntuning in {derived.tuning_region}, batch size "
-            f"{derived.batch_size}, {derived.epochs} epochs"
-        )
+        if derived["template"]:
+            print(f"template {derived['template']}")
+        batch = f", batch size {derived['batch_size']}" if derived["batch_size"] else ""
+        epochs = derived["epochs"] if derived["epochs"] is not None else "the service's default"
+        print(f"tuning in {derived['tuning_region']}{batch}, {epochs} epochs")
         for warning in result.warnings:
             print(f"warning: {warning}")
     return EXIT_VALID
@@ -197,7 +202,12 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"codetune: cannot read {dataset}", file=sys.stderr)
         return EXIT_UNREADABLE
     try:
-        return run_demo(dataset, args.timeout, say=lambda line: print(line, flush=True))
+        return run_demo(
+            dataset,
+            args.timeout,
+            say=lambda line: print(line, flush=True),
+            base_model=args.base_model,
+        )
     except StackError as fault:
         print(f"codetune: the local stack failed: {fault}", file=sys.stderr)
         return EXIT_INVALID

@@ -50,6 +50,22 @@ PIPELINE_STAGES = {
 }
 
 
+# TuningJob states (Gemini supervised tuning).
+TUNING_STAGES = {
+    "JOB_STATE_QUEUED": Stage.QUEUED,
+    "JOB_STATE_PENDING": Stage.QUEUED,
+    "JOB_STATE_RUNNING": Stage.RUNNING,
+    "JOB_STATE_UPDATING": Stage.RUNNING,
+    "JOB_STATE_CANCELLING": Stage.RUNNING,
+    "JOB_STATE_PAUSED": Stage.RUNNING,
+    "JOB_STATE_SUCCEEDED": Stage.SUCCEEDED,
+    "JOB_STATE_PARTIALLY_SUCCEEDED": Stage.SUCCEEDED,
+    "JOB_STATE_FAILED": Stage.FAILED,
+    "JOB_STATE_EXPIRED": Stage.FAILED,
+    "JOB_STATE_CANCELLED": Stage.CANCELLED,
+}
+
+
 def advance(
     current: dict[str, Any] | None, stage: Stage, by: str, **fields: Any
 ) -> dict[str, Any] | None:
@@ -75,6 +91,11 @@ def record_name(system_prefix: str, dataset_object: str, generation: str) -> str
 def job_pointer_name(system_prefix: str, job_id: str) -> str:
     """`_codetune/jobs/<job id>.json`: where a job's record is, for status events and lookups."""
     return f"{system_prefix}jobs/{job_id}.json"
+
+
+def open_job_name(system_prefix: str, job_id: str) -> str:
+    """`_codetune/open/<job id>.json`: a job not finished yet, for the sweep to re-read."""
+    return f"{system_prefix}open/{job_id}.json"
 
 
 def report_name(dataset_object: str) -> str:

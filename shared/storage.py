@@ -6,6 +6,7 @@ credentials, as google-cloud-storage's own emulator support expects.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import IO, Any
@@ -79,6 +80,19 @@ class Storage:
         except PreconditionFailed:
             return False
         return True
+
+    def delete(self, bucket: str, name: str) -> None:
+        """Delete if present (deleting twice is fine)."""
+        with contextlib.suppress(NotFound):
+            self.blob(bucket, name).delete()
+
+    def list_names(self, bucket: str, prefix: str) -> list[str]:
+        return [blob.name for blob in self.client.list_blobs(bucket, prefix=prefix)]
+
+    def writer(self, bucket: str, name: str) -> IO[bytes]:
+        """A streaming writer of a new object (resumable upload in chunks)."""
+        writer: IO[bytes] = self.blob(bucket, name).open("wb", chunk_size=4 * 1024 * 1024)
+        return writer
 
     def update_json(
         self,

@@ -14,12 +14,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from shared.exceptions import PermanentVertexError, RetryableVertexError
 from shared.tuning.plan import API_HOST, PipelineJobPlan
+
+if TYPE_CHECKING:
+    from shared.gemini.plan import TuningJobPlan
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -70,6 +73,36 @@ class VertexClient:
         """Read a job by resource name: projects/P/locations/L/pipelineJobs/ID."""
         region = name.split("/")[3]
         return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
+
+    # --- Gemini tuning jobs --------------------------------------------------------------------
+    def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
+        """Create a supervised tuning job. It has no client-chosen id: callers make it
+        idempotent (shared.gemini.submit) before calling this."""
+        return self._json(
+            self._request("POST", self._base(plan.region) + plan.path, json=plan.body)
+        )
+
+    def get_tuning_job(self, name: str) -> dict[str, Any]:
+        region = name.split("/")[3]
+        return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
+
+    def find_tuning_jobs(
+        self, project: str, region: str, label: tuple[str, str]
+    ) -> list[dict[str, Any]]:
+        """Tuning jobs with this label (every page)."""
+        url = f"{self._base(region)}/v1/projects/{project}/locations/{region}/tuningJobs"
+        params = {"filter": f'labels.{label[0]}="{label[1]}"'}
+        jobs: list[dict[str, Any]] = []
+        while True:
+            page = self._json(self._request("GET", url, params=params))
+            jobs += page.get("tuningJobs") or []
+            if not page.get("nextPageToken"):
+                return jobs
+            params["pageToken"] = page["nextPageToken"]
+
+    def get_job(self, name: str) -> dict[str, Any]:
+        """A pipeline job or a tuning job, by resource name."""
+        return self.get_tuning_job(name) if "/tuningJobs/" in name else self.get_pipeline_job(name)
 
     def list_models(
         self, project: str, location: str, label: tuple[str, str] | None = None

@@ -18,8 +18,12 @@ def run_demo(
     timeout_seconds: float = 120,
     say: Callable[[str], None] = print,
     config: StackConfig | None = None,
+    base_model: str | None = None,
 ) -> int:
-    """0 when the dataset ends with a tuned model, 1 when the chain ends otherwise."""
+    """0 when the dataset ends with a tuned model, 1 when the chain ends otherwise.
+
+    `base_model` goes on the upload as the `codetune-large_model_reference` metadata, as a
+    user would set it (a Gemini model selects supervised tuning)."""
     path = dataset or DEFAULT_DATASET
     data = path.read_bytes()
     say(
@@ -29,8 +33,10 @@ def run_demo(
     with LocalStack(config) as stack:
         say(f"  ready in {time.monotonic() - started:.1f} s; process logs in {stack.log_dir}")
         name = f"incoming/{path.name}"
-        generation = stack.upload(data, name)
-        say(f"uploaded {path} to gs://{stack.config.bucket}/{name} (generation {generation})")
+        metadata = {"codetune-large_model_reference": base_model} if base_model else None
+        generation = stack.upload(data, name, metadata)
+        say(f"uploaded {path} to gs://{stack.config.bucket}/{name} (generation {generation})"
+            + (f" with base model {base_model}" if base_model else ""))  # fmt: skip
         record = _follow(stack, record_name("_codetune/", name, generation), timeout_seconds, say)
     say("stopped every process the demo started")
     if record is None:

@@ -20,18 +20,25 @@ import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
+import requests
 
 from deploy.local.eventarc import EventarcStandIn
 from deploy.local.vertex_standin import VertexStandIn, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("validate", "tune", "status")
+FUNCTIONS = {
+    "validate": "cloudevent",
+    "tune": "cloudevent",
+    "status": "cloudevent",
+    "sweep": "http",
+}
 PUBSUB_EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
 NOTIFICATIONS_TOPIC = "gcs-notifications"
 VALIDATED_TOPIC = "dataset-validated"
@@ -48,6 +55,7 @@ class StackConfig:
     bucket: str = "tuning-drop"
     pipeline_region: str = "us-central1"
     step_seconds: float = 1.0  # how long a stand-in job stays in each state
+    sweep_seconds: float = 1.0  # how often the Cloud Scheduler stand-in calls the sweep function
     log_dir: Path | None = None  # where each process writes its output; a temporary folder if None
     extra_env: dict[str, str] = field(
         default_factory=dict
@@ -120,6 +128,7 @@ class LocalStack:
         self.eventarc: EventarcStandIn | None = None
         self.env: dict[str, str] = {}
         self.function_urls: dict[str, str] = {}
+        self._stopping = threading.Event()
 
     # --- life cycle --------------------------------------------------------------------------
     def __enter__(self) -> LocalStack:
@@ -179,12 +188,15 @@ class LocalStack:
         for name, port in ports.items():
             self._spawn(name, [
                 sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / f"{name}.py"),
-                "--target", name, "--signature-type", "cloudevent", "--host", "127.0.0.1", "--port", str(port),
+                "--target", name, "--signature-type", FUNCTIONS[name], "--host", "127.0.0.1", "--port", str(port),
             ], function_env)  # fmt: skip
             self.function_urls[name] = f"http://127.0.0.1:{port}"
         for name, port in ports.items():
             wait_for_port(port, 60, self.processes[name])
+        self.vertex.read_dataset = self._read_uri
         self.eventarc = EventarcStandIn(self.function_urls["validate"]).start()
+        self._scheduler = threading.Thread(target=self._schedule_sweeps, daemon=True)
+        self._scheduler.start()
         self._push(NOTIFICATIONS_TOPIC, "eventarc-validate", self.eventarc.url)
         # The /projects/P/topics/T path lets functions-framework name the CloudEvent's source.
         self._push(
@@ -196,7 +208,19 @@ class LocalStack:
             f"{self.function_urls['status']}/{self.topic(JOB_EVENTS_TOPIC)}",
         )
 
+    def _schedule_sweeps(self) -> None:
+        """What Cloud Scheduler does in the cloud: call the sweep function on a timer."""
+        while not self._stopping.wait(self.config.sweep_seconds):
+            with contextlib.suppress(requests.RequestException):
+                requests.post(self.function_urls["sweep"], timeout=60)
+
+    def _read_uri(self, uri: str) -> bytes | None:
+        bucket, _, name = uri.removeprefix("gs://").partition("/")
+        blob = self.storage_client.bucket(bucket).get_blob(name)
+        return None if blob is None else blob.download_as_bytes()
+
     def stop(self) -> None:
+        self._stopping.set()
         for server in (self.eventarc, self.vertex):
             if server is not None:
                 with contextlib.suppress(Exception):

@@ -7,7 +7,12 @@ Google offers no Vertex AI emulator. This one serves, over HTTP like the real v1
   the id against `^[a-z][-a-z0-9]{0,127}$`, answers 400 INVALID_ARGUMENT with the reasons,
   409 ALREADY_EXISTS for a known id, or 200 with the new job;
 - `GET /v1/projects/P/locations/L/pipelineJobs/ID`: the job, 404 NOT_FOUND if unknown;
-- `GET /v1/projects/P/locations/L/models[?filter=labels.KEY=VALUE]`: the models it "uploaded".
+- `GET /v1/projects/P/locations/L/models[?filter=labels.KEY=VALUE]`: the models it "uploaded";
+- `POST|GET /v1/projects/P/locations/L/tuningJobs[/ID][?filter=labels.KEY="VALUE"]`: Gemini
+  supervised tuning jobs, checked against `GoogleCloudAiplatformV1TuningJob`; a job whose
+  converted dataset is missing or not in Gemini's format fails, as on Vertex AI; a job that
+  succeeds carries `tunedModel.model` and `tunedModel.endpoint`. Tuning jobs publish no
+  state events (the sweep function reads them).
 
 A created job moves PENDING → RUNNING → SUCCEEDED (or FAILED, when told) on a timer. When it
 succeeds it carries a `jobDetail` whose `upload-llm-model` task holds
@@ -41,6 +46,12 @@ _JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/
 _JOB = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs/(?P<id>[^/]+)$"
 )
+_TUNING_JOBS = re.compile(
+    r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs$"
+)
+_TUNING_JOB = re.compile(
+    r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs/(?P<id>[^/]+)$"
+)
 _MODELS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/models$")
 _STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
                  429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
@@ -73,6 +84,10 @@ class VertexStandIn:
         self._schema = jsonschema.Draft202012Validator(
             json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1PipelineJob", request=True)
         )
+        self._tuning_schema = jsonschema.Draft202012Validator(
+            json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1TuningJob", request=True)
+        )
+        self.read_dataset: Callable[[str], bytes | None] | None = None  # gs:// URI -> its bytes
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.url = f"http://{host}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -146,6 +161,9 @@ class VertexStandIn:
         timer.start()
 
     def _move(self, name: str, state: str, failure: str | None) -> None:
+        if "/tuningJobs/" in name:
+            self._move_tuning(name, state, failure)
+            return
         with self._lock:
             job = self.jobs[name]
             job.update(state=state, updateTime=now())
@@ -159,6 +177,30 @@ class VertexStandIn:
                 job["error"] = {"code": 9, "message": failure or "The pipeline failed."}
                 job["jobDetail"] = {"taskDetails": [_task("tune-large-model", "FAILED", {})]}
         self._emit(job)
+
+    def _move_tuning(self, name: str, state: str, failure: str | None) -> None:
+        """Tuning jobs change state silently: no log entry a sink could route (see functions/sweep.py)."""
+        with self._lock:
+            job = self.jobs[name]
+            job.update(state=state, updateTime=now())
+            if state == "JOB_STATE_RUNNING":
+                job["startTime"] = now()
+            elif state == "JOB_STATE_FAILED":
+                job.update(
+                    endTime=now(), error={"code": 3, "message": failure or "The tuning job failed."}
+                )
+            elif state == "JOB_STATE_SUCCEEDED":
+                project, location = name.split("/")[1], name.split("/")[3]
+                number = next(self._ids)
+                model = f"projects/{project}/locations/{location}/models/{number}@1"
+                endpoint = f"projects/{project}/locations/{location}/endpoints/{number}"
+                job.update(endTime=now(), tunedModel={"model": model, "endpoint": endpoint})
+                self.models[model.partition("@")[0]] = {
+                    "name": model.partition("@")[0],
+                    "displayName": job.get("tunedModelDisplayName", "tuned model"),
+                    "labels": {BASE_MODEL_LABEL: re.sub(r"[^a-z0-9-]", "-", job["baseModel"])},
+                    "createTime": now(),
+                }
 
     def _finish(self, job: dict[str, Any]) -> dict[str, Any]:
         """Upload the tuned model to the registry; the job detail that names it."""
@@ -215,11 +257,72 @@ class VertexStandIn:
         if self.publish is not None:
             self.publish(entry)
 
+    # --- Gemini supervised tuning jobs --------------------------------------------------------
+    def _create_tuning(self, project: str, location: str, raw: bytes) -> tuple[int, Any]:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as fault:
+            return _error(400, f"Invalid JSON payload received. {fault.msg}")
+        problems = [
+            f"{'.'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
+            for e in self._tuning_schema.iter_errors(body)
+        ]
+        spec = (body.get("supervisedTuningSpec") or {}) if isinstance(body, dict) else {}
+        if isinstance(body, dict) and not body.get("baseModel"):
+            problems.append("baseModel is required")
+        if not spec.get("trainingDatasetUri"):
+            problems.append("supervisedTuningSpec.trainingDatasetUri is required")
+        if problems:
+            return _error(400, "Invalid TuningJob: " + "; ".join(problems[:10]))
+        name = f"projects/{project}/locations/{location}/tuningJobs/{next(self._ids)}"
+        with self._lock:
+            failure = self._fail_next.pop(0) if self._fail_next else self._dataset_fault(spec)
+            job = {
+                **body,
+                "name": name,
+                "state": "JOB_STATE_PENDING",
+                "createTime": now(),
+                "updateTime": now(),
+            }
+            self.jobs[name] = job
+        self._later(1, name, "JOB_STATE_RUNNING", None)
+        self._later(2, name, "JOB_STATE_FAILED" if failure else "JOB_STATE_SUCCEEDED", failure)
+        return 200, job
+
+    def _dataset_fault(self, spec: dict[str, Any]) -> str | None:
+        """What Vertex AI would fail the job for: a dataset missing or not in Gemini's format."""
+        from shared.gemini.check import problems
+
+        if self.read_dataset is None:
+            return None
+        for key in ("trainingDatasetUri", "validationDatasetUri"):
+            uri = spec.get(key)
+            if not uri:
+                continue
+            data = self.read_dataset(uri)
+            if data is None:
+                return f"{key} {uri} not found"
+            for number, line in enumerate(data.splitlines(), start=1):
+                try:
+                    found = problems(orjson.loads(line))
+                except orjson.JSONDecodeError:
+                    found = ["not JSON"]
+                if found:
+                    return f"{key} line {number}: {found[0]}"
+        return None
+
+    def _tuning_jobs(
+        self, project: str, location: str, query: dict[str, list[str]]
+    ) -> tuple[int, Any]:
+        match = _label_filter(query)
+        prefix = f"projects/{project}/locations/{location}/tuningJobs/"
+        with self._lock:
+            found = [dict(j) for n, j in sorted(self.jobs.items()) if n.startswith(prefix)
+                     and (match is None or (j.get("labels") or {}).get(match[1]) == match[2])]  # fmt: skip
+        return 200, {"tuningJobs": found}
+
     def _models(self, project: str, location: str, query: dict[str, list[str]]) -> tuple[int, Any]:
-        wanted = (query.get("filter") or [""])[0]
-        match = (
-            re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([\w-]*)"?', wanted.strip()) if wanted else None
-        )
+        match = _label_filter(query)
         prefix = f"projects/{project}/locations/{location}/models/"
         models = [
             m for name, m in sorted(self.models.items())
@@ -261,6 +364,17 @@ class VertexStandIn:
                             if job
                             else _error(404, f"PipelineJob {name} not found")
                         )
+                if self.command == "POST" and (m := _TUNING_JOBS.match(url.path)):
+                    return standin._create_tuning(m["project"], m["location"], raw)
+                if self.command == "GET" and (m := _TUNING_JOBS.match(url.path)):
+                    return standin._tuning_jobs(m["project"], m["location"], query)
+                if self.command == "GET" and (m := _TUNING_JOB.match(url.path)):
+                    name = url.path.removeprefix("/v1/")
+                    with standin._lock:
+                        job = standin.jobs.get(name)
+                        return (
+                            (200, dict(job)) if job else _error(404, f"TuningJob {name} not found")
+                        )
                 if self.command == "GET" and (m := _MODELS.match(url.path)):
                     return standin._models(m["project"], m["location"], query)
                 return _error(404, f"{self.command} {url.path} is not served by the stand-in")
@@ -274,6 +388,12 @@ class VertexStandIn:
                 pass
 
         return Handler
+
+
+def _label_filter(query: dict[str, list[str]]) -> re.Match[str] | None:
+    """The one filter form the stand-in understands: labels.KEY=VALUE (VALUE quoted or not)."""
+    wanted = (query.get("filter") or [""])[0].strip()
+    return re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([\w-]*)"?', wanted) if wanted else None
 
 
 def _task(

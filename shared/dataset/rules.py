@@ -93,6 +93,10 @@ class Rule(StrEnum):
     # Own codes for what Google documents for chat examples (see CHAT_AUTHORS above).
     CHAT_AUTHOR = "chat-author"
     CHAT_TURNS = "chat-turns"
+    # Gemini's own rules, for a dataset converted to its format (shared.gemini).
+    GEMINI_FORMAT = "gemini-format"
+    GEMINI_TOKENS = "gemini-tokens"
+    GEMINI_SIZE = "gemini-size"
     # Warnings of our own.
     DUPLICATE = "duplicate"
     UNKNOWN_FIELD = "unknown-field"
@@ -116,6 +120,9 @@ RULE_SUMMARIES: dict[Rule, str] = {
     Rule.BLANK_LINE: "no blank lines: every line holds an example",
     Rule.CHAT_AUTHOR: "a message's author is 'user' or 'assistant'",
     Rule.CHAT_TURNS: "turns alternate, starting with 'user' and ending with 'assistant'",
+    Rule.GEMINI_FORMAT: "Gemini examples: user and model turns alternating, user first, model last, text parts",
+    Rule.GEMINI_TOKENS: "a Gemini training example holds at most 131,072 tokens (estimated)",
+    Rule.GEMINI_SIZE: "Gemini datasets: at most 1 GB and 1M examples; validation at most 5,000",
     Rule.DUPLICATE: "no example appears twice",
     Rule.UNKNOWN_FIELD: "examples carry only the fields of their kind",
 }

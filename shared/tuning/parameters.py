@@ -51,6 +51,9 @@ class TuningParameters:
     default_context: str | None = None
     model_display_name: str | None = None
     max_context_length: str | None = None
+    # Gemini supervised tuning (shared.gemini) counts epochs and sizes its adapter.
+    epoch_count: int | None = None
+    adapter_size: int | None = None
     # The job's own.
     project: str | None = None
     pipeline_region: str | None = None
@@ -151,6 +154,8 @@ PARSERS: dict[str, Callable[[object], Any]] = {
     "default_context": _text,
     "model_display_name": _text,
     "max_context_length": _choice("8k", "32k"),
+    "epoch_count": _integer,
+    "adapter_size": _integer,
     "project": _text,
     "pipeline_region": _text,
     "output_dir": _text,

@@ -10,7 +10,7 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -18,6 +18,9 @@ from shared.dataset import DatasetKind
 from shared.exceptions import PlanRejected
 from shared.tuning import models
 from shared.tuning.parameters import Problem, TuningParameters, resolve
+
+if TYPE_CHECKING:
+    from shared.gemini.plan import TuningJobPlan
 
 API_HOST = "{region}-aiplatform.googleapis.com"
 JOB_ID_PREFIX = "codetune"
@@ -134,13 +137,22 @@ def plan_from_sources(
     examples: int,
     sources: Iterable[tuple[str, Mapping[str, object]]],
     problems: Iterable[Problem] = (),
-) -> PipelineJobPlan:
-    """Resolve the parameter sources (lowest precedence first) and plan; PlanRejected lists the
+) -> PipelineJobPlan | TuningJobPlan:
+    """Resolve the parameter sources (lowest precedence first) and plan: a Gemini base model
+    gets a supervised tuning job, the code-bison models the pipeline job. PlanRejected lists the
     problems of every source and every rule together, `problems` (found upstream) first."""
+    from shared.gemini.models import GEMINI_MODELS
+    from shared.gemini.plan import plan_tuning_job
+
     parameters, found = resolve(sources)
     found = [*problems, *found]
     try:
-        plan = plan_pipeline_job(dataset, kind, examples, parameters)
+        if parameters.large_model_reference in GEMINI_MODELS:
+            plan: PipelineJobPlan | TuningJobPlan = plan_tuning_job(
+                dataset, kind, examples, parameters
+            )
+        else:
+            plan = plan_pipeline_job(dataset, kind, examples, parameters)
     except PlanRejected as rejected:
         raise PlanRejected(found + rejected.problems) from None
     if found:
@@ -174,6 +186,13 @@ class _Checks:
         self.encryption()
         self.chat_only()
         self.names_and_labels()
+        for name in ("epoch_count", "adapter_size"):
+            if getattr(self.p, name) is not None:
+                self.fail(
+                    name,
+                    "S-21",
+                    f"{name} is for Gemini tuning; the code-bison pipeline counts train_steps",
+                )
 
     def dataset_and_job(self) -> None:
         if not _GCS_OBJECT_URI.match(self.dataset.uri):
@@ -402,6 +421,45 @@ class _Checks:
             ),
             warnings=warnings,
         )
+
+
+def name_and_label_problems(p: TuningParameters, own_labels: int) -> list[Problem]:
+    """S-20's display name lengths and the label rules, shared by both kinds of job."""
+    problems = []
+    for name in ("display_name", "model_display_name"):
+        value = getattr(p, name)
+        if value is not None and len(value) > MAX_DISPLAY_NAME:
+            problems.append(
+                Problem(name, "S-20", f"{len(value)} characters; at most {MAX_DISPLAY_NAME}")
+            )
+    for key, value in p.labels.items():
+        if key.startswith(OWN_LABEL_PREFIX):
+            problems.append(
+                Problem(
+                    "labels",
+                    "labels",
+                    f"{key}: labels starting {OWN_LABEL_PREFIX} are the system's own",
+                )
+            )
+        elif not LABEL_KEY.match(key):
+            problems.append(
+                Problem(
+                    "labels",
+                    "labels",
+                    f"{key[:70]!r}: keys are 1-63 lowercase letters, digits, _ or -, starting with a letter",
+                )
+            )
+        elif not LABEL_VALUE.match(value):
+            problems.append(
+                Problem(
+                    "labels",
+                    "labels",
+                    f"{key}: values are up to 63 lowercase letters, digits, _ or -",
+                )
+            )
+    if len(p.labels) + own_labels > MAX_LABELS:
+        problems.append(Problem("labels", "labels", f"at most {MAX_LABELS - own_labels} labels"))
+    return problems
 
 
 def job_id(dataset: DatasetRef, body: dict[str, Any]) -> str:

@@ -1,0 +1,1 @@
+"""Gemini supervised tuning: today's way to tune a code model from the same datasets."""

@@ -1,0 +1,104 @@
+"""Convert a validated dataset to Gemini's format and check the result against Gemini's rules,
+in one streaming pass (constant memory)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from shared.dataset import DatasetKind, DatasetRole, Finding, Findings, Rule
+from shared.dataset.prompts import estimate_tokens
+from shared.gemini import models
+from shared.gemini.convert import convert_example
+
+
+@dataclass(slots=True)
+class GeminiDataset:
+    examples: int = 0
+    bytes_written: int = 0
+    errors: Findings = field(default_factory=Findings)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+def convert_and_check(
+    lines: Iterable[bytes | memoryview],
+    write: Callable[[bytes], object],
+    kind: DatasetKind,
+    role: DatasetRole,
+    default_context: str | None = None,
+) -> GeminiDataset:
+    """Convert each line (as validate accepted it), write it, and check it as Gemini will."""
+    result = GeminiDataset()
+    for number, line in enumerate(lines, start=1):
+        if not bytes(line).strip():
+            continue
+        converted = convert_example(orjson.loads(line), kind, default_context)
+        for problem in problems(converted):
+            result.errors.add(Finding(Rule.GEMINI_FORMAT, problem, number))
+        tokens = estimate_tokens(_characters(converted))
+        if tokens > models.MAX_TOKENS_PER_EXAMPLE:
+            result.errors.add(Finding(Rule.GEMINI_TOKENS, f"about {tokens:,} tokens (estimated); Gemini takes "
+                                      f"{models.MAX_TOKENS_PER_EXAMPLE:,} per example", number))  # fmt: skip
+        data = orjson.dumps(converted) + b"\n"
+        write(data)
+        result.examples += 1
+        result.bytes_written += len(data)
+    limit = (
+        models.MAX_VALIDATION_EXAMPLES
+        if role is DatasetRole.EVALUATION
+        else models.MAX_TRAINING_EXAMPLES
+    )
+    if result.examples > limit:
+        result.errors.add(
+            Finding(
+                Rule.GEMINI_SIZE, f"{result.examples:,} examples; Gemini takes at most {limit:,}"
+            )
+        )
+    if result.bytes_written > models.MAX_TRAINING_FILE_BYTES:
+        result.errors.add(
+            Finding(
+                Rule.GEMINI_SIZE,
+                f"{result.bytes_written:,} bytes once converted; Gemini takes 1 GB",
+            )
+        )
+    return result
+
+
+def problems(example: dict[str, Any]) -> list[str]:
+    """What makes a line not a Gemini text tuning example (roles, order, parts)."""
+    found = []
+    contents = example.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return ["contents must be a non-empty array of turns"]
+    roles = [turn.get("role") if isinstance(turn, dict) else None for turn in contents]
+    if any(role not in ("user", "model") for role in roles):
+        found.append("every turn's role is 'user' or 'model'")
+    if roles[0] != "user" or roles[-1] != "model":
+        found.append("turns open with 'user' and close with 'model'")
+    if any(a == b for a, b in itertools.pairwise(roles)):
+        found.append("turns alternate between 'user' and 'model'")
+    for turn in [*contents, example.get("systemInstruction") or {"parts": [{"text": "-"}]}]:
+        parts = turn.get("parts") if isinstance(turn, dict) else None
+        if (
+            not isinstance(parts, list)
+            or not parts
+            or not all(
+                isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"].strip()
+                for p in parts
+            )
+        ):
+            found.append("every turn has text parts, none empty")
+            break
+    return found
+
+
+def _characters(example: dict[str, Any]) -> int:
+    turns = [*example["contents"], example.get("systemInstruction") or {"parts": []}]
+    return sum(len(part.get("text", "")) for turn in turns for part in turn.get("parts", []))

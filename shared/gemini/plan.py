@@ -1,0 +1,211 @@
+"""The Vertex AI tuningJobs.create request for a Gemini base model.
+
+A dataset whose `large_model_reference` names a Gemini model is tuned by supervised tuning
+(`POST .../v1/projects/P/locations/REGION/tuningJobs`) instead of the code-bison pipeline.
+Parameters that only the pipeline knows are refused, every one named; `train_steps` does not
+map (Gemini counts epochs over the whole dataset): set `epoch_count`.
+
+Tuning jobs take no client-chosen id. The request's digest goes into the label
+`codetune-request`; the tune function claims it in Cloud Storage and looks for a job with that
+label before creating one, so a repeated delivery finds the existing job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from shared.dataset import DatasetKind
+from shared.exceptions import PlanRejected
+from shared.gemini import models
+from shared.tuning.parameters import Problem, TuningParameters
+from shared.tuning.plan import (
+    _GCS_OBJECT_URI,
+    _KMS_KEY,
+    _PROJECT,
+    _SERVICE_ACCOUNT,
+    API_HOST,
+    MAX_DISPLAY_NAME,
+    DatasetRef,
+    _slug,
+    name_and_label_problems,
+)
+
+REQUEST_LABEL = "codetune-request"
+_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
+# What only the code-bison pipeline takes.
+PIPELINE_ONLY = {
+    "train_steps": "Gemini counts epochs over the whole dataset, not steps: set epoch_count instead",
+    "accelerator_type": "Vertex AI chooses Gemini's tuning hardware",
+    "location": "a tuned Gemini model is deployed in the job's region (pipeline_region)",
+    "evaluation_interval": "Gemini evaluates on the validation dataset by itself",
+    "enable_early_stopping": "Gemini tuning has no early stopping setting",
+    "enable_checkpoint_selection": "Gemini tuning has no checkpoint selection setting",
+    "tensorboard_resource_id": "Gemini tuning reports its metrics itself",
+    "max_context_length": "Gemini takes up to 131,072 tokens per example",
+    "output_dir": None,  # harmless: the deployment sets it for the pipeline; not sent
+}
+
+
+def converted_uri(dataset: DatasetRef, system_prefix: str, role: str) -> str:
+    """Where the Gemini version of a dataset version goes, in the system's own prefix."""
+    return f"gs://{dataset.bucket}/{system_prefix}converted/{dataset.name}/{dataset.generation or 'latest'}/{role}.gemini.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class TuningJobPlan:
+    region: str
+    project: str
+    request_id: str
+    body: dict[str, Any]
+    derived: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+    method: str = "POST"
+
+    @property
+    def path(self) -> str:
+        return f"/v1/projects/{self.project}/locations/{self.region}/tuningJobs"
+
+    @property
+    def url(self) -> str:
+        return f"https://{API_HOST.format(region=self.region)}{self.path}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "url": self.url, "body": self.body,
+                "derived": self.derived, "warnings": list(self.warnings)}  # fmt: skip
+
+
+def plan_tuning_job(
+    dataset: DatasetRef,
+    kind: DatasetKind,
+    examples: int,
+    p: TuningParameters,
+    system_prefix: str = "_codetune/",
+) -> TuningJobPlan:
+    model = models.GEMINI_MODELS.get(p.large_model_reference or "")
+    problems: list[Problem] = []
+    fail = problems.append
+    if model is None:
+        fail(
+            Problem(
+                "large_model_reference",
+                "S-21",
+                f"not a Gemini model: {', '.join(models.GEMINI_MODELS)}",
+            )
+        )
+    if not _GCS_OBJECT_URI.match(dataset.uri):
+        fail(Problem("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI"))
+    if examples < 1:
+        fail(Problem("examples", "range", "the dataset's number of examples must be at least 1"))
+    if not p.project:
+        fail(Problem("project", "required", "the Google Cloud project is required"))
+    elif not _PROJECT.match(p.project):
+        fail(
+            Problem(
+                "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
+            )
+        )
+    if not p.pipeline_region:
+        fail(Problem("pipeline_region", "required", "the tuning job's region is required"))
+    elif not _REGION.match(p.pipeline_region):
+        fail(Problem("pipeline_region", "format", "a region looks like us-central1"))
+    for name, why in PIPELINE_ONLY.items():
+        if why and getattr(p, name) is not None:
+            fail(Problem(name, "gemini", f"not for Gemini tuning: {why}"))
+    if p.epoch_count is not None and not 1 <= p.epoch_count <= 100:
+        fail(Problem("epoch_count", "range", "1 to 100 epochs"))
+    if p.learning_rate_multiplier is not None and p.learning_rate_multiplier <= 0:
+        fail(Problem("learning_rate_multiplier", "S-16", "must be greater than 0"))
+    if (
+        p.adapter_size is not None
+        and model is not None
+        and p.adapter_size not in model.adapter_sizes
+    ):
+        fail(
+            Problem(
+                "adapter_size",
+                "gemini",
+                f"{model.name} takes adapter sizes {', '.join(map(str, model.adapter_sizes))}",
+            )
+        )
+    if p.evaluation_data_uri is not None and not _GCS_OBJECT_URI.match(p.evaluation_data_uri):
+        fail(Problem("evaluation_data_uri", "S-10", "must be a gs://bucket/object URI"))
+    if p.encryption_spec_key_name is not None:
+        key = _KMS_KEY.match(p.encryption_spec_key_name)
+        if key is None:
+            fail(
+                Problem(
+                    "encryption_spec_key_name",
+                    "format",
+                    "must be projects/P/locations/L/keyRings/R/cryptoKeys/K",
+                )
+            )
+        elif p.pipeline_region and key["location"] != p.pipeline_region:
+            fail(
+                Problem(
+                    "encryption_spec_key_name",
+                    "gemini",
+                    f"the key must be in the job's region, {p.pipeline_region}",
+                )
+            )
+    if p.service_account and not _SERVICE_ACCOUNT.match(p.service_account):
+        fail(Problem("service_account", "format", "must be a service account email"))
+    problems += name_and_label_problems(p, 3)
+    if problems:
+        raise PlanRejected(problems)
+    assert model is not None and p.project and p.pipeline_region
+
+    name = _slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 40) or "dataset"
+    spec: dict[str, Any] = {"trainingDatasetUri": converted_uri(dataset, system_prefix, "training")}
+    if p.evaluation_data_uri:
+        spec["validationDatasetUri"] = converted_uri(dataset, system_prefix, "validation")
+    hyper: dict[str, Any] = {}
+    if p.epoch_count is not None:
+        hyper["epochCount"] = str(p.epoch_count)  # int64: a string in JSON
+    if p.learning_rate_multiplier is not None:
+        hyper["learningRateMultiplier"] = p.learning_rate_multiplier
+    if p.adapter_size is not None:
+        hyper["adapterSize"] = models.ADAPTER_SIZES[p.adapter_size]
+    if hyper:
+        spec["hyperParameters"] = hyper
+    labels = {**p.labels, "codetune-dataset": _slug(dataset.name, 63) or "dataset",
+              "codetune-base-model": _slug(model.name, 63)}  # fmt: skip
+    if dataset.generation:
+        labels["codetune-generation"] = dataset.generation[:63]
+    body: dict[str, Any] = {
+        "baseModel": model.name,
+        "supervisedTuningSpec": spec,
+        "tunedModelDisplayName": p.model_display_name
+        or f"{name} ({model.name})"[:MAX_DISPLAY_NAME],
+        "description": p.display_name or f"codetune {name}",
+        "labels": labels,
+    }
+    if p.service_account:
+        body["serviceAccount"] = p.service_account
+    if p.encryption_spec_key_name:
+        body["encryptionSpec"] = {"kmsKeyName": p.encryption_spec_key_name}
+    digest = hashlib.sha256(orjson.dumps({"dataset": dataset.uri, "generation": dataset.generation,
+                                          "source": p.evaluation_data_uri, "body": body},
+                                         option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]  # fmt: skip
+    body["labels"][REQUEST_LABEL] = digest
+    warnings = []
+    if examples < models.RECOMMENDED_EXAMPLES:
+        warnings.append(
+            f"{examples} examples; Google recommends starting Gemini tuning with 100 to 500"
+        )
+    derived = {
+        "template": None,
+        "tuning_region": p.pipeline_region,
+        "batch_size": None,
+        "epochs": p.epoch_count,  # None: the service's default
+        "base_model": model.name,
+        "training_dataset_uri": spec["trainingDatasetUri"],
+        "validation_dataset_uri": spec.get("validationDatasetUri"),
+        "evaluation_source_uri": p.evaluation_data_uri,
+        "default_context": p.default_context,  # the system instruction of examples without one
+    }
+    return TuningJobPlan(p.pipeline_region, p.project, digest, body, derived, warnings)
