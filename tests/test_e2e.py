@@ -59,13 +59,17 @@ def finished(stack: LocalStack, name: str, generation: str, seconds: float = 60)
 
 
 def jobs_for(stack: LocalStack, name: str) -> list[dict[str, Any]]:
+    """Pipeline jobs and Gemini tuning jobs whose training data is this dataset."""
     assert stack.vertex is not None
     uri = f"gs://{stack.config.bucket}/incoming/{name}"
+    converted = f"gs://{stack.config.bucket}/_codetune/converted/incoming/{name}/"
+    with stack.vertex._lock:
+        jobs = list(stack.vertex.jobs.values())
     return [
-        j
-        for j in stack.vertex.jobs.values()
-        if j["runtimeConfig"]["parameterValues"]["dataset_uri"] == uri
-    ]
+        j for j in jobs
+        if (j.get("runtimeConfig") or {}).get("parameterValues", {}).get("dataset_uri") == uri
+        or (j.get("supervisedTuningSpec") or {}).get("trainingDatasetUri", "").startswith(converted)
+    ]  # fmt: skip
 
 
 def codetune(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
@@ -205,7 +209,7 @@ def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -
         stack.vertex.jobs[job["name"]] = stale
     try:
         stack.vertex._emit(stale)  # and a RUNNING event arrives late
-        assert wait_for(lambda: "older or repeated job event" in stack.logs("status"), 30)
+        assert wait_for(lambda: "older or repeated job state" in stack.logs("status"), 30)
     finally:
         with stack.vertex._lock:
             stack.vertex.jobs[job["name"]] = job
@@ -354,3 +358,119 @@ def test_every_event_and_resource_matches_googles_schemas(stack: LocalStack) -> 
     answer = requests.get(f"{stack.vertex.url}/v1/{job['name']}", timeout=10).json()
     assert list(jobs.iter_errors(answer)) == []
     assert answer["state"] == "PIPELINE_STATE_SUCCEEDED"
+
+
+# --- Gemini supervised tuning and the sweep ---------------------------------------------------
+GEMINI = {"codetune-large_model_reference": "gemini-2.5-flash"}
+
+
+def test_a_gemini_base_model_gets_a_supervised_tuning_job(stack: LocalStack) -> None:
+    from shared.gemini.check import problems
+
+    generation_id = drop(
+        stack,
+        "gemini.jsonl",
+        dataset(generation_dataset(20)),
+        {**GEMINI, "codetune-epoch_count": "2"},
+    )
+    record = finished(stack, "gemini.jsonl", generation_id)
+    assert record["state"] == "SUCCEEDED", record
+    [job] = jobs_for(stack, "gemini.jsonl")
+    assert job["name"].startswith("projects/local-project/locations/us-central1/tuningJobs/")
+    assert job["baseModel"] == "gemini-2.5-flash"
+    assert job["supervisedTuningSpec"]["hyperParameters"] == {"epochCount": "2"}
+    assert record["tuned_model"] == {
+        "model": job["tunedModel"]["model"],
+        "endpoint": job["tunedModel"]["endpoint"],
+    }
+    converted = job["supervisedTuningSpec"]["trainingDatasetUri"].removeprefix(
+        f"gs://{stack.config.bucket}/"
+    )
+    blob = stack.storage_client.bucket(stack.config.bucket).get_blob(converted)
+    lines = blob.download_as_bytes().splitlines()
+    assert len(lines) == 20 and all(problems(orjson.loads(line)) == [] for line in lines)
+    assert "sweep" in {step["by"] for step in record["history"]}  # tuning jobs send no events
+
+
+def test_a_gemini_chat_dataset_carries_its_context_as_system_instruction(stack: LocalStack) -> None:
+    lines = [
+        orjson.dumps({**orjson.loads(line), "context": "Answer in Go."})
+        for line in chat_dataset(12)
+    ]
+    generation_id = drop(stack, "gemini-chat.jsonl", dataset(lines), GEMINI)
+    assert finished(stack, "gemini-chat.jsonl", generation_id)["state"] == "SUCCEEDED"
+    [job] = jobs_for(stack, "gemini-chat.jsonl")
+    converted = job["supervisedTuningSpec"]["trainingDatasetUri"].removeprefix(
+        f"gs://{stack.config.bucket}/"
+    )
+    first = orjson.loads(
+        stack.storage_client.bucket(stack.config.bucket)
+        .get_blob(converted)
+        .download_as_bytes()
+        .splitlines()[0]
+    )
+    assert first["systemInstruction"]["parts"][0]["text"] == "Answer in Go."
+    assert [turn["role"] for turn in first["contents"]] == ["user", "model"]
+
+
+def test_a_repeated_gemini_delivery_finds_its_job(stack: LocalStack) -> None:
+    generation_id = drop(stack, "gemini-thrice.jsonl", dataset(generation_dataset(10)), GEMINI)
+    finished(stack, "gemini-thrice.jsonl", generation_id)
+    blob = stack.storage_client.bucket(stack.config.bucket).get_blob("incoming/gemini-thrice.jsonl")
+    event = storage_cloudevent({
+        "data": base64.b64encode(orjson.dumps(blob._properties)).decode(),
+        "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": stack.config.bucket, "objectId": "incoming/gemini-thrice.jsonl"},
+        "messageId": "again",
+    })  # fmt: skip
+    assert event is not None
+    for _ in range(2):
+        assert requests.post(
+            stack.function_urls["validate"], data=event[1], headers=event[0], timeout=60
+        ).ok
+    [job] = jobs_for(stack, "gemini-thrice.jsonl")
+    assert wait_for(lambda: sum(1 for line in stack.logs("tune").splitlines()
+                                if "tuning job already existed" in line and job["name"] in line) >= 2, 30)  # fmt: skip
+    assert len(jobs_for(stack, "gemini-thrice.jsonl")) == 1
+
+
+def test_a_failed_gemini_job_is_recorded_by_the_sweep(stack: LocalStack) -> None:
+    assert stack.vertex is not None
+    stack.vertex.fail_next_job("Tuning quota exceeded for gemini-2.5-flash in us-central1.")
+    generation_id = drop(stack, "gemini-doomed.jsonl", dataset(generation_dataset(10)), GEMINI)
+    record = finished(stack, "gemini-doomed.jsonl", generation_id)
+    assert record["state"] == "FAILED"
+    assert record["error"] == {
+        "code": 3,
+        "message": "Tuning quota exceeded for gemini-2.5-flash in us-central1.",
+    }
+
+
+def test_pipeline_only_parameters_stop_a_gemini_job_before_it_starts(stack: LocalStack) -> None:
+    generation_id = drop(
+        stack,
+        "gemini-steps.jsonl",
+        dataset(generation_dataset(10)),
+        {**GEMINI, "codetune-train_steps": "300"},
+    )
+    record = finished(stack, "gemini-steps.jsonl", generation_id)
+    assert record["state"] == "FAILED"
+    assert [(p["parameter"], p["rule"]) for p in record["error"]["problems"]] == [
+        ("train_steps", "gemini")
+    ]
+    assert jobs_for(stack, "gemini-steps.jsonl") == []
+
+
+def test_the_sweep_rescues_a_pipeline_job_whose_event_was_lost(stack: LocalStack) -> None:
+    assert stack.vertex is not None
+    publish = stack.vertex.publish
+    stack.vertex.publish = None  # the log sink's messages for this job never arrive
+    try:
+        generation_id = drop(stack, "lost-events.jsonl", dataset(generation_dataset(10)))
+        record = finished(stack, "lost-events.jsonl", generation_id)
+    finally:
+        stack.vertex.publish = publish
+    assert record["state"] == "SUCCEEDED" and record["tuned_model"]["model"]
+    assert {step["by"] for step in record["history"][2:]} == {"sweep"}
+    assert (
+        stack.read_json(f"_codetune/open/{record['job']['id']}.json") is None
+    )  # nothing left to sweep

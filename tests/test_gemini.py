@@ -1,0 +1,207 @@
+"""Gemini supervised tuning: conversion of both source formats, Gemini's rules, and the
+tuningJobs request held against the official TuningJob schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import orjson
+import pytest
+
+from shared.dataset import DatasetKind, DatasetRole
+from shared.discovery import json_schema
+from shared.exceptions import PlanRejected
+from shared.gemini.check import convert_and_check, problems
+from shared.gemini.convert import convert_example
+from shared.gemini.plan import REQUEST_LABEL, TuningJobPlan
+from shared.tuning import DatasetRef, plan_from_sources
+from tests.support import chat, generation
+
+GEN, CHAT = DatasetKind.GENERATION, DatasetKind.CHAT
+DATASET = DatasetRef.parse("gs://tuning-drop/incoming/snippets.jsonl#42")
+BASE = {
+    "project": "acme-ml",
+    "pipeline_region": "us-central1",
+    "large_model_reference": "gemini-2.5-flash",
+}
+TUNING_JOB = jsonschema.Draft202012Validator(
+    json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1TuningJob", request=True)
+)
+
+
+def plan(kind: DatasetKind = GEN, examples: int = 300, **values: Any) -> TuningJobPlan:
+    result = plan_from_sources(DATASET, kind, examples, [("test", {**BASE, **values})])
+    assert isinstance(result, TuningJobPlan)
+    return result
+
+
+def rejected(kind: DatasetKind = GEN, **values: Any) -> list[tuple[str, str]]:
+    with pytest.raises(PlanRejected) as raised:
+        plan(kind, **values)
+    return [(p.parameter, p.rule) for p in raised.value.problems]
+
+
+# --- Conversion -------------------------------------------------------------------------------
+def test_a_generation_example_becomes_a_user_and_a_model_turn() -> None:
+    example = orjson.loads(generation(1))
+    assert convert_example(example, GEN, None) == {
+        "contents": [
+            {"role": "user", "parts": [{"text": example["input_text"]}]},
+            {"role": "model", "parts": [{"text": example["output_text"]}]},
+        ]
+    }
+
+
+def test_chat_authors_become_roles_and_context_the_system_instruction() -> None:
+    messages = [
+        {"author": a, "content": f"turn {i}"}
+        for i, a in enumerate(["user", "assistant", "user", "assistant"])
+    ]
+    converted = convert_example(
+        {"context": "Go only.", "messages": messages}, CHAT, "ignored default"
+    )
+    assert converted["systemInstruction"] == {"role": "system", "parts": [{"text": "Go only."}]}
+    assert [turn["role"] for turn in converted["contents"]] == ["user", "model", "user", "model"]
+    assert [turn["parts"][0]["text"] for turn in converted["contents"]] == [
+        "turn 0",
+        "turn 1",
+        "turn 2",
+        "turn 3",
+    ]
+
+
+def test_default_context_applies_to_examples_without_their_own() -> None:
+    converted = convert_example(orjson.loads(chat(3)), CHAT, "Answer in Python.")
+    assert converted["systemInstruction"]["parts"][0]["text"] == "Answer in Python."
+    assert convert_example(orjson.loads(generation(3)), GEN, "Answer in Python.")[
+        "systemInstruction"
+    ]
+    assert "systemInstruction" not in convert_example(orjson.loads(chat(3)), CHAT, None)
+
+
+def test_converted_datasets_pass_geminis_rules() -> None:
+    written: list[bytes] = []
+    result = convert_and_check(
+        [chat(i) for i in range(20)], written.append, CHAT, DatasetRole.TRAINING
+    )
+    assert result.valid and result.examples == 20 and len(written) == 20
+    assert all(problems(orjson.loads(line)) == [] for line in written)
+    assert result.bytes_written == sum(map(len, written))
+
+
+@pytest.mark.parametrize(
+    "example",
+    [
+        {},
+        {"contents": []},
+        {"contents": [{"role": "model", "parts": [{"text": "a"}]}, {"role": "user", "parts": [{"text": "b"}]}]},
+        {"contents": [{"role": "user", "parts": [{"text": "a"}]}, {"role": "user", "parts": [{"text": "b"}]},
+                      {"role": "model", "parts": [{"text": "c"}]}]},
+        {"contents": [{"role": "user", "parts": [{"text": "a"}]}, {"role": "assistant", "parts": [{"text": "b"}]}]},
+        {"contents": [{"role": "user", "parts": [{"text": ""}]}, {"role": "model", "parts": [{"text": "b"}]}]},
+        {"contents": [{"role": "user", "parts": []}, {"role": "model", "parts": [{"text": "b"}]}]},
+        {"systemInstruction": {"parts": [{"text": " "}]},
+         "contents": [{"role": "user", "parts": [{"text": "a"}]}, {"role": "model", "parts": [{"text": "b"}]}]},
+    ],
+)  # fmt: skip
+def test_geminis_format_rules_catch_each_fault(example: dict[str, Any]) -> None:
+    assert problems(example)
+
+
+def test_geminis_limits_on_tokens_and_validation_size() -> None:
+    huge = generation(1, output_text="x" * (131_073 * 4))
+    result = convert_and_check([huge], lambda _: None, GEN, DatasetRole.TRAINING)
+    assert [(str(f.rule), f.line) for f in result.errors.listed] == [("gemini-tokens", 1)]
+    small = [generation(i) for i in range(5_001)]
+    result = convert_and_check(small, lambda _: None, GEN, DatasetRole.EVALUATION)
+    assert [str(f.rule) for f in result.errors.listed] == ["gemini-size"]
+    assert convert_and_check(small[:5_000], lambda _: None, GEN, DatasetRole.EVALUATION).valid
+
+
+# --- The request ------------------------------------------------------------------------------
+PLANS: list[tuple[str, DatasetKind, dict[str, Any]]] = [
+    ("defaults", GEN, {}),
+    ("chat", CHAT, {}),
+    ("hyperparameters", GEN, {"epoch_count": 5, "learning_rate_multiplier": 0.5, "adapter_size": 16}),
+    ("lite", CHAT, {"large_model_reference": "gemini-2.5-flash-lite", "adapter_size": 1}),
+    ("pro", GEN, {"large_model_reference": "gemini-2.5-pro", "adapter_size": 8, "epoch_count": 2}),
+    ("validation", GEN, {"evaluation_data_uri": "gs://tuning-drop/incoming/snippets.eval.jsonl"}),
+    ("cmek-sa-labels", GEN, {"encryption_spec_key_name": "projects/acme-ml/locations/us-central1/keyRings/r/cryptoKeys/k",
+                             "service_account": "tuner@acme-ml.iam.gserviceaccount.com", "labels": {"team": "ml"}}),
+    ("names-context", CHAT, {"model_display_name": "snippets v3", "display_name": "nightly", "default_context": "Go only."}),
+    ("other-region", GEN, {"pipeline_region": "europe-west4"}),
+    ("chat-everything", CHAT, {"epoch_count": 1, "adapter_size": 2, "evaluation_data_uri": "gs://tuning-drop/x.eval.jsonl"}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "kind", "values"), PLANS, ids=[p[0] for p in PLANS])
+def test_bodies_match_the_official_tuning_job_schema(
+    name: str, kind: DatasetKind, values: dict[str, Any]
+) -> None:
+    result = plan(kind, **values)
+    wire = orjson.loads(orjson.dumps(result.body))
+    assert [e.message for e in TUNING_JOB.iter_errors(wire)] == []
+    spec = wire["supervisedTuningSpec"]
+    assert (
+        spec["trainingDatasetUri"]
+        == "gs://tuning-drop/_codetune/converted/incoming/snippets.jsonl/42/training.gemini.jsonl"
+    )
+    assert (
+        result.url
+        == f"https://{result.region}-aiplatform.googleapis.com/v1/projects/acme-ml/locations/{result.region}/tuningJobs"
+    )
+    assert wire["labels"][REQUEST_LABEL] == result.request_id
+
+
+def test_the_hyperparameters_are_sent_as_the_api_types_them() -> None:
+    body = plan(epoch_count=5, learning_rate_multiplier=0.5, adapter_size=16).body
+    assert body["supervisedTuningSpec"]["hyperParameters"] == {
+        "epochCount": "5", "learningRateMultiplier": 0.5, "adapterSize": "ADAPTER_SIZE_SIXTEEN",
+    }  # fmt: skip
+    assert "hyperParameters" not in plan().body["supervisedTuningSpec"]  # the service's defaults
+
+
+def test_the_request_id_is_deterministic_and_follows_the_parameters() -> None:
+    assert plan().request_id == plan().request_id
+    assert plan().request_id != plan(epoch_count=2).request_id
+    assert plan().request_id != plan(evaluation_data_uri="gs://tuning-drop/a.eval.jsonl").request_id
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("train_steps", 300), ("accelerator_type", "GPU"), ("location", "us-central1"), ("evaluation_interval", 20),
+     ("enable_early_stopping", True), ("enable_checkpoint_selection", "true"),
+     ("tensorboard_resource_id", "projects/a/locations/us-central1/tensorboards/1"), ("max_context_length", "32k")],
+)  # fmt: skip
+def test_pipeline_only_parameters_are_refused_by_name(name: str, value: object) -> None:
+    assert rejected(**{name: value}) == [(name, "gemini")]
+
+
+def test_train_steps_points_to_epoch_count() -> None:
+    with pytest.raises(PlanRejected) as raised:
+        plan(train_steps=300)
+    assert "epoch_count" in raised.value.problems[0].message
+
+
+def test_hyperparameter_ranges() -> None:
+    assert rejected(epoch_count=0) == [("epoch_count", "range")]
+    assert rejected(learning_rate_multiplier=0) == [("learning_rate_multiplier", "S-16")]
+    assert rejected(adapter_size=3) == [("adapter_size", "gemini")]
+    assert rejected(large_model_reference="gemini-2.5-pro", adapter_size=16) == [
+        ("adapter_size", "gemini")
+    ]
+    assert rejected(
+        encryption_spec_key_name="projects/a/locations/europe-west4/keyRings/r/cryptoKeys/k"
+    ) == [("encryption_spec_key_name", "gemini")]
+
+
+def test_the_pipeline_refuses_geminis_own_parameters() -> None:
+    with pytest.raises(PlanRejected) as raised:
+        plan_from_sources(DATASET, GEN, 300, [("test", {**BASE, "large_model_reference": "code-bison@002",
+                                                         "output_dir": "gs://tuning-drop/out", "epoch_count": 3})])  # fmt: skip
+    assert [(p.parameter, p.rule) for p in raised.value.problems] == [("epoch_count", "S-21")]
+
+
+def test_small_datasets_warn() -> None:
+    assert plan(examples=50).warnings and not plan(examples=100).warnings
