@@ -20,7 +20,7 @@ SINK_FILTER='resource.type="aiplatform.googleapis.com/PipelineJob" AND jsonPaylo
 run gcloud services enable aiplatform.googleapis.com cloudfunctions.googleapis.com \
   run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com \
   eventarc.googleapis.com pubsub.googleapis.com storage.googleapis.com logging.googleapis.com \
-  iam.googleapis.com --project "$PROJECT"
+  iam.googleapis.com cloudscheduler.googleapis.com --project "$PROJECT"
 
 PROJECT_NUMBER=$(ask PROJECT_NUMBER gcloud projects describe "$PROJECT" --format='value(projectNumber)')
 PUBSUB_AGENT=service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com
@@ -43,12 +43,12 @@ for topic in "$VALIDATED_DLQ" "$EVENTS_DLQ"; do
 done
 
 # --- Service accounts ---------------------------------------------------------------------------
-for account in validate tune status pusher pipeline; do
+for account in validate tune status sweep pusher pipeline; do
   run_tolerant gcloud iam service-accounts create "$PREFIX-$account" --project "$PROJECT" \
     --display-name "codetune $account"
 done
 # Each function: objects of this one bucket (datasets, reports, records).
-for account in validate tune status pipeline; do
+for account in validate tune status sweep pipeline; do
   run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
     --member "serviceAccount:$(sa "$account")" --role roles/storage.objectUser
 done
@@ -65,15 +65,21 @@ run gcloud iam service-accounts add-iam-policy-binding "$(sa pipeline)" --projec
 # The pipeline: tune and upload the model.
 run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
   --member "serviceAccount:$(sa pipeline)" --role roles/aiplatform.user
-# status: read jobs.
-run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
-  --member "serviceAccount:$(sa status)" --role roles/aiplatform.viewer
+# status and sweep: read jobs.
+for account in status sweep; do
+  run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
+    --member "serviceAccount:$(sa "$account")" --role roles/aiplatform.viewer
+done
 # Service agents: Cloud Storage publishes bucket events for Eventarc; Pub/Sub signs push
 # requests as the pusher account.
 run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
   --member "serviceAccount:$STORAGE_AGENT" --role roles/pubsub.publisher
 run gcloud iam service-accounts add-iam-policy-binding "$(sa pusher)" --project "$PROJECT" \
   --member "serviceAccount:$PUBSUB_AGENT" --role roles/iam.serviceAccountTokenCreator
+
+# Gemini supervised tuning reads the converted datasets as Vertex AI's service agent.
+run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+  --member "serviceAccount:$VERTEX_AGENT" --role roles/storage.objectViewer
 
 # Optional CMEK: Vertex AI's service agent must use the key (S-14: GPU, us-central1 only).
 for setting in "${TUNING_DEFAULTS[@]}"; do
@@ -86,7 +92,7 @@ done
 
 # --- The functions ------------------------------------------------------------------------------
 # Each function's source: its entry point as main.py, the shared package, its requirements.
-for function in "${FUNCTIONS[@]}"; do
+for function in "${FUNCTIONS[@]}" sweep; do
   run rm -rf "$BUILD/$function"
   run mkdir -p "$BUILD/$function"
   run cp "$ROOT/functions/$function.py" "$BUILD/$function/main.py"
@@ -114,9 +120,13 @@ run gcloud functions deploy "$PREFIX-status" --gen2 --runtime "$RUNTIME" --proje
   --region "$REGION" --source "$BUILD/status" --entry-point status --trigger-http \
   --service-account "$(sa status)" --memory 512Mi --timeout 300s --no-allow-unauthenticated \
   --set-env-vars "$(join_env "${COMMON_ENV[@]}")"
+run gcloud functions deploy "$PREFIX-sweep" --gen2 --runtime "$RUNTIME" --project "$PROJECT" \
+  --region "$REGION" --source "$BUILD/sweep" --entry-point sweep --trigger-http \
+  --service-account "$(sa sweep)" --memory 512Mi --timeout 540s --no-allow-unauthenticated \
+  --set-env-vars "$(join_env "${COMMON_ENV[@]}")"
 run gcloud functions add-invoker-policy-binding "$PREFIX-validate" --project "$PROJECT" \
   --region "$REGION" --member "serviceAccount:$(sa validate)"
-for function in tune status; do
+for function in tune status sweep; do
   run gcloud functions add-invoker-policy-binding "$PREFIX-$function" --project "$PROJECT" \
     --region "$REGION" --member "serviceAccount:$(sa pusher)"
 done
@@ -140,6 +150,11 @@ WRITER=$(ask serviceAccount:SINK_WRITER_IDENTITY gcloud logging sinks describe "
   --format='value(writerIdentity)')
 run gcloud pubsub topics add-iam-policy-binding "$EVENTS_TOPIC" --project "$PROJECT" \
   --member "$WRITER" --role roles/pubsub.publisher
+
+# --- The sweep: Gemini tuning jobs send no state events; lost pipeline events are rescued -----
+run_tolerant gcloud scheduler jobs create http "$PREFIX-sweep" --project "$PROJECT" --location "$REGION" \
+  --schedule "*/5 * * * *" --uri "$(function_url sweep)" --http-method POST \
+  --oidc-service-account-email "$(sa pusher)" --oidc-token-audience "$(function_url sweep)"
 
 if [ "$DRY_RUN" != 1 ]; then
   cat >&2 <<EOF

@@ -12,11 +12,12 @@ EXTRA_USAGE=" [--delete-bucket]"
 extra_arg() { [ "$1" = --delete-bucket ] && DELETE_BUCKET=1; }
 parse_args "$@"
 
+run_tolerant gcloud scheduler jobs delete "$PREFIX-sweep" --project "$PROJECT" --location "$REGION" --quiet
 run_tolerant gcloud logging sinks delete "$SINK" --project "$PROJECT" --quiet
 for subscription in "$TUNE_SUBSCRIPTION" "$STATUS_SUBSCRIPTION" "$VALIDATED_DLQ" "$EVENTS_DLQ"; do
   run_tolerant gcloud pubsub subscriptions delete "$subscription" --project "$PROJECT" --quiet
 done
-for function in "${FUNCTIONS[@]}"; do
+for function in "${FUNCTIONS[@]}" sweep; do
   run_tolerant gcloud functions delete "$PREFIX-$function" --gen2 --project "$PROJECT" --region "$REGION" --quiet
 done
 for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ"; do
@@ -31,13 +32,18 @@ remove_role validate roles/eventarc.eventReceiver
 remove_role tune roles/aiplatform.user
 remove_role pipeline roles/aiplatform.user
 remove_role status roles/aiplatform.viewer
-for account in validate tune status pipeline; do
+remove_role sweep roles/aiplatform.viewer
+for account in validate tune status sweep pipeline; do
   run_tolerant gcloud storage buckets remove-iam-policy-binding "gs://$BUCKET" \
     --member "serviceAccount:$(sa "$account")" --role roles/storage.objectUser
 done
-for account in validate tune status pusher pipeline; do
+for account in validate tune status sweep pusher pipeline; do
   run_tolerant gcloud iam service-accounts delete "$(sa "$account")" --project "$PROJECT" --quiet
 done
+PROJECT_NUMBER=$(ask PROJECT_NUMBER gcloud projects describe "$PROJECT" --format='value(projectNumber)')
+run_tolerant gcloud storage buckets remove-iam-policy-binding "gs://$BUCKET" \
+  --member "serviceAccount:service-$PROJECT_NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com" \
+  --role roles/storage.objectViewer
 if [ "$DELETE_BUCKET" = 1 ]; then
   run_tolerant gcloud storage rm --recursive "gs://$BUCKET"
 fi

@@ -21,6 +21,7 @@ GCLOUD = shutil.which("gcloud")
 # Every role the deployment grants, and where. Anything else is a test failure.
 EXPECTED_ROLES = {
     "roles/storage.objectUser",  # the bucket only
+    "roles/storage.objectViewer",  # Vertex AI's agent reads the converted datasets, the bucket only
     "roles/pubsub.publisher",  # one topic each; the storage agent at project level (Eventarc)
     "roles/pubsub.subscriber",  # the Pub/Sub agent, on the two push subscriptions (dead letters)
     "roles/eventarc.eventReceiver",  # validate's trigger
@@ -89,9 +90,11 @@ def test_the_deployment_covers_the_whole_system(deploy_lines: list[str]) -> None
         "--min-retry-delay 10s --max-retry-delay 600s",
         "gcloud logging sinks create codetune-job-events pubsub.googleapis.com/projects/acme-ml/topics/codetune-job-events",
         "cp -R " + str(ROOT / "shared"),  # each function's source carries the shared code
+        "gcloud functions deploy codetune-sweep",
+        "gcloud scheduler jobs create http codetune-sweep",
     ]:
         assert expected in text, expected
-    for account in ("validate", "tune", "status"):
+    for account in ("validate", "tune", "status", "sweep"):
         assert f"--service-account codetune-{account}@acme-ml.iam.gserviceaccount.com" in text
 
 
@@ -149,15 +152,24 @@ def test_roles_are_few_and_none_is_broad(tmp_path: Path) -> None:
             "roles/aiplatform.viewer",
         ),
         (
+            "serviceAccount:codetune-sweep@acme-ml.iam.gserviceaccount.com",
+            "roles/aiplatform.viewer",
+        ),
+        (
             "serviceAccount:service-PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com",
             "roles/pubsub.publisher",
         ),
     }
     bucket_grants = [c for c in grants if c[1] == "storage"]
-    assert all(
-        c[4] == "gs://acme-tuning-drop" and c[c.index("--role") + 1] == "roles/storage.objectUser"
+    assert all(c[4] == "gs://acme-tuning-drop" for c in bucket_grants)
+    viewers = [
+        c[c.index("--member") + 1]
         for c in bucket_grants
-    )
+        if c[c.index("--role") + 1] == "roles/storage.objectViewer"
+    ]
+    assert viewers == [
+        "serviceAccount:service-PROJECT_NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com"
+    ]
     [kms] = [c for c in grants if c[1] == "kms"]
     assert kms[4] == key
 
