@@ -71,8 +71,7 @@ class VertexClient:
 
     def get_pipeline_job(self, name: str) -> dict[str, Any]:
         """Read a job by resource name: projects/P/locations/L/pipelineJobs/ID."""
-        region = name.split("/")[3]
-        return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
+        return self.get_job(name)
 
     # --- Gemini tuning jobs --------------------------------------------------------------------
     def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
@@ -83,40 +82,39 @@ class VertexClient:
         )
 
     def get_tuning_job(self, name: str) -> dict[str, Any]:
-        region = name.split("/")[3]
-        return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
+        """Read a job by resource name: projects/P/locations/L/tuningJobs/ID."""
+        return self.get_job(name)
 
     def find_tuning_jobs(
         self, project: str, region: str, label: tuple[str, str]
     ) -> list[dict[str, Any]]:
-        """Tuning jobs with this label (every page)."""
+        """Tuning jobs with this label."""
         url = f"{self._base(region)}/v1/projects/{project}/locations/{region}/tuningJobs"
-        params = {"filter": f'labels.{label[0]}="{label[1]}"'}
-        jobs: list[dict[str, Any]] = []
-        while True:
-            page = self._json(self._request("GET", url, params=params))
-            jobs += page.get("tuningJobs") or []
-            if not page.get("nextPageToken"):
-                return jobs
-            params["pageToken"] = page["nextPageToken"]
+        return self._list(url, "tuningJobs", {"filter": f'labels.{label[0]}="{label[1]}"'})
 
     def get_job(self, name: str) -> dict[str, Any]:
-        """A pipeline job or a tuning job, by resource name."""
-        return self.get_tuning_job(name) if "/tuningJobs/" in name else self.get_pipeline_job(name)
+        """A pipeline job or a tuning job, by resource name (projects/P/locations/L/...)."""
+        region = name.split("/")[3]
+        return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
 
     def list_models(
         self, project: str, location: str, label: tuple[str, str] | None = None
     ) -> list[dict[str, Any]]:
-        """Models in the Model Registry, optionally those with one label (every page)."""
+        """Models in the Model Registry, optionally those with one label."""
         url = f"{self._base(location)}/v1/projects/{project}/locations/{location}/models"
-        params: dict[str, str] = {"filter": f"labels.{label[0]}={label[1]}"} if label else {}
-        models: list[dict[str, Any]] = []
+        return self._list(
+            url, "models", {"filter": f"labels.{label[0]}={label[1]}"} if label else {}
+        )
+
+    def _list(self, url: str, key: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every page of a list method."""
+        found: list[dict[str, Any]] = []
         while True:
             page = self._json(self._request("GET", url, params=params))
-            models += page.get("models") or []
+            found += page.get(key) or []
             if not page.get("nextPageToken"):
-                return models
-            params["pageToken"] = page["nextPageToken"]
+                return found
+            params = {**params, "pageToken": page["nextPageToken"]}
 
     # --- plumbing ----------------------------------------------------------------------------
     def _base(self, region: str) -> str:

@@ -139,20 +139,19 @@ class VertexStandIn:
             if name in self.jobs:
                 return _error(409, f"PipelineJob {name} already exists")
             fails = self._fail_next.pop(0) if self._fail_next else None
-            job = {
-                **body,
-                "name": name,
-                "state": "PIPELINE_STATE_PENDING",
-                "createTime": now(),
-                "updateTime": now(),
-            }
-            self.jobs[name] = job
+            job = self._register(name, body, "PIPELINE_STATE_PENDING")
         self._emit(job)
         self._later(1, name, "PIPELINE_STATE_RUNNING", None)
         self._later(
             2, name, "PIPELINE_STATE_FAILED" if fails else "PIPELINE_STATE_SUCCEEDED", fails
         )
         return 200, job
+
+    def _register(self, name: str, body: dict[str, Any], state: str) -> dict[str, Any]:
+        """The new job as the API answers it (call with the lock held)."""
+        job = {**body, "name": name, "state": state, "createTime": now(), "updateTime": now()}
+        self.jobs[name] = job
+        return job
 
     def _later(self, steps: int, name: str, state: str, failure: str | None) -> None:
         timer = threading.Timer(self.step_seconds * steps, self._move, (name, state, failure))
@@ -277,14 +276,7 @@ class VertexStandIn:
         name = f"projects/{project}/locations/{location}/tuningJobs/{next(self._ids)}"
         with self._lock:
             failure = self._fail_next.pop(0) if self._fail_next else self._dataset_fault(spec)
-            job = {
-                **body,
-                "name": name,
-                "state": "JOB_STATE_PENDING",
-                "createTime": now(),
-                "updateTime": now(),
-            }
-            self.jobs[name] = job
+            job = self._register(name, body, "JOB_STATE_PENDING")
         self._later(1, name, "JOB_STATE_RUNNING", None)
         self._later(2, name, "JOB_STATE_FAILED" if failure else "JOB_STATE_SUCCEEDED", failure)
         return 200, job
