@@ -413,14 +413,21 @@ class _Validation:
         The prompt is everything the model reads before the answer: the input text, or the
         chat's context and every turn before the last.
         """
+        response_chars = len(response)
         self.prompt_chars.add(prompt_chars)
-        self.response_chars.add(len(response))
-        self._check_tokens(number, prompt_chars, len(response))
+        self.response_chars.add(response_chars)
+        # Most examples fit the 8k models: decided here without estimating tokens.
+        if prompt_chars > _FITS_8K_PROMPT_CHARS or response_chars > _FITS_8K_RESPONSE_CHARS:
+            self._check_tokens(number, prompt_chars, response_chars)
         if not instructed:
             self.without_instruction += 1
             if len(self.without_instruction_lines) < _FIRST_LINES_SHOWN:
                 self.without_instruction_lines.append(number)
-        self._note_layout(number, layout)
+        seen = self.layouts.get(layout)
+        if seen is not None:
+            seen.examples += 1
+        else:
+            self._new_layout(number, layout)
         first = self.fingerprints.get(fingerprint)
         if first is not None:
             self.duplicates += 1
@@ -429,8 +436,6 @@ class _Validation:
             self.fingerprints[fingerprint] = number
 
     def _check_tokens(self, number: int, prompt_chars: int, response_chars: int) -> None:
-        if prompt_chars <= _FITS_8K_PROMPT_CHARS and response_chars <= _FITS_8K_RESPONSE_CHARS:
-            return  # the common case, decided without estimating
         input_tokens = prompts.estimate_tokens(prompt_chars)
         output_tokens = prompts.estimate_tokens(response_chars)
         warning = prompts.token_limit_warning(input_tokens, output_tokens)
@@ -441,14 +446,11 @@ class _Validation:
             self.over_32k += 1
         self.warn(Rule.TOKEN_LIMIT, warning, number)
 
-    def _note_layout(self, number: int, layout: tuple[str, ...]) -> None:
-        seen = self.layouts.get(layout)
-        if seen is None:
-            if len(self.layouts) >= _MAX_LAYOUTS:
-                self.other_layouts += 1
-                return
-            seen = self.layouts[layout] = _Layout(first_line=number)
-        seen.examples += 1
+    def _new_layout(self, number: int, layout: tuple[str, ...]) -> None:
+        if len(self.layouts) >= _MAX_LAYOUTS:
+            self.other_layouts += 1
+        else:
+            self.layouts[layout] = _Layout(examples=1, first_line=number)
 
     # --- the whole file ----------------------------------------------------------------------
     def finish(self) -> None:
@@ -564,8 +566,9 @@ def validate_stream(
         if on_progress is not None:
             on_progress(state.bytes_read)
 
+    check_line = state.check_line  # bound once: this loop runs for every line
     for number, data in read_lines(stream, MAX_LINE_BYTES, on_bytes=count):
-        state.check_line(number, data)
+        check_line(number, data)
     state.finish()
     return ValidationReport(
         dataset=dataset,
