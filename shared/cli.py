@@ -260,6 +260,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _models_list(args: argparse.Namespace) -> int:
     from shared.config import Settings
+    from shared.gemini.models import GEMINI_MODELS
     from shared.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
     from shared.vertex import VertexClient
 
@@ -269,17 +270,29 @@ def _models_list(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_UNREADABLE
-    if args.base_model and args.base_model not in BASE_MODELS:
-        print(f"codetune: unknown base model; use one of {', '.join(BASE_MODELS)}", file=sys.stderr)
+    known = [*BASE_MODELS, *GEMINI_MODELS]
+    if args.base_model and args.base_model not in known:
+        print(f"codetune: unknown base model; use one of {', '.join(known)}", file=sys.stderr)
         return EXIT_UNREADABLE
-    bases = [BASE_MODELS[args.base_model]] if args.base_model else list(BASE_MODELS.values())
     client = VertexClient(Settings.from_environment().vertex)
-    seen: set[str] = set()
-    for label in dict.fromkeys(base.label_value for base in bases):
-        for model in client.list_models(args.project, args.region, (BASE_MODEL_LABEL, label)):
-            if model["name"] not in seen:
-                seen.add(model["name"])
-                print(model["name"])
+    names: list[str] = []
+    # code-bison models: the Model Registry, by the label the tuning pipeline sets (as the SDK).
+    bisons = [BASE_MODELS[args.base_model]] if args.base_model in BASE_MODELS else []
+    if not args.base_model:
+        bisons = list(BASE_MODELS.values())
+    for label in dict.fromkeys(base.label_value for base in bisons):
+        names += [
+            m["name"]
+            for m in client.list_models(args.project, args.region, (BASE_MODEL_LABEL, label))
+        ]
+    # Gemini: the tuned models of the succeeded tuning jobs of that base model.
+    if not args.base_model or args.base_model in GEMINI_MODELS:
+        for job in client.list_tuning_jobs(args.project, args.region):
+            model = (job.get("tunedModel") or {}).get("model")
+            if model and (not args.base_model or job.get("baseModel") == args.base_model):
+                names.append(model)
+    for name in dict.fromkeys(names):
+        print(name)
     return EXIT_VALID
 
 

@@ -92,6 +92,10 @@ class VertexClient:
         url = f"{self._base(region)}/v1/projects/{project}/locations/{region}/tuningJobs"
         return self._list(url, "tuningJobs", {"filter": f'labels.{label[0]}="{label[1]}"'})
 
+    def list_tuning_jobs(self, project: str, region: str) -> list[dict[str, Any]]:
+        url = f"{self._base(region)}/v1/projects/{project}/locations/{region}/tuningJobs"
+        return self._list(url, "tuningJobs", {})
+
     def get_job(self, name: str) -> dict[str, Any]:
         """A pipeline job or a tuning job, by resource name (projects/P/locations/L/...)."""
         region = name.split("/")[3]

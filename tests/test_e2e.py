@@ -390,6 +390,13 @@ def test_a_gemini_base_model_gets_a_supervised_tuning_job(stack: LocalStack) -> 
     lines = blob.download_as_bytes().splitlines()
     assert len(lines) == 20 and all(problems(orjson.loads(line)) == [] for line in lines)
     assert "sweep" in {step["by"] for step in record["history"]}  # tuning jobs send no events
+    listed = codetune(stack, "models", "list", "--base-model", "gemini-2.5-flash")
+    assert listed.returncode == 0 and record["tuned_model"]["model"] in listed.stdout.split()
+    assert (
+        record["tuned_model"]["model"]
+        not in codetune(stack, "models", "list", "--base-model", "gemini-2.5-pro").stdout
+    )
+    assert record["tuned_model"]["model"] in codetune(stack, "models", "list").stdout.split()
 
 
 def test_a_gemini_chat_dataset_carries_its_context_as_system_instruction(stack: LocalStack) -> None:
