@@ -123,7 +123,7 @@ def main(argv: list[str]) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     write(folder / "code-generation.jsonl", generation_examples(24))
     write(folder / "code-chat.jsonl", chat_examples(16))
-    write(folder / "code-generation-eval.jsonl", generation_examples(12, skip=400))
+    write(folder / "code-generation.eval.jsonl", generation_examples(12, skip=400))
     return 0
 
 

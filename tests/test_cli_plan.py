@@ -168,3 +168,13 @@ def test_unknown_parameters_are_refused() -> None:
     )
     assert result.returncode == 1
     assert json.loads(result.stdout)["errors"][0]["rule"] == "unknown-parameter"
+
+
+def test_the_shipped_manifest_plans() -> None:
+    manifest = Path(__file__).resolve().parent.parent / "examples" / "code-generation.tuning.json"
+    result = codetune("plan", "gs://tuning-drop/incoming/code-generation.jsonl#3", "--kind", "generation",
+                      "--examples", "24", "--manifest", str(manifest), "--json")  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    values = json.loads(result.stdout)["body"]["runtimeConfig"]["parameterValues"]
+    assert values["evaluation_data_uri"] == "gs://tuning-drop/incoming/code-generation.eval.jsonl"
+    assert values["train_steps"] == 200

@@ -111,7 +111,7 @@ def test_wrong_arguments_exit_2(args: list[str]) -> None:
     [
         ("code-generation.jsonl", []),
         ("code-chat.jsonl", []),
-        ("code-generation-eval.jsonl", ["--evaluation"]),
+        ("code-generation.eval.jsonl", ["--evaluation"]),
     ],
 )
 def test_the_shipped_examples_are_valid(name: str, flags: list[str]) -> None:
