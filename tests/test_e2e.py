@@ -21,6 +21,7 @@ import requests
 from deploy.local.eventarc import storage_cloudevent
 from deploy.local.stack import LocalStack, StackConfig
 from deploy.local.vertex_standin import wait_for
+from shared.dataset import DatasetKind
 from shared.records import record_name, report_name
 from tests.support import chat_dataset, dataset, generation, generation_dataset
 
@@ -481,3 +482,73 @@ def test_the_sweep_rescues_a_pipeline_job_whose_event_was_lost(stack: LocalStack
     assert (
         stack.read_json(f"_codetune/open/{record['job']['id']}.json") is None
     )  # nothing left to sweep
+
+
+def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalStack) -> None:
+    """The claim protocol of shared.gemini.submit, against the emulator and the stand-in."""
+    import time
+
+    from shared.exceptions import RetryableVertexError
+    from shared.gemini import submit as gemini
+    from shared.gemini.plan import REQUEST_LABEL, TuningJobPlan
+    from shared.storage import Storage
+    from shared.tuning import DatasetRef, plan_from_sources
+    from shared.vertex import VertexClient, VertexConfig
+
+    assert stack.vertex is not None
+    storage, vertex = Storage(), VertexClient(VertexConfig(endpoint=stack.vertex.url))
+    bucket = stack.config.bucket
+
+    def plan_for(generation: str) -> TuningJobPlan:
+        values = {
+            "project": "local-project",
+            "pipeline_region": "us-central1",
+            "large_model_reference": "gemini-2.5-flash",
+        }
+        result = plan_from_sources(DatasetRef(f"gs://{bucket}/incoming/claims.jsonl", generation), DatasetKind.GENERATION,
+                                   20, [("test", values)])  # fmt: skip
+        assert isinstance(result, TuningJobPlan)
+        return result
+
+    def claim(plan: TuningJobPlan) -> str:
+        return f"_codetune/claims/{plan.request_id}.json"
+
+    # First delivery creates; a repeat reads the job from the claim.
+    first = plan_for("1")
+    job, created = gemini.submit(storage, vertex, first, bucket, "_codetune/")
+    assert created is True
+    again, created = gemini.submit(storage, vertex, first, bucket, "_codetune/")
+    assert (again["name"], created) == (job["name"], False)
+
+    # A delivery died after creating the job but before naming it in the claim.
+    died = plan_for("2")
+    made = vertex.create_tuning_job(died)
+    storage.write_json(bucket, claim(died), {"request": died.request_id, "since": time.time()})
+    found, created = gemini.submit(storage, vertex, died, bucket, "_codetune/")
+    assert (found["name"], created) == (made["name"], False)
+    assert stack.read_json(claim(died))["job"] == made["name"]
+    assert (
+        len(
+            vertex.find_tuning_jobs(
+                "local-project", "us-central1", (REQUEST_LABEL, died.request_id)
+            )
+        )
+        == 1
+    )
+
+    # Another delivery is creating it right now: try again later, create nothing.
+    busy = plan_for("3")
+    storage.write_json(bucket, claim(busy), {"request": busy.request_id, "since": time.time()})
+    with pytest.raises(RetryableVertexError):
+        gemini.submit(storage, vertex, busy, bucket, "_codetune/")
+    assert (
+        vertex.find_tuning_jobs("local-project", "us-central1", (REQUEST_LABEL, busy.request_id))
+        == []
+    )
+
+    # A claim left long ago by a delivery that died before creating anything is taken over.
+    storage.write_json(
+        bucket, claim(busy), {"request": busy.request_id, "since": time.time() - 3600}
+    )
+    taken, created = gemini.submit(storage, vertex, busy, bucket, "_codetune/")
+    assert created is True and stack.read_json(claim(busy))["job"] == taken["name"]
