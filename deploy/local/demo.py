@@ -27,7 +27,7 @@ def run_demo(
     path = dataset or DEFAULT_DATASET
     data = path.read_bytes()
     say(
-        "starting the local stack: Pub/Sub emulator, fake-gcs-server, the three functions, Eventarc and Vertex AI stand-ins"
+        "starting the local stack: Pub/Sub emulator, fake-gcs-server, the four functions, Eventarc, Cloud Scheduler and Vertex AI stand-ins"
     )
     started = time.monotonic()
     with LocalStack(config) as stack:
