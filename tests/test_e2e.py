@@ -552,3 +552,38 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
     )
     taken, created = gemini.submit(storage, vertex, busy, bucket, "_codetune/")
     assert created is True and stack.read_json(claim(busy))["job"] == taken["name"]
+
+
+def test_the_vertex_stand_in_refuses_what_vertex_ai_refuses(stack: LocalStack) -> None:
+    assert stack.vertex is not None
+    jobs = f"{stack.vertex.url}/v1/projects/local-project/locations/us-central1/pipelineJobs"
+    answer = requests.post(
+        f"{jobs}?pipelineJobId=ok-id",
+        json={"displayName": "x", "runtimeConfig": {}, "foo": 1},
+        timeout=10,
+    )
+    assert answer.status_code == 400 and answer.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert (
+        "foo" in answer.json()["error"]["message"]
+        and "gcsOutputDirectory" in answer.json()["error"]["message"]
+    )
+    assert requests.post(f"{jobs}?pipelineJobId=1-bad", data=b"{", timeout=10).status_code == 400
+    body = {"displayName": "x", "runtimeConfig": {"gcsOutputDirectory": "gs://b/o"}}
+    assert requests.post(f"{jobs}?pipelineJobId=Bad_Id", json=body, timeout=10).status_code == 400
+    assert (
+        requests.post(f"{jobs}?pipelineJobId=stand-in-twice", json=body, timeout=10).status_code
+        == 200
+    )
+    again = requests.post(f"{jobs}?pipelineJobId=stand-in-twice", json=body, timeout=10)
+    assert again.status_code == 409 and again.json()["error"]["status"] == "ALREADY_EXISTS"
+    assert requests.get(f"{jobs}/no-such-job", timeout=10).status_code == 404
+    tuning = f"{stack.vertex.url}/v1/projects/local-project/locations/us-central1/tuningJobs"
+    refused = requests.post(
+        tuning,
+        json={"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": {"epochs": 3}},
+        timeout=10,
+    )
+    assert refused.status_code == 400 and "trainingDatasetUri" in refused.json()["error"]["message"]
+    stack.vertex.inject_faults(503)
+    assert requests.get(f"{jobs}/stand-in-twice", timeout=10).status_code == 503
+    assert requests.get(f"{jobs}/stand-in-twice", timeout=10).status_code == 200

@@ -118,14 +118,9 @@ class VertexStandIn:
         self, project: str, location: str, query: dict[str, list[str]], raw: bytes
     ) -> tuple[int, Any]:
         job_id = (query.get("pipelineJobId") or [""])[0] or f"job-{next(self._ids)}"
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as fault:
-            return _error(400, f"Invalid JSON payload received. {fault.msg}")
-        problems = [
-            f"{'.'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
-            for e in self._schema.iter_errors(body)
-        ]
+        body, problems = _read_body(raw, self._schema)
+        if body is None:
+            return _error(400, problems[0])
         if not JOB_ID_PATTERN.match(job_id):
             problems.append(f"pipelineJobId {job_id!r} does not match {JOB_ID_PATTERN.pattern}")
         if not isinstance(body, dict) or not (body.get("runtimeConfig") or {}).get(
@@ -258,14 +253,9 @@ class VertexStandIn:
 
     # --- Gemini supervised tuning jobs --------------------------------------------------------
     def _create_tuning(self, project: str, location: str, raw: bytes) -> tuple[int, Any]:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as fault:
-            return _error(400, f"Invalid JSON payload received. {fault.msg}")
-        problems = [
-            f"{'.'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
-            for e in self._tuning_schema.iter_errors(body)
-        ]
+        body, problems = _read_body(raw, self._tuning_schema)
+        if body is None:
+            return _error(400, problems[0])
         spec = (body.get("supervisedTuningSpec") or {}) if isinstance(body, dict) else {}
         if isinstance(body, dict) and not body.get("baseModel"):
             problems.append("baseModel is required")
@@ -380,6 +370,18 @@ class VertexStandIn:
                 pass
 
         return Handler
+
+
+def _read_body(raw: bytes, schema: jsonschema.Draft202012Validator) -> tuple[Any, list[str]]:
+    """The request body and what the official schema finds wrong with it (None: not JSON)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as fault:
+        return None, [f"Invalid JSON payload received. {fault.msg}"]
+    return body, [
+        f"{'.'.join(map(str, e.absolute_path)) or 'body'}: {e.message}"
+        for e in schema.iter_errors(body)
+    ]
 
 
 def _label_filter(query: dict[str, list[str]]) -> re.Match[str] | None:
