@@ -83,13 +83,11 @@ def tune(event: CloudEvent) -> None:
                                     "message": str(refused)})  # fmt: skip
         return
     job_id = job["name"].rpartition("/")[2]
-    pointer = {
-        "record": record,
-        "bucket": dataset.bucket,
-        "job": job["name"],
-        "correlation_id": dataset.correlation_id,
-    }
-    storage.write_json(dataset.bucket, job_pointer_name(settings.system_prefix, job_id), pointer)
+    pointer = _pointer(settings, dataset, job["name"])
+    if isinstance(plan, TuningJobPlan):  # a pipeline job's pointer was written before it existed
+        storage.write_json(
+            dataset.bucket, job_pointer_name(settings.system_prefix, job_id), pointer
+        )
     storage.write_json(
         dataset.bucket, open_job_name(settings.system_prefix, job_id), pointer
     )  # for the sweep
@@ -100,13 +98,22 @@ def tune(event: CloudEvent) -> None:
              base_model=derived.get("base_model") or plan.body.get("runtimeConfig", {}).get("parameterValues", {}).get("large_model_reference"))  # fmt: skip
 
 
+def _pointer(settings: Settings, dataset: DatasetValidated, job_name: str) -> dict[str, str]:
+    """Where a job's record is: read by status (by job id) and the sweep (unfinished jobs)."""
+    return {
+        "record": record_name(settings.system_prefix, dataset.name, dataset.generation),
+        "bucket": dataset.bucket,
+        "job": job_name,
+        "correlation_id": dataset.correlation_id,
+    }
+
+
 def _submit_pipeline_job(
     settings: Settings, dataset: DatasetValidated, plan: PipelineJobPlan, vertex: VertexClient
 ) -> tuple[dict[str, Any], bool]:
     # The pointer first: a status event for this job must find its record even if it comes
     # before the SUBMITTED write.
-    pointer = {"record": record_name(settings.system_prefix, dataset.name, dataset.generation),
-               "bucket": dataset.bucket, "job": plan.job_name, "correlation_id": dataset.correlation_id}  # fmt: skip
+    pointer = _pointer(settings, dataset, plan.job_name)
     storage.write_json(
         dataset.bucket, job_pointer_name(settings.system_prefix, plan.job_id), pointer
     )

@@ -26,12 +26,12 @@ from shared.tuning.parameters import Problem, TuningParameters
 from shared.tuning.plan import (
     _GCS_OBJECT_URI,
     _KMS_KEY,
-    _PROJECT,
     _SERVICE_ACCOUNT,
     API_HOST,
     MAX_DISPLAY_NAME,
     DatasetRef,
     _slug,
+    dataset_and_project_problems,
     name_and_label_problems,
 )
 
@@ -97,18 +97,7 @@ def plan_tuning_job(
                 f"not a Gemini model: {', '.join(models.GEMINI_MODELS)}",
             )
         )
-    if not _GCS_OBJECT_URI.match(dataset.uri):
-        fail(Problem("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI"))
-    if examples < 1:
-        fail(Problem("examples", "range", "the dataset's number of examples must be at least 1"))
-    if not p.project:
-        fail(Problem("project", "required", "the Google Cloud project is required"))
-    elif not _PROJECT.match(p.project):
-        fail(
-            Problem(
-                "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
-            )
-        )
+    problems += dataset_and_project_problems(dataset, examples, p)
     if not p.pipeline_region:
         fail(Problem("pipeline_region", "required", "the tuning job's region is required"))
     elif not _REGION.match(p.pipeline_region):

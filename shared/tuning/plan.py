@@ -195,18 +195,7 @@ class _Checks:
                 )
 
     def dataset_and_job(self) -> None:
-        if not _GCS_OBJECT_URI.match(self.dataset.uri):
-            self.fail("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI")
-        if self.dataset.generation is not None and not self.dataset.generation.isdigit():
-            self.fail("dataset_uri", "format", "the generation after # must be a number")
-        if self.examples < 1:
-            self.fail("examples", "range", "the dataset's number of examples must be at least 1")
-        if not self.p.project:
-            self.fail("project", "required", "the Google Cloud project is required")
-        elif not _PROJECT.match(self.p.project):
-            self.fail(
-                "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
-            )
+        self.problems += dataset_and_project_problems(self.dataset, self.examples, self.p)
         if not self.p.output_dir:
             self.fail("output_dir", "required", "gcsOutputDirectory (a gs:// folder) is required")
         elif not _GCS_URI.match(self.p.output_dir):
@@ -421,6 +410,32 @@ class _Checks:
             ),
             warnings=warnings,
         )
+
+
+def dataset_and_project_problems(
+    dataset: DatasetRef, examples: int, p: TuningParameters
+) -> list[Problem]:
+    """The dataset version, its size and the project: the same rules for both kinds of job."""
+    problems = []
+    if not _GCS_OBJECT_URI.match(dataset.uri):
+        problems.append(
+            Problem("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI")
+        )
+    if dataset.generation is not None and not dataset.generation.isdigit():
+        problems.append(Problem("dataset_uri", "format", "the generation after # must be a number"))
+    if examples < 1:
+        problems.append(
+            Problem("examples", "range", "the dataset's number of examples must be at least 1")
+        )
+    if not p.project:
+        problems.append(Problem("project", "required", "the Google Cloud project is required"))
+    elif not _PROJECT.match(p.project):
+        problems.append(
+            Problem(
+                "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
+            )
+        )
+    return problems
 
 
 def name_and_label_problems(p: TuningParameters, own_labels: int) -> list[Problem]:
