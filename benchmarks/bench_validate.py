@@ -24,7 +24,7 @@ from typing import Any
 import jsonschema
 
 from benchmarks.datasets import chat_examples, generation_examples, write
-from shared.dataset import DatasetKind, validate_path
+from codetune.dataset import DatasetKind, validate_path
 
 MIN_BYTES = 50 * 1000 * 1000
 

@@ -91,12 +91,15 @@ for setting in "${TUNING_DEFAULTS[@]}"; do
 done
 
 # --- The functions ------------------------------------------------------------------------------
-# Each function's source: its entry point as main.py, the shared package, its requirements.
+# Each function's source: its entry point as main.py, the codetune package without its
+# development parts (the command line and the local stack), its requirements.
 for function in "${FUNCTIONS[@]}" sweep; do
   run rm -rf "$BUILD/$function"
   run mkdir -p "$BUILD/$function"
   run cp "$ROOT/functions/$function.py" "$BUILD/$function/main.py"
-  run cp -R "$ROOT/shared" "$BUILD/$function/shared"
+  run cp -R "$ROOT/shared/codetune" "$BUILD/$function/codetune"
+  run rm -rf "$BUILD/$function/codetune/local" "$BUILD/$function/codetune/cli.py"
+  run find "$BUILD/$function" -name __pycache__ -prune -exec rm -rf {} +
   run cp "$ROOT/deploy/requirements.txt" "$BUILD/$function/requirements.txt"
 done
 

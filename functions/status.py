@@ -9,13 +9,13 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared import events
-from shared.config import Settings
-from shared.logs import Logger
-from shared.outcomes import record_outcome
-from shared.records import FINAL, job_pointer_name, open_job_name
-from shared.storage import Storage
-from shared.vertex import VertexClient
+from codetune import events
+from codetune.config import Settings
+from codetune.logs import Logger
+from codetune.outcomes import record_outcome
+from codetune.records import FINAL, job_pointer_name, open_job_name
+from codetune.storage import Storage
+from codetune.vertex import VertexClient
 
 LOG = Logger("status")
 storage = Storage()

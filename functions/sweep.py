@@ -10,13 +10,13 @@ from __future__ import annotations
 import functions_framework
 from flask import Request
 
-from shared.config import Settings
-from shared.exceptions import VertexError
-from shared.logs import Logger
-from shared.outcomes import record_outcome
-from shared.records import FINAL
-from shared.storage import Storage
-from shared.vertex import VertexClient
+from codetune.config import Settings
+from codetune.exceptions import VertexError
+from codetune.logs import Logger
+from codetune.outcomes import record_outcome
+from codetune.records import FINAL
+from codetune.storage import Storage
+from codetune.vertex import VertexClient
 
 LOG = Logger("sweep")
 storage = Storage()

@@ -14,19 +14,19 @@ from typing import Any
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared import events
-from shared.config import Settings
-from shared.dataset import DatasetRole
-from shared.exceptions import PermanentVertexError, PlanRejected
-from shared.gemini import submit as gemini
-from shared.gemini.plan import TuningJobPlan
-from shared.logs import Logger
-from shared.messages import DatasetValidated, MessageError
-from shared.records import Stage, advance, job_pointer_name, open_job_name, record_name
-from shared.storage import Storage
-from shared.tuning import DatasetRef, PipelineJobPlan, Problem, manifest_name, plan_from_sources
-from shared.tuning.sources import parameter_sources
-from shared.vertex import VertexClient
+from codetune import events
+from codetune.config import Settings
+from codetune.dataset import DatasetRole
+from codetune.exceptions import PermanentVertexError, PlanRejected
+from codetune.gemini import submit as gemini
+from codetune.gemini.plan import TuningJobPlan
+from codetune.logs import Logger
+from codetune.messages import DatasetValidated, MessageError
+from codetune.records import Stage, advance, job_pointer_name, open_job_name, record_name
+from codetune.storage import Storage
+from codetune.tuning import DatasetRef, PipelineJobPlan, Problem, manifest_name, plan_from_sources
+from codetune.tuning.sources import parameter_sources
+from codetune.vertex import VertexClient
 
 LOG = Logger("tune")
 storage = Storage()

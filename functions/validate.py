@@ -8,15 +8,15 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from shared import events
-from shared.config import Settings
-from shared.dataset import DatasetRole, validate_stream
-from shared.logs import Logger, correlation_id
-from shared.messages import DatasetValidated
-from shared.pubsub import Publisher
-from shared.records import Stage, advance, record_name, report_name
-from shared.storage import Storage
-from shared.tuning.manifest import DATASET_SUFFIX, EVALUATION_SUFFIX
+from codetune import events
+from codetune.config import Settings
+from codetune.dataset import DatasetRole, validate_stream
+from codetune.logs import Logger, correlation_id
+from codetune.messages import DatasetValidated
+from codetune.pubsub import Publisher
+from codetune.records import Stage, advance, record_name, report_name
+from codetune.storage import Storage
+from codetune.tuning.manifest import DATASET_SUFFIX, EVALUATION_SUFFIX
 
 LOG = Logger("validate")
 storage = Storage()

@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import orjson
 
-from shared.dataset import DatasetKind, DatasetRole, validate_stream
+from codetune.dataset import DatasetKind, DatasetRole, validate_stream
 
 
 def generation(index: int, **fields: Any) -> bytes:
@@ -68,7 +68,7 @@ def validate(
 
 @cache
 def report_schema() -> dict[str, Any]:
-    text = resources.files("shared.dataset").joinpath("report.schema.json").read_text()
+    text = resources.files("codetune.dataset").joinpath("report.schema.json").read_text()
     schema: dict[str, Any] = json.loads(text)
     return schema
 

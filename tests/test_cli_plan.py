@@ -12,7 +12,7 @@ from pathlib import Path
 
 import jsonschema
 
-from shared.discovery import json_schema
+from codetune.local.discovery import json_schema
 
 DATASET = "gs://tuning-drop/incoming/snippets.jsonl#1732700000000001"
 DEPLOYMENT = {
@@ -25,7 +25,7 @@ DEPLOYMENT = {
 
 def codetune(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     command = shutil.which("codetune")
-    base = [command] if command else [sys.executable, "-m", "shared.cli"]
+    base = [command] if command else [sys.executable, "-m", "codetune.cli"]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")}
     environment.update(DEPLOYMENT if env is None else env)
     return subprocess.run(

@@ -18,7 +18,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 def codetune(*args: str | Path) -> subprocess.CompletedProcess[str]:
     command = shutil.which("codetune")
-    base = [command] if command else [sys.executable, "-m", "shared.cli"]
+    base = [command] if command else [sys.executable, "-m", "codetune.cli"]
     return subprocess.run([*base, *map(str, args)], capture_output=True, text=True, timeout=120)
 
 

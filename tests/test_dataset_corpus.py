@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
-from shared.dataset import DatasetKind, DatasetRole
+from codetune.dataset import DatasetKind, DatasetRole
 from tests.support import chat, chat_messages, dataset, faults, generation, validate
 
 LINE = 5  # the faulty line, 1-based

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from shared.dataset import DatasetRole
+from codetune.dataset import DatasetRole
 from tests.support import (
     chat_dataset,
     dataset,

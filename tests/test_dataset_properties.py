@@ -8,8 +8,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.dataset import DatasetKind, DatasetRole
-from shared.dataset.lines import read_lines
+from codetune.dataset import DatasetKind, DatasetRole
+from codetune.dataset.lines import read_lines
 from tests.support import generation, validate
 
 KINDS = st.sampled_from([None, DatasetKind.GENERATION, DatasetKind.CHAT])

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from shared.dataset import DatasetKind
-from shared.dataset.prompts import has_instruction, opening, prompt_layout
+from codetune.dataset import DatasetKind
+from codetune.dataset.prompts import has_instruction, opening, prompt_layout
 from tests.support import (
     chat,
     chat_dataset,

@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -67,7 +68,9 @@ def test_dry_runs_print_one_command_a_line_and_touch_nothing(tmp_path: Path) -> 
     (fake / "gcloud").chmod(0o755)
     for script in ("deploy.sh", "teardown.sh"):
         lines = dry_run(script, "--settings", str(SETTINGS), fake_bin=fake)
-        assert lines and all(line.split()[0] in {"gcloud", "rm", "mkdir", "cp"} for line in lines)
+        assert lines and all(
+            line.split()[0] in {"gcloud", "rm", "mkdir", "cp", "find"} for line in lines
+        )
     assert not calls.exists()  # not one real gcloud call, not even a read
     assert not (ROOT / "deploy" / "build").exists()
 
@@ -89,13 +92,47 @@ def test_the_deployment_covers_the_whole_system(deploy_lines: list[str]) -> None
         "--dead-letter-topic codetune-job-events-dead-letter --max-delivery-attempts 10",
         "--min-retry-delay 10s --max-retry-delay 600s",
         "gcloud logging sinks create codetune-job-events pubsub.googleapis.com/projects/acme-ml/topics/codetune-job-events",
-        "cp -R " + str(ROOT / "shared"),  # each function's source carries the shared code
         "gcloud functions deploy codetune-sweep",
         "gcloud scheduler jobs create http codetune-sweep",
     ]:
         assert expected in text, expected
     for account in ("validate", "tune", "status", "sweep"):
         assert f"--service-account codetune-{account}@acme-ml.iam.gserviceaccount.com" in text
+
+
+def test_each_function_source_holds_its_entry_point_and_codetune_without_development_parts(
+    deploy_lines: list[str], tmp_path: Path
+) -> None:
+    """The build steps of the dry run, run for real into a scratch folder: every function's
+    source imports its entry point with nothing but that folder and the runtime libraries."""
+    build = str(ROOT / "deploy" / "build")
+    steps = [
+        line.replace(build, str(tmp_path)) for line in deploy_lines if line.split()[0] != "gcloud"
+    ]
+    for step in steps:
+        subprocess.run(shlex.split(step), check=True, cwd=ROOT)
+    for function in ("validate", "tune", "status", "sweep"):
+        source = tmp_path / function
+        assert (source / "main.py").read_text() == (
+            ROOT / "functions" / f"{function}.py"
+        ).read_text()
+        assert not (source / "codetune" / "local").exists()
+        assert not (source / "codetune" / "cli.py").exists()
+        assert not list(source.rglob("__pycache__"))
+        probe = (
+            # Without the development install's finder, as in the cloud.
+            "import sys, importlib.util; "
+            "sys.meta_path = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+            f"sys.path.insert(0, {str(source)!r}); import main; "
+            f"assert callable(main.{function}); "
+            "assert main.__file__.startswith(sys.path[0]) and 'codetune' in sys.modules; "
+            "assert sys.modules['codetune'].__file__.startswith(sys.path[0]), sys.modules['codetune'].__file__; "
+            "assert importlib.util.find_spec('codetune.local') is None"
+        )
+        result = subprocess.run(
+            [sys.executable, "-I", "-c", probe], capture_output=True, text=True, cwd=tmp_path
+        )
+        assert result.returncode == 0, result.stderr
 
 
 def test_the_sink_filter_is_the_pipeline_job_events_filter(deploy_lines: list[str]) -> None:

@@ -18,11 +18,11 @@ import orjson
 import pytest
 import requests
 
-from deploy.local.eventarc import storage_cloudevent
-from deploy.local.stack import LocalStack, StackConfig
-from deploy.local.vertex_standin import wait_for
-from shared.dataset import DatasetKind
-from shared.records import record_name, report_name
+from codetune.dataset import DatasetKind
+from codetune.local.eventarc import storage_cloudevent
+from codetune.local.stack import LocalStack, StackConfig
+from codetune.local.vertex_standin import wait_for
+from codetune.records import record_name, report_name
 from tests.support import chat_dataset, dataset, generation, generation_dataset
 
 FINAL = {"SUCCEEDED", "FAILED", "REJECTED", "CANCELLED"}
@@ -75,7 +75,7 @@ def jobs_for(stack: LocalStack, name: str) -> list[dict[str, Any]]:
 
 def codetune(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     command = shutil.which("codetune")
-    base = [command] if command else [sys.executable, "-m", "shared.cli"]
+    base = [command] if command else [sys.executable, "-m", "codetune.cli"]
     assert stack.vertex is not None
     env = {**os.environ, **stack.env, "CODETUNE_BUCKET": stack.config.bucket,
            "CODETUNE_PROJECT": stack.config.project, "CODETUNE_PIPELINE_REGION": "us-central1",
@@ -323,7 +323,7 @@ def test_every_event_and_resource_matches_googles_schemas(stack: LocalStack) -> 
     """What crosses a service boundary, held against the official discovery schemas."""
     import jsonschema
 
-    from shared.discovery import json_schema
+    from codetune.local.discovery import json_schema
 
     generation_id = drop(stack, "shapes.jsonl", dataset(generation_dataset(10)))
     finished(stack, "shapes.jsonl", generation_id)
@@ -366,7 +366,7 @@ GEMINI = {"codetune-large_model_reference": "gemini-2.5-flash"}
 
 
 def test_a_gemini_base_model_gets_a_supervised_tuning_job(stack: LocalStack) -> None:
-    from shared.gemini.check import problems
+    from codetune.gemini.check import problems
 
     generation_id = drop(
         stack,
@@ -485,15 +485,15 @@ def test_the_sweep_rescues_a_pipeline_job_whose_event_was_lost(stack: LocalStack
 
 
 def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalStack) -> None:
-    """The claim protocol of shared.gemini.submit, against the emulator and the stand-in."""
+    """The claim protocol of codetune.gemini.submit, against the emulator and the stand-in."""
     import time
 
-    from shared.exceptions import RetryableVertexError
-    from shared.gemini import submit as gemini
-    from shared.gemini.plan import REQUEST_LABEL, TuningJobPlan
-    from shared.storage import Storage
-    from shared.tuning import DatasetRef, plan_from_sources
-    from shared.vertex import VertexClient, VertexConfig
+    from codetune.exceptions import RetryableVertexError
+    from codetune.gemini import submit as gemini
+    from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan
+    from codetune.storage import Storage
+    from codetune.tuning import DatasetRef, plan_from_sources
+    from codetune.vertex import VertexClient, VertexConfig
 
     assert stack.vertex is not None
     storage, vertex = Storage(), VertexClient(VertexConfig(endpoint=stack.vertex.url))

@@ -9,13 +9,13 @@ import jsonschema
 import orjson
 import pytest
 
-from shared.dataset import DatasetKind, DatasetRole
-from shared.discovery import json_schema
-from shared.exceptions import PlanRejected
-from shared.gemini.check import convert_and_check, problems
-from shared.gemini.convert import convert_example
-from shared.gemini.plan import REQUEST_LABEL, TuningJobPlan
-from shared.tuning import DatasetRef, plan_from_sources
+from codetune.dataset import DatasetKind, DatasetRole
+from codetune.exceptions import PlanRejected
+from codetune.gemini.check import convert_and_check, problems
+from codetune.gemini.convert import convert_example
+from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan
+from codetune.local.discovery import json_schema
+from codetune.tuning import DatasetRef, plan_from_sources
 from tests.support import chat, generation
 
 GEN, CHAT = DatasetKind.GENERATION, DatasetKind.CHAT

@@ -9,9 +9,9 @@ import jsonschema
 import orjson
 import pytest
 
-from shared.dataset import DatasetKind
-from shared.discovery import json_schema
-from shared.tuning import DatasetRef, plan_pipeline_job, resolve
+from codetune.dataset import DatasetKind
+from codetune.local.discovery import json_schema
+from codetune.tuning import DatasetRef, plan_pipeline_job, resolve
 
 PIPELINE_JOB = json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1PipelineJob", request=True)
 VALIDATOR = jsonschema.Draft202012Validator(PIPELINE_JOB)

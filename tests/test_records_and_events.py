@@ -8,11 +8,11 @@ import base64
 import orjson
 import pytest
 
-from shared import events, jobs
-from shared.dataset import DatasetKind, DatasetRole
-from shared.logs import correlation_id
-from shared.messages import DatasetValidated, MessageError
-from shared.records import FINAL, Stage, advance, describe, record_name, report_name
+from codetune import events, jobs
+from codetune.dataset import DatasetKind, DatasetRole
+from codetune.logs import correlation_id
+from codetune.messages import DatasetValidated, MessageError
+from codetune.records import FINAL, Stage, advance, describe, record_name, report_name
 
 
 # --- Records ----------------------------------------------------------------------------------

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from shared.dataset import DatasetKind
-from shared.exceptions import PlanRejected
-from shared.tuning import DatasetRef, PipelineJobPlan, plan_pipeline_job, resolve
-from shared.tuning.models import PIPELINE_REGIONS, TEMPLATES
-from shared.tuning.parameters import from_assignments, from_environment, from_metadata
-from shared.tuning.plan import JOB_ID_PATTERN
+from codetune.dataset import DatasetKind
+from codetune.exceptions import PlanRejected
+from codetune.tuning import DatasetRef, PipelineJobPlan, plan_pipeline_job, resolve
+from codetune.tuning.models import PIPELINE_REGIONS, TEMPLATES
+from codetune.tuning.parameters import from_assignments, from_environment, from_metadata
+from codetune.tuning.plan import JOB_ID_PATTERN
 
 GEN, CHAT = DatasetKind.GENERATION, DatasetKind.CHAT
 DATASET = DatasetRef.parse("gs://tuning-drop/incoming/python-snippets.jsonl#1732700000000001")

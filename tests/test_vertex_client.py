@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from google.oauth2.credentials import Credentials
 
-from shared.dataset import DatasetKind
-from shared.exceptions import PermanentVertexError, RetryableVertexError
-from shared.tuning import DatasetRef, PipelineJobPlan, plan_pipeline_job, resolve
-from shared.vertex import VertexClient, VertexConfig
+from codetune.dataset import DatasetKind
+from codetune.exceptions import PermanentVertexError, RetryableVertexError
+from codetune.tuning import DatasetRef, PipelineJobPlan, plan_pipeline_job, resolve
+from codetune.vertex import VertexClient, VertexConfig
 
 
 @dataclass

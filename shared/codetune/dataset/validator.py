@@ -15,10 +15,10 @@ from typing import Any, TypeGuard
 
 import orjson
 
-from shared.dataset import prompts
-from shared.dataset.lines import ByteStream, read_lines
-from shared.dataset.report import Finding, Findings, ValidationReport
-from shared.dataset.rules import (
+from codetune.dataset import prompts
+from codetune.dataset.lines import ByteStream, read_lines
+from codetune.dataset.report import Finding, Findings, ValidationReport
+from codetune.dataset.rules import (
     CHARS_PER_TOKEN,
     CHAT_AUTHORS,
     CHAT_FIELDS,

@@ -93,7 +93,7 @@ class Rule(StrEnum):
     # Own codes for what Google documents for chat examples (see CHAT_AUTHORS above).
     CHAT_AUTHOR = "chat-author"
     CHAT_TURNS = "chat-turns"
-    # Gemini's own rules, for a dataset converted to its format (shared.gemini).
+    # Gemini's own rules, for a dataset converted to its format (codetune.gemini).
     GEMINI_FORMAT = "gemini-format"
     GEMINI_TOKENS = "gemini-tokens"
     GEMINI_SIZE = "gemini-size"

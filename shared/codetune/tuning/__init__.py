@@ -1,8 +1,8 @@
 """Tuning parameters, their rules, and the Vertex AI request built from them."""
 
-from shared.tuning.manifest import Manifest, manifest_name, parse_manifest
-from shared.tuning.parameters import Problem, TuningParameters, resolve
-from shared.tuning.plan import DatasetRef, PipelineJobPlan, plan_from_sources, plan_pipeline_job
+from codetune.tuning.manifest import Manifest, manifest_name, parse_manifest
+from codetune.tuning.parameters import Problem, TuningParameters, resolve
+from codetune.tuning.plan import DatasetRef, PipelineJobPlan, plan_from_sources, plan_pipeline_job
 
 __all__ = [
     "DatasetRef",

@@ -37,9 +37,9 @@ from urllib.parse import parse_qs, urlparse
 import jsonschema
 import orjson
 
-from shared.discovery import json_schema
-from shared.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
-from shared.tuning.plan import JOB_ID_PATTERN
+from codetune.local.discovery import json_schema
+from codetune.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
+from codetune.tuning.plan import JOB_ID_PATTERN
 
 JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
 _JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs$")
@@ -273,7 +273,7 @@ class VertexStandIn:
 
     def _dataset_fault(self, spec: dict[str, Any]) -> str | None:
         """What Vertex AI would fail the job for: a dataset missing or not in Gemini's format."""
-        from shared.gemini.check import problems
+        from codetune.gemini.check import problems
 
         if self.read_dataset is None:
             return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import jobs
-from shared.logs import Logger
-from shared.records import PIPELINE_STAGES, TUNING_STAGES, Stage, advance
-from shared.storage import Storage
-from shared.vertex import VertexClient
+from codetune import jobs
+from codetune.logs import Logger
+from codetune.records import PIPELINE_STAGES, TUNING_STAGES, Stage, advance
+from codetune.storage import Storage
+from codetune.vertex import VertexClient
 
 
 def record_outcome(

@@ -12,11 +12,11 @@ from typing import TextIO
 
 import orjson
 
-from shared.dataset import DatasetKind, DatasetRole, ValidationReport, validate_path
-from shared.exceptions import PlanRejected
-from shared.tuning import DatasetRef, plan_from_sources
-from shared.tuning import parameters as tuning_parameters
-from shared.tuning.sources import parameter_sources
+from codetune.dataset import DatasetKind, DatasetRole, ValidationReport, validate_path
+from codetune.exceptions import PlanRejected
+from codetune.tuning import DatasetRef, plan_from_sources
+from codetune.tuning import parameters as tuning_parameters
+from codetune.tuning.sources import parameter_sources
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -194,8 +194,8 @@ def _plan(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from deploy.local.demo import run_demo
-    from deploy.local.stack import StackError
+    from codetune.local.demo import run_demo
+    from codetune.local.stack import StackError
 
     dataset = Path(args.dataset) if args.dataset else None
     if dataset is not None and not dataset.is_file():
@@ -214,9 +214,9 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from shared.config import Settings
-    from shared.records import describe, job_pointer_name, record_name
-    from shared.storage import Storage
+    from codetune.config import Settings
+    from codetune.records import describe, job_pointer_name, record_name
+    from codetune.storage import Storage
 
     settings = Settings.from_environment()
     storage = Storage()
@@ -259,10 +259,10 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _models_list(args: argparse.Namespace) -> int:
-    from shared.config import Settings
-    from shared.gemini.models import GEMINI_MODELS
-    from shared.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
-    from shared.vertex import VertexClient
+    from codetune.config import Settings
+    from codetune.gemini.models import GEMINI_MODELS
+    from codetune.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
+    from codetune.vertex import VertexClient
 
     if not args.project or not args.region:
         print(

@@ -1,5 +1,5 @@
 """The functions' settings, from their environment. Tuning parameter defaults live beside them
-as CODETUNE_<PARAMETER> (see shared.tuning.parameters)."""
+as CODETUNE_<PARAMETER> (see codetune.tuning.parameters)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.vertex import VertexConfig
+from codetune.vertex import VertexConfig
 
 UPLOAD_PREFIX = "incoming/"  # datasets are dropped under this prefix
 SYSTEM_PREFIX = "_codetune/"  # records and converted files: never a dataset

@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from shared.dataset import DatasetKind
-from shared.exceptions import PlanRejected
-from shared.tuning import models
-from shared.tuning.parameters import Problem, TuningParameters, resolve
+from codetune.dataset import DatasetKind
+from codetune.exceptions import PlanRejected
+from codetune.tuning import models
+from codetune.tuning.parameters import Problem, TuningParameters, resolve
 
 if TYPE_CHECKING:
-    from shared.gemini.plan import TuningJobPlan
+    from codetune.gemini.plan import TuningJobPlan
 
 API_HOST = "{region}-aiplatform.googleapis.com"
 JOB_ID_PREFIX = "codetune"
@@ -141,8 +141,8 @@ def plan_from_sources(
     """Resolve the parameter sources (lowest precedence first) and plan: a Gemini base model
     gets a supervised tuning job, the code-bison models the pipeline job. PlanRejected lists the
     problems of every source and every rule together, `problems` (found upstream) first."""
-    from shared.gemini.models import GEMINI_MODELS
-    from shared.gemini.plan import plan_tuning_job
+    from codetune.gemini.models import GEMINI_MODELS
+    from codetune.gemini.plan import plan_tuning_job
 
     parameters, found = resolve(sources)
     found = [*problems, *found]

@@ -19,11 +19,11 @@ from typing import Any
 
 import orjson
 
-from shared.dataset import DatasetKind
-from shared.exceptions import PlanRejected
-from shared.gemini import models
-from shared.tuning.parameters import Problem, TuningParameters
-from shared.tuning.plan import (
+from codetune.dataset import DatasetKind
+from codetune.exceptions import PlanRejected
+from codetune.gemini import models
+from codetune.tuning.parameters import Problem, TuningParameters
+from codetune.tuning.plan import (
     _GCS_OBJECT_URI,
     _KMS_KEY,
     _SERVICE_ACCOUNT,

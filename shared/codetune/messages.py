@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from shared.dataset import DatasetKind, DatasetRole
+from codetune.dataset import DatasetKind, DatasetRole
 
 MESSAGE_TYPE = "codetune.dataset.validated"
 MESSAGE_VERSION = 1

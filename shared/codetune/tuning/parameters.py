@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from shared.tuning.models import CHECKPOINT_SELECTION_VALUES, TUNING_REGION_OF_ACCELERATOR
+from codetune.tuning.models import CHECKPOINT_SELECTION_VALUES, TUNING_REGION_OF_ACCELERATOR
 
 ENV_PREFIX = "CODETUNE_"
 METADATA_PREFIX = "codetune-"
@@ -51,7 +51,7 @@ class TuningParameters:
     default_context: str | None = None
     model_display_name: str | None = None
     max_context_length: str | None = None
-    # Gemini supervised tuning (shared.gemini) counts epochs and sizes its adapter.
+    # Gemini supervised tuning (codetune.gemini) counts epochs and sizes its adapter.
     epoch_count: int | None = None
     adapter_size: int | None = None
     # The job's own.

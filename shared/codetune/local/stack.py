@@ -23,16 +23,18 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 import requests
 
-from deploy.local.eventarc import EventarcStandIn
-from deploy.local.vertex_standin import VertexStandIn, wait_for
+from codetune.local.eventarc import EventarcStandIn
+from codetune.local.vertex_standin import VertexStandIn, wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
+# The Cloud Functions entry points (functions/ in the repository), installed with the package.
+ENTRY_POINTS = Path(resources.files("codetune.entrypoints"))  # type: ignore[arg-type]
 FUNCTIONS = {
     "validate": "cloudevent",
     "tune": "cloudevent",
@@ -187,7 +189,7 @@ class LocalStack:
         ports = {name: free_port() for name in FUNCTIONS}
         for name, port in ports.items():
             self._spawn(name, [
-                sys.executable, "-m", "functions_framework", "--source", str(ROOT / "functions" / f"{name}.py"),
+                sys.executable, "-m", "functions_framework", "--source", str(ENTRY_POINTS / f"{name}.py"),
                 "--target", name, "--signature-type", FUNCTIONS[name], "--host", "127.0.0.1", "--port", str(port),
             ], function_env)  # fmt: skip
             self.function_urls[name] = f"http://127.0.0.1:{port}"
@@ -249,7 +251,7 @@ class LocalStack:
         self._logs.append(log)
         self.processes[name] = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env},
-            start_new_session=True, cwd=ROOT,  # its own process group: stopped with all its children
+            start_new_session=True, cwd=self.log_dir,  # its own process group: stopped with all its children
         )  # fmt: skip
 
     # --- Pub/Sub -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from shared.tuning.parameters import Problem
+from codetune.tuning.parameters import Problem
 
 MANIFEST_SUFFIX = ".tuning.json"
 EVALUATION_SUFFIX = ".eval.jsonl"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from shared.dataset.rules import CHARS_PER_TOKEN, LIMITS_8K, LIMITS_32K
+from codetune.dataset.rules import CHARS_PER_TOKEN, LIMITS_8K, LIMITS_32K
 
 # Prompts are judged by their opening, as a person reads them: the instruction and the layout
 # labels come first, and what follows is mostly the code the prompt is about. Reading only the

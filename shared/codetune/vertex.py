@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
-from shared.exceptions import PermanentVertexError, RetryableVertexError
-from shared.tuning.plan import API_HOST, PipelineJobPlan
+from codetune.exceptions import PermanentVertexError, RetryableVertexError
+from codetune.tuning.plan import API_HOST, PipelineJobPlan
 
 if TYPE_CHECKING:
-    from shared.gemini.plan import TuningJobPlan
+    from codetune.gemini.plan import TuningJobPlan
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -76,7 +76,7 @@ class VertexClient:
     # --- Gemini tuning jobs --------------------------------------------------------------------
     def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
         """Create a supervised tuning job. It has no client-chosen id: callers make it
-        idempotent (shared.gemini.submit) before calling this."""
+        idempotent (codetune.gemini.submit) before calling this."""
         return self._json(
             self._request("POST", self._base(plan.region) + plan.path, json=plan.body)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.dataset import DatasetKind
+from codetune.dataset import DatasetKind
 
 # S-11: where the tuning pipeline runs, and where a tuned model may be uploaded (S-12).
 PIPELINE_REGIONS = (

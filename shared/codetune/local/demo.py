@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from deploy.local.stack import ROOT, LocalStack, StackConfig, StackError
-from shared.records import FINAL, Stage, describe, record_name
+from codetune.local.stack import LocalStack, StackConfig, StackError
+from codetune.records import FINAL, Stage, describe, record_name
 
-DEFAULT_DATASET = ROOT / "examples" / "code-generation.jsonl"
+# examples/ in the repository, installed with the package.
+DEFAULT_DATASET = Path(resources.files("codetune.local.examples").joinpath("code-generation.jsonl"))  # type: ignore[arg-type]
 
 
 def run_demo(

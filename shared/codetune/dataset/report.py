@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.dataset.rules import (
+from codetune.dataset.rules import (
     MAX_LISTED_FINDINGS,
     MAX_LISTED_PER_RULE,
     DatasetKind,

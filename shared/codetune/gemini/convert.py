@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from shared.dataset import DatasetKind
+from codetune.dataset import DatasetKind
 
 ROLES = {"user": "user", "assistant": "model"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from shared.tuning.parameters import Problem
+    from codetune.tuning.parameters import Problem
 
 
 class CodetuneError(Exception):

@@ -13,15 +13,15 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared.dataset import DatasetKind, DatasetRole
-from shared.dataset.lines import read_lines
-from shared.dataset.rules import MAX_LINE_BYTES
-from shared.exceptions import PlanRejected, RetryableVertexError
-from shared.gemini.check import convert_and_check
-from shared.gemini.plan import REQUEST_LABEL, TuningJobPlan
-from shared.storage import Storage
-from shared.tuning import DatasetRef, Problem
-from shared.vertex import VertexClient
+from codetune.dataset import DatasetKind, DatasetRole
+from codetune.dataset.lines import read_lines
+from codetune.dataset.rules import MAX_LINE_BYTES
+from codetune.exceptions import PlanRejected, RetryableVertexError
+from codetune.gemini.check import convert_and_check
+from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan
+from codetune.storage import Storage
+from codetune.tuning import DatasetRef, Problem
+from codetune.vertex import VertexClient
 
 CLAIM_TIMEOUT_SECONDS = 600
 

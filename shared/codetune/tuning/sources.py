@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from shared.tuning import parameters
-from shared.tuning.manifest import parse_manifest
-from shared.tuning.parameters import Problem
+from codetune.tuning import parameters
+from codetune.tuning.manifest import parse_manifest
+from codetune.tuning.parameters import Problem
 
 Source = tuple[str, dict[str, object]]
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from shared.dataset import DatasetKind, DatasetRole, Finding, Findings, Rule
-from shared.dataset.prompts import estimate_tokens
-from shared.gemini import models
-from shared.gemini.convert import convert_example
+from codetune.dataset import DatasetKind, DatasetRole, Finding, Findings, Rule
+from codetune.dataset.prompts import estimate_tokens
+from codetune.gemini import models
+from codetune.gemini.convert import convert_example
 
 
 @dataclass(slots=True)

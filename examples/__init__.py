@@ -1,0 +1,1 @@
+"""Example datasets and manifests, installed as `codetune.local.examples` for `codetune demo`."""

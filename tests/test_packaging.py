@@ -1,0 +1,81 @@
+"""The built wheel: one top-level import name, the entry points and examples inside it, and no
+production module that reaches into the development parts."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "shared" / "codetune"
+# Development parts: the local stack (emulators, stand-ins, schema checks) and the command line.
+DEVELOPMENT = ("codetune.local", "codetune.cli")
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> zipfile.ZipFile:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(out), str(ROOT)],
+        check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    [built] = out.glob("codetune-*.whl")
+    return zipfile.ZipFile(built)
+
+
+def test_the_wheel_installs_one_top_level_name_codetune(wheel: zipfile.ZipFile) -> None:
+    tops = {name.split("/")[0] for name in wheel.namelist() if ".dist-info/" not in name}
+    assert tops == {"codetune"}
+
+
+def test_every_module_and_the_demo_data_are_in_the_wheel(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    sources = {f"codetune/{p.relative_to(PACKAGE).as_posix()}" for p in PACKAGE.rglob("*.py")}
+    assert sources <= names, sources - names
+    for function in ("validate", "tune", "status", "sweep"):
+        assert f"codetune/entrypoints/{function}.py" in names
+    assert "codetune/local/examples/code-generation.jsonl" in names
+    assert "codetune/dataset/report.schema.json" in names
+
+
+def _imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def _module(path: Path) -> str:
+    return ".".join(("codetune", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(
+        ".__init__"
+    )
+
+
+def test_no_production_module_imports_the_development_parts() -> None:
+    production = [p for p in PACKAGE.rglob("*.py") if not _module(p).startswith(DEVELOPMENT)]
+    production += list((ROOT / "functions").glob("*.py"))
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(i for i in _imports(path) if i.startswith(DEVELOPMENT))
+        for path in production
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_the_entry_points_import_only_codetune_of_this_project() -> None:
+    for path in (ROOT / "functions").glob("*.py"):
+        ours = {
+            i
+            for i in _imports(path)
+            if i.split(".")[0] in {"shared", "functions", "deploy", "tests"}
+        }
+        assert ours == set(), path.name
