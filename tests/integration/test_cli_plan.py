@@ -171,7 +171,7 @@ def test_unknown_parameters_are_refused() -> None:
 
 
 def test_the_shipped_manifest_plans() -> None:
-    manifest = Path(__file__).resolve().parent.parent / "examples" / "code-generation.tuning.json"
+    manifest = Path(__file__).resolve().parents[2] / "examples" / "code-generation.tuning.json"
     result = codetune("plan", "gs://tuning-drop/incoming/code-generation.jsonl#3", "--kind", "generation",
                       "--examples", "24", "--manifest", str(manifest), "--json")  # fmt: skip
     assert result.returncode == 0, result.stdout

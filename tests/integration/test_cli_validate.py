@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import chat_dataset, dataset, generation, generation_dataset, report_schema
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def codetune(*args: str | Path) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "shared" / "codetune"
 # Development parts: the local stack (emulators, stand-ins, schema checks) and the command line.
 DEVELOPMENT = ("codetune.local", "codetune.cli")
