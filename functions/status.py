@@ -9,35 +9,28 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http import CloudEvent
 
-from codetune import events
+from codetune import events, logs
+from codetune.app.status import job_event
 from codetune.config import Settings
-from codetune.logs import Logger
-from codetune.outcomes import record_outcome
-from codetune.records import FINAL, job_pointer_name, open_job_name
+from codetune.exceptions import InputError
+from codetune.state import RecordStore
 from codetune.storage import Storage
 from codetune.vertex import VertexClient
 
-LOG = Logger("status")
+logs.setup("status")
+LOG = logs.Logger("status")
 storage = Storage()
 
 
 @functions_framework.cloud_event
 def status(event: CloudEvent) -> None:
     settings = Settings.from_environment()
+    logs.begin("status", event.get("traceparent"), settings.project)
     try:
-        job_event = events.pipeline_job_event(
-            events.pubsub_message(event["type"], event.get_data())
-        )
-    except events.EventError as fault:
+        job = events.pipeline_job_event(events.pubsub_message(event["type"], event.get_data()))
+    except InputError as fault:
         LOG.error("unreadable job event acknowledged and dropped", error=str(fault))
         return
-    pointer, _ = storage.read_json(
-        settings.bucket, job_pointer_name(settings.system_prefix, job_event.job_id)
-    )
-    if pointer is None:
-        LOG.info("not a codetune job: ignored", job=job_event.job_name)
-        return
-    log = LOG.bind(pointer.get("correlation_id", ""))
-    stage, _ = record_outcome(storage, VertexClient(settings.vertex), pointer, "status", log)
-    if stage in FINAL:
-        storage.delete(settings.bucket, open_job_name(settings.system_prefix, job_event.job_id))
+    store = RecordStore(storage, settings.bucket, settings.system_prefix)
+    stage = job_event(job.job_id, store, VertexClient(settings.vertex), LOG)
+    LOG.info("status done", job=job.job_name, stage=stage and str(stage))

@@ -7,41 +7,29 @@ log-sink event was lost.
 
 from __future__ import annotations
 
+import dataclasses
+
 import functions_framework
 from flask import Request
 
+from codetune import logs
+from codetune.app.status import sweep as sweep_jobs
 from codetune.config import Settings
-from codetune.exceptions import VertexError
-from codetune.logs import Logger
-from codetune.outcomes import record_outcome
-from codetune.records import FINAL
+from codetune.state import RecordStore
 from codetune.storage import Storage
 from codetune.vertex import VertexClient
 
-LOG = Logger("sweep")
+logs.setup("sweep")
+LOG = logs.Logger("sweep")
 storage = Storage()
 
 
 @functions_framework.http
 def sweep(request: Request) -> tuple[dict[str, int], int]:
     settings = Settings.from_environment()
-    vertex = VertexClient(settings.vertex)
-    checked = finished = failed = 0
-    for name in storage.list_names(settings.bucket, f"{settings.system_prefix}open/"):
-        pointer, _ = storage.read_json(settings.bucket, name)
-        if pointer is None:
-            continue
-        checked += 1
-        try:
-            stage, _ = record_outcome(
-                storage, vertex, pointer, "sweep", LOG.bind(pointer.get("correlation_id", ""))
-            )
-        except VertexError as fault:  # one unreadable job must not stop the sweep
-            failed += 1
-            LOG.error("could not re-read job", job=pointer.get("job"), error=str(fault))
-            continue
-        if stage in FINAL:
-            storage.delete(settings.bucket, name)
-            finished += 1
-    LOG.info("sweep done", jobs=checked, finished=finished, unreadable=failed)
-    return {"jobs": checked, "finished": finished, "unreadable": failed}, 200
+    logs.begin("sweep", request.headers.get("traceparent"), settings.project)
+    store = RecordStore(storage, settings.bucket, settings.system_prefix)
+    result = sweep_jobs(store, VertexClient(settings.vertex), LOG)
+    logs.begin("sweep", request.headers.get("traceparent"), settings.project)
+    LOG.info("sweep done", **dataclasses.asdict(result))
+    return dataclasses.asdict(result), 200

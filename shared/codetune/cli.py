@@ -14,8 +14,9 @@ import orjson
 
 from codetune.dataset import DatasetKind, DatasetRole, ValidationReport, validate_path
 from codetune.exceptions import PlanRejected
-from codetune.tuning import DatasetRef, plan_from_sources
 from codetune.tuning import parameters as tuning_parameters
+from codetune.tuning.backends import plan_from_sources
+from codetune.tuning.common import DatasetRef
 from codetune.tuning.sources import parameter_sources
 
 EXIT_VALID = 0
@@ -215,44 +216,28 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     from codetune.config import Settings
-    from codetune.records import describe, job_pointer_name, record_name
+    from codetune.state import RecordStore, describe
     from codetune.storage import Storage
 
     settings = Settings.from_environment()
-    storage = Storage()
     if args.target.startswith("gs://"):
         dataset = DatasetRef.parse(args.target)
-        bucket, generation = dataset.bucket, dataset.generation
-        if generation is None:
-            prefix = f"{settings.system_prefix}records/{dataset.name}/"
-            names = [b.name for b in storage.client.list_blobs(bucket, prefix=prefix)]
-            versions = sorted(
-                int(n[len(prefix) : -len(".json")])
-                for n in names
-                if n[len(prefix) : -len(".json")].isdigit()
-            )
-            generation = str(versions[-1]) if versions else None
-        record = (
-            storage.read_json(
-                bucket, record_name(settings.system_prefix, dataset.name, generation)
-            )[0]
-            if generation
-            else None
-        )
+        store = RecordStore(Storage(), dataset.bucket, settings.system_prefix)
+        generation = dataset.generation or next(reversed(store.generations(dataset.name)), None)
+        record = store.record(dataset.name, generation) if generation else None
     else:
         bucket = args.bucket or settings.bucket
         if not bucket:
             print("codetune: a job id needs --bucket or $CODETUNE_BUCKET", file=sys.stderr)
             return EXIT_UNREADABLE
-        pointer, _ = storage.read_json(
-            bucket, job_pointer_name(settings.system_prefix, args.target)
-        )
-        record = storage.read_json(bucket, pointer["record"])[0] if pointer else None
+        store = RecordStore(Storage(), bucket, settings.system_prefix)
+        pointer = store.pointer(args.target)
+        record = store.record(pointer.dataset, pointer.generation) if pointer else None
     if record is None:
         print(f"codetune: no record of {args.target}", file=sys.stderr)
         return EXIT_UNREADABLE
     if args.json:
-        sys.stdout.write(orjson.dumps(record, option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         print("\n".join(describe(record)))
     return EXIT_VALID

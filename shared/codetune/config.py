@@ -7,10 +7,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from codetune.state.store import SYSTEM_PREFIX
 from codetune.vertex import VertexConfig
 
 UPLOAD_PREFIX = "incoming/"  # datasets are dropped under this prefix
-SYSTEM_PREFIX = "_codetune/"  # records and converted files: never a dataset
 VALIDATED_TOPIC = "dataset-validated"
 
 

@@ -15,12 +15,10 @@ from typing import Any
 
 import orjson
 
+from codetune.exceptions import EventError
+
 STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
-
-
-class EventError(ValueError):
-    """An event of the wrong type or shape: acknowledged and logged, never retried."""
 
 
 @dataclass(frozen=True, slots=True)

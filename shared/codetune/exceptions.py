@@ -1,4 +1,10 @@
-"""Every exception the project raises on purpose, in one place."""
+"""Every exception the project raises on purpose, in one place, under one base.
+
+- Input that is not ours to fix (an event, a message) is an `InputError`: acknowledged, logged,
+  never retried.
+- Rules a dataset's tuning breaks: `PlanRejected`, with every problem.
+- Services: `VertexError` (retryable or permanent), `StorageError`, `PublishError`.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,20 @@ class CodetuneError(Exception):
     """Base of the project's own errors."""
 
 
+# --- Input ------------------------------------------------------------------------------------
+class InputError(CodetuneError, ValueError):
+    """Input of the wrong type or shape: acknowledged and logged, never retried."""
+
+
+class EventError(InputError):
+    """An event that is not what the function is triggered by."""
+
+
+class MessageError(InputError):
+    """A message this version of the system cannot read."""
+
+
+# --- Tuning -----------------------------------------------------------------------------------
 class PlanRejected(CodetuneError):
     """The tuning parameters break one or more rules; nothing may be sent."""
 
@@ -20,6 +40,7 @@ class PlanRejected(CodetuneError):
         super().__init__("; ".join(f"{p.parameter} [{p.rule}] {p.message}" for p in problems))
 
 
+# --- Services ---------------------------------------------------------------------------------
 class VertexError(CodetuneError):
     """Vertex AI refused or failed a request."""
 
@@ -35,3 +56,11 @@ class RetryableVertexError(VertexError):
 
 class PermanentVertexError(VertexError):
     """A failure that repeating will not fix (400, 403, 404, ...): report it, do not retry."""
+
+
+class StorageError(CodetuneError):
+    """Cloud Storage could not do what was asked (e.g. too many concurrent writers): retry."""
+
+
+class PublishError(CodetuneError):
+    """A message could not be published as asked."""

@@ -16,13 +16,10 @@ from typing import Any
 import orjson
 
 from codetune.dataset import DatasetKind, DatasetRole
+from codetune.exceptions import MessageError
 
 MESSAGE_TYPE = "codetune.dataset.validated"
 MESSAGE_VERSION = 1
-
-
-class MessageError(ValueError):
-    """A message this version of the system cannot read (acknowledged, logged, never retried)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from google.cloud import pubsub_v1
 
+from codetune.exceptions import PublishError
+
 PUBLISH_TIMEOUT_SECONDS = 60
 
 
@@ -23,7 +25,8 @@ class Publisher:
         Every message carries attributes: a push without them cannot be turned into a
         CloudEvent by functions-framework.
         """
-        assert attributes, "publish with at least one attribute"
+        if not attributes:
+            raise PublishError(f"{topic}: publish with at least one attribute")
         future = self.client.publish(topic, data, **attributes)
         message_id: str = future.result(timeout=PUBLISH_TIMEOUT_SECONDS)
         return message_id

@@ -15,6 +15,9 @@ import orjson
 from google.api_core.exceptions import NotFound, PreconditionFailed
 from google.cloud import storage
 
+from codetune.exceptions import StorageError
+from codetune.ports import ObjectVersion
+
 MAX_UPDATE_ATTEMPTS = 8
 
 
@@ -39,9 +42,12 @@ class Storage:
             name, generation=int(generation) if generation else None
         )
 
-    def current(self, bucket: str, name: str) -> storage.Blob | None:
+    def current(self, bucket: str, name: str) -> ObjectVersion | None:
         """The object's live version with its metadata, or None if it is gone."""
-        return self.client.bucket(bucket).get_blob(name)
+        blob = self.client.bucket(bucket).get_blob(name)
+        if blob is None:
+            return None
+        return ObjectVersion(str(blob.generation), dict(blob.metadata or {}))
 
     def open_dataset(self, bucket: str, name: str, generation: str | None) -> IO[bytes]:
         """A reader of exactly that version, streamed in chunks (never loaded whole)."""
@@ -109,4 +115,4 @@ class Storage:
                 return None
             if self.write_json(bucket, name, updated, if_generation_match=generation):
                 return updated
-        raise RuntimeError(f"gs://{bucket}/{name}: too many concurrent writers")
+        raise StorageError(f"gs://{bucket}/{name}: too many concurrent writers")

@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from codetune.exceptions import PermanentVertexError, RetryableVertexError
-from codetune.tuning.plan import API_HOST, PipelineJobPlan
+from codetune.ports import Submission
+from codetune.tuning.common import API_HOST
+from codetune.tuning.plan import PipelineJobPlan
 
 if TYPE_CHECKING:
     from codetune.gemini.plan import TuningJobPlan
@@ -38,12 +40,6 @@ class VertexConfig:
     max_attempts: int = 5
     first_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 32.0
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    job: dict[str, Any]  # the PipelineJob resource as Vertex AI returned it
-    created: bool  # False: the job already existed (a repeated submission)
 
 
 class VertexClient:
@@ -76,7 +72,7 @@ class VertexClient:
     # --- Gemini tuning jobs --------------------------------------------------------------------
     def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
         """Create a supervised tuning job. It has no client-chosen id: callers make it
-        idempotent (codetune.gemini.submit) before calling this."""
+        idempotent (the gemini backend) before calling this."""
         return self._json(
             self._request("POST", self._base(plan.region) + plan.path, json=plan.body)
         )

@@ -22,7 +22,7 @@ from codetune.dataset import DatasetKind
 from codetune.local.eventarc import storage_cloudevent
 from codetune.local.stack import LocalStack, StackConfig
 from codetune.local.vertex_standin import wait_for
-from codetune.records import record_name, report_name
+from codetune.state import RecordStore, report_name
 from tests.support import chat_dataset, dataset, generation, generation_dataset
 
 FINAL = {"SUCCEEDED", "FAILED", "REJECTED", "CANCELLED"}
@@ -55,7 +55,11 @@ def drop(stack: LocalStack, name: str, data: bytes, metadata: dict[str, str] | N
 
 def finished(stack: LocalStack, name: str, generation: str, seconds: float = 60) -> dict[str, Any]:
     return stack.wait_for_record(
-        record_name("_codetune/", f"incoming/{name}", generation), FINAL, seconds
+        RecordStore(None, "b").record_name(  # type: ignore[arg-type]
+            f"incoming/{name}", generation
+        ),
+        FINAL,
+        seconds,
     )
 
 
@@ -173,7 +177,10 @@ def test_the_systems_own_writes_do_not_trigger_it(stack: LocalStack) -> None:
     assert '"object":"gs://tuning-drop/incoming/quiet.jsonl.report.json"' in log
     assert '"object":"gs://tuning-drop/_codetune/records/incoming/quiet.jsonl/' in log
     # ...and were all ignored: validated once, one job, no record of a record.
-    assert log.count('"dataset":"gs://tuning-drop/incoming/quiet.jsonl","generation"') == 1
+    validating = [line for line in log.splitlines() if '"message":"validating dataset"' in line]
+    assert (
+        sum('"dataset":"gs://tuning-drop/incoming/quiet.jsonl"' in line for line in validating) == 1
+    )
     assert len(jobs_for(stack, "quiet.jsonl")) == 1
     names = [
         b.name
@@ -202,7 +209,9 @@ def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -
     generation_id = drop(stack, "late.jsonl", dataset(generation_dataset(10)))
     record = finished(stack, "late.jsonl", generation_id)
     assert record["state"] == "SUCCEEDED"
-    name = record_name("_codetune/", "incoming/late.jsonl", generation_id)
+    name = RecordStore(None, "b").record_name(  # type: ignore[arg-type]
+        "incoming/late.jsonl", generation_id
+    )
     before = stack.storage_client.bucket(stack.config.bucket).get_blob(name).generation
     [job] = jobs_for(stack, "late.jsonl")
     stale = {**job, "state": "PIPELINE_STATE_RUNNING"}
@@ -242,7 +251,11 @@ def test_broken_parameters_fail_before_any_job(stack: LocalStack) -> None:
 def test_a_manifest_pairs_the_evaluation_dataset(stack: LocalStack) -> None:
     evaluation = drop(stack, "paired.eval.jsonl", dataset([generation(500 + i) for i in range(12)]))
     stack.wait_for_record(
-        record_name("_codetune/", "incoming/paired.eval.jsonl", evaluation), {"VALIDATED"}, 30
+        RecordStore(None, "b").record_name(  # type: ignore[arg-type]
+            "incoming/paired.eval.jsonl", evaluation
+        ),
+        {"VALIDATED"},
+        30,
     )
     manifest = {
         "evaluation": "paired.eval.jsonl",
@@ -485,14 +498,16 @@ def test_the_sweep_rescues_a_pipeline_job_whose_event_was_lost(stack: LocalStack
 
 
 def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalStack) -> None:
-    """The claim protocol of codetune.gemini.submit, against the emulator and the stand-in."""
+    """The Gemini backend's claim protocol, against the emulator and the stand-in."""
     import time
 
     from codetune.exceptions import RetryableVertexError
-    from codetune.gemini import submit as gemini
     from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan
+    from codetune.state import JobPointer
     from codetune.storage import Storage
-    from codetune.tuning import DatasetRef, plan_from_sources
+    from codetune.tuning.backends import SubmitContext, plan_from_sources
+    from codetune.tuning.backends.gemini import create_once
+    from codetune.tuning.common import DatasetRef
     from codetune.vertex import VertexClient, VertexConfig
 
     assert stack.vertex is not None
@@ -513,18 +528,24 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
     def claim(plan: TuningJobPlan) -> str:
         return f"_codetune/claims/{plan.request_id}.json"
 
+    def submit(plan: TuningJobPlan) -> tuple[dict[str, Any], bool]:
+        ref = DatasetRef(f"gs://{bucket}/incoming/claims.jsonl", "1")
+        context = SubmitContext(ref, DatasetKind.GENERATION, None, storage, RecordStore(storage, bucket),
+                                vertex, lambda job: JobPointer(job, "gemini", bucket, ref.name, "1", "ct"))  # fmt: skip
+        return create_once(context, plan)
+
     # First delivery creates; a repeat reads the job from the claim.
     first = plan_for("1")
-    job, created = gemini.submit(storage, vertex, first, bucket, "_codetune/")
+    job, created = submit(first)
     assert created is True
-    again, created = gemini.submit(storage, vertex, first, bucket, "_codetune/")
+    again, created = submit(first)
     assert (again["name"], created) == (job["name"], False)
 
     # A delivery died after creating the job but before naming it in the claim.
     died = plan_for("2")
     made = vertex.create_tuning_job(died)
     storage.write_json(bucket, claim(died), {"request": died.request_id, "since": time.time()})
-    found, created = gemini.submit(storage, vertex, died, bucket, "_codetune/")
+    found, created = submit(died)
     assert (found["name"], created) == (made["name"], False)
     assert stack.read_json(claim(died))["job"] == made["name"]
     assert (
@@ -540,7 +561,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
     busy = plan_for("3")
     storage.write_json(bucket, claim(busy), {"request": busy.request_id, "since": time.time()})
     with pytest.raises(RetryableVertexError):
-        gemini.submit(storage, vertex, busy, bucket, "_codetune/")
+        submit(busy)
     assert (
         vertex.find_tuning_jobs("local-project", "us-central1", (REQUEST_LABEL, busy.request_id))
         == []
@@ -550,7 +571,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
     storage.write_json(
         bucket, claim(busy), {"request": busy.request_id, "since": time.time() - 3600}
     )
-    taken, created = gemini.submit(storage, vertex, busy, bucket, "_codetune/")
+    taken, created = submit(busy)
     assert created is True and stack.read_json(claim(busy))["job"] == taken["name"]
 
 

@@ -15,7 +15,8 @@ from codetune.gemini.check import convert_and_check, problems
 from codetune.gemini.convert import convert_example
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan
 from codetune.local.discovery import json_schema
-from codetune.tuning import DatasetRef, plan_from_sources
+from codetune.tuning.backends import plan_from_sources
+from codetune.tuning.common import DatasetRef
 from tests.support import chat, generation
 
 GEN, CHAT = DatasetKind.GENERATION, DatasetKind.CHAT

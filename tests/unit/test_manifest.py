@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from codetune.tuning import manifest_name, parse_manifest
+from codetune.tuning.manifest import manifest_name, parse_manifest
 
 DATASET = "gs://tuning-drop/incoming/team-a/train.jsonl"
 

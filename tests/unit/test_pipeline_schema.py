@@ -11,7 +11,9 @@ import pytest
 
 from codetune.dataset import DatasetKind
 from codetune.local.discovery import json_schema
-from codetune.tuning import DatasetRef, plan_pipeline_job, resolve
+from codetune.tuning.common import DatasetRef
+from codetune.tuning.parameters import resolve
+from codetune.tuning.plan import plan_pipeline_job
 
 PIPELINE_JOB = json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1PipelineJob", request=True)
 VALIDATOR = jsonschema.Draft202012Validator(PIPELINE_JOB)

@@ -8,11 +8,22 @@ import base64
 import orjson
 import pytest
 
-from codetune import events, jobs
+from codetune import events
 from codetune.dataset import DatasetKind, DatasetRole
 from codetune.logs import correlation_id
 from codetune.messages import DatasetValidated, MessageError
-from codetune.records import FINAL, Stage, advance, describe, record_name, report_name
+from codetune.state import (
+    FINAL,
+    JobPointer,
+    JobRef,
+    Record,
+    RecordStore,
+    Stage,
+    describe,
+    report_name,
+)
+from codetune.state.records import Claim, advance
+from codetune.tuning.backends import pipeline as jobs
 
 
 # --- Records ----------------------------------------------------------------------------------
@@ -21,12 +32,24 @@ def test_records_move_forward_and_keep_their_history() -> None:
         None, Stage.VALIDATED, "validate", dataset="gs://b/incoming/a.jsonl", examples=12
     )
     assert record is not None
-    record = advance(record, Stage.SUBMITTED, "tune", job={"name": "j"})
+    record = advance(record, Stage.SUBMITTED, "tune", job=JobRef("j"))
     assert record is not None
     record = advance(record, Stage.RUNNING, "status")
-    assert record is not None and record["state"] == "RUNNING"
-    assert [h["state"] for h in record["history"]] == ["VALIDATED", "SUBMITTED", "RUNNING"]
-    assert record["examples"] == 12 and record["job"] == {"name": "j"}
+    assert record is not None and record.state is Stage.RUNNING
+    assert [h.state for h in record.history] == ["VALIDATED", "SUBMITTED", "RUNNING"]
+    assert record.examples == 12 and record.job == JobRef("j")
+    document = record.to_json()
+    assert document["job"] == {"name": "j"} and document["state"] == "RUNNING"
+    assert Record.from_json(document) == record
+
+
+def test_pointers_and_claims_round_trip_through_json() -> None:
+    pointer = JobPointer(
+        "projects/p/locations/l/tuningJobs/7", "gemini", "b", "incoming/a.jsonl", "1", "ct-1"
+    )
+    assert JobPointer.from_json(pointer.to_json()) == pointer and pointer.job_id == "7"
+    claim = Claim("abc", 12.5, "projects/p/locations/l/tuningJobs/7")
+    assert Claim.from_json(claim.to_json()) == claim
 
 
 @pytest.mark.parametrize(
@@ -43,7 +66,7 @@ def test_records_move_forward_and_keep_their_history() -> None:
     ],
 )
 def test_older_or_repeated_states_change_nothing(now: Stage, late: Stage) -> None:
-    assert advance({"state": str(now), "history": []}, late, "status") is None
+    assert advance(Record(state=now), late, "status") is None
 
 
 def test_every_final_state_is_final() -> None:
@@ -51,13 +74,13 @@ def test_every_final_state_is_final() -> None:
 
 
 def test_a_record_may_skip_states_it_never_saw() -> None:
-    record = advance({"state": "SUBMITTED", "history": []}, Stage.SUCCEEDED, "status")
-    assert record is not None and record["state"] == "SUCCEEDED"
+    record = advance(Record(state=Stage.SUBMITTED), Stage.SUCCEEDED, "status")
+    assert record is not None and record.state is Stage.SUCCEEDED
 
 
 def test_names_of_records_reports_and_correlation_ids() -> None:
     assert (
-        record_name("_codetune/", "incoming/a.jsonl", "17")
+        RecordStore(None, "b").record_name("incoming/a.jsonl", "17")  # type: ignore[arg-type]
         == "_codetune/records/incoming/a.jsonl/17.json"
     )
     assert report_name("incoming/a.jsonl") == "incoming/a.jsonl.report.json"
@@ -69,16 +92,18 @@ def test_names_of_records_reports_and_correlation_ids() -> None:
 
 
 def test_describe_a_failed_record() -> None:
-    record = {
-        "dataset": "gs://b/incoming/a.jsonl",
-        "generation": "3",
-        "state": "FAILED",
-        "error": {
-            "problems": [
-                {"parameter": "train_steps", "rule": "S-15", "message": "must be at least 1"}
-            ]
-        },
-    }
+    record = Record.from_json(
+        {
+            "dataset": "gs://b/incoming/a.jsonl",
+            "generation": "3",
+            "state": "FAILED",
+            "error": {
+                "problems": [
+                    {"parameter": "train_steps", "rule": "S-15", "message": "must be at least 1"}
+                ]
+            },
+        }
+    )
     assert describe(record) == [
         "gs://b/incoming/a.jsonl (generation 3): FAILED",
         "  train_steps [S-15] must be at least 1",

@@ -16,7 +16,9 @@ from google.oauth2.credentials import Credentials
 
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PermanentVertexError, RetryableVertexError
-from codetune.tuning import DatasetRef, PipelineJobPlan, plan_pipeline_job, resolve
+from codetune.tuning.common import DatasetRef
+from codetune.tuning.parameters import resolve
+from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
 from codetune.vertex import VertexClient, VertexConfig
 
 

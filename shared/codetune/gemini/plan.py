@@ -12,28 +12,27 @@ label before creating one, so a repeated delivery finds the existing job.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PlanRejected
 from codetune.gemini import models
-from codetune.tuning.parameters import Problem, TuningParameters
-from codetune.tuning.plan import (
-    _GCS_OBJECT_URI,
-    _KMS_KEY,
-    _SERVICE_ACCOUNT,
+from codetune.state.store import SYSTEM_PREFIX, converted_uri
+from codetune.tuning.common import (
     API_HOST,
+    GCS_OBJECT_URI,
+    KMS_KEY,
     MAX_DISPLAY_NAME,
+    SERVICE_ACCOUNT,
     DatasetRef,
-    _slug,
     dataset_and_project_problems,
     name_and_label_problems,
+    request_digest,
+    slug,
 )
+from codetune.tuning.parameters import Problem, TuningParameters
 
 REQUEST_LABEL = "codetune-request"
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
@@ -49,11 +48,6 @@ PIPELINE_ONLY = {
     "max_context_length": "Gemini takes up to 131,072 tokens per example",
     "output_dir": None,  # harmless: the deployment sets it for the pipeline; not sent
 }
-
-
-def converted_uri(dataset: DatasetRef, system_prefix: str, role: str) -> str:
-    """Where the Gemini version of a dataset version goes, in the system's own prefix."""
-    return f"gs://{dataset.bucket}/{system_prefix}converted/{dataset.name}/{dataset.generation or 'latest'}/{role}.gemini.jsonl"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +68,18 @@ class TuningJobPlan:
     def url(self) -> str:
         return f"https://{API_HOST.format(region=self.region)}{self.path}"
 
+    backend = "gemini"
+
+    @property
+    def base_model(self) -> str:
+        return str(self.body["baseModel"])
+
+    @property
+    def evaluation_source(self) -> str | None:
+        """The evaluation dataset the user named (gs://...), which must have been validated."""
+        uri = self.derived.get("evaluation_source_uri")
+        return uri if isinstance(uri, str) else None
+
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "url": self.url, "body": self.body,
                 "derived": self.derived, "warnings": list(self.warnings)}  # fmt: skip
@@ -84,7 +90,7 @@ def plan_tuning_job(
     kind: DatasetKind,
     examples: int,
     p: TuningParameters,
-    system_prefix: str = "_codetune/",
+    system_prefix: str = SYSTEM_PREFIX,
 ) -> TuningJobPlan:
     model = models.GEMINI_MODELS.get(p.large_model_reference or "")
     problems: list[Problem] = []
@@ -121,10 +127,10 @@ def plan_tuning_job(
                 f"{model.name} takes adapter sizes {', '.join(map(str, model.adapter_sizes))}",
             )
         )
-    if p.evaluation_data_uri is not None and not _GCS_OBJECT_URI.match(p.evaluation_data_uri):
+    if p.evaluation_data_uri is not None and not GCS_OBJECT_URI.match(p.evaluation_data_uri):
         fail(Problem("evaluation_data_uri", "S-10", "must be a gs://bucket/object URI"))
     if p.encryption_spec_key_name is not None:
-        key = _KMS_KEY.match(p.encryption_spec_key_name)
+        key = KMS_KEY.match(p.encryption_spec_key_name)
         if key is None:
             fail(
                 Problem(
@@ -141,17 +147,23 @@ def plan_tuning_job(
                     f"the key must be in the job's region, {p.pipeline_region}",
                 )
             )
-    if p.service_account and not _SERVICE_ACCOUNT.match(p.service_account):
+    if p.service_account and not SERVICE_ACCOUNT.match(p.service_account):
         fail(Problem("service_account", "format", "must be a service account email"))
     problems += name_and_label_problems(p, 3)
     if problems:
         raise PlanRejected(problems)
     assert model is not None and p.project and p.pipeline_region
 
-    name = _slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 40) or "dataset"
-    spec: dict[str, Any] = {"trainingDatasetUri": converted_uri(dataset, system_prefix, "training")}
+    name = slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 40) or "dataset"
+    spec: dict[str, Any] = {
+        "trainingDatasetUri": converted_uri(
+            dataset.bucket, system_prefix, dataset.name, dataset.generation, "training"
+        )
+    }
     if p.evaluation_data_uri:
-        spec["validationDatasetUri"] = converted_uri(dataset, system_prefix, "validation")
+        spec["validationDatasetUri"] = converted_uri(
+            dataset.bucket, system_prefix, dataset.name, dataset.generation, "validation"
+        )
     hyper: dict[str, Any] = {}
     if p.epoch_count is not None:
         hyper["epochCount"] = str(p.epoch_count)  # int64: a string in JSON
@@ -161,8 +173,8 @@ def plan_tuning_job(
         hyper["adapterSize"] = models.ADAPTER_SIZES[p.adapter_size]
     if hyper:
         spec["hyperParameters"] = hyper
-    labels = {**p.labels, "codetune-dataset": _slug(dataset.name, 63) or "dataset",
-              "codetune-base-model": _slug(model.name, 63)}  # fmt: skip
+    labels = {**p.labels, "codetune-dataset": slug(dataset.name, 63) or "dataset",
+              "codetune-base-model": slug(model.name, 63)}  # fmt: skip
     if dataset.generation:
         labels["codetune-generation"] = dataset.generation[:63]
     body: dict[str, Any] = {
@@ -177,9 +189,14 @@ def plan_tuning_job(
         body["serviceAccount"] = p.service_account
     if p.encryption_spec_key_name:
         body["encryptionSpec"] = {"kmsKeyName": p.encryption_spec_key_name}
-    digest = hashlib.sha256(orjson.dumps({"dataset": dataset.uri, "generation": dataset.generation,
-                                          "source": p.evaluation_data_uri, "body": body},
-                                         option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]  # fmt: skip
+    digest = request_digest(
+        {
+            "dataset": dataset.uri,
+            "generation": dataset.generation,
+            "source": p.evaluation_data_uri,
+            "body": body,
+        }
+    )
     body["labels"][REQUEST_LABEL] = digest
     warnings = []
     if examples < models.RECOMMENDED_EXAMPLES:

@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-from codetune.local.stack import LocalStack, StackConfig, StackError
-from codetune.records import FINAL, Stage, describe, record_name
+from codetune.local.stack import LocalStack, StackConfig
+from codetune.state import FINAL, Record, RecordStore, Stage, describe
+from codetune.storage import Storage
 
 # examples/ in the repository, installed with the package.
 DEFAULT_DATASET = Path(resources.files("codetune.local.examples").joinpath("code-generation.jsonl"))  # type: ignore[arg-type]
@@ -39,54 +39,50 @@ def run_demo(
         generation = stack.upload(data, name, metadata)
         say(f"uploaded {path} to gs://{stack.config.bucket}/{name} (generation {generation})"
             + (f" with base model {base_model}" if base_model else ""))  # fmt: skip
-        record = _follow(stack, record_name("_codetune/", name, generation), timeout_seconds, say)
+        store = RecordStore(Storage(), stack.config.bucket)
+        record = _follow(lambda: store.record(name, generation), timeout_seconds, say)
     say("stopped every process the demo started")
     if record is None:
         say(f"the chain did not finish within {timeout_seconds:.0f} s")
         return 1
-    model = (record.get("tuned_model") or {}).get("model")
-    if record["state"] == Stage.SUCCEEDED and model:
-        say(f"tuned model: {model}")
+    if record.state is Stage.SUCCEEDED and record.tuned_model:
+        say(f"tuned model: {record.tuned_model.model}")
         return 0
-    say(f"the chain ended {record['state']}:")
+    say(f"the chain ended {record.state}:")
     for line in describe(record)[1:]:
         say(line)
     return 1
 
 
 def _follow(
-    stack: LocalStack, name: str, timeout_seconds: float, say: Callable[[str], None]
-) -> dict[str, Any] | None:
+    read: Callable[[], Record | None], timeout_seconds: float, say: Callable[[str], None]
+) -> Record | None:
     """Print each step of the record as it happens; the final record, or None on time-out."""
     shown = 0
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
-        try:
-            record = stack.read_json(name)
-        except Exception as fault:  # a read racing a write: try again on the next tick
-            raise StackError(f"cannot read {name}: {fault}") from fault
-        history = (record or {}).get("history", [])
+        record = read()
+        history = record.history if record else ()
         for step in history[shown:]:
-            say(
-                f"  {step['time'][11:19]} {step['by']:>8}: {_step_text(step['state'], record or {})}"
-            )
+            assert record is not None
+            say(f"  {step.time[11:19]} {step.by:>8}: {_step_text(step.state, record)}")
         shown = len(history)
-        if record and record.get("state") in FINAL:
+        if record and record.state in FINAL:
             return record
         time.sleep(0.2)
     return None
 
 
-def _step_text(state: str, record: dict[str, Any]) -> str:
-    job = record.get("job") or {}
+def _step_text(state: Stage, record: Record) -> str:
     texts = {
-        Stage.VALIDATED: f"dataset valid ({record.get('examples')} examples, {record.get('kind')})",
-        Stage.REJECTED: f"dataset rejected; report {record.get('report')}",
-        Stage.SUBMITTED: f"tuning job submitted: {job.get('name') if isinstance(job, dict) else ''}",
+        Stage.VALIDATED: f"dataset valid ({record.examples} examples, {record.kind})",
+        Stage.REJECTED: f"dataset rejected; report {record.report}",
+        Stage.SUBMITTED: f"tuning job submitted: {record.job.name if record.job else ''}"
+        + (f" ({record.base_model}, {record.backend} backend)" if record.base_model else ""),
         Stage.QUEUED: "job queued",
         Stage.RUNNING: "job running",
         Stage.SUCCEEDED: "job succeeded",
         Stage.FAILED: "failed",
         Stage.CANCELLED: "job cancelled",
     }
-    return texts.get(Stage(state), state)
+    return texts.get(state, str(state))

@@ -30,6 +30,7 @@ from typing import IO, Any
 import orjson
 import requests
 
+from codetune.exceptions import CodetuneError
 from codetune.local.eventarc import EventarcStandIn
 from codetune.local.vertex_standin import VertexStandIn, wait_for
 
@@ -47,7 +48,7 @@ VALIDATED_TOPIC = "dataset-validated"
 JOB_EVENTS_TOPIC = "job-events"
 
 
-class StackError(RuntimeError):
+class StackError(CodetuneError):
     """A part of the local stack could not be started."""
 
 

@@ -38,8 +38,8 @@ import jsonschema
 import orjson
 
 from codetune.local.discovery import json_schema
+from codetune.tuning.common import JOB_ID_PATTERN
 from codetune.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
-from codetune.tuning.plan import JOB_ID_PATTERN
 
 JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
 _JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs$")

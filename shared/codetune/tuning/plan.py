@@ -6,64 +6,27 @@ S-11..S-21, types and ranges); only a plan without problems has a request. It do
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
-
-import orjson
+from typing import Any
 
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PlanRejected
 from codetune.tuning import models
-from codetune.tuning.parameters import Problem, TuningParameters, resolve
-
-if TYPE_CHECKING:
-    from codetune.gemini.plan import TuningJobPlan
-
-API_HOST = "{region}-aiplatform.googleapis.com"
-JOB_ID_PREFIX = "codetune"
-# FACTS: pipelineJobId is what the SDK checks, `^[a-z][-a-z0-9]{0,127}$`.
-JOB_ID_PATTERN = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
-MAX_DISPLAY_NAME = 128  # S-20 (PipelineJob.displayName; the Model's displayName has the same limit)
-# FACTS: label keys and values up to 64 characters of lowercase letters, digits, _ and -;
-# keys start with a letter. At most 64 labels on a resource.
-LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
-MAX_LABELS = 64
-OWN_LABEL_PREFIX = "codetune-"
-
-_PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_GCS_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
-_GCS_OBJECT_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/.+$")
-_TENSORBOARD = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/tensorboards/[^/]+$")
-_KMS_KEY = re.compile(
-    r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$"
+from codetune.tuning.common import (
+    API_HOST,
+    GCS_OBJECT_URI,
+    GCS_URI,
+    KMS_KEY,
+    MAX_DISPLAY_NAME,
+    SERVICE_ACCOUNT,
+    TENSORBOARD,
+    DatasetRef,
+    dataset_and_project_problems,
+    job_id,
+    name_and_label_problems,
+    slug,
 )
-_SERVICE_ACCOUNT = re.compile(r"^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$|^[^@\s]+@[^@\s]+$")
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetRef:
-    """One version of a dataset object: `gs://bucket/name`, and its generation if known."""
-
-    uri: str
-    generation: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> DatasetRef:
-        """`gs://bucket/name` or `gs://bucket/name#generation` (as gcloud writes versions)."""
-        uri, _, generation = text.partition("#")
-        return cls(uri, generation or None)
-
-    @property
-    def bucket(self) -> str:
-        return self.uri.removeprefix("gs://").partition("/")[0]
-
-    @property
-    def name(self) -> str:
-        return self.uri.removeprefix("gs://").partition("/")[2]
+from codetune.tuning.parameters import Problem, TuningParameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +68,18 @@ class PipelineJobPlan:
             f"https://{API_HOST.format(region=self.region)}{self.path}?pipelineJobId={self.job_id}"
         )
 
+    backend = "pipeline"
+
+    @property
+    def base_model(self) -> str:
+        return self.derived.base_model
+
+    @property
+    def evaluation_source(self) -> str | None:
+        """The evaluation dataset the user named (gs://...), which must have been validated."""
+        uri = self.body["runtimeConfig"]["parameterValues"].get("evaluation_data_uri")
+        return uri if isinstance(uri, str) else None
+
     @property
     def job_name(self) -> str:
         """The job's resource name once created."""
@@ -129,35 +104,6 @@ def plan_pipeline_job(
     if check.problems:
         raise PlanRejected(check.problems)
     return check.plan()
-
-
-def plan_from_sources(
-    dataset: DatasetRef,
-    kind: DatasetKind,
-    examples: int,
-    sources: Iterable[tuple[str, Mapping[str, object]]],
-    problems: Iterable[Problem] = (),
-) -> PipelineJobPlan | TuningJobPlan:
-    """Resolve the parameter sources (lowest precedence first) and plan: a Gemini base model
-    gets a supervised tuning job, the code-bison models the pipeline job. PlanRejected lists the
-    problems of every source and every rule together, `problems` (found upstream) first."""
-    from codetune.gemini.models import GEMINI_MODELS
-    from codetune.gemini.plan import plan_tuning_job
-
-    parameters, found = resolve(sources)
-    found = [*problems, *found]
-    try:
-        if parameters.large_model_reference in GEMINI_MODELS:
-            plan: PipelineJobPlan | TuningJobPlan = plan_tuning_job(
-                dataset, kind, examples, parameters
-            )
-        else:
-            plan = plan_pipeline_job(dataset, kind, examples, parameters)
-    except PlanRejected as rejected:
-        raise PlanRejected(found + rejected.problems) from None
-    if found:
-        raise PlanRejected(found)
-    return plan
 
 
 class _Checks:
@@ -198,9 +144,9 @@ class _Checks:
         self.problems += dataset_and_project_problems(self.dataset, self.examples, self.p)
         if not self.p.output_dir:
             self.fail("output_dir", "required", "gcsOutputDirectory (a gs:// folder) is required")
-        elif not _GCS_URI.match(self.p.output_dir):
+        elif not GCS_URI.match(self.p.output_dir):
             self.fail("output_dir", "format", "must be a gs://bucket/folder URI")
-        if self.p.service_account and not _SERVICE_ACCOUNT.match(self.p.service_account):
+        if self.p.service_account and not SERVICE_ACCOUNT.match(self.p.service_account):
             self.fail("service_account", "format", "must be a service account email")
 
     def regions(self) -> None:
@@ -246,7 +192,7 @@ class _Checks:
 
     def evaluation(self) -> None:
         uri = self.p.evaluation_data_uri
-        if uri is not None and not _GCS_OBJECT_URI.match(uri):
+        if uri is not None and not GCS_OBJECT_URI.match(uri):
             self.fail("evaluation_data_uri", "S-10", "must be a gs://bucket/object URI")
         if self.p.evaluation_interval is not None and self.p.evaluation_interval < 1:
             self.fail("evaluation_interval", "S-17", "must be at least 1 step")
@@ -260,7 +206,7 @@ class _Checks:
         name = self.p.tensorboard_resource_id
         if name is None:
             return
-        match = _TENSORBOARD.match(name)
+        match = TENSORBOARD.match(name)
         if match is None:
             self.fail(
                 "tensorboard_resource_id",
@@ -279,7 +225,7 @@ class _Checks:
         key = self.p.encryption_spec_key_name
         if key is None:
             return
-        match = _KMS_KEY.match(key)
+        match = KMS_KEY.match(key)
         if match is None:
             self.fail(
                 "encryption_spec_key_name",
@@ -311,36 +257,12 @@ class _Checks:
             self.fail("default_context", "S-19", "default_context is for code chat only")
 
     def names_and_labels(self) -> None:
-        for name in ("display_name", "model_display_name"):
-            value = getattr(self.p, name)
-            if value is not None and len(value) > MAX_DISPLAY_NAME:
-                self.fail(name, "S-20", f"{len(value)} characters; at most {MAX_DISPLAY_NAME}")
-        for key, value in self.p.labels.items():
-            if key.startswith(OWN_LABEL_PREFIX):
-                self.fail(
-                    "labels",
-                    "labels",
-                    f"{key}: labels starting {OWN_LABEL_PREFIX} are the system's own",
-                )
-            elif not LABEL_KEY.match(key):
-                self.fail(
-                    "labels",
-                    "labels",
-                    f"{key[:70]!r}: keys are 1-63 lowercase letters, digits, _ or -, starting with a letter",
-                )
-            elif not LABEL_VALUE.match(value):
-                self.fail(
-                    "labels",
-                    "labels",
-                    f"{key}: values are up to 63 lowercase letters, digits, _ or -",
-                )
-        if len(self.p.labels) + len(self.own_labels()) > MAX_LABELS:
-            self.fail("labels", "labels", f"at most {MAX_LABELS - len(self.own_labels())} labels")
+        self.problems += name_and_label_problems(self.p, len(self.own_labels()))
 
     # --- the plan ----------------------------------------------------------------------------
     def own_labels(self) -> dict[str, str]:
         """Labels that link the job to its dataset (and the tuned model to its base model)."""
-        labels = {"codetune-dataset": _slug(self.dataset.name, 63) or "dataset"}
+        labels = {"codetune-dataset": slug(self.dataset.name, 63) or "dataset"}
         if self.dataset.generation:
             labels["codetune-generation"] = self.dataset.generation[:63]
         if self.base_model is not None:
@@ -354,7 +276,7 @@ class _Checks:
         train_steps = p.train_steps or models.DEFAULT_TRAIN_STEPS
         batch_size = base.batch_sizes[self.accelerator]
         epochs = round(train_steps * batch_size / self.examples, 2)
-        name = _slug(self.dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 40) or "dataset"
+        name = slug(self.dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 40) or "dataset"
         values: dict[str, Any] = {
             "project": p.project,
             "location": p.location or p.pipeline_region,
@@ -410,90 +332,3 @@ class _Checks:
             ),
             warnings=warnings,
         )
-
-
-def dataset_and_project_problems(
-    dataset: DatasetRef, examples: int, p: TuningParameters
-) -> list[Problem]:
-    """The dataset version, its size and the project: the same rules for both kinds of job."""
-    problems = []
-    if not _GCS_OBJECT_URI.match(dataset.uri):
-        problems.append(
-            Problem("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI")
-        )
-    if dataset.generation is not None and not dataset.generation.isdigit():
-        problems.append(Problem("dataset_uri", "format", "the generation after # must be a number"))
-    if examples < 1:
-        problems.append(
-            Problem("examples", "range", "the dataset's number of examples must be at least 1")
-        )
-    if not p.project:
-        problems.append(Problem("project", "required", "the Google Cloud project is required"))
-    elif not _PROJECT.match(p.project):
-        problems.append(
-            Problem(
-                "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
-            )
-        )
-    return problems
-
-
-def name_and_label_problems(p: TuningParameters, own_labels: int) -> list[Problem]:
-    """S-20's display name lengths and the label rules, shared by both kinds of job."""
-    problems = []
-    for name in ("display_name", "model_display_name"):
-        value = getattr(p, name)
-        if value is not None and len(value) > MAX_DISPLAY_NAME:
-            problems.append(
-                Problem(name, "S-20", f"{len(value)} characters; at most {MAX_DISPLAY_NAME}")
-            )
-    for key, value in p.labels.items():
-        if key.startswith(OWN_LABEL_PREFIX):
-            problems.append(
-                Problem(
-                    "labels",
-                    "labels",
-                    f"{key}: labels starting {OWN_LABEL_PREFIX} are the system's own",
-                )
-            )
-        elif not LABEL_KEY.match(key):
-            problems.append(
-                Problem(
-                    "labels",
-                    "labels",
-                    f"{key[:70]!r}: keys are 1-63 lowercase letters, digits, _ or -, starting with a letter",
-                )
-            )
-        elif not LABEL_VALUE.match(value):
-            problems.append(
-                Problem(
-                    "labels",
-                    "labels",
-                    f"{key}: values are up to 63 lowercase letters, digits, _ or -",
-                )
-            )
-    if len(p.labels) + own_labels > MAX_LABELS:
-        problems.append(Problem("labels", "labels", f"at most {MAX_LABELS - own_labels} labels"))
-    return problems
-
-
-def job_id(dataset: DatasetRef, body: dict[str, Any]) -> str:
-    """The same id for the same dataset version and request, so a repeat is refused as a duplicate.
-
-    `codetune-<dataset name>-<24 hex digits of SHA-256 over the dataset version and the body>`.
-    """
-    digest = hashlib.sha256(
-        orjson.dumps(
-            {"dataset": dataset.uri, "generation": dataset.generation, "body": body},
-            option=orjson.OPT_SORT_KEYS,
-        )
-    ).hexdigest()[:24]
-    name = _slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 60)
-    identifier = f"{JOB_ID_PREFIX}-{name}-{digest}" if name else f"{JOB_ID_PREFIX}-{digest}"
-    assert JOB_ID_PATTERN.match(identifier), identifier
-    return identifier
-
-
-def _slug(text: str, limit: int) -> str:
-    """Lowercase letters, digits and single hyphens, at most `limit` characters."""
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-")

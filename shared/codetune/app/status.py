@@ -1,0 +1,90 @@
+"""status and the sweep: re-read a job and record where its dataset stands.
+
+status runs on each job event (a nudge: the job itself is re-read); the sweep runs on a
+schedule over every unfinished job, for jobs without dependable events and events that were
+lost. Both only ever move a record forward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from codetune.exceptions import VertexError
+from codetune.logs import Logger
+from codetune.ports import VertexAI
+from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
+from codetune.tuning.backends import by_name
+
+
+def record_outcome(
+    pointer: JobPointer, store: RecordStore, vertex: VertexAI, by: str, log: Logger
+) -> Stage | None:
+    """Read the job, move its record forward, close it when it has ended; the job's stage now."""
+    outcome = by_name(pointer.backend).outcome(vertex.get_job(pointer.job))
+    if outcome.stage is None:
+        log.warning("job in a state with no record stage", job=pointer.job, state=outcome.state)
+        return None
+    if outcome.stage is Stage.SUCCEEDED and outcome.tuned_model is None:
+        log.error("job succeeded but names no tuned model", job=pointer.job)
+    written = store.update(
+        pointer.dataset,
+        pointer.generation,
+        lambda current: None if current is None else current.advanced(
+            outcome.stage, by,  # type: ignore[arg-type]
+            job=JobRef(pointer.job, pointer.job_id, outcome.state),
+            tuned_model=outcome.tuned_model, error=outcome.error,
+        ),
+    )  # fmt: skip
+    if written is None:
+        log.info(
+            "older or repeated job state: record unchanged", job=pointer.job, state=outcome.state
+        )
+    elif outcome.stage is Stage.SUCCEEDED:
+        model = outcome.tuned_model
+        log.info("tuned model ready", job=pointer.job, tuned_model=model and model.model,
+                 endpoint=model and model.endpoint)  # fmt: skip
+    elif outcome.stage in FINAL:
+        log.error(
+            "tuning job ended without a model",
+            job=pointer.job,
+            state=outcome.state,
+            error=outcome.error,
+        )
+    else:
+        log.info("tuning job progressed", job=pointer.job, state=outcome.state)
+    if outcome.stage in FINAL:
+        store.close_job(pointer.job_id)
+    return outcome.stage
+
+
+def job_event(job_id: str, store: RecordStore, vertex: VertexAI, log: Logger) -> Stage | None:
+    """A job changed state: record it, if it is one of ours."""
+    pointer = store.pointer(job_id)
+    if pointer is None:
+        log.info("not a codetune job: ignored", job_id=job_id)
+        return None
+    return record_outcome(pointer, store, vertex, "status", log.bind(pointer.correlation_id))
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    jobs: int = 0
+    finished: int = 0
+    unreadable: int = 0
+
+
+def sweep(store: RecordStore, vertex: VertexAI, log: Logger) -> SweepResult:
+    """Re-read every unfinished job; one unreadable job does not stop the others."""
+    checked = finished = unreadable = 0
+    for pointer in store.open_jobs():
+        checked += 1
+        try:
+            stage = record_outcome(
+                pointer, store, vertex, "sweep", log.bind(pointer.correlation_id)
+            )
+        except VertexError as fault:
+            unreadable += 1
+            log.error("could not re-read job", job=pointer.job, error=str(fault))
+            continue
+        finished += stage in FINAL
+    return SweepResult(checked, finished, unreadable)

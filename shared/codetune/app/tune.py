@@ -1,0 +1,117 @@
+"""tune: plan a validated dataset's tuning job and submit it exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+from codetune.config import Settings
+from codetune.dataset import DatasetRole
+from codetune.exceptions import PermanentVertexError, PlanRejected
+from codetune.logs import Logger
+from codetune.messages import DatasetValidated
+from codetune.ports import ObjectStore, VertexAI
+from codetune.state import JobPointer, JobRef, RecordStore, Stage
+from codetune.tuning.backends import SubmitContext, by_name, plan_from_sources
+from codetune.tuning.common import DatasetRef
+from codetune.tuning.manifest import manifest_name
+from codetune.tuning.parameters import Problem
+from codetune.tuning.sources import parameter_sources
+
+
+class Tuning(StrEnum):
+    SKIPPED = "skipped"  # an evaluation dataset: tuned with its training dataset
+    REJECTED = "rejected"  # parameters or data break a rule: no job
+    REFUSED = "refused"  # Vertex AI refused the job for good
+    SUBMITTED = "submitted"
+    ALREADY_SUBMITTED = "already submitted"  # a repeated delivery found its job
+
+
+def tune_dataset(
+    dataset: DatasetValidated,
+    storage: ObjectStore,
+    vertex: VertexAI,
+    settings: Settings,
+    environ: Mapping[str, str],
+    log: Logger,
+) -> Tuning:
+    """Raises RetryableVertexError (and storage errors) for the delivery to be retried."""
+    if dataset.role is DatasetRole.EVALUATION:
+        log.info("evaluation dataset: tuned only with its training dataset", dataset=dataset.uri)
+        return Tuning.SKIPPED
+    store = RecordStore(storage, dataset.bucket, settings.system_prefix)
+    version = DatasetRef(dataset.uri, dataset.generation)
+    manifest = storage.read_bytes(dataset.bucket, manifest_name(dataset.name))
+    sources, problems = parameter_sources(environ, dataset.uri, manifest, dataset.metadata)
+
+    def fail(error: dict[str, object]) -> None:
+        store.advance(dataset.name, dataset.generation, Stage.FAILED, "tune", error=error)
+
+    try:
+        plan = plan_from_sources(version, dataset.kind, dataset.examples, sources, problems)
+        backend = by_name(plan.backend)
+        evaluation = validated_evaluation(plan.evaluation_source, storage, settings)
+
+        def pointer(job: str) -> JobPointer:
+            return JobPointer(job, backend.name, dataset.bucket, dataset.name, dataset.generation,
+                              dataset.correlation_id)  # fmt: skip
+
+        context = SubmitContext(version, dataset.kind, evaluation, storage, store, vertex, pointer)
+        submitted = backend.submit(plan, context)
+    except PlanRejected as rejected:
+        reasons = [p.to_dict() for p in rejected.problems]
+        log.error(
+            "tuning parameters or data rejected: no job submitted",
+            dataset=dataset.uri,
+            problems=reasons,
+        )
+        fail({"reason": "parameters", "problems": reasons})
+        return Tuning.REJECTED
+    except PermanentVertexError as refused:
+        log.error("Vertex AI refused the job", status=refused.status, error=str(refused))
+        fail(
+            {
+                "reason": "vertex",
+                "status": refused.status,
+                "code": refused.reason,
+                "message": str(refused),
+            }
+        )
+        return Tuning.REFUSED
+    job = submitted.job
+    store.open_job(pointer(job["name"]))  # for the sweep
+    store.advance(
+        dataset.name, dataset.generation, Stage.SUBMITTED, "tune",
+        backend=backend.name, base_model=plan.base_model,
+        job=JobRef(job["name"], job["name"].rpartition("/")[2], job.get("state")),
+        parameters=plan.body, derived=plan.to_dict()["derived"], warnings=plan.warnings or None,
+    )  # fmt: skip
+    log.info("tuning job submitted" if submitted.created else "tuning job already existed",
+             job=job["name"], backend=backend.name, base_model=plan.base_model)  # fmt: skip
+    return Tuning.SUBMITTED if submitted.created else Tuning.ALREADY_SUBMITTED
+
+
+def validated_evaluation(
+    uri: str | None, storage: ObjectStore, settings: Settings
+) -> DatasetRef | None:
+    """No job from an invalid dataset: the evaluation dataset's live version must have passed
+    validate too, as an evaluation dataset. That version is the one tuned on."""
+    if uri is None:
+        return None
+    ref = DatasetRef.parse(uri)
+    live = storage.current(ref.bucket, ref.name)
+    record = None
+    if live is not None:
+        record = RecordStore(storage, ref.bucket, settings.system_prefix).record(
+            ref.name, live.generation
+        )
+    if (
+        live is None
+        or record is None
+        or record.state is not Stage.VALIDATED
+        or record.role != DatasetRole.EVALUATION
+    ):
+        state = "missing" if live is None else (record.state if record else "not validated yet")
+        raise PlanRejected([Problem("evaluation_data_uri", "S-5",
+                                    f"the evaluation dataset must be uploaded (as *.eval.jsonl) and valid first: {state}")])  # fmt: skip
+    return DatasetRef(ref.uri, live.generation)

@@ -1,0 +1,70 @@
+"""The collaborators the application layer is handed, as Protocols: Cloud Storage, Pub/Sub and
+Vertex AI. The real clients (storage.py, pubsub.py, vertex.py) and the tests' in-memory fakes
+both satisfy them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from codetune.gemini.plan import TuningJobPlan
+    from codetune.tuning.plan import PipelineJobPlan
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectVersion:
+    """An object's live version."""
+
+    generation: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+class ObjectStore(Protocol):
+    def current(self, bucket: str, name: str) -> ObjectVersion | None: ...
+
+    def open_dataset(self, bucket: str, name: str, generation: str | None) -> IO[bytes]: ...
+
+    def writer(self, bucket: str, name: str) -> IO[bytes]: ...
+
+    def read_bytes(self, bucket: str, name: str) -> bytes | None: ...
+
+    def read_json(self, bucket: str, name: str) -> tuple[dict[str, Any] | None, int]: ...
+
+    def write_json(
+        self, bucket: str, name: str, document: Any, if_generation_match: int | None = None
+    ) -> bool: ...
+
+    def update_json(
+        self,
+        bucket: str,
+        name: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+    ) -> dict[str, Any] | None: ...
+
+    def delete(self, bucket: str, name: str) -> None: ...
+
+    def list_names(self, bucket: str, prefix: str) -> list[str]: ...
+
+
+class Publisher(Protocol):
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    job: dict[str, Any]  # the job resource as Vertex AI returned it
+    created: bool  # False: the job already existed (a repeated submission)
+
+
+class VertexAI(Protocol):
+    def get_job(self, name: str) -> dict[str, Any]: ...
+
+    def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission: ...
+
+    def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]: ...
+
+    def find_tuning_jobs(
+        self, project: str, region: str, label: tuple[str, str]
+    ) -> list[dict[str, Any]]: ...

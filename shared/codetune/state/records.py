@@ -1,0 +1,244 @@
+"""The system's state, typed: where a dataset version stands (`Record`), where a job's record
+is (`JobPointer`), and who is creating a Gemini tuning job (`Claim`).
+
+Each is a dataclass with a schema version and a JSON round trip; `RecordStore` (store.py) alone
+knows their object names. A record only moves forward: `Record.advanced` returns None for any
+step that is not one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from codetune.exceptions import InputError
+
+RECORD_VERSION = 1
+POINTER_VERSION = 2  # 2: names the backend that reads the job
+CLAIM_VERSION = 1
+
+
+class Stage(StrEnum):
+    VALIDATED = "VALIDATED"
+    REJECTED = "REJECTED"  # invalid dataset: final
+    SUBMITTED = "SUBMITTED"
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+_RANK = {
+    Stage.VALIDATED: 1,
+    Stage.SUBMITTED: 2,
+    Stage.QUEUED: 3,
+    Stage.RUNNING: 4,
+    Stage.REJECTED: 9,
+    Stage.SUCCEEDED: 9,
+    Stage.FAILED: 9,
+    Stage.CANCELLED: 9,
+}
+FINAL = frozenset(stage for stage, rank in _RANK.items() if rank == 9)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    state: Stage
+    time: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobRef:
+    """The tuning job of a record, as last read."""
+
+    name: str
+    id: str | None = None
+    state: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TunedModel:
+    model: str
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """Where one dataset version stands. JSON: `to_json()`; unset fields are left out."""
+
+    state: Stage
+    dataset: str | None = None
+    generation: str | None = None
+    correlation_id: str | None = None
+    kind: str | None = None
+    role: str | None = None
+    examples: int | None = None
+    report: str | None = None
+    first_errors: list[dict[str, Any]] | None = None
+    backend: str | None = None
+    base_model: str | None = None
+    job: JobRef | None = None
+    parameters: dict[str, Any] | None = None  # the request body sent
+    derived: dict[str, Any] | None = None
+    warnings: list[str] | None = None
+    tuned_model: TunedModel | None = None
+    error: dict[str, Any] | None = None
+    updated: str | None = None
+    history: tuple[Step, ...] = ()
+    version: int = RECORD_VERSION
+
+    def advanced(self, stage: Stage, by: str, **changes: Any) -> Record | None:
+        """This record moved to `stage`, or None when that would not be a step forward."""
+        if self.state in FINAL or _RANK[stage] <= _RANK[self.state]:
+            return None
+        return _step(self, stage, by, changes)
+
+    @staticmethod
+    def first(stage: Stage, by: str, **fields: Any) -> Record:
+        return _step(Record(state=stage), stage, by, fields, fresh=True)
+
+    def to_json(self) -> dict[str, Any]:
+        document = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        document["state"] = str(self.state)
+        document["history"] = [
+            {**step, "state": str(step["state"])} for step in document["history"]
+        ]
+        for name in ("job", "tuned_model"):
+            if name in document:
+                document[name] = {k: v for k, v in document[name].items() if v is not None}
+        return document
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Self:
+        try:
+            fields = {f.name for f in dataclasses.fields(cls)}
+            values = {k: v for k, v in document.items() if k in fields}
+            values["state"] = Stage(document["state"])
+            values["history"] = tuple(
+                Step(Stage(s["state"]), str(s["time"]), str(s["by"]))
+                for s in document.get("history", [])
+            )
+            if document.get("job"):
+                values["job"] = JobRef(**document["job"])
+            if document.get("tuned_model"):
+                values["tuned_model"] = TunedModel(**document["tuned_model"])
+            return cls(**values)
+        except (KeyError, TypeError, ValueError) as fault:
+            raise InputError(f"not a codetune record: {fault}") from fault
+
+
+def advance(current: Record | None, stage: Stage, by: str, **changes: Any) -> Record | None:
+    """The record after moving to `stage` (a new one if there was none), or None if no step."""
+    return (
+        Record.first(stage, by, **changes)
+        if current is None
+        else current.advanced(stage, by, **changes)
+    )
+
+
+def _step(
+    record: Record, stage: Stage, by: str, changes: dict[str, Any], fresh: bool = False
+) -> Record:
+    time = _now()
+    updates = {k: v for k, v in changes.items() if v is not None}
+    return dataclasses.replace(
+        record,
+        **updates,
+        state=stage,
+        updated=time,
+        history=(() if fresh else record.history) + (Step(stage, time, by),),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class JobPointer:
+    """Where a job's record is: read by status (by job id) and by the sweep (unfinished jobs)."""
+
+    job: str  # the job's resource name
+    backend: str  # the tuning backend that reads it (codetune.tuning.backends)
+    bucket: str
+    dataset: str  # the dataset's object name
+    generation: str
+    correlation_id: str
+    version: int = POINTER_VERSION
+
+    @property
+    def job_id(self) -> str:
+        return self.job.rpartition("/")[2]
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Self:
+        if document.get("version") != POINTER_VERSION:
+            raise InputError(
+                f"job pointer version {document.get('version')!r}; this reads {POINTER_VERSION}"
+            )
+        try:
+            return cls(**{f.name: document[f.name] for f in dataclasses.fields(cls)})
+        except (KeyError, TypeError) as fault:
+            raise InputError(f"not a job pointer: {fault}") from fault
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One delivery's claim to create the tuning job of a request digest."""
+
+    request: str
+    since: float
+    job: str | None = None  # the job's name, once created
+    version: int = CLAIM_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Self:
+        try:
+            return cls(
+                str(document["request"]), float(document.get("since", 0)), document.get("job")
+            )
+        except (KeyError, TypeError, ValueError) as fault:
+            raise InputError(f"not a claim: {fault}") from fault
+
+
+def describe(record: Record) -> list[str]:
+    """Where a dataset stands, in a few lines a person reads."""
+    lines = [f"{record.dataset or '?'} (generation {record.generation or '?'}): {record.state}"]
+    if record.correlation_id:
+        lines.append(
+            f'  correlation id {record.correlation_id} (logs: labels."codetune/correlation_id"="{record.correlation_id}")'
+        )
+    if record.state in (Stage.VALIDATED, Stage.REJECTED):
+        lines.append(
+            f"  {record.examples or 0:,} examples, {record.kind} {record.role} dataset; report {record.report}"
+        )
+    for error in record.first_errors or []:
+        where = f"line {error['line']}" if error.get("line") else "file"
+        lines.append(
+            f"  {where}{', ' + error['field'] if error.get('field') else ''} [{error['rule']}] {error['message']}"
+        )
+    if record.base_model:
+        lines.append(f"  base model {record.base_model} ({record.backend} backend)")
+    if record.job:
+        lines.append(f"  job {record.job.name} ({record.job.state or 'state unknown'})")
+    if record.tuned_model:
+        lines.append(f"  tuned model: {record.tuned_model.model}")
+    for warning in record.warnings or []:
+        lines.append(f"  warning: {warning}")
+    if record.error:
+        for problem in record.error.get("problems") or []:
+            lines.append(f"  {problem['parameter']} [{problem['rule']}] {problem['message']}")
+        if record.error.get("message"):
+            lines.append(f"  error: {record.error['message']}")
+    return lines

@@ -1,0 +1,135 @@
+"""RecordStore: the one owner of the system's object names under `_codetune/` and of the
+forward-only writes.
+
+    <prefix>records/<dataset object>/<generation>.json   Record, one per dataset version
+    <prefix>jobs/<job id>.json                           JobPointer, for status events
+    <prefix>open/<job id>.json                           JobPointer of an unfinished job (sweep)
+    <prefix>claims/<request digest>.json                 Claim, exactly-once Gemini creation
+    <prefix>converted/<dataset object>/<generation>/<role>.gemini.jsonl
+    <dataset object>.report.json                         the validation report, beside the file
+
+Every write of a record reads it, computes the next one with `advance`, and writes it back
+under a generation precondition, so an older or repeated event can never overwrite a newer
+state and two writers racing cannot lose an update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from codetune.ports import ObjectStore
+from codetune.state.records import Claim, JobPointer, Record, Stage, advance
+
+SYSTEM_PREFIX = "_codetune/"
+REPORT_SUFFIX = ".report.json"
+
+
+def converted_uri(bucket: str, prefix: str, dataset: str, generation: str | None, role: str) -> str:
+    """Where the Gemini version of a dataset version goes, in the system's own prefix."""
+    return f"gs://{bucket}/{prefix}converted/{dataset}/{generation or 'latest'}/{role}.gemini.jsonl"
+
+
+def report_name(dataset_object: str) -> str:
+    """The validation report beside the dataset: `incoming/train.jsonl.report.json`."""
+    return dataset_object + REPORT_SUFFIX
+
+
+class RecordStore:
+    """Records, job pointers and claims of one bucket."""
+
+    def __init__(self, storage: ObjectStore, bucket: str, prefix: str = SYSTEM_PREFIX) -> None:
+        self.storage, self.bucket, self.prefix = storage, bucket, prefix
+
+    # --- names ---------------------------------------------------------------------------------
+    def record_name(self, dataset: str, generation: str) -> str:
+        return f"{self.prefix}records/{dataset}/{generation}.json"
+
+    def _pointer_name(self, job_id: str) -> str:
+        return f"{self.prefix}jobs/{job_id}.json"
+
+    def _open_name(self, job_id: str) -> str:
+        return f"{self.prefix}open/{job_id}.json"
+
+    def _claim_name(self, request: str) -> str:
+        return f"{self.prefix}claims/{request}.json"
+
+    def converted_uri(self, dataset: str, generation: str | None, role: str) -> str:
+        """Where the Gemini version of a dataset version goes."""
+        return converted_uri(self.bucket, self.prefix, dataset, generation, role)
+
+    def is_system_object(self, name: str) -> bool:
+        return name.startswith(self.prefix) or name.endswith(REPORT_SUFFIX)
+
+    # --- records -------------------------------------------------------------------------------
+    def record(self, dataset: str, generation: str) -> Record | None:
+        document, _ = self.storage.read_json(self.bucket, self.record_name(dataset, generation))
+        return None if document is None else Record.from_json(document)
+
+    def advance(
+        self, dataset: str, generation: str, stage: Stage, by: str, /, **changes: Any
+    ) -> Record | None:
+        """Move the record forward; the record written, or None when it was no step forward."""
+        return self.update(
+            dataset, generation, lambda current: advance(current, stage, by, **changes)
+        )
+
+    def update(
+        self, dataset: str, generation: str, change: Callable[[Record | None], Record | None]
+    ) -> Record | None:
+        written = self.storage.update_json(
+            self.bucket,
+            self.record_name(dataset, generation),
+            lambda document: _json(
+                change(None if document is None else Record.from_json(document))
+            ),
+        )
+        return None if written is None else Record.from_json(written)
+
+    def generations(self, dataset: str) -> list[str]:
+        """The dataset's versions that have a record, oldest first."""
+        prefix = f"{self.prefix}records/{dataset}/"
+        stems = [
+            n[len(prefix) :].removesuffix(".json")
+            for n in self.storage.list_names(self.bucket, prefix)
+        ]
+        return [str(g) for g in sorted(int(s) for s in stems if s.isdigit())]
+
+    # --- job pointers --------------------------------------------------------------------------
+    def write_pointer(self, pointer: JobPointer) -> None:
+        self.storage.write_json(self.bucket, self._pointer_name(pointer.job_id), pointer.to_json())
+
+    def pointer(self, job_id: str) -> JobPointer | None:
+        document, _ = self.storage.read_json(self.bucket, self._pointer_name(job_id))
+        return None if document is None else JobPointer.from_json(document)
+
+    def open_job(self, pointer: JobPointer) -> None:
+        """Mark the job unfinished, for the sweep."""
+        self.storage.write_json(self.bucket, self._open_name(pointer.job_id), pointer.to_json())
+
+    def close_job(self, job_id: str) -> None:
+        self.storage.delete(self.bucket, self._open_name(job_id))
+
+    def open_jobs(self) -> list[JobPointer]:
+        pointers = []
+        for name in self.storage.list_names(self.bucket, f"{self.prefix}open/"):
+            document, _ = self.storage.read_json(self.bucket, name)
+            if document is not None:
+                pointers.append(JobPointer.from_json(document))
+        return pointers
+
+    # --- claims --------------------------------------------------------------------------------
+    def claim(self, request: str) -> tuple[Claim | None, int]:
+        """The claim and its object generation (0: none)."""
+        document, generation = self.storage.read_json(self.bucket, self._claim_name(request))
+        return (None if document is None else Claim.from_json(document)), generation
+
+    def write_claim(self, claim: Claim, if_generation_match: int) -> bool:
+        """Write under a precondition (0: only if there is none); False if another was first."""
+        return self.storage.write_json(
+            self.bucket, self._claim_name(claim.request), claim.to_json(), if_generation_match
+        )
+
+
+def _json(record: Record | None) -> dict[str, Any] | None:
+    return None if record is None else record.to_json()

@@ -1,0 +1,82 @@
+"""The registry of tuning backends, keyed by base model, and planning from parameter sources.
+
+Adding a backend is one module implementing `TuningBackend` and one entry in BACKENDS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from codetune.dataset import DatasetKind
+from codetune.exceptions import PlanRejected
+from codetune.tuning import models
+from codetune.tuning.backends.base import (
+    JobOutcome,
+    SubmitContext,
+    Submitted,
+    TuningBackend,
+    TuningPlan,
+)
+from codetune.tuning.backends.gemini import GeminiBackend
+from codetune.tuning.backends.pipeline import PipelineBackend
+from codetune.tuning.common import DatasetRef
+from codetune.tuning.parameters import Problem, resolve
+
+BACKENDS: dict[str, TuningBackend] = {b.name: b for b in (GeminiBackend(), PipelineBackend())}
+
+__all__ = [
+    "BACKENDS",
+    "JobOutcome",
+    "SubmitContext",
+    "Submitted",
+    "TuningBackend",
+    "TuningPlan",
+    "backend_for",
+    "by_name",
+    "known_models",
+    "plan_from_sources",
+]
+
+
+def default_model(kind: DatasetKind) -> str:
+    """The base model when none is named."""
+    return models.DEFAULT_BASE_MODEL[kind]
+
+
+def known_models() -> list[str]:
+    return [model for backend in BACKENDS.values() for model in backend.models()]
+
+
+def backend_for(base_model: str) -> TuningBackend | None:
+    """The backend that tunes `base_model`, None if none does."""
+    return next((b for b in BACKENDS.values() if b.tunes(base_model)), None)
+
+
+def by_name(name: str) -> TuningBackend:
+    return BACKENDS[name]
+
+
+def plan_from_sources(
+    dataset: DatasetRef,
+    kind: DatasetKind,
+    examples: int,
+    sources: Iterable[tuple[str, Mapping[str, object]]],
+    problems: Iterable[Problem] = (),
+) -> TuningPlan:
+    """Resolve the parameter sources (lowest precedence first) and plan with the base model's
+    backend. PlanRejected lists the problems of every source and every rule together, `problems`
+    (found upstream) first."""
+    parameters, found = resolve(sources)
+    found = [*problems, *found]
+    model = parameters.large_model_reference or default_model(kind)
+    backend = backend_for(model)
+    if backend is None:
+        raise PlanRejected([*found, Problem("large_model_reference", "S-21",
+                            f"unknown base model {model!r}; use one of {', '.join(known_models())}")])  # fmt: skip
+    try:
+        plan = backend.plan(dataset, kind, examples, parameters)
+    except PlanRejected as rejected:
+        raise PlanRejected(found + rejected.problems) from None
+    if found:
+        raise PlanRejected(found)
+    return plan

@@ -1,0 +1,106 @@
+"""The tuning-backend interface: what differs between kinds of tuning job.
+
+A backend names the base models it tunes, plans a job (pure: dataset and parameters in, the
+request or every problem out), submits it exactly once, and reads a job's state and result.
+Callers hold a backend from the registry (`codetune.tuning.backends`) and never ask which kind
+it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from codetune.dataset import DatasetKind
+from codetune.ports import ObjectStore, VertexAI
+from codetune.state import JobPointer, RecordStore, Stage, TunedModel
+from codetune.tuning.common import DatasetRef
+from codetune.tuning.parameters import TuningParameters
+
+
+class TuningPlan(Protocol):
+    """A planned request, whatever its backend."""
+
+    @property
+    def backend(self) -> str: ...
+
+    @property
+    def base_model(self) -> str: ...
+
+    @property
+    def evaluation_source(self) -> str | None: ...
+
+    @property
+    def body(self) -> dict[str, Any]: ...
+
+    @property
+    def warnings(self) -> list[str]: ...
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitContext:
+    """What submitting needs: the validated dataset version (and evaluation dataset version) and
+    the collaborators. `pointer(job_name)` makes the job's pointer to its record."""
+
+    dataset: DatasetRef
+    kind: DatasetKind
+    evaluation: DatasetRef | None
+    storage: ObjectStore
+    store: RecordStore
+    vertex: VertexAI
+    pointer: Callable[[str], JobPointer]
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job: dict[str, Any]  # the job resource as Vertex AI returned it
+    created: bool  # False: an earlier delivery had created it
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """A job as read now: its record stage (None for a state with none), result or error."""
+
+    state: str
+    stage: Stage | None
+    tuned_model: TunedModel | None = None
+    error: dict[str, Any] | None = None
+
+
+class TuningBackend(Protocol):
+    name: str
+
+    def tunes(self, base_model: str) -> bool:
+        """Whether this backend tunes `base_model`."""
+        ...
+
+    def models(self) -> list[str]:
+        """Every base model it tunes."""
+        ...
+
+    def plan(
+        self,
+        dataset: DatasetRef,
+        kind: DatasetKind,
+        examples: int,
+        parameters: TuningParameters,
+    ) -> TuningPlan:
+        """The request, or PlanRejected with every problem. No I/O."""
+        ...
+
+    def submit(self, plan: Any, context: SubmitContext) -> Submitted:
+        """Create the job exactly once, its pointer written so status events find its record."""
+        ...
+
+    def outcome(self, job: Mapping[str, Any]) -> JobOutcome:
+        """Where a job stands, from the job resource."""
+        ...

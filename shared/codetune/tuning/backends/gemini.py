@@ -1,0 +1,133 @@
+"""Today's backend: Gemini supervised tuning jobs (`tuningJobs.create`), on the dataset
+converted to Gemini's format.
+
+Exactly once without a client-chosen id: the plan's request digest is claimed in Cloud Storage
+with a create-only precondition (a `Claim`). The delivery that wins creates the job and names
+it in the claim; a later delivery reads the name from the claim. A claim whose creator died
+before naming a job is resolved by asking Vertex AI for a job labelled with the digest, and
+taken over once it is older than CLAIM_TIMEOUT_SECONDS.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from codetune.dataset import DatasetKind, DatasetRole
+from codetune.dataset.lines import read_lines
+from codetune.dataset.rules import MAX_LINE_BYTES
+from codetune.exceptions import PlanRejected, RetryableVertexError
+from codetune.gemini import models
+from codetune.gemini.check import convert_and_check
+from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
+from codetune.ports import ObjectStore
+from codetune.state import Claim, Stage, TunedModel
+from codetune.tuning.backends.base import JobOutcome, SubmitContext, Submitted
+from codetune.tuning.common import DatasetRef
+from codetune.tuning.parameters import Problem, TuningParameters
+
+CLAIM_TIMEOUT_SECONDS = 600
+
+# TuningJob.state values (aiplatform v1 discovery document).
+STAGES = {
+    "JOB_STATE_QUEUED": Stage.QUEUED,
+    "JOB_STATE_PENDING": Stage.QUEUED,
+    "JOB_STATE_RUNNING": Stage.RUNNING,
+    "JOB_STATE_UPDATING": Stage.RUNNING,
+    "JOB_STATE_CANCELLING": Stage.RUNNING,
+    "JOB_STATE_PAUSED": Stage.RUNNING,
+    "JOB_STATE_SUCCEEDED": Stage.SUCCEEDED,
+    "JOB_STATE_PARTIALLY_SUCCEEDED": Stage.SUCCEEDED,
+    "JOB_STATE_FAILED": Stage.FAILED,
+    "JOB_STATE_EXPIRED": Stage.FAILED,
+    "JOB_STATE_CANCELLED": Stage.CANCELLED,
+}
+
+
+class GeminiBackend:
+    name = "gemini"
+
+    def tunes(self, base_model: str) -> bool:
+        return base_model in models.GEMINI_MODELS
+
+    def models(self) -> list[str]:
+        return list(models.GEMINI_MODELS)
+
+    def plan(
+        self, dataset: DatasetRef, kind: DatasetKind, examples: int, parameters: TuningParameters
+    ) -> TuningJobPlan:
+        return plan_tuning_job(dataset, kind, examples, parameters)
+
+    def submit(self, plan: TuningJobPlan, context: SubmitContext) -> Submitted:
+        context_text = plan.derived.get("default_context")
+        convert(context.storage, context.dataset, plan.derived["training_dataset_uri"],
+                context.kind, DatasetRole.TRAINING, context_text)  # fmt: skip
+        if context.evaluation is not None:
+            convert(context.storage, context.evaluation, plan.derived["validation_dataset_uri"],
+                    context.kind, DatasetRole.EVALUATION, context_text)  # fmt: skip
+        job, created = create_once(context, plan)
+        context.store.write_pointer(context.pointer(job["name"]))
+        return Submitted(job, created)
+
+    def outcome(self, job: Mapping[str, Any]) -> JobOutcome:
+        state = str(job.get("state"))
+        stage = STAGES.get(state)
+        tuned = job.get("tunedModel") or {}
+        model = tuned.get("model") if stage is Stage.SUCCEEDED else None
+        error = job.get("error") if stage in (Stage.FAILED, Stage.CANCELLED) else None
+        return JobOutcome(
+            state=state,
+            stage=stage,
+            tuned_model=TunedModel(model, tuned.get("endpoint")) if model else None,
+            error={"code": error.get("code"), "message": error.get("message") or "(no message)"}
+            if isinstance(error, dict) and error
+            else None,
+        )
+
+
+def convert(
+    storage: ObjectStore, source: DatasetRef, target_uri: str, kind: DatasetKind, role: DatasetRole,
+    default_context: str | None,
+) -> None:  # fmt: skip
+    """Stream `source` into Gemini's format at `target_uri`; PlanRejected if Gemini would refuse it."""
+    target = DatasetRef.parse(target_uri)
+    with (
+        storage.open_dataset(source.bucket, source.name, source.generation) as reader,
+        storage.writer(target.bucket, target.name) as writer,
+    ):
+        lines = (line for _, line in read_lines(reader, MAX_LINE_BYTES) if line is not None)
+        result = convert_and_check(lines, writer.write, kind, role, default_context)
+    if not result.valid:
+        raise PlanRejected([
+            Problem("dataset" if role is DatasetRole.TRAINING else "evaluation_data_uri", str(f.rule),
+                    f"{'line ' + str(f.line) + ': ' if f.line else ''}{f.message} (converted for Gemini)")
+            for f in result.errors.listed
+        ])  # fmt: skip
+
+
+def create_once(context: SubmitContext, plan: TuningJobPlan) -> tuple[dict[str, Any], bool]:
+    """The tuning job for this plan, and whether this call created it."""
+    store, vertex = context.store, context.vertex
+    claim, generation = store.claim(plan.request_id)
+    if claim and claim.job:
+        return vertex.get_job(claim.job), False
+    won = store.write_claim(Claim(plan.request_id, time.time()), if_generation_match=0)
+    if not won:
+        claim, generation = store.claim(plan.request_id)
+        if claim and claim.job:
+            return vertex.get_job(claim.job), False
+    existing = vertex.find_tuning_jobs(plan.project, plan.region, (REQUEST_LABEL, plan.request_id))
+    if existing:  # created by a delivery that died before naming it in the claim
+        job = existing[0]
+    elif not won and time.time() - (claim.since if claim else 0) < CLAIM_TIMEOUT_SECONDS:
+        raise RetryableVertexError(
+            f"another delivery is creating tuning job {plan.request_id}; try again later"
+        )
+    else:
+        job = vertex.create_tuning_job(plan)
+    _, generation = store.claim(plan.request_id)
+    store.write_claim(
+        Claim(plan.request_id, time.time(), job["name"]), if_generation_match=generation
+    )
+    return job, not existing

@@ -1,0 +1,101 @@
+"""The legacy backend: the tuning pipeline job of Google's "Tune code models" page
+(code-bison, codechat-bison). Vertex AI refuses new jobs for these models since 2024-10-09.
+
+The job id is chosen by us (a digest of the dataset version and the request), so a repeated
+create is refused as ALREADY_EXISTS and returns the existing job: exactly once by construction.
+A finished job is read the way the Vertex AI SDK does (FACTS: get_tuned_model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from codetune.dataset import DatasetKind
+from codetune.state import Stage, TunedModel
+from codetune.tuning import models
+from codetune.tuning.backends.base import JobOutcome, SubmitContext, Submitted
+from codetune.tuning.common import DatasetRef
+from codetune.tuning.parameters import TuningParameters
+from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
+
+# FACTS: PipelineJob states. PAUSED and CANCELLING are still on their way somewhere.
+STAGES = {
+    "PIPELINE_STATE_QUEUED": Stage.QUEUED,
+    "PIPELINE_STATE_PENDING": Stage.QUEUED,
+    "PIPELINE_STATE_RUNNING": Stage.RUNNING,
+    "PIPELINE_STATE_CANCELLING": Stage.RUNNING,
+    "PIPELINE_STATE_PAUSED": Stage.RUNNING,
+    "PIPELINE_STATE_SUCCEEDED": Stage.SUCCEEDED,
+    "PIPELINE_STATE_FAILED": Stage.FAILED,
+    "PIPELINE_STATE_CANCELLED": Stage.CANCELLED,
+}
+
+UPLOAD_TASKS = ("upload-llm-model", "upload-model")  # older and newer tuning pipelines
+MODEL_OUTPUT = "output:model_resource_name"
+ENDPOINT_OUTPUT = "output:endpoint_resource_name"
+
+
+def tuned_model_name(job: Mapping[str, Any]) -> str | None:
+    """The tuned model's resource name: the upload task's `output:model_resource_name`, or,
+    failing that, that of the single task whose execution is a `system.Run`."""
+    tasks = (job.get("jobDetail") or {}).get("taskDetails") or []
+    chosen = [t for t in tasks if t.get("taskName") in UPLOAD_TASKS]
+    if not chosen:
+        runs = [t for t in tasks if (t.get("execution") or {}).get("schemaTitle") == "system.Run"]
+        chosen = runs if len(runs) == 1 else []
+    for task in chosen:
+        name = ((task.get("execution") or {}).get("metadata") or {}).get(MODEL_OUTPUT)
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    return None
+
+
+def tuned_endpoint_name(job: Mapping[str, Any]) -> str | None:
+    """The endpoint the pipeline deployed the model to, when its root task reports one."""
+    for task in (job.get("jobDetail") or {}).get("taskDetails") or []:
+        name = ((task.get("execution") or {}).get("metadata") or {}).get(ENDPOINT_OUTPUT)
+        if isinstance(name, str) and name.strip():
+            return name.strip()
+    return None
+
+
+def job_error(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Google's error of a failed or cancelled job (google.rpc.Status: code, message)."""
+    error = job.get("error")
+    if not isinstance(error, dict) or not error:
+        return None
+    return {"code": error.get("code"), "message": error.get("message") or "(no message)"}
+
+
+class PipelineBackend:
+    name = "pipeline"
+
+    def tunes(self, base_model: str) -> bool:
+        return base_model in models.BASE_MODELS
+
+    def models(self) -> list[str]:
+        return list(models.BASE_MODELS)
+
+    def plan(
+        self, dataset: DatasetRef, kind: DatasetKind, examples: int, parameters: TuningParameters
+    ) -> PipelineJobPlan:
+        return plan_pipeline_job(dataset, kind, examples, parameters)
+
+    def submit(self, plan: PipelineJobPlan, context: SubmitContext) -> Submitted:
+        # The pointer first: a status event for this job must find its record even if it comes
+        # before the SUBMITTED write.
+        context.store.write_pointer(context.pointer(plan.job_name))
+        submission = context.vertex.create_pipeline_job(plan)
+        return Submitted(submission.job, submission.created)
+
+    def outcome(self, job: Mapping[str, Any]) -> JobOutcome:
+        state = str(job.get("state"))
+        stage = STAGES.get(state)
+        model = tuned_model_name(job) if stage is Stage.SUCCEEDED else None
+        return JobOutcome(
+            state=state,
+            stage=stage,
+            tuned_model=TunedModel(model, tuned_endpoint_name(job)) if model else None,
+            error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
+        )

@@ -1,0 +1,146 @@
+"""What both kinds of tuning job share: the dataset version, Google's name and label rules,
+and the checks of the dataset, project and names that apply to every backend. Pure."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from codetune.tuning.parameters import Problem, TuningParameters
+
+API_HOST = "{region}-aiplatform.googleapis.com"
+JOB_ID_PREFIX = "codetune"
+# FACTS: pipelineJobId is what the SDK checks, `^[a-z][-a-z0-9]{0,127}$`.
+JOB_ID_PATTERN = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
+MAX_DISPLAY_NAME = 128  # S-20 (PipelineJob.displayName; the Model's displayName has the same limit)
+# FACTS: label keys and values up to 64 characters of lowercase letters, digits, _ and -;
+# keys start with a letter. At most 64 labels on a resource.
+LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+MAX_LABELS = 64
+OWN_LABEL_PREFIX = "codetune-"
+
+PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+GCS_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
+GCS_OBJECT_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/.+$")
+TENSORBOARD = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/tensorboards/[^/]+$")
+KMS_KEY = re.compile(
+    r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$"
+)
+SERVICE_ACCOUNT = re.compile(r"^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$|^[^@\s]+@[^@\s]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRef:
+    """One version of a dataset object: `gs://bucket/name`, and its generation if known."""
+
+    uri: str
+    generation: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> DatasetRef:
+        """`gs://bucket/name` or `gs://bucket/name#generation` (as gcloud writes versions)."""
+        uri, _, generation = text.partition("#")
+        return cls(uri, generation or None)
+
+    @property
+    def bucket(self) -> str:
+        return self.uri.removeprefix("gs://").partition("/")[0]
+
+    @property
+    def name(self) -> str:
+        return self.uri.removeprefix("gs://").partition("/")[2]
+
+
+def dataset_and_project_problems(
+    dataset: DatasetRef, examples: int, p: TuningParameters
+) -> list[Problem]:
+    """The dataset version, its size and the project: the same rules for both kinds of job."""
+    problems = []
+    if not GCS_OBJECT_URI.match(dataset.uri):
+        problems.append(
+            Problem("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI")
+        )
+    if dataset.generation is not None and not dataset.generation.isdigit():
+        problems.append(Problem("dataset_uri", "format", "the generation after # must be a number"))
+    if examples < 1:
+        problems.append(
+            Problem("examples", "range", "the dataset's number of examples must be at least 1")
+        )
+    if not p.project:
+        problems.append(Problem("project", "required", "the Google Cloud project is required"))
+    elif not PROJECT_ID.match(p.project):
+        problems.append(
+            Problem(
+                "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
+            )
+        )
+    return problems
+
+
+def name_and_label_problems(p: TuningParameters, own_labels: int) -> list[Problem]:
+    """S-20's display name lengths and the label rules, shared by both kinds of job."""
+    problems = []
+    for name in ("display_name", "model_display_name"):
+        value = getattr(p, name)
+        if value is not None and len(value) > MAX_DISPLAY_NAME:
+            problems.append(
+                Problem(name, "S-20", f"{len(value)} characters; at most {MAX_DISPLAY_NAME}")
+            )
+    for key, value in p.labels.items():
+        if key.startswith(OWN_LABEL_PREFIX):
+            problems.append(
+                Problem(
+                    "labels",
+                    "labels",
+                    f"{key}: labels starting {OWN_LABEL_PREFIX} are the system's own",
+                )
+            )
+        elif not LABEL_KEY.match(key):
+            problems.append(
+                Problem(
+                    "labels",
+                    "labels",
+                    f"{key[:70]!r}: keys are 1-63 lowercase letters, digits, _ or -, starting with a letter",
+                )
+            )
+        elif not LABEL_VALUE.match(value):
+            problems.append(
+                Problem(
+                    "labels",
+                    "labels",
+                    f"{key}: values are up to 63 lowercase letters, digits, _ or -",
+                )
+            )
+    if len(p.labels) + own_labels > MAX_LABELS:
+        problems.append(Problem("labels", "labels", f"at most {MAX_LABELS - own_labels} labels"))
+    return problems
+
+
+def request_digest(document: dict[str, Any]) -> str:
+    """24 hex digits of SHA-256 over a request and what it was made from: the same inputs, the
+    same digest, in every delivery."""
+    return hashlib.sha256(orjson.dumps(document, option=orjson.OPT_SORT_KEYS)).hexdigest()[:24]
+
+
+def job_id(dataset: DatasetRef, body: dict[str, Any]) -> str:
+    """The same id for the same dataset version and request, so a repeat is refused as a duplicate.
+
+    `codetune-<dataset name>-<24 hex digits of SHA-256 over the dataset version and the body>`.
+    """
+    digest = request_digest(
+        {"dataset": dataset.uri, "generation": dataset.generation, "body": body}
+    )
+    name = slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 60)
+    identifier = f"{JOB_ID_PREFIX}-{name}-{digest}" if name else f"{JOB_ID_PREFIX}-{digest}"
+    assert JOB_ID_PATTERN.match(identifier), identifier
+    return identifier
+
+
+def slug(text: str, limit: int) -> str:
+    """Lowercase letters, digits and single hyphens, at most `limit` characters."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:limit].rstrip("-")
