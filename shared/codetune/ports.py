@@ -1,16 +1,12 @@
-"""The collaborators the application layer is handed, as Protocols: Cloud Storage, Pub/Sub and
-Vertex AI. The real clients (storage.py, pubsub.py, vertex.py) and the tests' in-memory fakes
-both satisfy them."""
+"""The collaborators the application layer is handed, as Protocols: Cloud Storage and Pub/Sub
+(Vertex AI's is beside the backends, codetune.tuning.backends.base). The real clients
+(storage.py, pubsub.py) and the tests' in-memory fakes both satisfy them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from codetune.gemini.plan import TuningJobPlan
-    from codetune.tuning.plan import PipelineJobPlan
+from typing import IO, Any, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,15 +52,3 @@ class Publisher(Protocol):
 class Submission:
     job: dict[str, Any]  # the job resource as Vertex AI returned it
     created: bool  # False: the job already existed (a repeated submission)
-
-
-class VertexAI(Protocol):
-    def get_job(self, name: str) -> dict[str, Any]: ...
-
-    def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission: ...
-
-    def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]: ...
-
-    def find_tuning_jobs(
-        self, project: str, region: str, label: tuple[str, str]
-    ) -> list[dict[str, Any]]: ...

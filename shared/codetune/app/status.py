@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from codetune.exceptions import VertexError
 from codetune.logs import Logger
-from codetune.ports import VertexAI
 from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
 from codetune.tuning.backends import by_name
+from codetune.tuning.backends.base import VertexAI
 
 
 def record_outcome(

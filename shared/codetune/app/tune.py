@@ -10,9 +10,10 @@ from codetune.dataset import DatasetRole
 from codetune.exceptions import PermanentVertexError, PlanRejected
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
-from codetune.ports import ObjectStore, VertexAI
+from codetune.ports import ObjectStore
 from codetune.state import JobPointer, JobRef, RecordStore, Stage
 from codetune.tuning.backends import SubmitContext, by_name, plan_from_sources
+from codetune.tuning.backends.base import VertexAI
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.manifest import manifest_name
 from codetune.tuning.parameters import Problem

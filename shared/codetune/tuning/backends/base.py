@@ -13,10 +13,26 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from codetune.dataset import DatasetKind
-from codetune.ports import ObjectStore, VertexAI
+from codetune.gemini.plan import TuningJobPlan
+from codetune.ports import ObjectStore, Submission
 from codetune.state import JobPointer, RecordStore, Stage, TunedModel
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import TuningParameters
+from codetune.tuning.plan import PipelineJobPlan
+
+
+class VertexAI(Protocol):
+    """What the backends and the application layer ask of Vertex AI (codetune.vertex)."""
+
+    def get_job(self, name: str) -> dict[str, Any]: ...
+
+    def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission: ...
+
+    def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]: ...
+
+    def find_tuning_jobs(
+        self, project: str, region: str, label: tuple[str, str]
+    ) -> list[dict[str, Any]]: ...
 
 
 class TuningPlan(Protocol):

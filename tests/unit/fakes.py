@@ -1,0 +1,153 @@
+"""In-memory stand-ins for the application layer's collaborators (codetune.ports): Cloud
+Storage with generations and preconditions, a Pub/Sub publisher, and Vertex AI."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Callable
+from typing import IO, Any
+
+import orjson
+
+from codetune.exceptions import PublishError
+from codetune.gemini.plan import TuningJobPlan
+from codetune.ports import ObjectVersion, Submission
+from codetune.tuning.plan import PipelineJobPlan
+
+_generations = itertools.count(1_700_000_000_000_001)
+
+
+class MemoryStorage:
+    """Objects by (bucket, name), each version kept, with Cloud Storage's preconditions."""
+
+    def __init__(self) -> None:
+        self.live: dict[tuple[str, str], tuple[int, bytes, dict[str, str]]] = {}
+        self.versions: dict[tuple[str, str, int], bytes] = {}
+
+    def put(
+        self, bucket: str, name: str, data: bytes, metadata: dict[str, str] | None = None
+    ) -> str:
+        generation = next(_generations)
+        self.live[bucket, name] = (generation, data, dict(metadata or {}))
+        self.versions[bucket, name, generation] = data
+        return str(generation)
+
+    def current(self, bucket: str, name: str) -> ObjectVersion | None:
+        if (bucket, name) not in self.live:
+            return None
+        generation, _, metadata = self.live[bucket, name]
+        return ObjectVersion(str(generation), dict(metadata))
+
+    def open_dataset(self, bucket: str, name: str, generation: str | None) -> IO[bytes]:
+        if generation is None:
+            return io.BytesIO(self.live[bucket, name][1])
+        return io.BytesIO(self.versions[bucket, name, int(generation)])
+
+    def writer(self, bucket: str, name: str) -> IO[bytes]:
+        storage = self
+
+        class Writer(io.BytesIO):
+            def close(self) -> None:
+                if not self.closed:
+                    storage.put(bucket, name, self.getvalue())
+                super().close()
+
+        return Writer()
+
+    def read_bytes(self, bucket: str, name: str) -> bytes | None:
+        found = self.live.get((bucket, name))
+        return None if found is None else found[1]
+
+    def read_json(self, bucket: str, name: str) -> tuple[dict[str, Any] | None, int]:
+        found = self.live.get((bucket, name))
+        return (None, 0) if found is None else (orjson.loads(found[1]), found[0])
+
+    def write_json(
+        self, bucket: str, name: str, document: Any, if_generation_match: int | None = None
+    ) -> bool:
+        if if_generation_match is not None:
+            current = self.live.get((bucket, name), (0, b"", {}))[0]
+            if current != if_generation_match:
+                return False
+        self.put(bucket, name, orjson.dumps(document))
+        return True
+
+    def update_json(
+        self,
+        bucket: str,
+        name: str,
+        change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+    ) -> dict[str, Any] | None:
+        current, generation = self.read_json(bucket, name)
+        updated = change(current)
+        if updated is None:
+            return None
+        assert self.write_json(bucket, name, updated, if_generation_match=generation)
+        return updated
+
+    def delete(self, bucket: str, name: str) -> None:
+        self.live.pop((bucket, name), None)
+
+    def list_names(self, bucket: str, prefix: str) -> list[str]:
+        return sorted(n for b, n in self.live if b == bucket and n.startswith(prefix))
+
+
+class MemoryPublisher:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, bytes, dict[str, str]]] = []
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        if not attributes:
+            raise PublishError("publish with at least one attribute")
+        self.messages.append((topic, data, dict(attributes)))
+        return str(len(self.messages))
+
+
+class FakeVertex:
+    """Jobs by resource name. `before_create` sees every create before it happens."""
+
+    def __init__(self, before_create: Callable[[str], None] | None = None) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.creates = 0
+        self.before_create = before_create or (lambda name: None)
+        self.broken: set[str] = set()  # job names whose reads fail
+
+    def get_job(self, name: str) -> dict[str, Any]:
+        from codetune.exceptions import RetryableVertexError
+
+        if name in self.broken:
+            raise RetryableVertexError(f"GET {name}: 503")
+        return dict(self.jobs[name])
+
+    def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission:
+        self.before_create(plan.job_name)
+        if plan.job_name in self.jobs:
+            return Submission(self.jobs[plan.job_name], created=False)
+        self.creates += 1
+        self.jobs[plan.job_name] = {
+            "name": plan.job_name,
+            "state": "PIPELINE_STATE_PENDING",
+            **plan.body,
+        }
+        return Submission(self.jobs[plan.job_name], created=True)
+
+    def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
+        name = f"projects/{plan.project}/locations/{plan.region}/tuningJobs/{len(self.jobs) + 1}"
+        self.before_create(name)
+        self.creates += 1
+        self.jobs[name] = {"name": name, "state": "JOB_STATE_PENDING", **plan.body}
+        return self.jobs[name]
+
+    def find_tuning_jobs(
+        self, project: str, region: str, label: tuple[str, str]
+    ) -> list[dict[str, Any]]:
+        key, value = label
+        return [
+            j
+            for j in self.jobs.values()
+            if "/tuningJobs/" in j["name"] and j.get("labels", {}).get(key) == value
+        ]
+
+    def finish(self, name: str, state: str, **fields: Any) -> None:
+        self.jobs[name] = {**self.jobs[name], "state": state, **fields}

@@ -1,0 +1,255 @@
+"""The application layer with in-memory collaborators: each step's whole story, in
+milliseconds. The emulator end-to-end tests (tests/integration) run the same steps for real."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from codetune.app.status import job_event, sweep
+from codetune.app.tune import Tuning, tune_dataset
+from codetune.app.validate import Validation, validate_upload
+from codetune.config import Settings
+from codetune.dataset import DatasetRole
+from codetune.events import StorageObject
+from codetune.exceptions import PermanentVertexError
+from codetune.logs import Logger
+from codetune.messages import DatasetValidated
+from codetune.state import RecordStore, Stage, TunedModel
+from tests.support import dataset, generation, generation_dataset
+from tests.unit.fakes import FakeVertex, MemoryPublisher, MemoryStorage
+
+BUCKET = "drop"
+SETTINGS = Settings(project="acme-ml", bucket=BUCKET)
+ENVIRON = {
+    "CODETUNE_PROJECT": "acme-ml",
+    "CODETUNE_PIPELINE_REGION": "us-central1",
+    "CODETUNE_OUTPUT_DIR": f"gs://{BUCKET}/_codetune/pipeline",
+}
+LOG = Logger("test")
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage()
+
+
+def upload(
+    storage: MemoryStorage, name: str, data: bytes, metadata: dict[str, str] | None = None
+) -> StorageObject:
+    generation_id = storage.put(BUCKET, name, data, metadata)
+    return StorageObject(BUCKET, name, generation_id, metadata or {})
+
+
+def validated(
+    storage: MemoryStorage, name: str, data: bytes, metadata: dict[str, str] | None = None
+) -> DatasetValidated:
+    """Upload and validate; the message validate published."""
+    publisher = MemoryPublisher()
+    obj = upload(storage, name, data, metadata)
+    assert validate_upload(obj, storage, publisher, SETTINGS, LOG) is Validation.VALIDATED
+    [(_, body, attributes)] = publisher.messages
+    return DatasetValidated.decode(body, attributes)
+
+
+def store(storage: MemoryStorage) -> RecordStore:
+    return RecordStore(storage, BUCKET)
+
+
+# --- validate ---------------------------------------------------------------------------------
+def test_a_valid_dataset_is_reported_recorded_and_announced(storage: MemoryStorage) -> None:
+    publisher = MemoryPublisher()
+    obj = upload(
+        storage, "incoming/a.jsonl", dataset(generation_dataset(12)), {"codetune-train_steps": "50"}
+    )
+    assert (
+        validate_upload(obj, storage, publisher, SETTINGS, LOG.bind("ct-1")) is Validation.VALIDATED
+    )
+    report, _ = storage.read_json(BUCKET, "incoming/a.jsonl.report.json")
+    assert report is not None and report["valid"] and report["generation"] == obj.generation
+    record = store(storage).record("incoming/a.jsonl", obj.generation)
+    assert record is not None and (record.state, record.examples, record.role) == (
+        Stage.VALIDATED,
+        12,
+        "training",
+    )
+    [(topic, body, attributes)] = publisher.messages
+    message = DatasetValidated.decode(body, attributes)
+    assert topic == "projects/acme-ml/topics/dataset-validated"
+    assert (message.generation, message.metadata, message.correlation_id) == (
+        obj.generation,
+        {"codetune-train_steps": "50"},
+        "ct-1",
+    )
+
+
+def test_an_invalid_dataset_is_rejected_and_not_announced(storage: MemoryStorage) -> None:
+    publisher = MemoryPublisher()
+    obj = upload(storage, "incoming/bad.jsonl", dataset([generation(1, output_text="")] * 3))
+    assert validate_upload(obj, storage, publisher, SETTINGS, LOG) is Validation.REJECTED
+    record = store(storage).record("incoming/bad.jsonl", obj.generation)
+    assert record is not None and record.state is Stage.REJECTED and record.first_errors
+    assert publisher.messages == []
+
+
+def test_a_stale_generation_and_non_datasets_are_left_alone(storage: MemoryStorage) -> None:
+    publisher = MemoryPublisher()
+    old = upload(storage, "incoming/a.jsonl", dataset(generation_dataset(12)))
+    upload(storage, "incoming/a.jsonl", dataset(generation_dataset(13)))
+    assert validate_upload(old, storage, publisher, SETTINGS, LOG) is Validation.STALE
+    assert store(storage).record("incoming/a.jsonl", old.generation) is None
+    for name in (
+        "incoming/a.jsonl.report.json",
+        "_codetune/records/incoming/a.jsonl/1.json",
+        "other/a.jsonl",
+    ):
+        assert (
+            validate_upload(upload(storage, name, b"{}"), storage, publisher, SETTINGS, LOG)
+            is Validation.IGNORED
+        )
+    assert publisher.messages == []
+
+
+# --- tune -------------------------------------------------------------------------------------
+def test_a_pipeline_job_is_pointed_to_before_it_exists_and_submitted_once(
+    storage: MemoryStorage,
+) -> None:
+    message = validated(storage, "incoming/a.jsonl", dataset(generation_dataset(12)))
+    records = store(storage)
+
+    def pointer_first(name: str) -> None:
+        assert records.pointer(name.rpartition("/")[2]) is not None, "created before its pointer"
+
+    vertex = FakeVertex(before_create=pointer_first)
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    assert (
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.ALREADY_SUBMITTED
+    )
+    assert vertex.creates == 1
+    record = records.record("incoming/a.jsonl", message.generation)
+    assert record is not None and record.state is Stage.SUBMITTED
+    assert (record.backend, record.base_model) == ("pipeline", "code-bison@002")
+    [opened] = records.open_jobs()
+    assert opened.job == record.job.name if record.job else False
+    assert opened.generation == message.generation
+
+
+def test_a_gemini_job_trains_on_the_converted_validated_version_once(
+    storage: MemoryStorage,
+) -> None:
+    message = validated(storage, "incoming/g.jsonl", dataset(generation_dataset(12)),
+                        {"codetune-large_model_reference": "gemini-2.5-flash"})  # fmt: skip
+    records = store(storage)
+    converted = records.converted_uri("incoming/g.jsonl", message.generation, "training")
+
+    def converted_first(name: str) -> None:
+        assert storage.read_bytes(BUCKET, converted.removeprefix(f"gs://{BUCKET}/")), (
+            "no converted data"
+        )
+
+    vertex = FakeVertex(before_create=converted_first)
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    assert (
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.ALREADY_SUBMITTED
+    )
+    assert vertex.creates == 1
+    [job] = vertex.jobs.values()
+    assert job["supervisedTuningSpec"]["trainingDatasetUri"] == converted
+    lines = storage.read_bytes(BUCKET, converted.removeprefix(f"gs://{BUCKET}/"))
+    assert lines is not None and len(lines.splitlines()) == 12
+    assert orjson.loads(lines.splitlines()[0])["contents"][1]["role"] == "model"
+    pointer = records.pointer(job["name"].rpartition("/")[2])
+    assert pointer is not None and pointer.backend == "gemini"
+
+
+def test_an_evaluation_dataset_that_was_not_validated_stops_the_job(storage: MemoryStorage) -> None:
+    storage.put(BUCKET, "incoming/a.eval.jsonl", dataset(generation_dataset(12)))  # never validated
+    storage.put(BUCKET, "incoming/a.tuning.json", orjson.dumps({"evaluation": "a.eval.jsonl"}))
+    message = validated(storage, "incoming/a.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    assert vertex.creates == 0
+    record = store(storage).record("incoming/a.jsonl", message.generation)
+    assert record is not None and record.state is Stage.FAILED and record.error
+    assert record.error["problems"][0]["parameter"] == "evaluation_data_uri"
+
+
+def test_an_evaluation_dataset_alone_is_not_tuned(storage: MemoryStorage) -> None:
+    message = validated(storage, "incoming/a.eval.jsonl", dataset(generation_dataset(12)))
+    assert message.role is DatasetRole.EVALUATION
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SKIPPED
+    assert vertex.creates == 0
+
+
+def test_broken_parameters_and_refusals_fail_the_record(storage: MemoryStorage) -> None:
+    message = validated(
+        storage, "incoming/p.jsonl", dataset(generation_dataset(12)), {"codetune-train_steps": "0"}
+    )
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    assert vertex.creates == 0
+
+    def refuse(name: str) -> None:
+        raise PermanentVertexError("403 denied", 403, "PERMISSION_DENIED")
+
+    refused = validated(storage, "incoming/r.jsonl", dataset(generation_dataset(12)))
+    assert (
+        tune_dataset(refused, storage, FakeVertex(refuse), SETTINGS, ENVIRON, LOG) is Tuning.REFUSED
+    )
+    record = store(storage).record("incoming/r.jsonl", refused.generation)
+    assert record is not None and record.state is Stage.FAILED and record.error
+    assert record.error["code"] == "PERMISSION_DENIED"
+
+
+# --- status and sweep -------------------------------------------------------------------------
+def submitted(
+    storage: MemoryStorage, name: str, vertex: FakeVertex, **metadata: str
+) -> DatasetValidated:
+    message = validated(storage, name, dataset(generation_dataset(12)), metadata or None)
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    return message
+
+
+def test_status_records_the_tuned_model_and_never_moves_back(storage: MemoryStorage) -> None:
+    vertex = FakeVertex()
+    message = submitted(storage, "incoming/s.jsonl", vertex)
+    records = store(storage)
+    [pointer] = records.open_jobs()
+    detail = {"taskDetails": [{"taskName": "upload-llm-model",
+                               "execution": {"metadata": {"output:model_resource_name": "projects/p/locations/l/models/9"}}}]}  # fmt: skip
+    vertex.finish(pointer.job, "PIPELINE_STATE_SUCCEEDED", jobDetail=detail)
+    assert job_event(pointer.job_id, records, vertex, LOG) is Stage.SUCCEEDED
+    vertex.finish(pointer.job, "PIPELINE_STATE_RUNNING")  # a late, older state
+    assert job_event(pointer.job_id, records, vertex, LOG) is Stage.RUNNING
+    record = records.record("incoming/s.jsonl", message.generation)
+    assert record is not None and record.state is Stage.SUCCEEDED
+    assert record.tuned_model == TunedModel("projects/p/locations/l/models/9")
+    assert records.open_jobs() == []
+    assert job_event("someone-elses-job", records, vertex, LOG) is None
+
+
+def test_the_sweep_finishes_every_readable_job_and_counts_the_rest(storage: MemoryStorage) -> None:
+    vertex = FakeVertex()
+    submitted(
+        storage,
+        "incoming/one.jsonl",
+        vertex,
+        **{"codetune-large_model_reference": "gemini-2.5-flash"},
+    )
+    submitted(storage, "incoming/two.jsonl", vertex)
+    submitted(storage, "incoming/three.jsonl", vertex)
+    records = store(storage)
+    gemini, *pipelines = sorted(records.open_jobs(), key=lambda p: p.backend)
+    vertex.finish(gemini.job, "JOB_STATE_FAILED", error={"code": 3, "message": "bad data"})
+    vertex.finish(pipelines[0].job, "PIPELINE_STATE_RUNNING")
+    vertex.broken.add(pipelines[1].job)
+    result = sweep(records, vertex, LOG)
+    assert (result.jobs, result.finished, result.unreadable) == (3, 1, 1)
+    failed = records.record(gemini.dataset, gemini.generation)
+    assert (
+        failed is not None
+        and failed.state is Stage.FAILED
+        and failed.error == {"code": 3, "message": "bad data"}
+    )
+    assert {p.job for p in records.open_jobs()} == {pipelines[0].job, pipelines[1].job}
