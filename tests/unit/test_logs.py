@@ -66,7 +66,7 @@ def test_a_librarys_warning_comes_out_structured_with_the_datasets_id(out: io.St
 def test_the_next_event_does_not_inherit_the_last_ones_dataset(out: io.StringIO) -> None:
     logs.Logger("tune").bind("ct-old")
     logs.begin("tune", "not-a-traceparent", "acme-ml")
-    logging.getLogger("google.auth").info("refreshing")
+    logging.getLogger("a.library").warning("refreshing")
     [entry] = entries(out)
     assert "correlation_id" not in entry and "logging.googleapis.com/trace" not in entry
 
