@@ -62,12 +62,8 @@ class VertexClient:
         url = self._base(plan.region) + plan.path
         response = self._request("POST", url, params={"pipelineJobId": plan.job_id}, json=plan.body)
         if response.status_code == ALREADY_EXISTS:
-            return Submission(self.get_pipeline_job(plan.job_name), created=False)
+            return Submission(self.get_job(plan.job_name), created=False)
         return Submission(self._json(response), created=True)
-
-    def get_pipeline_job(self, name: str) -> dict[str, Any]:
-        """Read a job by resource name: projects/P/locations/L/pipelineJobs/ID."""
-        return self.get_job(name)
 
     # --- Gemini tuning jobs --------------------------------------------------------------------
     def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
@@ -76,10 +72,6 @@ class VertexClient:
         return self._json(
             self._request("POST", self._base(plan.region) + plan.path, json=plan.body)
         )
-
-    def get_tuning_job(self, name: str) -> dict[str, Any]:
-        """Read a job by resource name: projects/P/locations/L/tuningJobs/ID."""
-        return self.get_job(name)
 
     def find_tuning_jobs(
         self, project: str, region: str, label: tuple[str, str]

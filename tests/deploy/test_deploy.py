@@ -33,10 +33,19 @@ EXPECTED_ROLES = {
     "roles/cloudkms.cryptoKeyEncrypterDecrypter",  # Vertex AI's agent, on the CMEK key only
 }
 BROAD_ROLES = {
-    "roles/owner", "roles/editor", "roles/viewer", "roles/storage.admin", "roles/storage.objectAdmin",
-    "roles/pubsub.admin", "roles/pubsub.editor", "roles/aiplatform.admin", "roles/iam.serviceAccountAdmin",
-    "roles/resourcemanager.projectIamAdmin", "roles/cloudfunctions.admin", "roles/run.admin",
-}  # fmt: skip
+    "roles/owner",
+    "roles/editor",
+    "roles/viewer",
+    "roles/storage.admin",
+    "roles/storage.objectAdmin",
+    "roles/pubsub.admin",
+    "roles/pubsub.editor",
+    "roles/aiplatform.admin",
+    "roles/iam.serviceAccountAdmin",
+    "roles/resourcemanager.projectIamAdmin",
+    "roles/cloudfunctions.admin",
+    "roles/run.admin",
+}
 
 
 def dry_run(script: str, *extra: str, fake_bin: Path | None = None) -> list[str]:
@@ -45,8 +54,11 @@ def dry_run(script: str, *extra: str, fake_bin: Path | None = None) -> list[str]
         env["PATH"] = f"{fake_bin}:{env['PATH']}"
     result = subprocess.run(
         ["bash", str(ROOT / "deploy" / script), *ARGS, *extra, "--dry-run"],
-        capture_output=True, text=True, timeout=120, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
 
@@ -213,9 +225,14 @@ def test_roles_are_few_and_none_is_broad(tmp_path: Path) -> None:
 
 def test_teardown_removes_what_deploy_made_and_keeps_the_bucket(deploy_lines: list[str]) -> None:
     down = "\n".join(dry_run("teardown.sh"))
-    for removed in ["functions delete codetune-validate", "functions delete codetune-tune", "functions delete codetune-status",
-                    "pubsub topics delete codetune-job-events-dead-letter", "logging sinks delete codetune-job-events",
-                    "iam service-accounts delete codetune-pusher@acme-ml.iam.gserviceaccount.com"]:  # fmt: skip
+    for removed in [
+        "functions delete codetune-validate",
+        "functions delete codetune-tune",
+        "functions delete codetune-status",
+        "pubsub topics delete codetune-job-events-dead-letter",
+        "logging sinks delete codetune-job-events",
+        "iam service-accounts delete codetune-pusher@acme-ml.iam.gserviceaccount.com",
+    ]:
         assert removed in down, removed
     assert "storage rm" not in down
     assert "gcloud storage rm --recursive gs://acme-tuning-drop" in "\n".join(
@@ -226,8 +243,13 @@ def test_teardown_removes_what_deploy_made_and_keeps_the_bucket(deploy_lines: li
 @pytest.mark.parametrize("script", ["deploy.sh", "teardown.sh"])
 def test_wrong_arguments_exit_2(script: str) -> None:
     for args in ([], ["--project", "p"], [*ARGS, "--bogus"], [*ARGS, "--settings", "/nonexistent"]):
-        result = subprocess.run(["bash", str(ROOT / "deploy" / script), *args], capture_output=True, text=True, timeout=60,
-                                env={**os.environ, "PATH": "/usr/bin:/bin"})  # fmt: skip
+        result = subprocess.run(
+            ["bash", str(ROOT / "deploy" / script), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "PATH": "/usr/bin:/bin"},
+        )
         assert result.returncode == 2, (args, result.stderr)
 
 

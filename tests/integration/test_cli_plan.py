@@ -172,8 +172,17 @@ def test_unknown_parameters_are_refused() -> None:
 
 def test_the_shipped_manifest_plans() -> None:
     manifest = Path(__file__).resolve().parents[2] / "examples" / "code-generation.tuning.json"
-    result = codetune("plan", "gs://tuning-drop/incoming/code-generation.jsonl#3", "--kind", "generation",
-                      "--examples", "24", "--manifest", str(manifest), "--json")  # fmt: skip
+    result = codetune(
+        "plan",
+        "gs://tuning-drop/incoming/code-generation.jsonl#3",
+        "--kind",
+        "generation",
+        "--examples",
+        "24",
+        "--manifest",
+        str(manifest),
+        "--json",
+    )
     assert result.returncode == 0, result.stdout
     values = json.loads(result.stdout)["body"]["runtimeConfig"]["parameterValues"]
     assert values["evaluation_data_uri"] == "gs://tuning-drop/incoming/code-generation.eval.jsonl"

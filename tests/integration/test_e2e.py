@@ -71,19 +71,25 @@ def jobs_for(stack: LocalStack, name: str) -> list[dict[str, Any]]:
     with stack.vertex._lock:
         jobs = list(stack.vertex.jobs.values())
     return [
-        j for j in jobs
+        j
+        for j in jobs
         if (j.get("runtimeConfig") or {}).get("parameterValues", {}).get("dataset_uri") == uri
         or (j.get("supervisedTuningSpec") or {}).get("trainingDatasetUri", "").startswith(converted)
-    ]  # fmt: skip
+    ]
 
 
 def codetune(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     command = shutil.which("codetune")
     base = [command] if command else [sys.executable, "-m", "codetune.cli"]
     assert stack.vertex is not None
-    env = {**os.environ, **stack.env, "CODETUNE_BUCKET": stack.config.bucket,
-           "CODETUNE_PROJECT": stack.config.project, "CODETUNE_PIPELINE_REGION": "us-central1",
-           "CODETUNE_VERTEX_ENDPOINT": stack.vertex.url}  # fmt: skip
+    env = {
+        **os.environ,
+        **stack.env,
+        "CODETUNE_BUCKET": stack.config.bucket,
+        "CODETUNE_PROJECT": stack.config.project,
+        "CODETUNE_PIPELINE_REGION": "us-central1",
+        "CODETUNE_VERTEX_ENDPOINT": stack.vertex.url,
+    }
     return subprocess.run([*base, *args], capture_output=True, text=True, timeout=60, env=env)
 
 
@@ -146,10 +152,14 @@ def test_the_same_upload_event_three_times_gives_one_job(stack: LocalStack) -> N
     blob = stack.storage_client.bucket(stack.config.bucket).get_blob("incoming/thrice.jsonl")
     message = {
         "data": base64.b64encode(orjson.dumps(blob._properties)).decode(),
-        "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": stack.config.bucket,
-                       "objectId": "incoming/thrice.jsonl", "objectGeneration": generation_id},
+        "attributes": {
+            "eventType": "OBJECT_FINALIZE",
+            "bucketId": stack.config.bucket,
+            "objectId": "incoming/thrice.jsonl",
+            "objectGeneration": generation_id,
+        },
         "messageId": "redelivered-1",
-    }  # fmt: skip
+    }
     event = storage_cloudevent(message)
     assert event is not None
     for _ in range(2):  # with the delivery above: three in all
@@ -318,12 +328,25 @@ def test_a_stale_generation_is_ignored(stack: LocalStack) -> None:
     finished(stack, "twice.jsonl", first)
     second = drop(stack, "twice.jsonl", dataset(generation_dataset(11)))
     finished(stack, "twice.jsonl", second)
-    event = storage_cloudevent({
-        "data": base64.b64encode(orjson.dumps({"bucket": stack.config.bucket, "name": "incoming/twice.jsonl",
-                                               "generation": first})).decode(),
-        "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": stack.config.bucket, "objectId": "incoming/twice.jsonl"},
-        "messageId": "late-1",
-    })  # fmt: skip
+    event = storage_cloudevent(
+        {
+            "data": base64.b64encode(
+                orjson.dumps(
+                    {
+                        "bucket": stack.config.bucket,
+                        "name": "incoming/twice.jsonl",
+                        "generation": first,
+                    }
+                )
+            ).decode(),
+            "attributes": {
+                "eventType": "OBJECT_FINALIZE",
+                "bucketId": stack.config.bucket,
+                "objectId": "incoming/twice.jsonl",
+            },
+            "messageId": "late-1",
+        }
+    )
     assert event is not None
     assert requests.post(
         stack.function_urls["validate"], data=event[1], headers=event[0], timeout=60
@@ -438,19 +461,34 @@ def test_a_repeated_gemini_delivery_finds_its_job(stack: LocalStack) -> None:
     generation_id = drop(stack, "gemini-thrice.jsonl", dataset(generation_dataset(10)), GEMINI)
     finished(stack, "gemini-thrice.jsonl", generation_id)
     blob = stack.storage_client.bucket(stack.config.bucket).get_blob("incoming/gemini-thrice.jsonl")
-    event = storage_cloudevent({
-        "data": base64.b64encode(orjson.dumps(blob._properties)).decode(),
-        "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": stack.config.bucket, "objectId": "incoming/gemini-thrice.jsonl"},
-        "messageId": "again",
-    })  # fmt: skip
+    event = storage_cloudevent(
+        {
+            "data": base64.b64encode(orjson.dumps(blob._properties)).decode(),
+            "attributes": {
+                "eventType": "OBJECT_FINALIZE",
+                "bucketId": stack.config.bucket,
+                "objectId": "incoming/gemini-thrice.jsonl",
+            },
+            "messageId": "again",
+        }
+    )
     assert event is not None
     for _ in range(2):
         assert requests.post(
             stack.function_urls["validate"], data=event[1], headers=event[0], timeout=60
         ).ok
     [job] = jobs_for(stack, "gemini-thrice.jsonl")
-    assert wait_for(lambda: sum(1 for line in stack.logs("tune").splitlines()
-                                if "tuning job already existed" in line and job["name"] in line) >= 2, 30)  # fmt: skip
+    assert wait_for(
+        lambda: (
+            sum(
+                1
+                for line in stack.logs("tune").splitlines()
+                if "tuning job already existed" in line and job["name"] in line
+            )
+            >= 2
+        ),
+        30,
+    )
     assert len(jobs_for(stack, "gemini-thrice.jsonl")) == 1
 
 
@@ -520,8 +558,12 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
             "pipeline_region": "us-central1",
             "large_model_reference": "gemini-2.5-flash",
         }
-        result = plan_from_sources(DatasetRef(f"gs://{bucket}/incoming/claims.jsonl", generation), DatasetKind.GENERATION,
-                                   20, [("test", values)])  # fmt: skip
+        result = plan_from_sources(
+            DatasetRef(f"gs://{bucket}/incoming/claims.jsonl", generation),
+            DatasetKind.GENERATION,
+            20,
+            [("test", values)],
+        )
         assert isinstance(result, TuningJobPlan)
         return result
 
@@ -530,8 +572,15 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
 
     def submit(plan: TuningJobPlan) -> tuple[dict[str, Any], bool]:
         ref = DatasetRef(f"gs://{bucket}/incoming/claims.jsonl", "1")
-        context = SubmitContext(ref, DatasetKind.GENERATION, None, storage, RecordStore(storage, bucket),
-                                vertex, lambda job: JobPointer(job, "gemini", bucket, ref.name, "1", "ct"))  # fmt: skip
+        context = SubmitContext(
+            ref,
+            DatasetKind.GENERATION,
+            None,
+            storage,
+            RecordStore(storage, bucket),
+            vertex,
+            lambda job: JobPointer(job, "gemini", bucket, ref.name, "1", "ct"),
+        )
         return create_once(context, plan)
 
     # First delivery creates; a repeat reads the job from the claim.

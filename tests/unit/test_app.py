@@ -137,8 +137,12 @@ def test_a_pipeline_job_is_pointed_to_before_it_exists_and_submitted_once(
 def test_a_gemini_job_trains_on_the_converted_validated_version_once(
     storage: MemoryStorage,
 ) -> None:
-    message = validated(storage, "incoming/g.jsonl", dataset(generation_dataset(12)),
-                        {"codetune-large_model_reference": "gemini-2.5-flash"})  # fmt: skip
+    message = validated(
+        storage,
+        "incoming/g.jsonl",
+        dataset(generation_dataset(12)),
+        {"codetune-large_model_reference": "gemini-2.5-flash"},
+    )
     records = store(storage)
     converted = records.converted_uri("incoming/g.jsonl", message.generation, "training")
 
@@ -216,8 +220,16 @@ def test_status_records_the_tuned_model_and_never_moves_back(storage: MemoryStor
     message = submitted(storage, "incoming/s.jsonl", vertex)
     records = store(storage)
     [pointer] = records.open_jobs()
-    detail = {"taskDetails": [{"taskName": "upload-llm-model",
-                               "execution": {"metadata": {"output:model_resource_name": "projects/p/locations/l/models/9"}}}]}  # fmt: skip
+    detail = {
+        "taskDetails": [
+            {
+                "taskName": "upload-llm-model",
+                "execution": {
+                    "metadata": {"output:model_resource_name": "projects/p/locations/l/models/9"}
+                },
+            }
+        ]
+    }
     vertex.finish(pointer.job, "PIPELINE_STATE_SUCCEEDED", jobDetail=detail)
     assert job_event(pointer.job_id, records, vertex, LOG) is Stage.SUCCEEDED
     vertex.finish(pointer.job, "PIPELINE_STATE_RUNNING")  # a late, older state

@@ -96,16 +96,41 @@ def test_converted_datasets_pass_geminis_rules() -> None:
     [
         {},
         {"contents": []},
-        {"contents": [{"role": "model", "parts": [{"text": "a"}]}, {"role": "user", "parts": [{"text": "b"}]}]},
-        {"contents": [{"role": "user", "parts": [{"text": "a"}]}, {"role": "user", "parts": [{"text": "b"}]},
-                      {"role": "model", "parts": [{"text": "c"}]}]},
-        {"contents": [{"role": "user", "parts": [{"text": "a"}]}, {"role": "assistant", "parts": [{"text": "b"}]}]},
-        {"contents": [{"role": "user", "parts": [{"text": ""}]}, {"role": "model", "parts": [{"text": "b"}]}]},
+        {
+            "contents": [
+                {"role": "model", "parts": [{"text": "a"}]},
+                {"role": "user", "parts": [{"text": "b"}]},
+            ]
+        },
+        {
+            "contents": [
+                {"role": "user", "parts": [{"text": "a"}]},
+                {"role": "user", "parts": [{"text": "b"}]},
+                {"role": "model", "parts": [{"text": "c"}]},
+            ]
+        },
+        {
+            "contents": [
+                {"role": "user", "parts": [{"text": "a"}]},
+                {"role": "assistant", "parts": [{"text": "b"}]},
+            ]
+        },
+        {
+            "contents": [
+                {"role": "user", "parts": [{"text": ""}]},
+                {"role": "model", "parts": [{"text": "b"}]},
+            ]
+        },
         {"contents": [{"role": "user", "parts": []}, {"role": "model", "parts": [{"text": "b"}]}]},
-        {"systemInstruction": {"parts": [{"text": " "}]},
-         "contents": [{"role": "user", "parts": [{"text": "a"}]}, {"role": "model", "parts": [{"text": "b"}]}]},
+        {
+            "systemInstruction": {"parts": [{"text": " "}]},
+            "contents": [
+                {"role": "user", "parts": [{"text": "a"}]},
+                {"role": "model", "parts": [{"text": "b"}]},
+            ],
+        },
     ],
-)  # fmt: skip
+)
 def test_geminis_format_rules_catch_each_fault(example: dict[str, Any]) -> None:
     assert problems(example)
 
@@ -124,16 +149,43 @@ def test_geminis_limits_on_tokens_and_validation_size() -> None:
 PLANS: list[tuple[str, DatasetKind, dict[str, Any]]] = [
     ("defaults", GEN, {}),
     ("chat", CHAT, {}),
-    ("hyperparameters", GEN, {"epoch_count": 5, "learning_rate_multiplier": 0.5, "adapter_size": 16}),
+    (
+        "hyperparameters",
+        GEN,
+        {"epoch_count": 5, "learning_rate_multiplier": 0.5, "adapter_size": 16},
+    ),
     ("lite", CHAT, {"large_model_reference": "gemini-2.5-flash-lite", "adapter_size": 1}),
     ("pro", GEN, {"large_model_reference": "gemini-2.5-pro", "adapter_size": 8, "epoch_count": 2}),
     ("validation", GEN, {"evaluation_data_uri": "gs://tuning-drop/incoming/snippets.eval.jsonl"}),
-    ("cmek-sa-labels", GEN, {"encryption_spec_key_name": "projects/acme-ml/locations/us-central1/keyRings/r/cryptoKeys/k",
-                             "service_account": "tuner@acme-ml.iam.gserviceaccount.com", "labels": {"team": "ml"}}),
-    ("names-context", CHAT, {"model_display_name": "snippets v3", "display_name": "nightly", "default_context": "Go only."}),
+    (
+        "cmek-sa-labels",
+        GEN,
+        {
+            "encryption_spec_key_name": "projects/acme-ml/locations/us-central1/keyRings/r/cryptoKeys/k",
+            "service_account": "tuner@acme-ml.iam.gserviceaccount.com",
+            "labels": {"team": "ml"},
+        },
+    ),
+    (
+        "names-context",
+        CHAT,
+        {
+            "model_display_name": "snippets v3",
+            "display_name": "nightly",
+            "default_context": "Go only.",
+        },
+    ),
     ("other-region", GEN, {"pipeline_region": "europe-west4"}),
-    ("chat-everything", CHAT, {"epoch_count": 1, "adapter_size": 2, "evaluation_data_uri": "gs://tuning-drop/x.eval.jsonl"}),
-]  # fmt: skip
+    (
+        "chat-everything",
+        CHAT,
+        {
+            "epoch_count": 1,
+            "adapter_size": 2,
+            "evaluation_data_uri": "gs://tuning-drop/x.eval.jsonl",
+        },
+    ),
+]
 
 
 @pytest.mark.parametrize(("name", "kind", "values"), PLANS, ids=[p[0] for p in PLANS])
@@ -158,8 +210,10 @@ def test_bodies_match_the_official_tuning_job_schema(
 def test_the_hyperparameters_are_sent_as_the_api_types_them() -> None:
     body = plan(epoch_count=5, learning_rate_multiplier=0.5, adapter_size=16).body
     assert body["supervisedTuningSpec"]["hyperParameters"] == {
-        "epochCount": "5", "learningRateMultiplier": 0.5, "adapterSize": "ADAPTER_SIZE_SIXTEEN",
-    }  # fmt: skip
+        "epochCount": "5",
+        "learningRateMultiplier": 0.5,
+        "adapterSize": "ADAPTER_SIZE_SIXTEEN",
+    }
     assert "hyperParameters" not in plan().body["supervisedTuningSpec"]  # the service's defaults
 
 
@@ -171,10 +225,17 @@ def test_the_request_id_is_deterministic_and_follows_the_parameters() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("train_steps", 300), ("accelerator_type", "GPU"), ("location", "us-central1"), ("evaluation_interval", 20),
-     ("enable_early_stopping", True), ("enable_checkpoint_selection", "true"),
-     ("tensorboard_resource_id", "projects/a/locations/us-central1/tensorboards/1"), ("max_context_length", "32k")],
-)  # fmt: skip
+    [
+        ("train_steps", 300),
+        ("accelerator_type", "GPU"),
+        ("location", "us-central1"),
+        ("evaluation_interval", 20),
+        ("enable_early_stopping", True),
+        ("enable_checkpoint_selection", "true"),
+        ("tensorboard_resource_id", "projects/a/locations/us-central1/tensorboards/1"),
+        ("max_context_length", "32k"),
+    ],
+)
 def test_pipeline_only_parameters_are_refused_by_name(name: str, value: object) -> None:
     assert rejected(**{name: value}) == [(name, "gemini")]
 
@@ -199,8 +260,22 @@ def test_hyperparameter_ranges() -> None:
 
 def test_the_pipeline_refuses_geminis_own_parameters() -> None:
     with pytest.raises(PlanRejected) as raised:
-        plan_from_sources(DATASET, GEN, 300, [("test", {**BASE, "large_model_reference": "code-bison@002",
-                                                         "output_dir": "gs://tuning-drop/out", "epoch_count": 3})])  # fmt: skip
+        plan_from_sources(
+            DATASET,
+            GEN,
+            300,
+            [
+                (
+                    "test",
+                    {
+                        **BASE,
+                        "large_model_reference": "code-bison@002",
+                        "output_dir": "gs://tuning-drop/out",
+                        "epoch_count": 3,
+                    },
+                )
+            ],
+        )
     assert [(p.parameter, p.rule) for p in raised.value.problems] == [("epoch_count", "S-21")]
 
 

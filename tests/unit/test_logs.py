@@ -57,8 +57,10 @@ def test_a_librarys_warning_comes_out_structured_with_the_datasets_id(out: io.St
     logging.getLogger("urllib3.connectionpool").warning("Retrying (%d attempts left)", 2)
     [entry] = entries(out)
     assert (entry["severity"], entry["message"], entry["logger"]) == (
-        "WARNING", "Retrying (2 attempts left)", "urllib3.connectionpool",
-    )  # fmt: skip
+        "WARNING",
+        "Retrying (2 attempts left)",
+        "urllib3.connectionpool",
+    )
     assert entry["logging.googleapis.com/labels"]["codetune/correlation_id"] == "ct-2"
     assert "logging.googleapis.com/trace" not in entry
 

@@ -100,13 +100,23 @@ PLANS: list[tuple[str, DatasetKind, dict[str, Any]]] = [
 
 # What the templates expect each parameter value to be (FACTS: the SDK's types).
 PARAMETER_TYPES: dict[str, type | tuple[type, ...]] = {
-    "project": str, "location": str, "large_model_reference": str, "model_display_name": str,
-    "dataset_uri": str, "train_steps": int, "learning_rate_multiplier": (int, float),
-    "accelerator_type": str, "evaluation_data_uri": str, "evaluation_interval": int,
-    "enable_early_stopping": bool, "enable_checkpoint_selection": str,
-    "tensorboard_resource_id": str, "default_context": str, "encryption_spec_key_name": str,
+    "project": str,
+    "location": str,
+    "large_model_reference": str,
+    "model_display_name": str,
+    "dataset_uri": str,
+    "train_steps": int,
+    "learning_rate_multiplier": (int, float),
+    "accelerator_type": str,
+    "evaluation_data_uri": str,
+    "evaluation_interval": int,
+    "enable_early_stopping": bool,
+    "enable_checkpoint_selection": str,
+    "tensorboard_resource_id": str,
+    "default_context": str,
+    "encryption_spec_key_name": str,
     "max_context_length": str,
-}  # fmt: skip
+}
 
 
 def build(kind: DatasetKind, values: dict[str, Any]) -> dict[str, Any]:

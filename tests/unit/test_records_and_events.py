@@ -114,17 +114,29 @@ def test_describe_a_failed_record() -> None:
 def log_entry(**overrides: object) -> bytes:
     entry = {
         "logName": "projects/acme-ml/logs/aiplatform.googleapis.com%2Fpipeline_job_events",
-        "resource": {"type": "aiplatform.googleapis.com/PipelineJob",
-                     "labels": {"location": "europe-west4", "pipeline_job_id": "codetune-a-1", "resource_container": "123"}},
+        "resource": {
+            "type": "aiplatform.googleapis.com/PipelineJob",
+            "labels": {
+                "location": "europe-west4",
+                "pipeline_job_id": "codetune-a-1",
+                "resource_container": "123",
+            },
+        },
         "jsonPayload": {"state": "PIPELINE_STATE_SUCCEEDED"},
-    }  # fmt: skip
+    }
     entry.update(overrides)
     return orjson.dumps(entry)
 
 
 def push(data: bytes, **attributes: str) -> dict[str, object]:
-    return {"message": {"data": base64.b64encode(data).decode(), "attributes": attributes, "messageId": "1"},
-            "subscription": "projects/p/subscriptions/s"}  # fmt: skip
+    return {
+        "message": {
+            "data": base64.b64encode(data).decode(),
+            "attributes": attributes,
+            "messageId": "1",
+        },
+        "subscription": "projects/p/subscriptions/s",
+    }
 
 
 def test_a_pipeline_job_log_entry_names_its_job() -> None:
@@ -156,8 +168,15 @@ def test_storage_events_of_other_types_or_shapes_are_refused() -> None:
         )
     with pytest.raises(events.EventError):
         events.storage_object(events.STORAGE_FINALIZED, {"bucket": "b"})
-    obj = events.storage_object(events.STORAGE_FINALIZED, {"bucket": "b", "name": "incoming/a.jsonl", "generation": "5",
-                                                           "metadata": {"codetune-train_steps": "9"}})  # fmt: skip
+    obj = events.storage_object(
+        events.STORAGE_FINALIZED,
+        {
+            "bucket": "b",
+            "name": "incoming/a.jsonl",
+            "generation": "5",
+            "metadata": {"codetune-train_steps": "9"},
+        },
+    )
     assert (obj.uri, obj.generation, obj.metadata) == (
         "gs://b/incoming/a.jsonl",
         "5",
@@ -167,11 +186,25 @@ def test_storage_events_of_other_types_or_shapes_are_refused() -> None:
 
 # --- The "dataset validated" message ----------------------------------------------------------
 def test_the_validated_message_round_trips() -> None:
-    message = DatasetValidated("b", "incoming/a.jsonl", "5", DatasetKind.CHAT, DatasetRole.TRAINING, 40,
-                               "gs://b/incoming/a.jsonl.report.json", "ct-1", {"codetune-train_steps": "9"})  # fmt: skip
+    message = DatasetValidated(
+        "b",
+        "incoming/a.jsonl",
+        "5",
+        DatasetKind.CHAT,
+        DatasetRole.TRAINING,
+        40,
+        "gs://b/incoming/a.jsonl.report.json",
+        "ct-1",
+        {"codetune-train_steps": "9"},
+    )
     data, attributes = message.encode()
-    assert attributes == {"type": "codetune.dataset.validated", "version": "1", "correlation_id": "ct-1",
-                          "dataset": "gs://b/incoming/a.jsonl", "generation": "5"}  # fmt: skip
+    assert attributes == {
+        "type": "codetune.dataset.validated",
+        "version": "1",
+        "correlation_id": "ct-1",
+        "dataset": "gs://b/incoming/a.jsonl",
+        "generation": "5",
+    }
     assert orjson.loads(data)["version"] == 1
     assert DatasetValidated.decode(data, attributes) == message
 
@@ -204,8 +237,17 @@ def task(
 
 @pytest.mark.parametrize("upload_task", ["upload-llm-model", "upload-model"])
 def test_the_upload_task_names_the_tuned_model(upload_task: str) -> None:
-    job = {"jobDetail": {"taskDetails": [task("tune", "system.Run"),
-                                         task(upload_task, **{"output:model_resource_name": " projects/p/locations/l/models/7\n"})]}}  # fmt: skip
+    job = {
+        "jobDetail": {
+            "taskDetails": [
+                task("tune", "system.Run"),
+                task(
+                    upload_task,
+                    **{"output:model_resource_name": " projects/p/locations/l/models/7\n"},
+                ),
+            ]
+        }
+    }
     assert jobs.tuned_model_name(job) == "projects/p/locations/l/models/7"
 
 
@@ -216,8 +258,14 @@ def test_without_an_upload_task_the_single_run_task_is_used() -> None:
         }
     }
     assert jobs.tuned_model_name(only) == "m"
-    two = {"jobDetail": {"taskDetails": [task("x", "system.Run", **{"output:model_resource_name": "m"}),
-                                         task("y", "system.Run")]}}  # fmt: skip
+    two = {
+        "jobDetail": {
+            "taskDetails": [
+                task("x", "system.Run", **{"output:model_resource_name": "m"}),
+                task("y", "system.Run"),
+            ]
+        }
+    }
     assert jobs.tuned_model_name(two) is None
     assert jobs.tuned_model_name({}) is None
 

@@ -243,7 +243,7 @@ def test_permanent_failures_carry_googles_message_and_are_not_retried(
 
 def test_get_reads_a_job_by_name(vertex: FakeVertex, plan: PipelineJobPlan) -> None:
     vertex.replies = [Reply(200, job(plan, "PIPELINE_STATE_SUCCEEDED"))]
-    assert client(vertex).get_pipeline_job(plan.job_name)["state"] == "PIPELINE_STATE_SUCCEEDED"
+    assert client(vertex).get_job(plan.job_name)["state"] == "PIPELINE_STATE_SUCCEEDED"
     assert vertex.received[0].path == f"/v1/{plan.job_name}"
 
 
@@ -252,7 +252,7 @@ def test_a_non_json_answer_is_a_permanent_failure(
 ) -> None:
     vertex.replies = [Reply(200, None)]
     with pytest.raises(PermanentVertexError, match="not JSON"):
-        client(vertex).get_pipeline_job(plan.job_name)
+        client(vertex).get_job(plan.job_name)
 
 
 def test_credentials_authorize_every_request(vertex: FakeVertex, plan: PipelineJobPlan) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from codetune.exceptions import VertexError
 from codetune.logs import Logger
-from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
+from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
 from codetune.tuning.backends import by_name
 from codetune.tuning.backends.base import VertexAI
 
@@ -24,25 +24,34 @@ def record_outcome(
     if outcome.stage is None:
         log.warning("job in a state with no record stage", job=pointer.job, state=outcome.state)
         return None
-    if outcome.stage is Stage.SUCCEEDED and outcome.tuned_model is None:
+    stage = outcome.stage
+    if stage is Stage.SUCCEEDED and outcome.tuned_model is None:
         log.error("job succeeded but names no tuned model", job=pointer.job)
-    written = store.update(
-        pointer.dataset,
-        pointer.generation,
-        lambda current: None if current is None else current.advanced(
-            outcome.stage, by,  # type: ignore[arg-type]
+
+    def step(current: Record | None) -> Record | None:
+        if current is None:  # a job of a dataset with no record: nothing to move forward
+            return None
+        return current.advanced(
+            stage,
+            by,
             job=JobRef(pointer.job, pointer.job_id, outcome.state),
-            tuned_model=outcome.tuned_model, error=outcome.error,
-        ),
-    )  # fmt: skip
+            tuned_model=outcome.tuned_model,
+            error=outcome.error,
+        )
+
+    written = store.update(pointer.dataset, pointer.generation, step)
     if written is None:
         log.info(
             "older or repeated job state: record unchanged", job=pointer.job, state=outcome.state
         )
     elif outcome.stage is Stage.SUCCEEDED:
         model = outcome.tuned_model
-        log.info("tuned model ready", job=pointer.job, tuned_model=model and model.model,
-                 endpoint=model and model.endpoint)  # fmt: skip
+        log.info(
+            "tuned model ready",
+            job=pointer.job,
+            tuned_model=model and model.model,
+            endpoint=model and model.endpoint,
+        )
     elif outcome.stage in FINAL:
         log.error(
             "tuning job ended without a model",

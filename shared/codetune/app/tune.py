@@ -54,8 +54,14 @@ def tune_dataset(
         evaluation = validated_evaluation(plan.evaluation_source, storage, settings)
 
         def pointer(job: str) -> JobPointer:
-            return JobPointer(job, backend.name, dataset.bucket, dataset.name, dataset.generation,
-                              dataset.correlation_id)  # fmt: skip
+            return JobPointer(
+                job,
+                backend.name,
+                dataset.bucket,
+                dataset.name,
+                dataset.generation,
+                dataset.correlation_id,
+            )
 
         context = SubmitContext(version, dataset.kind, evaluation, storage, store, vertex, pointer)
         submitted = backend.submit(plan, context)
@@ -82,13 +88,23 @@ def tune_dataset(
     job = submitted.job
     store.open_job(pointer(job["name"]))  # for the sweep
     store.advance(
-        dataset.name, dataset.generation, Stage.SUBMITTED, "tune",
-        backend=backend.name, base_model=plan.base_model,
+        dataset.name,
+        dataset.generation,
+        Stage.SUBMITTED,
+        "tune",
+        backend=backend.name,
+        base_model=plan.base_model,
         job=JobRef(job["name"], job["name"].rpartition("/")[2], job.get("state")),
-        parameters=plan.body, derived=plan.to_dict()["derived"], warnings=plan.warnings or None,
-    )  # fmt: skip
-    log.info("tuning job submitted" if submitted.created else "tuning job already existed",
-             job=job["name"], backend=backend.name, base_model=plan.base_model)  # fmt: skip
+        parameters=plan.body,
+        derived=plan.to_dict()["derived"],
+        warnings=plan.warnings or None,
+    )
+    log.info(
+        "tuning job submitted" if submitted.created else "tuning job already existed",
+        job=job["name"],
+        backend=backend.name,
+        base_model=plan.base_model,
+    )
     return Tuning.SUBMITTED if submitted.created else Tuning.ALREADY_SUBMITTED
 
 
@@ -113,6 +129,13 @@ def validated_evaluation(
         or record.role != DatasetRole.EVALUATION
     ):
         state = "missing" if live is None else (record.state if record else "not validated yet")
-        raise PlanRejected([Problem("evaluation_data_uri", "S-5",
-                                    f"the evaluation dataset must be uploaded (as *.eval.jsonl) and valid first: {state}")])  # fmt: skip
+        raise PlanRejected(
+            [
+                Problem(
+                    "evaluation_data_uri",
+                    "S-5",
+                    f"the evaluation dataset must be uploaded (as *.eval.jsonl) and valid first: {state}",
+                )
+            ]
+        )
     return DatasetRef(ref.uri, live.generation)

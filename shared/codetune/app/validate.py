@@ -45,11 +45,19 @@ def validate_upload(
     storage.write_json(obj.bucket, report_object, {**summary, "generation": obj.generation})
     report_uri = f"gs://{obj.bucket}/{report_object}"
     RecordStore(storage, obj.bucket, settings.system_prefix).advance(
-        obj.name, obj.generation, Stage.VALIDATED if report.valid else Stage.REJECTED, "validate",
-        dataset=obj.uri, generation=obj.generation, correlation_id=log.correlation,
-        kind=summary["kind"], role=str(role), examples=report.examples, report=report_uri,
+        obj.name,
+        obj.generation,
+        Stage.VALIDATED if report.valid else Stage.REJECTED,
+        "validate",
+        dataset=obj.uri,
+        generation=obj.generation,
+        correlation_id=log.correlation,
+        kind=summary["kind"],
+        role=str(role),
+        examples=report.examples,
+        report=report_uri,
         first_errors=summary["errors"][:5] if not report.valid else None,
-    )  # fmt: skip
+    )
     counts = summary["stats"]["findings"]
     if not report.valid or report.kind is None:
         log.error(
@@ -57,11 +65,24 @@ def validate_upload(
         )
         return Validation.REJECTED
     message = DatasetValidated(
-        obj.bucket, obj.name, obj.generation, report.kind, role, report.examples, report_uri,
-        log.correlation or "", live.metadata,
-    )  # fmt: skip
+        obj.bucket,
+        obj.name,
+        obj.generation,
+        report.kind,
+        role,
+        report.examples,
+        report_uri,
+        log.correlation or "",
+        live.metadata,
+    )
     data, attributes = message.encode()
     message_id = publisher.publish(settings.validated_topic_path, data, attributes)
-    log.info("dataset validated", dataset=obj.uri, kind=str(report.kind), examples=report.examples,
-             warnings=counts["warnings"], message_id=message_id)  # fmt: skip
+    log.info(
+        "dataset validated",
+        dataset=obj.uri,
+        kind=str(report.kind),
+        examples=report.examples,
+        warnings=counts["warnings"],
+        message_id=message_id,
+    )
     return Validation.VALIDATED

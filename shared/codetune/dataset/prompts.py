@@ -49,11 +49,33 @@ def has_instruction(prompt_opening: str) -> bool:
 # "context:"). A layout is the order of such labels at the start of a prompt's lines; the labels
 # come from this fixed list so that a report names labels, never a dataset's own words.
 LAYOUT_LABELS = (
-    "question", "context", "instruction", "instructions", "input", "output", "task", "code",
-    "language", "answer", "request", "problem", "description", "example", "examples",
-    "requirements", "constraints", "query", "prompt", "response", "solution", "snippet", "file",
-    "error", "test", "tests",
-)  # fmt: skip
+    "question",
+    "context",
+    "instruction",
+    "instructions",
+    "input",
+    "output",
+    "task",
+    "code",
+    "language",
+    "answer",
+    "request",
+    "problem",
+    "description",
+    "example",
+    "examples",
+    "requirements",
+    "constraints",
+    "query",
+    "prompt",
+    "response",
+    "solution",
+    "snippet",
+    "file",
+    "error",
+    "test",
+    "tests",
+)
 # Run on "\n" + the opening. A pattern that opens with a literal lets the regex engine jump from
 # line to line; the possessive `*+` stops it backtracking through indentation.
 _LAYOUT_LABEL = re.compile(r"\n[ \t]*+(" + "|".join(LAYOUT_LABELS) + r")[ \t]*+:")

@@ -50,9 +50,14 @@ _FITS_8K_PROMPT_CHARS = LIMITS_8K["input"] * CHARS_PER_TOKEN
 _FITS_8K_RESPONSE_CHARS = LIMITS_8K["output"] * CHARS_PER_TOKEN
 
 _JSON_TYPES: dict[type, str] = {
-    str: "a string", int: "a number", float: "a number", bool: "a boolean",
-    type(None): "null", list: "an array", dict: "an object",
-}  # fmt: skip
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+    list: "an array",
+    dict: "an object",
+}
 
 
 def _is_text(value: object) -> TypeGuard[str]:
@@ -285,8 +290,12 @@ class _Validation:
             )
             return
         if not messages:
-            self.error(Rule.FORMAT, "messages is empty; an example needs a user turn and the "
-                       "assistant's answer", number, "messages")  # fmt: skip
+            self.error(
+                Rule.FORMAT,
+                "messages is empty; an example needs a user turn and the assistant's answer",
+                number,
+                "messages",
+            )
             return
         authors: list[str] = []
         contents: list[str] = []
@@ -350,8 +359,12 @@ class _Validation:
     def _check_turns(self, number: int, authors: list[str]) -> bool:
         """Turns alternate, open with the user and close with the assistant (Google's format)."""
         if authors[0] != CHAT_FIRST_AUTHOR:
-            self.error(Rule.CHAT_TURNS, "the conversation must open with a 'user' turn",
-                       number, "messages[0].author")  # fmt: skip
+            self.error(
+                Rule.CHAT_TURNS,
+                "the conversation must open with a 'user' turn",
+                number,
+                "messages[0].author",
+            )
             return False
         for index in range(1, len(authors)):
             if authors[index] == authors[index - 1]:

@@ -44,8 +44,14 @@ def convert_and_check(
             result.errors.add(Finding(Rule.GEMINI_FORMAT, problem, number))
         tokens = estimate_tokens(_characters(converted))
         if tokens > models.MAX_TOKENS_PER_EXAMPLE:
-            result.errors.add(Finding(Rule.GEMINI_TOKENS, f"about {tokens:,} tokens (estimated); Gemini takes "
-                                      f"{models.MAX_TOKENS_PER_EXAMPLE:,} per example", number))  # fmt: skip
+            result.errors.add(
+                Finding(
+                    Rule.GEMINI_TOKENS,
+                    f"about {tokens:,} tokens (estimated); Gemini takes "
+                    f"{models.MAX_TOKENS_PER_EXAMPLE:,} per example",
+                    number,
+                )
+            )
         data = orjson.dumps(converted) + b"\n"
         write(data)
         result.examples += 1

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from codetune.dataset import DatasetKind
 
 ROLES = {"user": "user", "assistant": "model"}
@@ -45,8 +43,3 @@ def convert_example(
             **converted,
         }
     return converted
-
-
-def convert_line(line: bytes, kind: DatasetKind, default_context: str | None) -> bytes:
-    """One JSONL line (without its newline) in, one converted line out."""
-    return orjson.dumps(convert_example(orjson.loads(line), kind, default_context))

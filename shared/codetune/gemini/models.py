@@ -11,8 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ADAPTER_SIZES = {1: "ADAPTER_SIZE_ONE", 2: "ADAPTER_SIZE_TWO", 4: "ADAPTER_SIZE_FOUR",
-                 8: "ADAPTER_SIZE_EIGHT", 16: "ADAPTER_SIZE_SIXTEEN"}  # fmt: skip
+ADAPTER_SIZES = {
+    1: "ADAPTER_SIZE_ONE",
+    2: "ADAPTER_SIZE_TWO",
+    4: "ADAPTER_SIZE_FOUR",
+    8: "ADAPTER_SIZE_EIGHT",
+    16: "ADAPTER_SIZE_SIXTEEN",
+}
 MAX_TOKENS_PER_EXAMPLE = 131_072
 MAX_VALIDATION_EXAMPLES = 5_000
 MAX_TRAINING_EXAMPLES = 1_000_000
@@ -34,7 +39,3 @@ GEMINI_MODELS = {
         GeminiModel("gemini-2.5-pro", (1, 2, 4, 8)),
     )
 }
-
-# TuningJob.state values (aiplatform v1 discovery document).
-JOB_STATES_DONE = frozenset({"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED", "JOB_STATE_CANCELLED",
-                             "JOB_STATE_EXPIRED", "JOB_STATE_PARTIALLY_SUCCEEDED"})  # fmt: skip

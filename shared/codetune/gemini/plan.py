@@ -81,8 +81,13 @@ class TuningJobPlan:
         return uri if isinstance(uri, str) else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "url": self.url, "body": self.body,
-                "derived": self.derived, "warnings": list(self.warnings)}  # fmt: skip
+        return {
+            "method": self.method,
+            "url": self.url,
+            "body": self.body,
+            "derived": self.derived,
+            "warnings": list(self.warnings),
+        }
 
 
 def plan_tuning_job(
@@ -173,8 +178,11 @@ def plan_tuning_job(
         hyper["adapterSize"] = models.ADAPTER_SIZES[p.adapter_size]
     if hyper:
         spec["hyperParameters"] = hyper
-    labels = {**p.labels, "codetune-dataset": slug(dataset.name, 63) or "dataset",
-              "codetune-base-model": slug(model.name, 63)}  # fmt: skip
+    labels = {
+        **p.labels,
+        "codetune-dataset": slug(dataset.name, 63) or "dataset",
+        "codetune-base-model": slug(model.name, 63),
+    }
     if dataset.generation:
         labels["codetune-generation"] = dataset.generation[:63]
     body: dict[str, Any] = {

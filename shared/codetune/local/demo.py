@@ -37,8 +37,10 @@ def run_demo(
         name = f"incoming/{path.name}"
         metadata = {"codetune-large_model_reference": base_model} if base_model else None
         generation = stack.upload(data, name, metadata)
-        say(f"uploaded {path} to gs://{stack.config.bucket}/{name} (generation {generation})"
-            + (f" with base model {base_model}" if base_model else ""))  # fmt: skip
+        say(
+            f"uploaded {path} to gs://{stack.config.bucket}/{name} (generation {generation})"
+            + (f" with base model {base_model}" if base_model else "")
+        )
         store = RecordStore(Storage(), stack.config.bucket)
         record = _follow(lambda: store.record(name, generation), timeout_seconds, say)
     say("stopped every process the demo started")

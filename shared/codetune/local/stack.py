@@ -109,8 +109,12 @@ def pubsub_emulator() -> str:
         return path
     gcloud = shutil.which("gcloud")
     if gcloud:
-        root = subprocess.run([gcloud, "info", "--format=value(installation.sdk_root)"],
-                              capture_output=True, text=True, timeout=60).stdout.strip()  # fmt: skip
+        root = subprocess.run(
+            [gcloud, "info", "--format=value(installation.sdk_root)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
         candidate = Path(root) / "platform/pubsub-emulator/bin/cloud-pubsub-emulator"
         if candidate.exists():
             return str(candidate)
@@ -165,12 +169,29 @@ class LocalStack:
             self.publisher.create_topic(
                 name=self.topic(topic)
             )  # before fake-gcs: it drops events to a missing topic
-        self._spawn("fake-gcs-server", [
-            str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs_port),
-            "-external-url", f"http://127.0.0.1:{gcs_port}", "-backend", "memory",
-            "-event.pubsub-project-id", cfg.project, "-event.pubsub-topic", NOTIFICATIONS_TOPIC,
-            "-event.list", "finalize",
-        ], self.env)  # fmt: skip
+        self._spawn(
+            "fake-gcs-server",
+            [
+                str(fake_gcs_binary()),
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(gcs_port),
+                "-external-url",
+                f"http://127.0.0.1:{gcs_port}",
+                "-backend",
+                "memory",
+                "-event.pubsub-project-id",
+                cfg.project,
+                "-event.pubsub-topic",
+                NOTIFICATIONS_TOPIC,
+                "-event.list",
+                "finalize",
+            ],
+            self.env,
+        )
         wait_for_port(gcs_port, 30, self.processes["fake-gcs-server"])
         self.storage_client.create_bucket(cfg.bucket)
 
@@ -189,10 +210,25 @@ class LocalStack:
         }
         ports = {name: free_port() for name in FUNCTIONS}
         for name, port in ports.items():
-            self._spawn(name, [
-                sys.executable, "-m", "functions_framework", "--source", str(ENTRY_POINTS / f"{name}.py"),
-                "--target", name, "--signature-type", FUNCTIONS[name], "--host", "127.0.0.1", "--port", str(port),
-            ], function_env)  # fmt: skip
+            self._spawn(
+                name,
+                [
+                    sys.executable,
+                    "-m",
+                    "functions_framework",
+                    "--source",
+                    str(ENTRY_POINTS / f"{name}.py"),
+                    "--target",
+                    name,
+                    "--signature-type",
+                    FUNCTIONS[name],
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                function_env,
+            )
             self.function_urls[name] = f"http://127.0.0.1:{port}"
         for name, port in ports.items():
             wait_for_port(port, 60, self.processes[name])
@@ -251,9 +287,13 @@ class LocalStack:
         log = (self.log_dir / f"{name}.log").open("wb")
         self._logs.append(log)
         self.processes[name] = subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env},
-            start_new_session=True, cwd=self.log_dir,  # its own process group: stopped with all its children
-        )  # fmt: skip
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+            start_new_session=True,
+            cwd=self.log_dir,  # its own process group: stopped with all its children
+        )
 
     # --- Pub/Sub -----------------------------------------------------------------------------
     def topic(self, name: str) -> str:
@@ -271,17 +311,20 @@ class LocalStack:
         from google.cloud import pubsub_v1
 
         with pubsub_v1.SubscriberClient() as subscriber:
-            subscriber.create_subscription(request={
-                "name": f"projects/{self.config.project}/subscriptions/{subscription}",
-                "topic": self.topic(topic),
-                "push_config": {"push_endpoint": endpoint},
-                "ack_deadline_seconds": 600,
-            })  # fmt: skip
+            subscriber.create_subscription(
+                request={
+                    "name": f"projects/{self.config.project}/subscriptions/{subscription}",
+                    "topic": self.topic(topic),
+                    "push_config": {"push_endpoint": endpoint},
+                    "ack_deadline_seconds": 600,
+                }
+            )
 
     def _publish_log_entry(self, entry: dict[str, Any]) -> None:
         """What the Cloud Logging sink does: the LogEntry as the message data."""
-        self.publisher.publish(self.topic(JOB_EVENTS_TOPIC), orjson.dumps(entry),
-                               logName=entry["logName"]).result(timeout=30)  # fmt: skip
+        self.publisher.publish(
+            self.topic(JOB_EVENTS_TOPIC), orjson.dumps(entry), logName=entry["logName"]
+        ).result(timeout=30)
 
     # --- Cloud Storage -----------------------------------------------------------------------
     @property

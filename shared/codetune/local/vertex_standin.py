@@ -53,8 +53,14 @@ _TUNING_JOB = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs/(?P<id>[^/]+)$"
 )
 _MODELS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/models$")
-_STATUS_NAMES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 409: "ALREADY_EXISTS",
-                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE"}  # fmt: skip
+_STATUS_NAMES = {
+    400: "INVALID_ARGUMENT",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    503: "UNAVAILABLE",
+}
 
 
 def now() -> str:
@@ -299,17 +305,22 @@ class VertexStandIn:
         match = _label_filter(query)
         prefix = f"projects/{project}/locations/{location}/tuningJobs/"
         with self._lock:
-            found = [dict(j) for n, j in sorted(self.jobs.items()) if n.startswith(prefix)
-                     and (match is None or (j.get("labels") or {}).get(match[1]) == match[2])]  # fmt: skip
+            found = [
+                dict(j)
+                for n, j in sorted(self.jobs.items())
+                if n.startswith(prefix)
+                and (match is None or (j.get("labels") or {}).get(match[1]) == match[2])
+            ]
         return 200, {"tuningJobs": found}
 
     def _models(self, project: str, location: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         match = _label_filter(query)
         prefix = f"projects/{project}/locations/{location}/models/"
         models = [
-            m for name, m in sorted(self.models.items())
+            m
+            for name, m in sorted(self.models.items())
             if name.startswith(prefix) and (match is None or m["labels"].get(match[1]) == match[2])
-        ]  # fmt: skip
+        ]
         return 200, {"models": models}
 
     # --- HTTP ----------------------------------------------------------------------------------

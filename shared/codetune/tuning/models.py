@@ -8,10 +8,20 @@ from codetune.dataset import DatasetKind
 
 # S-11: where the tuning pipeline runs, and where a tuned model may be uploaded (S-12).
 PIPELINE_REGIONS = (
-    "us-central1", "europe-west4", "asia-southeast1", "us-west1", "europe-west3", "europe-west2",
-    "asia-northeast1", "us-east4", "us-west4", "northamerica-northeast1", "europe-west9",
-    "europe-west1", "asia-northeast3",
-)  # fmt: skip
+    "us-central1",
+    "europe-west4",
+    "asia-southeast1",
+    "us-west1",
+    "europe-west3",
+    "europe-west2",
+    "asia-northeast1",
+    "us-east4",
+    "us-west4",
+    "northamerica-northeast1",
+    "europe-west9",
+    "europe-west1",
+    "asia-northeast3",
+)
 
 # S-13: the accelerator decides where the tuning itself runs.
 TUNING_REGION_OF_ACCELERATOR = {"GPU": "us-central1", "TPU": "europe-west4"}
@@ -74,5 +84,4 @@ DEFAULT_BASE_MODEL = {
 # S-15..S-17: what the templates do when a parameter is not sent (FACTS: template defaults).
 DEFAULT_TRAIN_STEPS = 300
 RECOMMENDED_TRAIN_STEPS = (200, 1_000)  # S-15, for datasets of 500 examples or more
-DEFAULT_EVALUATION_INTERVAL = 20
 CHECKPOINT_SELECTION_VALUES = ("true", "false", "default")

@@ -71,8 +71,16 @@ def plan_from_sources(
     model = parameters.large_model_reference or default_model(kind)
     backend = backend_for(model)
     if backend is None:
-        raise PlanRejected([*found, Problem("large_model_reference", "S-21",
-                            f"unknown base model {model!r}; use one of {', '.join(known_models())}")])  # fmt: skip
+        raise PlanRejected(
+            [
+                *found,
+                Problem(
+                    "large_model_reference",
+                    "S-21",
+                    f"unknown base model {model!r}; use one of {', '.join(known_models())}",
+                ),
+            ]
+        )
     try:
         plan = backend.plan(dataset, kind, examples, parameters)
     except PlanRejected as rejected:

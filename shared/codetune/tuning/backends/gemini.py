@@ -61,11 +61,23 @@ class GeminiBackend:
 
     def submit(self, plan: TuningJobPlan, context: SubmitContext) -> Submitted:
         context_text = plan.derived.get("default_context")
-        convert(context.storage, context.dataset, plan.derived["training_dataset_uri"],
-                context.kind, DatasetRole.TRAINING, context_text)  # fmt: skip
+        convert(
+            context.storage,
+            context.dataset,
+            plan.derived["training_dataset_uri"],
+            context.kind,
+            DatasetRole.TRAINING,
+            context_text,
+        )
         if context.evaluation is not None:
-            convert(context.storage, context.evaluation, plan.derived["validation_dataset_uri"],
-                    context.kind, DatasetRole.EVALUATION, context_text)  # fmt: skip
+            convert(
+                context.storage,
+                context.evaluation,
+                plan.derived["validation_dataset_uri"],
+                context.kind,
+                DatasetRole.EVALUATION,
+                context_text,
+            )
         job, created = create_once(context, plan)
         context.store.write_pointer(context.pointer(job["name"]))
         return Submitted(job, created)
@@ -87,9 +99,13 @@ class GeminiBackend:
 
 
 def convert(
-    storage: ObjectStore, source: DatasetRef, target_uri: str, kind: DatasetKind, role: DatasetRole,
+    storage: ObjectStore,
+    source: DatasetRef,
+    target_uri: str,
+    kind: DatasetKind,
+    role: DatasetRole,
     default_context: str | None,
-) -> None:  # fmt: skip
+) -> None:
     """Stream `source` into Gemini's format at `target_uri`; PlanRejected if Gemini would refuse it."""
     target = DatasetRef.parse(target_uri)
     with (
@@ -99,11 +115,16 @@ def convert(
         lines = (line for _, line in read_lines(reader, MAX_LINE_BYTES) if line is not None)
         result = convert_and_check(lines, writer.write, kind, role, default_context)
     if not result.valid:
-        raise PlanRejected([
-            Problem("dataset" if role is DatasetRole.TRAINING else "evaluation_data_uri", str(f.rule),
-                    f"{'line ' + str(f.line) + ': ' if f.line else ''}{f.message} (converted for Gemini)")
-            for f in result.errors.listed
-        ])  # fmt: skip
+        raise PlanRejected(
+            [
+                Problem(
+                    "dataset" if role is DatasetRole.TRAINING else "evaluation_data_uri",
+                    str(f.rule),
+                    f"{'line ' + str(f.line) + ': ' if f.line else ''}{f.message} (converted for Gemini)",
+                )
+                for f in result.errors.listed
+            ]
+        )
 
 
 def create_once(context: SubmitContext, plan: TuningJobPlan) -> tuple[dict[str, Any], bool]:
