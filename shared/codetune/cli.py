@@ -7,6 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
 from typing import TextIO
 
@@ -22,6 +23,7 @@ from codetune.tuning.sources import parameter_sources
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2  # also argparse's exit status for wrong arguments
+COMMANDS_GROUP = "codetune.commands"
 
 _PROGRESS_FROM_BYTES = 8 * 1024 * 1024  # smaller files finish before a bar is worth drawing
 
@@ -79,23 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--json", action="store_true", help="print JSON")
     plan.set_defaults(handler=_plan)
 
-    demo = commands.add_parser(
-        "demo",
-        help="run the whole chain locally on emulators and stand-ins",
-        description="Start the local stack, drop DATASET into its bucket, show each step, print "
-        "the tuned model's name, stop everything. Exit status 0 with a tuned model, 1 otherwise.",
-    )
-    demo.add_argument(
-        "dataset", metavar="DATASET", nargs="?", help="a JSONL dataset (default: a shipped example)"
-    )
-    demo.add_argument(
-        "--timeout", type=float, default=120, help="seconds to wait for the chain (default 120)"
-    )
-    demo.add_argument(
-        "--base-model",
-        help="the base model to tune, e.g. gemini-2.5-flash (default: code-bison@002 / codechat-bison@002)",
-    )
-    demo.set_defaults(handler=_demo)
+    # Commands of the installed extras (e.g. `demo`, from codetune.local): entry points in the
+    # "codetune.commands" group, each a function that adds its subparser.
+    for command in sorted(metadata.entry_points(group=COMMANDS_GROUP), key=lambda c: c.name):
+        command.load()(commands)
 
     status = commands.add_parser(
         "status",
@@ -194,26 +183,6 @@ def _plan(args: argparse.Namespace) -> int:
     return EXIT_VALID
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from codetune.local.demo import run_demo
-    from codetune.local.stack import StackError
-
-    dataset = Path(args.dataset) if args.dataset else None
-    if dataset is not None and not dataset.is_file():
-        print(f"codetune: cannot read {dataset}", file=sys.stderr)
-        return EXIT_UNREADABLE
-    try:
-        return run_demo(
-            dataset,
-            args.timeout,
-            say=lambda line: print(line, flush=True),
-            base_model=args.base_model,
-        )
-    except StackError as fault:
-        print(f"codetune: the local stack failed: {fault}", file=sys.stderr)
-        return EXIT_INVALID
-
-
 def _status(args: argparse.Namespace) -> int:
     from codetune.config import Settings
     from codetune.state import RecordStore, describe
@@ -245,8 +214,7 @@ def _status(args: argparse.Namespace) -> int:
 
 def _models_list(args: argparse.Namespace) -> int:
     from codetune.config import Settings
-    from codetune.gemini.models import GEMINI_MODELS
-    from codetune.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
+    from codetune.tuning.backends import BACKENDS, known_models
     from codetune.vertex import VertexClient
 
     if not args.project or not args.region:
@@ -255,27 +223,17 @@ def _models_list(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_UNREADABLE
-    known = [*BASE_MODELS, *GEMINI_MODELS]
-    if args.base_model and args.base_model not in known:
-        print(f"codetune: unknown base model; use one of {', '.join(known)}", file=sys.stderr)
+    if args.base_model and args.base_model not in known_models():
+        print(
+            f"codetune: unknown base model; use one of {', '.join(known_models())}", file=sys.stderr
+        )
         return EXIT_UNREADABLE
     client = VertexClient(Settings.from_environment().vertex)
-    names: list[str] = []
-    # code-bison models: the Model Registry, by the label the tuning pipeline sets (as the SDK).
-    bisons = [BASE_MODELS[args.base_model]] if args.base_model in BASE_MODELS else []
-    if not args.base_model:
-        bisons = list(BASE_MODELS.values())
-    for label in dict.fromkeys(base.label_value for base in bisons):
-        names += [
-            m["name"]
-            for m in client.list_models(args.project, args.region, (BASE_MODEL_LABEL, label))
-        ]
-    # Gemini: the tuned models of the succeeded tuning jobs of that base model.
-    if not args.base_model or args.base_model in GEMINI_MODELS:
-        for job in client.list_tuning_jobs(args.project, args.region):
-            model = (job.get("tunedModel") or {}).get("model")
-            if model and (not args.base_model or job.get("baseModel") == args.base_model):
-                names.append(model)
+    names = [
+        name
+        for backend in BACKENDS.values()
+        for name in backend.tuned_models(client, args.project, args.region, args.base_model)
+    ]
     for name in dict.fromkeys(names):
         print(name)
     return EXIT_VALID

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "shared" / "codetune"
 # Development parts: the local stack (emulators, stand-ins, schema checks) and the command line.
 DEVELOPMENT = ("codetune.local", "codetune.cli")
+LOCAL = "codetune.local"
 
 
 @pytest.fixture(scope="module")
@@ -91,3 +92,7 @@ def test_the_entry_points_import_only_codetune_of_this_project() -> None:
             if i.split(".")[0] in {"shared", "functions", "deploy", "tests"}
         }
         assert ours == set(), path.name
+
+
+def test_the_command_line_reaches_the_local_stack_only_through_its_entry_point() -> None:
+    assert {i for i in _imports(PACKAGE / "cli.py") if i.startswith(LOCAL)} == set()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import sys
 import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from codetune.local.stack import LocalStack, StackConfig
+from codetune.local.stack import LocalStack, StackConfig, StackError
 from codetune.state import FINAL, Record, RecordStore, Stage, describe
 from codetune.storage import Storage
 
@@ -88,3 +91,41 @@ def _step_text(state: Stage, record: Record) -> str:
         Stage.CANCELLED: "job cancelled",
     }
     return texts.get(state, str(state))
+
+
+def register(commands: Any) -> None:
+    """Add `codetune demo` (entry point "codetune.commands": demo)."""
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole chain locally on emulators and stand-ins",
+        description="Start the local stack, drop DATASET into its bucket, show each step, print "
+        "the tuned model's name, stop everything. Exit status 0 with a tuned model, 1 otherwise.",
+    )
+    demo.add_argument(
+        "dataset", metavar="DATASET", nargs="?", help="a JSONL dataset (default: a shipped example)"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=120, help="seconds to wait for the chain (default 120)"
+    )
+    demo.add_argument(
+        "--base-model",
+        help="the base model to tune, e.g. gemini-2.5-flash (default: code-bison@002 / codechat-bison@002)",
+    )
+    demo.set_defaults(handler=_command)
+
+
+def _command(args: argparse.Namespace) -> int:
+    dataset = Path(args.dataset) if args.dataset else None
+    if dataset is not None and not dataset.is_file():
+        print(f"codetune: cannot read {dataset}", file=sys.stderr)
+        return 2
+    try:
+        return run_demo(
+            dataset,
+            args.timeout,
+            say=lambda line: print(line, flush=True),
+            base_model=args.base_model,
+        )
+    except StackError as fault:
+        print(f"codetune: the local stack failed: {fault}", file=sys.stderr)
+        return 1

@@ -30,6 +30,12 @@ class VertexAI(Protocol):
 
     def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]: ...
 
+    def list_models(
+        self, project: str, location: str, label: tuple[str, str] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def list_tuning_jobs(self, project: str, region: str) -> list[dict[str, Any]]: ...
+
     def find_tuning_jobs(
         self, project: str, region: str, label: tuple[str, str]
     ) -> list[dict[str, Any]]: ...
@@ -119,4 +125,11 @@ class TuningBackend(Protocol):
 
     def outcome(self, job: Mapping[str, Any]) -> JobOutcome:
         """Where a job stands, from the job resource."""
+        ...
+
+    def tuned_models(
+        self, vertex: VertexAI, project: str, region: str, base_model: str | None
+    ) -> list[str]:
+        """The tuned models of `base_model` (of every model it tunes when None) in a region;
+        none when it does not tune `base_model`."""
         ...

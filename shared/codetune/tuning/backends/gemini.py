@@ -23,7 +23,7 @@ from codetune.gemini.check import convert_and_check
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.ports import ObjectStore
 from codetune.state import Claim, Stage, TunedModel
-from codetune.tuning.backends.base import JobOutcome, SubmitContext, Submitted
+from codetune.tuning.backends.base import JobOutcome, SubmitContext, Submitted, VertexAI
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem, TuningParameters
 
@@ -96,6 +96,19 @@ class GeminiBackend:
             if isinstance(error, dict) and error
             else None,
         )
+
+    def tuned_models(
+        self, vertex: VertexAI, project: str, region: str, base_model: str | None
+    ) -> list[str]:
+        """The tuned models of the region's succeeded tuning jobs of `base_model`."""
+        if base_model is not None and not self.tunes(base_model):
+            return []
+        names = []
+        for job in vertex.list_tuning_jobs(project, region):
+            model = (job.get("tunedModel") or {}).get("model")
+            if model and (base_model is None or job.get("baseModel") == base_model):
+                names.append(model)
+        return names
 
 
 def convert(

@@ -14,7 +14,7 @@ from typing import Any
 from codetune.dataset import DatasetKind
 from codetune.state import Stage, TunedModel
 from codetune.tuning import models
-from codetune.tuning.backends.base import JobOutcome, SubmitContext, Submitted
+from codetune.tuning.backends.base import JobOutcome, SubmitContext, Submitted, VertexAI
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import TuningParameters
 from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
@@ -99,3 +99,19 @@ class PipelineBackend:
             tuned_model=TunedModel(model, tuned_endpoint_name(job)) if model else None,
             error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
         )
+
+    def tuned_models(
+        self, vertex: VertexAI, project: str, region: str, base_model: str | None
+    ) -> list[str]:
+        """The Model Registry's models labelled with their base model, as the SDK's
+        list_tuned_model_names finds them."""
+        if base_model is not None and not self.tunes(base_model):
+            return []
+        chosen = (
+            [models.BASE_MODELS[base_model]] if base_model else list(models.BASE_MODELS.values())
+        )
+        names: list[str] = []
+        for label in dict.fromkeys(base.label_value for base in chosen):
+            found = vertex.list_models(project, region, (models.BASE_MODEL_LABEL, label))
+            names += [m["name"] for m in found]
+        return names
