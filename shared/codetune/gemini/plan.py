@@ -32,22 +32,10 @@ from codetune.tuning.common import (
     request_digest,
     slug,
 )
-from codetune.tuning.parameters import Problem, TuningParameters
+from codetune.tuning.parameters import GEMINI, Problem, TuningParameters, refused
 
 REQUEST_LABEL = "codetune-request"
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
-# What only the code-bison pipeline takes.
-PIPELINE_ONLY = {
-    "train_steps": "Gemini counts epochs over the whole dataset, not steps: set epoch_count instead",
-    "accelerator_type": "Vertex AI chooses Gemini's tuning hardware",
-    "location": "a tuned Gemini model is deployed in the job's region (pipeline_region)",
-    "evaluation_interval": "Gemini evaluates on the validation dataset by itself",
-    "enable_early_stopping": "Gemini tuning has no early stopping setting",
-    "enable_checkpoint_selection": "Gemini tuning has no checkpoint selection setting",
-    "tensorboard_resource_id": "Gemini tuning reports its metrics itself",
-    "max_context_length": "Gemini takes up to 131,072 tokens per example",
-    "output_dir": None,  # harmless: the deployment sets it for the pipeline; not sent
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +101,7 @@ def plan_tuning_job(
         fail(Problem("pipeline_region", "required", "the tuning job's region is required"))
     elif not _REGION.match(p.pipeline_region):
         fail(Problem("pipeline_region", "format", "a region looks like us-central1"))
-    for name, why in PIPELINE_ONLY.items():
-        if why and getattr(p, name) is not None:
-            fail(Problem(name, "gemini", f"not for Gemini tuning: {why}"))
+    problems += refused(p, GEMINI)
     if p.epoch_count is not None and not 1 <= p.epoch_count <= 100:
         fail(Problem("epoch_count", "range", "1 to 100 epochs"))
     if p.learning_rate_multiplier is not None and p.learning_rate_multiplier <= 0:

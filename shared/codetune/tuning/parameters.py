@@ -12,9 +12,14 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
-from codetune.tuning.models import CHECKPOINT_SELECTION_VALUES, TUNING_REGION_OF_ACCELERATOR
+from codetune.tuning.models import (
+    CHECKPOINT_SELECTION_VALUES,
+    PIPELINE_REGIONS,
+    TUNING_REGION_OF_ACCELERATOR,
+)
 
 ENV_PREFIX = "CODETUNE_"
 METADATA_PREFIX = "codetune-"
@@ -139,32 +144,296 @@ def _labels(value: object) -> dict[str, str]:
     raise ValueError("expected an object of strings, or key=value,key=value")
 
 
-PARSERS: dict[str, Callable[[object], Any]] = {
-    "large_model_reference": _text,
-    "train_steps": _integer,
-    "learning_rate_multiplier": _number,
-    "evaluation_data_uri": _text,
-    "evaluation_interval": _integer,
-    "enable_early_stopping": _boolean,
-    "enable_checkpoint_selection": _checkpoint_selection,
-    "tensorboard_resource_id": _text,
-    "location": _text,
-    "accelerator_type": _choice(*TUNING_REGION_OF_ACCELERATOR, upper=True),
-    "encryption_spec_key_name": _text,
-    "default_context": _text,
-    "model_display_name": _text,
-    "max_context_length": _choice("8k", "32k"),
-    "epoch_count": _integer,
-    "adapter_size": _integer,
-    "project": _text,
-    "pipeline_region": _text,
-    "output_dir": _text,
-    "display_name": _text,
-    "service_account": _text,
-    "labels": _labels,
-}
+class Scope(StrEnum):
+    """Who may set a parameter. Uploaders are not operators: where jobs run, as whom, and where
+    their output goes is the deployment's alone."""
+
+    DEPLOYMENT = "deployment"  # CODETUNE_* environment (and --set, the operator's own)
+    DATASET = "dataset"  # also a dataset's manifest and object metadata
+
+
+PIPELINE, GEMINI = "pipeline", "gemini"
+# The rule a backend cites when it refuses a parameter that is not its own.
+REFUSAL_RULE = {PIPELINE: "S-21", GEMINI: "gemini"}
+# The sources a dataset's uploader controls (codetune.tuning.sources).
+DATASET_SOURCES = frozenset({"manifest", "metadata"})
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One tuning parameter: every fact about it, in one row."""
+
+    name: str  # Google's name on the "Tune code models" page where it has one
+    parse: Callable[[object], Any]
+    backends: frozenset[str]  # the backends that take it
+    scope: Scope
+    default: str  # what applies when it is not set, as documented
+    lands: Mapping[str, str]  # backend -> where it goes in the request
+    rules: str  # what a value must be, citing SPEC.md rule ids
+    refused_by: Mapping[str, str] = field(default_factory=dict)  # backend -> why; else ignored
+
+
+_BOTH = frozenset({PIPELINE, GEMINI})
+_PIPELINE_ONLY = frozenset({PIPELINE})
+_GEMINI_ONLY = frozenset({GEMINI})
+
+# Sources: SPEC.md (S-n, Google's "Tune code models" page), FACTS.md (the SDK's tune_model, the
+# TuningJob resource of the aiplatform v1 discovery document).
+PARAMETERS: tuple[Parameter, ...] = (
+    Parameter(
+        "project",
+        _text,
+        _BOTH,
+        Scope.DEPLOYMENT,
+        "(required)",
+        {PIPELINE: "URL; `parameterValues.project`", GEMINI: "URL"},
+        "a Google Cloud project ID",
+    ),
+    Parameter(
+        "pipeline_region",
+        _text,
+        _BOTH,
+        Scope.DEPLOYMENT,
+        "(required)",
+        {PIPELINE: "URL", GEMINI: "URL"},
+        "pipeline: where it runs (S-11), one of "
+        + ", ".join(PIPELINE_REGIONS)
+        + "; Gemini: the tuning job's region",
+    ),
+    Parameter(
+        "output_dir",
+        _text,
+        _PIPELINE_ONLY,
+        Scope.DEPLOYMENT,
+        "(required)",
+        {PIPELINE: "`runtimeConfig.gcsOutputDirectory`"},
+        "a `gs://` folder for pipeline artifacts; Gemini ignores it",
+    ),
+    Parameter(
+        "location",
+        _text,
+        _PIPELINE_ONLY,
+        Scope.DEPLOYMENT,
+        "`pipeline_region`",
+        {PIPELINE: "`parameterValues.location`"},
+        "where the tuned model is uploaded (S-12), one of the pipeline regions",
+        {GEMINI: "a tuned Gemini model is deployed in the job's region (pipeline_region)"},
+    ),
+    Parameter(
+        "large_model_reference",
+        _text,
+        _BOTH,
+        Scope.DATASET,
+        "`code-bison@002` / `codechat-bison@002`",
+        {PIPELINE: "`parameterValues.large_model_reference`", GEMINI: "`baseModel`"},
+        "the base model; chooses the backend; must fit the dataset's kind (S-21)",
+    ),
+    Parameter(
+        "accelerator_type",
+        _choice(*TUNING_REGION_OF_ACCELERATOR, upper=True),
+        _PIPELINE_ONLY,
+        Scope.DATASET,
+        "`GPU`",
+        {PIPELINE: "`parameterValues.accelerator_type`"},
+        "`GPU` tunes in us-central1 (batch 8), `TPU` in europe-west4 (batch 24 for 8k models, 8 for 32k) (S-13, S-15)",
+        {GEMINI: "Vertex AI chooses Gemini's tuning hardware"},
+    ),
+    Parameter(
+        "train_steps",
+        _integer,
+        _PIPELINE_ONLY,
+        Scope.DATASET,
+        "300",
+        {PIPELINE: "`parameterValues.train_steps`"},
+        "at least 1; 200 to 1,000 recommended for 500+ examples; under one epoch warns (S-15)",
+        {GEMINI: "Gemini counts epochs over the whole dataset, not steps: set epoch_count instead"},
+    ),
+    Parameter(
+        "epoch_count",
+        _integer,
+        _GEMINI_ONLY,
+        Scope.DATASET,
+        "Google's recommended value",
+        {GEMINI: "`supervisedTuningSpec.hyperParameters.epochCount`"},
+        "1 to 100",
+        {PIPELINE: "epoch_count is for Gemini tuning; the code-bison pipeline counts train_steps"},
+    ),
+    Parameter(
+        "adapter_size",
+        _integer,
+        _GEMINI_ONLY,
+        Scope.DATASET,
+        "Google's recommended value",
+        {GEMINI: "`supervisedTuningSpec.hyperParameters.adapterSize`"},
+        "an adapter size the base model takes (1, 2, 4, 8, 16)",
+        {PIPELINE: "adapter_size is for Gemini tuning; the code-bison pipeline has none"},
+    ),
+    Parameter(
+        "learning_rate_multiplier",
+        _number,
+        _BOTH,
+        Scope.DATASET,
+        "1",
+        {
+            PIPELINE: "`parameterValues.learning_rate_multiplier`",
+            GEMINI: "`supervisedTuningSpec.hyperParameters.learningRateMultiplier`",
+        },
+        "greater than 0 (S-16)",
+    ),
+    Parameter(
+        "evaluation_data_uri",
+        _text,
+        _BOTH,
+        Scope.DATASET,
+        "—",
+        {
+            PIPELINE: "`parameterValues.evaluation_data_uri`",
+            GEMINI: "`supervisedTuningSpec.validationDatasetUri` (converted)",
+        },
+        "a validated `*.eval.jsonl`; code generation only for the pipeline (S-5, S-6)",
+    ),
+    Parameter(
+        "evaluation_interval",
+        _integer,
+        _PIPELINE_ONLY,
+        Scope.DATASET,
+        "20",
+        {PIPELINE: "`parameterValues.evaluation_interval`"},
+        "needs `evaluation_data_uri` (S-17)",
+        {GEMINI: "Gemini evaluates on the validation dataset by itself"},
+    ),
+    Parameter(
+        "enable_early_stopping",
+        _boolean,
+        _PIPELINE_ONLY,
+        Scope.DATASET,
+        "true",
+        {PIPELINE: "`parameterValues.enable_early_stopping`"},
+        "`true` needs `evaluation_data_uri`; not for chat (S-17, S-6)",
+        {GEMINI: "Gemini tuning has no early stopping setting"},
+    ),
+    Parameter(
+        "enable_checkpoint_selection",
+        _checkpoint_selection,
+        _PIPELINE_ONLY,
+        Scope.DATASET,
+        "`default`",
+        {PIPELINE: "`parameterValues.enable_checkpoint_selection`"},
+        "the string `true`, `false` or `default`; not for chat (S-17, S-6)",
+        {GEMINI: "Gemini tuning has no checkpoint selection setting"},
+    ),
+    Parameter(
+        "tensorboard_resource_id",
+        _text,
+        _PIPELINE_ONLY,
+        Scope.DEPLOYMENT,
+        "—",
+        {PIPELINE: "`parameterValues.tensorboard_resource_id`"},
+        "`projects/P/locations/L/tensorboards/T` in the pipeline's region (S-18)",
+        {GEMINI: "Gemini tuning reports its metrics itself"},
+    ),
+    Parameter(
+        "encryption_spec_key_name",
+        _text,
+        _BOTH,
+        Scope.DEPLOYMENT,
+        "—",
+        {
+            PIPELINE: "`parameterValues.encryption_spec_key_name`, `encryptionSpec.kmsKeyName`",
+            GEMINI: "`encryptionSpec.kmsKeyName`",
+        },
+        "a Cloud KMS key; pipeline: in us-central1, only with `GPU` and pipeline and upload regions us-central1 (S-14); Gemini: in the job's region",
+    ),
+    Parameter(
+        "default_context",
+        _text,
+        _BOTH,
+        Scope.DATASET,
+        "—",
+        {
+            PIPELINE: "`parameterValues.default_context`",
+            GEMINI: "the `systemInstruction` of examples without a context",
+        },
+        "code chat only (S-19)",
+    ),
+    Parameter(
+        "max_context_length",
+        _choice("8k", "32k"),
+        _PIPELINE_ONLY,
+        Scope.DATASET,
+        "—",
+        {PIPELINE: "`parameterValues.max_context_length`"},
+        "`8k` or `32k`, code generation only, matching the base model (S-9)",
+        {GEMINI: "Gemini takes up to 131,072 tokens per example"},
+    ),
+    Parameter(
+        "model_display_name",
+        _text,
+        _BOTH,
+        Scope.DATASET,
+        "`<dataset> (<base model>)`",
+        {PIPELINE: "`parameterValues.model_display_name`", GEMINI: "`tunedModelDisplayName`"},
+        "at most 128 characters (S-20)",
+    ),
+    Parameter(
+        "display_name",
+        _text,
+        _BOTH,
+        Scope.DATASET,
+        "`codetune <dataset>`",
+        {PIPELINE: "`displayName`", GEMINI: "`description`"},
+        "at most 128 characters (S-20)",
+    ),
+    Parameter(
+        "service_account",
+        _text,
+        _BOTH,
+        Scope.DEPLOYMENT,
+        "—",
+        {PIPELINE: "`serviceAccount`", GEMINI: "`serviceAccount`"},
+        "the service account the job runs as",
+    ),
+    Parameter(
+        "labels",
+        _labels,
+        _BOTH,
+        Scope.DATASET,
+        "—",
+        {PIPELINE: "`labels`", GEMINI: "`labels`"},
+        "`key=value,key=value` (or a JSON object); lowercase letters, digits, `_`, `-`, up to 63 characters; `codetune-*` keys are the system's own",
+    ),
+)
+BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
+PARSERS: dict[str, Callable[[object], Any]] = {p.name: p.parse for p in PARAMETERS}
 NAMES = tuple(PARSERS)
-assert set(NAMES) == {f.name for f in fields(TuningParameters)}
+
+
+def refused(parameters: TuningParameters, backend: str) -> list[Problem]:
+    """The parameters that are set and that `backend` refuses, each with why."""
+    return [
+        Problem(
+            name,
+            REFUSAL_RULE[backend],
+            f"not for {backend} tuning: {BY_NAME[name].refused_by[backend]}",
+        )
+        for name in parameters.set_values()
+        if backend in BY_NAME[name].refused_by
+    ]
+
+
+def markdown_table() -> str:
+    """The documentation's parameter table (docs/parameters.md), from PARAMETERS."""
+    rows = [
+        "| parameter | backends | set by | default | rules | in the request |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in PARAMETERS:
+        lands = "; ".join(f"{b}: {where}" for b, where in p.lands.items())
+        who = "the deployment" if p.scope is Scope.DEPLOYMENT else "the deployment or the dataset"
+        rows.append(
+            f"| `{p.name}` | {', '.join(sorted(p.backends))} | {who} | {p.default} | {p.rules} | {lands} |"
+        )
+    return "\n".join(rows) + "\n"
 
 
 def normalise_name(name: str) -> str:
@@ -186,6 +455,11 @@ def parse_layer(values: Mapping[str, object], origin: str) -> tuple[dict[str, An
                     "unknown-parameter",
                     f"{origin}: no such parameter; known: {', '.join(NAMES)}",
                 )
+            )
+            continue
+        if origin in DATASET_SOURCES and BY_NAME[name].scope is Scope.DEPLOYMENT:
+            problems.append(
+                Problem(name, "deployment-only", f"{origin}: only the deployment sets {name}")
             )
             continue
         try:
@@ -242,3 +516,7 @@ def from_assignments(assignments: Iterable[str]) -> tuple[dict[str, str], list[P
         else:
             values[name.strip()] = value
     return values, problems
+
+
+if __name__ == "__main__":  # python -m codetune.tuning.parameters > the table for the docs
+    print(markdown_table(), end="")

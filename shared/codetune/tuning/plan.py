@@ -26,7 +26,7 @@ from codetune.tuning.common import (
     name_and_label_problems,
     slug,
 )
-from codetune.tuning.parameters import Problem, TuningParameters
+from codetune.tuning.parameters import PIPELINE, Problem, TuningParameters, refused
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,13 +132,7 @@ class _Checks:
         self.encryption()
         self.chat_only()
         self.names_and_labels()
-        for name in ("epoch_count", "adapter_size"):
-            if getattr(self.p, name) is not None:
-                self.fail(
-                    name,
-                    "S-21",
-                    f"{name} is for Gemini tuning; the code-bison pipeline counts train_steps",
-                )
+        self.problems += refused(self.p, PIPELINE)
 
     def dataset_and_job(self) -> None:
         self.problems += dataset_and_project_problems(self.dataset, self.examples, self.p)
