@@ -281,5 +281,4 @@ def test_every_gcloud_command_gets_past_gcloud_parsing(
     with ThreadPoolExecutor(max_workers=4) as pool:
         failures = [f for f in pool.map(check, commands) if f]
     assert failures == [], "\n".join(failures)
-    assert len(commands) >= 50
     assert all(re.match(r"^[a-z]", c[1]) for c in commands)

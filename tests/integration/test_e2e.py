@@ -78,6 +78,12 @@ def jobs_for(stack: LocalStack, name: str) -> list[dict[str, Any]]:
     ]
 
 
+def log_entries(stack: LocalStack, function: str) -> list[dict[str, Any]]:
+    return [
+        orjson.loads(line) for line in stack.logs(function).splitlines() if line.startswith("{")
+    ]
+
+
 def codetune(stack: LocalStack, *args: str) -> subprocess.CompletedProcess[str]:
     command = shutil.which("codetune")
     base = [command] if command else [sys.executable, "-m", "codetune.cli"]
@@ -227,23 +233,43 @@ def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -
     stale = {**job, "state": "PIPELINE_STATE_RUNNING"}
     with stack.vertex._lock:  # the job reads as RUNNING again, as a stale replica might answer
         stack.vertex.jobs[job["name"]] = stale
+
+    def handled() -> list[dict[str, Any]]:
+        """status's entries about this job in its stale RUNNING state: that very event, handled."""
+        return [
+            e
+            for e in log_entries(stack, "status")
+            if e.get("job") == job["name"] and e.get("state") == "PIPELINE_STATE_RUNNING"
+        ]
+
+    seen = len(handled())  # the job's own RUNNING event, long handled
     try:
         stack.vertex._emit(stale)  # and a RUNNING event arrives late
-        assert wait_for(lambda: "older or repeated job state" in stack.logs("status"), 30)
+        assert wait_for(lambda: len(handled()) > seen, 30)
     finally:
         with stack.vertex._lock:
             stack.vertex.jobs[job["name"]] = job
+    assert handled()[-1]["message"] == "older or repeated job state: record unchanged"
     after = stack.storage_client.bucket(stack.config.bucket).get_blob(name)
     assert after.generation == before
     assert stack.read_json(name)["state"] == "SUCCEEDED"
 
 
 def test_transient_vertex_errors_are_retried_into_one_job(stack: LocalStack) -> None:
+    """The client's own retries absorb a 503 and a 429 on the create: one delivery, no error,
+    one job."""
     assert stack.vertex is not None
-    stack.vertex.inject_faults(503, 429)
+    stack.vertex.inject_faults(503, 429, method="POST")
     generation_id = drop(stack, "flaky.jsonl", dataset(generation_dataset(10)))
-    assert finished(stack, "flaky.jsonl", generation_id)["state"] == "SUCCEEDED"
+    record = finished(stack, "flaky.jsonl", generation_id)
+    assert record["state"] == "SUCCEEDED"
     assert len(jobs_for(stack, "flaky.jsonl")) == 1
+    assert stack.vertex.pending_faults() == 0  # both faults were answered
+    mine = [
+        e for e in log_entries(stack, "tune") if e.get("correlation_id") == record["correlation_id"]
+    ]
+    assert [e["message"] for e in mine if e["severity"] == "ERROR"] == []  # no delivery failed
+    assert sum(e["message"] == "tune done" for e in mine) == 1
 
 
 def test_broken_parameters_fail_before_any_job(stack: LocalStack) -> None:
@@ -314,13 +340,16 @@ def test_one_correlation_id_follows_a_dataset_through_all_three_functions(
 
 
 def test_logs_never_carry_dataset_contents(stack: LocalStack) -> None:
+    """Through every function and both paths: a valid dataset tuned to the end, a rejected one."""
     secret = "PRIVATE-CODE-91731"
-    lines = [generation(i, output_text=f"def f{i}(): return '{secret}'") for i in range(12)]
-    lines[3] = generation(3, input_text=7, output_text=secret)
-    generation_id = drop(stack, "private.jsonl", dataset(lines))
-    finished(stack, "private.jsonl", generation_id)
-    for function in ("validate", "tune", "status"):
-        assert secret not in stack.logs(function)
+    valid = [generation(i, output_text=f"def f{i}(): return '{secret}'") for i in range(12)]
+    rejected = [*valid[:3], generation(3, input_text=7, output_text=secret), *valid[4:]]
+    tuned = finished(stack, "private.jsonl", drop(stack, "private.jsonl", dataset(valid)))
+    assert tuned["state"] == "SUCCEEDED"
+    refused = finished(stack, "refused.jsonl", drop(stack, "refused.jsonl", dataset(rejected)))
+    assert refused["state"] == "REJECTED"
+    for function in ("validate", "tune", "status", "sweep"):
+        assert secret not in stack.logs(function), function
 
 
 def test_a_stale_generation_is_ignored(stack: LocalStack) -> None:
@@ -402,7 +431,7 @@ GEMINI = {"codetune-large_model_reference": "gemini-2.5-flash"}
 
 
 def test_a_gemini_base_model_gets_a_supervised_tuning_job(stack: LocalStack) -> None:
-    from codetune.gemini.check import problems
+    from codetune.local.vertex_standin import GEMINI_EXAMPLE
 
     generation_id = drop(
         stack,
@@ -425,7 +454,7 @@ def test_a_gemini_base_model_gets_a_supervised_tuning_job(stack: LocalStack) -> 
     )
     blob = stack.storage_client.bucket(stack.config.bucket).get_blob(converted)
     lines = blob.download_as_bytes().splitlines()
-    assert len(lines) == 20 and all(problems(orjson.loads(line)) == [] for line in lines)
+    assert len(lines) == 20 and all(GEMINI_EXAMPLE.is_valid(orjson.loads(line)) for line in lines)
     assert "sweep" in {step["by"] for step in record["history"]}  # tuning jobs send no events
     listed = codetune(stack, "models", "list", "--base-model", "gemini-2.5-flash")
     assert listed.returncode == 0 and record["tuned_model"]["model"] in listed.stdout.split()

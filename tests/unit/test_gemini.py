@@ -3,6 +3,7 @@ tuningJobs request held against the official TuningJob schema."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -15,6 +16,7 @@ from codetune.gemini.check import convert_and_check, problems
 from codetune.gemini.convert import convert_example
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan
 from codetune.local.discovery import json_schema
+from codetune.local.vertex_standin import GEMINI_EXAMPLE
 from codetune.tuning.backends import plan_from_sources
 from codetune.tuning.common import DatasetRef
 from tests.support import chat, generation
@@ -281,3 +283,52 @@ def test_the_pipeline_refuses_geminis_own_parameters() -> None:
 
 def test_small_datasets_warn() -> None:
     assert plan(examples=50).warnings and not plan(examples=100).warnings
+
+
+# --- Google's format, stated independently ----------------------------------------------------
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def documented_examples() -> list[dict[str, Any]]:
+    lines = (FIXTURES / "gemini-documented-examples.jsonl").read_bytes().splitlines()
+    return [orjson.loads(line) for line in lines]
+
+
+def test_googles_documented_example_lines_satisfy_the_independent_schema() -> None:
+    for example in documented_examples():
+        assert list(GEMINI_EXAMPLE.iter_errors(example)) == []
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        {"contents": [{"role": "assistant", "parts": [{"text": "x"}]}]},  # OpenAI's role name
+        {"contents": [{"role": "user", "content": "x"}]},  # messages-style, not parts
+        {"contents": []},
+        {
+            "contents": [
+                {
+                    "role": "user",
+                    "parts": [{"text": "a", "fileData": {"mimeType": "t", "fileUri": "gs://b/o"}}],
+                }
+            ]
+        },
+        {"messages": [{"role": "user", "content": "x"}]},
+        {
+            "systemInstruction": {"parts": [{"text": 3}]},
+            "contents": [{"role": "user", "parts": [{"text": "x"}]}],
+        },
+    ],
+)
+def test_the_schema_refuses_what_google_does_not_document(broken: dict[str, Any]) -> None:
+    assert list(GEMINI_EXAMPLE.iter_errors(broken)) != []
+
+
+@pytest.mark.parametrize("kind", list(DatasetKind))
+@pytest.mark.parametrize("context", [None, "You write Python."])
+def test_every_converted_example_satisfies_googles_format(
+    kind: DatasetKind, context: str | None
+) -> None:
+    source = generation(1) if kind is DatasetKind.GENERATION else chat(1, context="Be brief.")
+    converted = convert_example(orjson.loads(source), kind, context)
+    assert list(GEMINI_EXAMPLE.iter_errors(converted)) == []

@@ -25,12 +25,14 @@ makes the next requests answer 429 or 503, to exercise retries.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -42,6 +44,14 @@ from codetune.tuning.common import JOB_ID_PATTERN
 from codetune.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
 
 JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
+# One line of Gemini tuning data, as Google documents it (schemas/, written from Google's pages).
+GEMINI_EXAMPLE = jsonschema.Draft202012Validator(
+    json.loads(
+        resources.files("codetune.local")
+        .joinpath("schemas/gemini-tuning-example.schema.json")
+        .read_text()
+    )
+)
 _JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs$")
 _JOB = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs/(?P<id>[^/]+)$"
@@ -83,6 +93,7 @@ class VertexStandIn:
         self.requests: list[tuple[str, str]] = []  # (method, path): what was asked, in order
         self.log_entries: list[dict[str, Any]] = []
         self._faults: list[int] = []
+        self._fault_method: str | None = None  # only requests of this method get the faults
         self._fail_next: list[str] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1_000_000_001)
@@ -109,10 +120,16 @@ class VertexStandIn:
         self.server.shutdown()
         self.server.server_close()
 
-    def inject_faults(self, *statuses: int) -> None:
-        """Answer the next requests with these statuses (429, 503, ...), one each."""
+    def inject_faults(self, *statuses: int, method: str | None = None) -> None:
+        """Answer the next requests (of `method`, if given) with these statuses, one each."""
         with self._lock:
             self._faults.extend(statuses)
+            self._fault_method = method
+
+    def pending_faults(self) -> int:
+        """Injected faults not answered yet."""
+        with self._lock:
+            return len(self._faults)
 
     def fail_next_job(self, message: str) -> None:
         """The next job created fails, with this error message."""
@@ -278,9 +295,8 @@ class VertexStandIn:
         return 200, job
 
     def _dataset_fault(self, spec: dict[str, Any]) -> str | None:
-        """What Vertex AI would fail the job for: a dataset missing or not in Gemini's format."""
-        from codetune.gemini.check import problems
-
+        """What Vertex AI would fail the job for: a dataset missing or not in Gemini's format,
+        judged by a schema written from Google's documentation, not by codetune's converter."""
         if self.read_dataset is None:
             return None
         for key in ("trainingDatasetUri", "validationDatasetUri"):
@@ -292,7 +308,9 @@ class VertexStandIn:
                 return f"{key} {uri} not found"
             for number, line in enumerate(data.splitlines(), start=1):
                 try:
-                    found = problems(orjson.loads(line))
+                    found = [
+                        error.message for error in GEMINI_EXAMPLE.iter_errors(orjson.loads(line))
+                    ]
                 except orjson.JSONDecodeError:
                     found = ["not JSON"]
                 if found:
@@ -340,7 +358,9 @@ class VertexStandIn:
                 url = urlparse(self.path)
                 standin.requests.append((self.command, url.path))
                 with standin._lock:
-                    fault = standin._faults.pop(0) if standin._faults else None
+                    method = standin._fault_method
+                    due = standin._faults and method in (None, self.command)
+                    fault = standin._faults.pop(0) if due else None
                 if fault:
                     return _error(fault, "injected fault: try again")
                 query = parse_qs(url.query)
