@@ -34,6 +34,7 @@ def tune(event: CloudEvent) -> None:
     except InputError as fault:
         LOG.error("unreadable message acknowledged and dropped", error=str(fault))
         return
+    logs.begin("tune", dataset.traceparent or event.get("traceparent"), settings.project)
     log = LOG.bind(dataset.correlation_id)
     outcome = tune_dataset(
         dataset, storage, VertexClient(settings.vertex), settings, os.environ, log

@@ -30,5 +30,6 @@ def validate(event: CloudEvent) -> None:
         LOG.error("unreadable event acknowledged and dropped", error=str(fault))
         return
     log = LOG.bind(logs.correlation_id(obj.uri, obj.generation))
-    outcome = validate_upload(obj, storage, publisher, settings, log)
+    traceparent = event.get("traceparent")
+    outcome = validate_upload(obj, storage, publisher, settings, log, traceparent)
     log.info("validate done", outcome=str(outcome), dataset=obj.uri, generation=obj.generation)

@@ -5,7 +5,8 @@ Data (JSON):
      "name": "incoming/train.jsonl", "generation": "1732700000000001", "kind": "generation",
      "role": "training", "examples": 1200, "report": "gs://bucket/incoming/train.jsonl.report.json",
      "correlation_id": "ct-…", "metadata": {"codetune-train_steps": "500"}}
-Attributes: type=codetune.dataset.validated, version=1, correlation_id, dataset, generation.
+Attributes: type=codetune.dataset.validated, version=1, correlation_id, dataset, generation,
+and `traceparent` (W3C) when the upload's event carried one, so tune's logs join its trace.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class DatasetValidated:
     report: str
     correlation_id: str
     metadata: dict[str, str] = field(default_factory=dict)
+    traceparent: str | None = None
 
     @property
     def uri(self) -> str:
@@ -59,6 +61,8 @@ class DatasetValidated:
             "dataset": self.uri,
             "generation": self.generation,
         }
+        if self.traceparent:
+            attributes["traceparent"] = self.traceparent
         return orjson.dumps(data), attributes
 
     @classmethod
@@ -81,6 +85,7 @@ class DatasetValidated:
                 report=str(body["report"]),
                 correlation_id=str(body["correlation_id"]),
                 metadata={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
+                traceparent=attributes.get("traceparent"),
             )
         except (orjson.JSONDecodeError, KeyError, ValueError, TypeError, AttributeError) as fault:
             if isinstance(fault, MessageError):

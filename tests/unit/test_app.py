@@ -83,6 +83,16 @@ def test_a_valid_dataset_is_reported_recorded_and_announced(storage: MemoryStora
     )
 
 
+def test_the_uploads_trace_travels_with_the_message(storage: MemoryStorage) -> None:
+    publisher = MemoryPublisher()
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    obj = upload(storage, "incoming/t.jsonl", dataset(generation_dataset(12)))
+    validate_upload(obj, storage, publisher, SETTINGS, LOG, traceparent)
+    [(_, body, attributes)] = publisher.messages
+    assert attributes["traceparent"] == traceparent
+    assert DatasetValidated.decode(body, attributes).traceparent == traceparent
+
+
 def test_an_invalid_dataset_is_rejected_and_not_announced(storage: MemoryStorage) -> None:
     publisher = MemoryPublisher()
     obj = upload(storage, "incoming/bad.jsonl", dataset([generation(1, output_text="")] * 3))

@@ -22,9 +22,15 @@ class Validation(StrEnum):
 
 
 def validate_upload(
-    obj: StorageObject, storage: ObjectStore, publisher: Publisher, settings: Settings, log: Logger
+    obj: StorageObject,
+    storage: ObjectStore,
+    publisher: Publisher,
+    settings: Settings,
+    log: Logger,
+    traceparent: str | None = None,
 ) -> Validation:
-    """Validate one uploaded object version; publish "dataset validated" only if it is valid."""
+    """Validate one uploaded object version; publish "dataset validated" only if it is valid.
+    The upload's `traceparent` travels on with the message."""
     if not obj.name.startswith(settings.upload_prefix) or not obj.name.endswith(DATASET_SUFFIX):
         log.info("not a dataset upload: ignored", object=obj.uri)
         return Validation.IGNORED
@@ -74,6 +80,7 @@ def validate_upload(
         report_uri,
         log.correlation or "",
         live.metadata,
+        traceparent,
     )
     data, attributes = message.encode()
     message_id = publisher.publish(settings.validated_topic_path, data, attributes)
