@@ -24,6 +24,7 @@ from codetune.state import (
 )
 from codetune.state.records import Claim, advance
 from codetune.tuning.backends import pipeline as jobs
+from codetune.tuning.backends.base import job_error
 
 
 # --- Records ----------------------------------------------------------------------------------
@@ -271,8 +272,8 @@ def test_without_an_upload_task_the_single_run_task_is_used() -> None:
 
 
 def test_a_failed_jobs_error_is_googles() -> None:
-    assert jobs.job_error({"error": {"code": 8, "message": "Quota exceeded"}}) == {
+    assert job_error({"error": {"code": 8, "message": "Quota exceeded"}}) == {
         "code": 8,
         "message": "Quota exceeded",
     }
-    assert jobs.job_error({"state": "PIPELINE_STATE_SUCCEEDED"}) is None
+    assert job_error({"state": "PIPELINE_STATE_SUCCEEDED"}) is None

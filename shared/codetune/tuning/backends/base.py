@@ -98,6 +98,14 @@ class JobOutcome:
     error: dict[str, Any] | None = None
 
 
+def job_error(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Google's error of a failed or cancelled job (google.rpc.Status: code, message)."""
+    error = job.get("error")
+    if not isinstance(error, dict) or not error:
+        return None
+    return {"code": error.get("code"), "message": error.get("message") or "(no message)"}
+
+
 class TuningBackend(Protocol):
     name: str
 

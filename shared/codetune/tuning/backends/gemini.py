@@ -23,7 +23,13 @@ from codetune.gemini.check import convert_and_check
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.ports import ObjectStore
 from codetune.state import Claim, Stage, TunedModel
-from codetune.tuning.backends.base import JobOutcome, SubmitContext, Submitted, VertexAI
+from codetune.tuning.backends.base import (
+    JobOutcome,
+    SubmitContext,
+    Submitted,
+    VertexAI,
+    job_error,
+)
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem, TuningParameters
 
@@ -87,14 +93,11 @@ class GeminiBackend:
         stage = STAGES.get(state)
         tuned = job.get("tunedModel") or {}
         model = tuned.get("model") if stage is Stage.SUCCEEDED else None
-        error = job.get("error") if stage in (Stage.FAILED, Stage.CANCELLED) else None
         return JobOutcome(
             state=state,
             stage=stage,
             tuned_model=TunedModel(model, tuned.get("endpoint")) if model else None,
-            error={"code": error.get("code"), "message": error.get("message") or "(no message)"}
-            if isinstance(error, dict) and error
-            else None,
+            error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
         )
 
     def tuned_models(

@@ -14,7 +14,13 @@ from typing import Any
 from codetune.dataset import DatasetKind
 from codetune.state import Stage, TunedModel
 from codetune.tuning import models
-from codetune.tuning.backends.base import JobOutcome, SubmitContext, Submitted, VertexAI
+from codetune.tuning.backends.base import (
+    JobOutcome,
+    SubmitContext,
+    Submitted,
+    VertexAI,
+    job_error,
+)
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import TuningParameters
 from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
@@ -58,14 +64,6 @@ def tuned_endpoint_name(job: Mapping[str, Any]) -> str | None:
         if isinstance(name, str) and name.strip():
             return name.strip()
     return None
-
-
-def job_error(job: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Google's error of a failed or cancelled job (google.rpc.Status: code, message)."""
-    error = job.get("error")
-    if not isinstance(error, dict) or not error:
-        return None
-    return {"code": error.get("code"), "message": error.get("message") or "(no message)"}
 
 
 class PipelineBackend:
