@@ -155,8 +155,11 @@ run gcloud pubsub topics add-iam-policy-binding "$EVENTS_TOPIC" --project "$PROJ
   --member "$WRITER" --role roles/pubsub.publisher
 
 # --- The sweep: Gemini tuning jobs send no state events; lost pipeline events are rescued -----
+sweep_schedule() {  # cron: every SWEEP_INTERVAL_MINUTES minutes
+  if [ "$SWEEP_INTERVAL_MINUTES" = 1 ]; then echo "* * * * *"; else echo "*/$SWEEP_INTERVAL_MINUTES * * * *"; fi
+}
 run_tolerant gcloud scheduler jobs create http "$PREFIX-sweep" --project "$PROJECT" --location "$REGION" \
-  --schedule "*/5 * * * *" --uri "$(function_url sweep)" --http-method POST \
+  --schedule "$(sweep_schedule)" --uri "$(function_url sweep)" --http-method POST \
   --oidc-service-account-email "$(sa pusher)" --oidc-token-audience "$(function_url sweep)"
 
 if [ "$DRY_RUN" != 1 ]; then

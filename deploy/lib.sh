@@ -6,8 +6,9 @@ usage() {
 usage: $(basename "$0") --project P --region R --bucket B [--settings FILE] [--dry-run]${EXTRA_USAGE:-}
 
 Settings may also come from a file of KEY=VALUE lines (default deploy/settings.env when it
-exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, and CODETUNE_* tuning
-defaults passed to the tune function. Command-line flags win over the file.
+exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, SWEEP_INTERVAL_MINUTES
+(1 to 59, default 1), and CODETUNE_* tuning defaults passed to the tune function.
+Command-line flags win over the file.
 --dry-run prints every command, one a line, and touches nothing.
 EOF
   exit 2
@@ -15,6 +16,8 @@ EOF
 
 DRY_RUN=0
 PROJECT="" REGION="" BUCKET="" SETTINGS=""
+# How often the sweep re-reads unfinished jobs; a Gemini job's end is recorded within it.
+SWEEP_INTERVAL_MINUTES=1
 TUNING_DEFAULTS=()
 
 parse_args() {
@@ -35,6 +38,10 @@ parse_args() {
   if [ -f "$file" ]; then read_settings "$file"; fi
   PROJECT=${project:-$PROJECT} REGION=${region:-$REGION} BUCKET=${bucket:-$BUCKET}
   [ -n "$PROJECT" ] && [ -n "$REGION" ] && [ -n "$BUCKET" ] || usage
+  case "$SWEEP_INTERVAL_MINUTES" in
+    [1-9]|[1-5][0-9]) ;;
+    *) echo "SWEEP_INTERVAL_MINUTES must be 1 to 59, not '$SWEEP_INTERVAL_MINUTES'" >&2; exit 2 ;;
+  esac
   names
 }
 
@@ -49,6 +56,7 @@ read_settings() {
       PROJECT) PROJECT=$value ;;
       REGION) REGION=$value ;;
       BUCKET) BUCKET=$value ;;
+      SWEEP_INTERVAL_MINUTES) SWEEP_INTERVAL_MINUTES=$value ;;
       CODETUNE_*) TUNING_DEFAULTS+=("$key=$value") ;;
       *) echo "unknown setting $key in $1" >&2; exit 2 ;;
     esac

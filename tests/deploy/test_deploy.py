@@ -169,7 +169,8 @@ def test_settings_reach_the_tune_function(deploy_lines: list[str]) -> None:
     env = tune[tune.index("--set-env-vars") + 1]
     assert env.startswith("^|^")
     values = dict(item.split("=", 1) for item in env[3:].split("|"))
-    assert values["CODETUNE_TRAIN_STEPS"] == "300" and values["CODETUNE_ACCELERATOR_TYPE"] == "GPU"
+    assert values["CODETUNE_LARGE_MODEL_REFERENCE"] == "gemini-3.5-flash"
+    assert values["CODETUNE_EPOCH_COUNT"] == "3"
     assert values["CODETUNE_PIPELINE_REGION"] == "us-central1"
     assert values["CODETUNE_SERVICE_ACCOUNT"] == "codetune-pipeline@acme-ml.iam.gserviceaccount.com"
 
@@ -282,3 +283,74 @@ def test_every_gcloud_command_gets_past_gcloud_parsing(
         failures = [f for f in pool.map(check, commands) if f]
     assert failures == [], "\n".join(failures)
     assert all(re.match(r"^[a-z]", c[1]) for c in commands)
+
+
+def test_the_example_settings_plan_a_job_for_the_default_model(deploy_lines: list[str]) -> None:
+    """Exactly what deploy.sh gives the tune function from settings.example.env plans a job."""
+    [tune] = [
+        c for c in gcloud_lines(deploy_lines) if c[1:4] == ["functions", "deploy", "codetune-tune"]
+    ]
+    pairs = tune[tune.index("--set-env-vars") + 1].removeprefix("^|^").split("|")
+    env = {k: v for k, _, v in (pair.partition("=") for pair in pairs)}
+    assert env["CODETUNE_LARGE_MODEL_REFERENCE"] == "gemini-3.5-flash"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")}
+    for kind in ("generation", "chat"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "codetune.cli",
+                "plan",
+                "gs://acme-tuning-drop/incoming/train.jsonl#1",
+                "--kind",
+                kind,
+                "--examples",
+                "200",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**clean, **env},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert '"baseModel": "gemini-3.5-flash"' in result.stdout
+
+
+@pytest.mark.parametrize(("minutes", "schedule"), [("1", "* * * * *"), ("15", "*/15 * * * *")])
+def test_the_sweep_runs_at_the_configured_interval(
+    tmp_path: Path, minutes: str, schedule: str
+) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(
+        SETTINGS.read_text().replace(
+            "SWEEP_INTERVAL_MINUTES=1", f"SWEEP_INTERVAL_MINUTES={minutes}"
+        )
+    )
+    [job] = [
+        c
+        for c in gcloud_lines(dry_run("deploy.sh", "--settings", str(settings)))
+        if c[1:5] == ["scheduler", "jobs", "create", "http"]
+    ]
+    assert job[job.index("--schedule") + 1] == schedule
+
+
+def test_a_sweep_interval_outside_an_hour_is_refused(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(
+        SETTINGS.read_text().replace("SWEEP_INTERVAL_MINUTES=1", "SWEEP_INTERVAL_MINUTES=90")
+    )
+    result = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "deploy" / "deploy.sh"),
+            *ARGS,
+            "--settings",
+            str(settings),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "SWEEP_INTERVAL_MINUTES" in result.stderr

@@ -19,8 +19,14 @@ DEPLOYMENT = {
     "CODETUNE_PROJECT": "acme-ml",
     "CODETUNE_PIPELINE_REGION": "us-central1",
     "CODETUNE_OUTPUT_DIR": "gs://tuning-drop/pipeline",
+}
+# A deployment that chose the legacy code-bison pipeline.
+LEGACY_GEN = {
+    **DEPLOYMENT,
+    "CODETUNE_LARGE_MODEL_REFERENCE": "code-bison@002",
     "CODETUNE_TRAIN_STEPS": "250",
 }
+LEGACY_CHAT = {**LEGACY_GEN, "CODETUNE_LARGE_MODEL_REFERENCE": "codechat-bison@002"}
 
 
 def codetune(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -44,6 +50,7 @@ def test_plan_prints_the_request_and_what_was_derived() -> None:
         "--set",
         "train_steps=15",
         "--json",
+        env=LEGACY_GEN,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     plan = json.loads(result.stdout)
@@ -62,12 +69,15 @@ def test_plan_prints_the_request_and_what_was_derived() -> None:
         plan["body"]["runtimeConfig"]["parameterValues"]["train_steps"] == 15
     )  # --set beats the environment
     assert any("0.5 epochs" in w for w in plan["warnings"])
+    assert any("since 2024-10-09" in w for w in plan["warnings"])
     schema = json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1PipelineJob", request=True)
     jsonschema.validate(plan["body"], schema)
 
 
 def test_deployment_defaults_come_from_the_environment() -> None:
-    result = codetune("plan", DATASET, "--kind", "chat", "--examples", "100", "--json")
+    result = codetune(
+        "plan", DATASET, "--kind", "chat", "--examples", "100", "--json", env=LEGACY_CHAT
+    )
     plan = json.loads(result.stdout)
     assert plan["body"]["runtimeConfig"]["parameterValues"]["train_steps"] == 250
     assert plan["body"]["runtimeConfig"]["gcsOutputDirectory"] == "gs://tuning-drop/pipeline"
@@ -94,6 +104,7 @@ def test_the_manifest_pairs_evaluation_data_and_sets_parameters(tmp_path: Path) 
         "--manifest",
         str(manifest),
         "--json",
+        env=LEGACY_GEN,
     )
     values = json.loads(result.stdout)["body"]["runtimeConfig"]["parameterValues"]
     assert values["evaluation_data_uri"] == "gs://tuning-drop/incoming/snippets.eval.jsonl"
@@ -115,6 +126,7 @@ def test_every_broken_rule_is_listed_with_exit_1() -> None:
         "--set",
         "learning_rate_multiplier=0",
         "--json",
+        env=LEGACY_CHAT,
     )
     assert result.returncode == 1
     errors = json.loads(result.stdout)["errors"]
@@ -127,7 +139,7 @@ def test_every_broken_rule_is_listed_with_exit_1() -> None:
 
 
 def test_without_json_the_output_is_readable() -> None:
-    good = codetune("plan", DATASET, "--kind", "generation", "--examples", "240")
+    good = codetune("plan", DATASET, "--kind", "generation", "--examples", "240", env=LEGACY_GEN)
     assert good.returncode == 0 and good.stdout.startswith("POST https://us-central1-aiplatform")
     assert "batch size 8" in good.stdout
     bad = codetune(
@@ -184,6 +196,18 @@ def test_the_shipped_manifest_plans() -> None:
         "--json",
     )
     assert result.returncode == 0, result.stdout
-    values = json.loads(result.stdout)["body"]["runtimeConfig"]["parameterValues"]
-    assert values["evaluation_data_uri"] == "gs://tuning-drop/incoming/code-generation.eval.jsonl"
-    assert values["train_steps"] == 200
+    plan = json.loads(result.stdout)
+    assert plan["body"]["baseModel"] == "gemini-3.5-flash"
+    assert plan["body"]["supervisedTuningSpec"]["hyperParameters"]["epochCount"] == "3"
+    assert plan["derived"]["evaluation_source_uri"] == (
+        "gs://tuning-drop/incoming/code-generation.eval.jsonl"
+    )
+
+
+def test_without_a_base_model_the_plan_is_a_gemini_tuning_job() -> None:
+    result = codetune("plan", DATASET, "--kind", "chat", "--examples", "300", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["url"].endswith("/v1/projects/acme-ml/locations/us-central1/tuningJobs")
+    assert plan["body"]["baseModel"] == "gemini-3.5-flash"
+    assert not any("2024-10-09" in w for w in plan["warnings"])

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -49,8 +50,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
                 os.killpg(pid, 0)
 
 
+LEGACY = {"codetune-large_model_reference": "code-bison@002"}
+LEGACY_CHAT = {"codetune-large_model_reference": "codechat-bison@002"}
+
+
 def drop(stack: LocalStack, name: str, data: bytes, metadata: dict[str, str] | None = None) -> str:
-    return stack.upload(data, f"incoming/{name}", metadata)
+    """Upload as a user would. Most tests here exercise the legacy pipeline (its job events,
+    its job ids): code-bison unless the metadata names another model."""
+    return stack.upload(data, f"incoming/{name}", {**LEGACY, **(metadata or {})})
 
 
 def finished(stack: LocalStack, name: str, generation: str, seconds: float = 60) -> dict[str, Any]:
@@ -130,7 +137,7 @@ def test_a_generation_dataset_ends_with_a_tuned_model(stack: LocalStack) -> None
 
 
 def test_a_chat_dataset_uses_the_chat_template(stack: LocalStack) -> None:
-    generation_id = drop(stack, "chats.jsonl", dataset(chat_dataset(15)))
+    generation_id = drop(stack, "chats.jsonl", dataset(chat_dataset(15)), LEGACY_CHAT)
     assert finished(stack, "chats.jsonl", generation_id)["state"] == "SUCCEEDED"
     [job] = jobs_for(stack, "chats.jsonl")
     assert job["templateUri"] == CHAT_TEMPLATE
@@ -427,23 +434,22 @@ def test_every_event_and_resource_matches_googles_schemas(stack: LocalStack) -> 
 
 
 # --- Gemini supervised tuning and the sweep ---------------------------------------------------
-GEMINI = {"codetune-large_model_reference": "gemini-2.5-flash"}
+GEMINI = {"codetune-large_model_reference": "gemini-3.5-flash"}
 
 
-def test_a_gemini_base_model_gets_a_supervised_tuning_job(stack: LocalStack) -> None:
+def test_with_no_model_named_a_dataset_gets_a_gemini_supervised_tuning_job(
+    stack: LocalStack,
+) -> None:
     from codetune.local.vertex_standin import GEMINI_EXAMPLE
 
-    generation_id = drop(
-        stack,
-        "gemini.jsonl",
-        dataset(generation_dataset(20)),
-        {**GEMINI, "codetune-epoch_count": "2"},
-    )
+    # As a user drops it: no base model named anywhere, so the default, today's Gemini Flash.
+    data = dataset(generation_dataset(20))
+    generation_id = stack.upload(data, "incoming/gemini.jsonl", {"codetune-epoch_count": "2"})
     record = finished(stack, "gemini.jsonl", generation_id)
     assert record["state"] == "SUCCEEDED", record
     [job] = jobs_for(stack, "gemini.jsonl")
     assert job["name"].startswith("projects/local-project/locations/us-central1/tuningJobs/")
-    assert job["baseModel"] == "gemini-2.5-flash"
+    assert job["baseModel"] == "gemini-3.5-flash"
     assert job["supervisedTuningSpec"]["hyperParameters"] == {"epochCount": "2"}
     assert record["tuned_model"] == {
         "model": job["tunedModel"]["model"],
@@ -456,7 +462,11 @@ def test_a_gemini_base_model_gets_a_supervised_tuning_job(stack: LocalStack) -> 
     lines = blob.download_as_bytes().splitlines()
     assert len(lines) == 20 and all(GEMINI_EXAMPLE.is_valid(orjson.loads(line)) for line in lines)
     assert "sweep" in {step["by"] for step in record["history"]}  # tuning jobs send no events
-    listed = codetune(stack, "models", "list", "--base-model", "gemini-2.5-flash")
+    # Recorded within one sweep interval (plus the time the sweep takes) of the job's end.
+    [done] = [step for step in record["history"] if step["state"] == "SUCCEEDED"]
+    lag = datetime.fromisoformat(done["time"]) - datetime.fromisoformat(job["endTime"])
+    assert timedelta(0) <= lag <= timedelta(seconds=stack.config.sweep_seconds + 1)
+    listed = codetune(stack, "models", "list", "--base-model", "gemini-3.5-flash")
     assert listed.returncode == 0 and record["tuned_model"]["model"] in listed.stdout.split()
     assert (
         record["tuned_model"]["model"]
@@ -523,13 +533,13 @@ def test_a_repeated_gemini_delivery_finds_its_job(stack: LocalStack) -> None:
 
 def test_a_failed_gemini_job_is_recorded_by_the_sweep(stack: LocalStack) -> None:
     assert stack.vertex is not None
-    stack.vertex.fail_next_job("Tuning quota exceeded for gemini-2.5-flash in us-central1.")
+    stack.vertex.fail_next_job("Tuning quota exceeded for gemini-3.5-flash in us-central1.")
     generation_id = drop(stack, "gemini-doomed.jsonl", dataset(generation_dataset(10)), GEMINI)
     record = finished(stack, "gemini-doomed.jsonl", generation_id)
     assert record["state"] == "FAILED"
     assert record["error"] == {
         "code": 3,
-        "message": "Tuning quota exceeded for gemini-2.5-flash in us-central1.",
+        "message": "Tuning quota exceeded for gemini-3.5-flash in us-central1.",
     }
 
 
@@ -585,7 +595,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
         values = {
             "project": "local-project",
             "pipeline_region": "us-central1",
-            "large_model_reference": "gemini-2.5-flash",
+            "large_model_reference": "gemini-3.5-flash",
         }
         result = plan_from_sources(
             DatasetRef(f"gs://{bucket}/incoming/claims.jsonl", generation),
@@ -679,7 +689,7 @@ def test_the_vertex_stand_in_refuses_what_vertex_ai_refuses(stack: LocalStack) -
     tuning = f"{stack.vertex.url}/v1/projects/local-project/locations/us-central1/tuningJobs"
     refused = requests.post(
         tuning,
-        json={"baseModel": "gemini-2.5-flash", "supervisedTuningSpec": {"epochs": 3}},
+        json={"baseModel": "gemini-3.5-flash", "supervisedTuningSpec": {"epochs": 3}},
         timeout=10,
     )
     assert refused.status_code == 400 and "trainingDatasetUri" in refused.json()["error"]["message"]

@@ -27,6 +27,7 @@ ENVIRON = {
     "CODETUNE_OUTPUT_DIR": f"gs://{BUCKET}/_codetune/pipeline",
 }
 LOG = Logger("test")
+LEGACY = {"codetune-large_model_reference": "code-bison@002"}
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_a_stale_generation_and_non_datasets_are_left_alone(storage: MemoryStora
 def test_a_pipeline_job_is_pointed_to_before_it_exists_and_submitted_once(
     storage: MemoryStorage,
 ) -> None:
-    message = validated(storage, "incoming/a.jsonl", dataset(generation_dataset(12)))
+    message = validated(storage, "incoming/a.jsonl", dataset(generation_dataset(12)), LEGACY)
     records = store(storage)
 
     def pointer_first(name: str) -> None:
@@ -144,6 +145,32 @@ def test_a_pipeline_job_is_pointed_to_before_it_exists_and_submitted_once(
     assert opened.generation == message.generation
 
 
+def test_with_no_model_named_the_job_tunes_the_default_gemini_model(storage: MemoryStorage) -> None:
+    message = validated(storage, "incoming/d.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    [job] = vertex.jobs.values()
+    assert job["baseModel"] == "gemini-3.5-flash"
+    record = store(storage).record("incoming/d.jsonl", message.generation)
+    assert record is not None and (record.backend, record.base_model) == (
+        "gemini",
+        "gemini-3.5-flash",
+    )
+
+
+def test_a_legacy_model_is_warned_about_in_the_log_and_the_record(
+    storage: MemoryStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    message = validated(storage, "incoming/l.jsonl", dataset(generation_dataset(12)), LEGACY)
+    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    record = store(storage).record("incoming/l.jsonl", message.generation)
+    assert record is not None and record.warnings
+    assert "refuses new tuning jobs for it since 2024-10-09" in record.warnings[0]
+    assert any(
+        r.levelname == "WARNING" and "since 2024-10-09" in r.getMessage() for r in caplog.records
+    )
+
+
 def test_a_gemini_job_trains_on_the_converted_validated_version_once(
     storage: MemoryStorage,
 ) -> None:
@@ -151,7 +178,7 @@ def test_a_gemini_job_trains_on_the_converted_validated_version_once(
         storage,
         "incoming/g.jsonl",
         dataset(generation_dataset(12)),
-        {"codetune-large_model_reference": "gemini-2.5-flash"},
+        {"codetune-large_model_reference": "gemini-3.5-flash"},
     )
     records = store(storage)
     converted = records.converted_uri("incoming/g.jsonl", message.generation, "training")
@@ -227,7 +254,7 @@ def submitted(
 
 def test_status_records_the_tuned_model_and_never_moves_back(storage: MemoryStorage) -> None:
     vertex = FakeVertex()
-    message = submitted(storage, "incoming/s.jsonl", vertex)
+    message = submitted(storage, "incoming/s.jsonl", vertex, **LEGACY)
     records = store(storage)
     [pointer] = records.open_jobs()
     detail = {
@@ -257,10 +284,10 @@ def test_the_sweep_finishes_every_readable_job_and_counts_the_rest(storage: Memo
         storage,
         "incoming/one.jsonl",
         vertex,
-        **{"codetune-large_model_reference": "gemini-2.5-flash"},
+        **{"codetune-large_model_reference": "gemini-3.5-flash"},
     )
-    submitted(storage, "incoming/two.jsonl", vertex)
-    submitted(storage, "incoming/three.jsonl", vertex)
+    submitted(storage, "incoming/two.jsonl", vertex, **LEGACY)
+    submitted(storage, "incoming/three.jsonl", vertex, **LEGACY)
     records = store(storage)
     gemini, *pipelines = sorted(records.open_jobs(), key=lambda p: p.backend)
     vertex.finish(gemini.job, "JOB_STATE_FAILED", error={"code": 3, "message": "bad data"})

@@ -3,6 +3,8 @@ tuningJobs request held against the official TuningJob schema."""
 
 from __future__ import annotations
 
+import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +14,15 @@ import pytest
 
 from codetune.dataset import DatasetKind, DatasetRole
 from codetune.exceptions import PlanRejected
+from codetune.gemini import models as gemini_models
 from codetune.gemini.check import convert_and_check, problems
 from codetune.gemini.convert import convert_example
-from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan
+from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.local.discovery import json_schema
 from codetune.local.vertex_standin import GEMINI_EXAMPLE
 from codetune.tuning.backends import plan_from_sources
 from codetune.tuning.common import DatasetRef
+from codetune.tuning.parameters import resolve
 from tests.support import chat, generation
 
 GEN, CHAT = DatasetKind.GENERATION, DatasetKind.CHAT
@@ -26,7 +30,7 @@ DATASET = DatasetRef.parse("gs://tuning-drop/incoming/snippets.jsonl#42")
 BASE = {
     "project": "acme-ml",
     "pipeline_region": "us-central1",
-    "large_model_reference": "gemini-2.5-flash",
+    "large_model_reference": "gemini-3.5-flash",
 }
 TUNING_JOB = jsonschema.Draft202012Validator(
     json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1TuningJob", request=True)
@@ -157,7 +161,11 @@ PLANS: list[tuple[str, DatasetKind, dict[str, Any]]] = [
         {"epoch_count": 5, "learning_rate_multiplier": 0.5, "adapter_size": 16},
     ),
     ("lite", CHAT, {"large_model_reference": "gemini-2.5-flash-lite", "adapter_size": 1}),
-    ("pro", GEN, {"large_model_reference": "gemini-2.5-pro", "adapter_size": 8, "epoch_count": 2}),
+    (
+        "3.1-lite",
+        GEN,
+        {"large_model_reference": "gemini-3.1-flash-lite", "adapter_size": 32, "epoch_count": 2},
+    ),
     ("validation", GEN, {"evaluation_data_uri": "gs://tuning-drop/incoming/snippets.eval.jsonl"}),
     (
         "cmek-sa-labels",
@@ -252,7 +260,7 @@ def test_hyperparameter_ranges() -> None:
     assert rejected(epoch_count=0) == [("epoch_count", "range")]
     assert rejected(learning_rate_multiplier=0) == [("learning_rate_multiplier", "S-16")]
     assert rejected(adapter_size=3) == [("adapter_size", "gemini")]
-    assert rejected(large_model_reference="gemini-2.5-pro", adapter_size=16) == [
+    assert rejected(large_model_reference="gemini-2.5-flash-lite", adapter_size=32) == [
         ("adapter_size", "gemini")
     ]
     assert rejected(
@@ -332,3 +340,66 @@ def test_every_converted_example_satisfies_googles_format(
     source = generation(1) if kind is DatasetKind.GENERATION else chat(1, context="Be brief.")
     converted = convert_example(orjson.loads(source), kind, context)
     assert list(GEMINI_EXAMPLE.iter_errors(converted)) == []
+
+
+# --- The tunable models: table, regions, lifecycle ------------------------------------------
+
+
+def plan_on(day: date, **values: object) -> list[tuple[str, str]] | list[str]:
+    """The problems of planning on `day`, or the plan's warnings when there are none."""
+    parameters, found = resolve([("test", {**BASE, **values})])
+    assert found == []
+    try:
+        result = plan_tuning_job(
+            DatasetRef("gs://tuning-drop/incoming/a.jsonl", "1"), GEN, 200, parameters, today=day
+        )
+    except PlanRejected as rejected:
+        return [(p.parameter, p.rule) for p in rejected.problems]
+    return result.warnings
+
+
+def test_the_default_is_the_newest_generally_available_flash_on_the_tuning_page() -> None:
+    default = gemini_models.GEMINI_MODELS[gemini_models.DEFAULT_MODEL]
+    flashes = [m for m in gemini_models.MODELS if m.name.endswith("-flash") and m.released]
+    assert default.shutdown is None
+    assert default.released == max(m.released for m in flashes if m.released)
+
+
+def test_every_row_cites_its_source_and_limits() -> None:
+    for model in gemini_models.MODELS:
+        assert model.source and model.max_tokens_per_example > 0, model.name
+        assert model.adapter_sizes is None or set(model.adapter_sizes) <= set(
+            gemini_models.ADAPTER_SIZES
+        )
+
+
+def test_a_model_past_its_shutdown_is_refused_and_one_near_it_warned_about() -> None:
+    flash = gemini_models.GEMINI_MODELS["gemini-2.5-flash"]
+    assert flash.shutdown is not None
+    after = plan_on(flash.shutdown, large_model_reference="gemini-2.5-flash")
+    assert after == [("large_model_reference", "lifecycle")]
+    near = plan_on(flash.shutdown - timedelta(days=90), large_model_reference="gemini-2.5-flash")
+    assert any("gemini-3.5-flash-lite" in w and "shuts down on 2026-12-01" in w for w in near)
+    far = plan_on(flash.shutdown - timedelta(days=91), large_model_reference="gemini-2.5-flash")
+    assert not any("shuts down" in w for w in far)
+    assert not any(
+        "shuts down" in w for w in plan_on(date(2030, 1, 1))
+    )  # the default: none announced
+
+
+def test_a_model_or_region_outside_the_table_is_refused_with_the_valid_ones() -> None:
+    with pytest.raises(PlanRejected) as raised:
+        plan(large_model_reference="gemini-9-ultra")
+    [problem] = raised.value.problems
+    assert "gemini-3.5-flash" in problem.message and "code-bison@002" in problem.message
+    with pytest.raises(PlanRejected) as raised:
+        plan(pipeline_region="evil-host1")
+    [problem] = raised.value.problems
+    assert problem.parameter == "pipeline_region" and "europe-west4" in problem.message
+
+
+def test_the_documentation_shows_the_model_table() -> None:
+    docs = Path(__file__).resolve().parents[2] / "docs" / "gemini.md"
+    shown = re.search(r"<!-- models:start -->\n(.*?)<!-- models:end -->", docs.read_text(), re.S)
+    assert shown is not None
+    assert shown.group(1) == gemini_models.markdown_table(), "run: python -m codetune.gemini.models"

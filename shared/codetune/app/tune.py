@@ -63,6 +63,8 @@ def tune_dataset(
                 dataset.correlation_id,
             )
 
+        for warning in plan.warnings:
+            log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
         context = SubmitContext(version, dataset.kind, evaluation, storage, store, vertex, pointer)
         submitted = backend.submit(plan, context)
     except PlanRejected as rejected:

@@ -33,8 +33,10 @@ def convert_and_check(
     kind: DatasetKind,
     role: DatasetRole,
     default_context: str | None = None,
+    model: models.GeminiModel | None = None,
 ) -> GeminiDataset:
     """Convert each line (as validate accepted it), write it, and check it as Gemini will."""
+    model = model or models.GEMINI_MODELS[models.DEFAULT_MODEL]
     result = GeminiDataset()
     for number, line in enumerate(lines, start=1):
         if not bytes(line).strip():
@@ -43,12 +45,12 @@ def convert_and_check(
         for problem in problems(converted):
             result.errors.add(Finding(Rule.GEMINI_FORMAT, problem, number))
         tokens = estimate_tokens(_characters(converted))
-        if tokens > models.MAX_TOKENS_PER_EXAMPLE:
+        if tokens > model.max_tokens_per_example:
             result.errors.add(
                 Finding(
                     Rule.GEMINI_TOKENS,
                     f"about {tokens:,} tokens (estimated); Gemini takes "
-                    f"{models.MAX_TOKENS_PER_EXAMPLE:,} per example",
+                    f"{model.max_tokens_per_example:,} per example",
                     number,
                 )
             )
@@ -57,9 +59,9 @@ def convert_and_check(
         result.examples += 1
         result.bytes_written += len(data)
     limit = (
-        models.MAX_VALIDATION_EXAMPLES
+        model.max_validation_examples
         if role is DatasetRole.EVALUATION
-        else models.MAX_TRAINING_EXAMPLES
+        else model.max_training_examples
     )
     if result.examples > limit:
         result.errors.add(
@@ -67,11 +69,11 @@ def convert_and_check(
                 Rule.GEMINI_SIZE, f"{result.examples:,} examples; Gemini takes at most {limit:,}"
             )
         )
-    if result.bytes_written > models.MAX_TRAINING_FILE_BYTES:
+    if result.bytes_written > model.max_training_file_bytes:
         result.errors.add(
             Finding(
                 Rule.GEMINI_SIZE,
-                f"{result.bytes_written:,} bytes once converted; Gemini takes 1 GB",
+                f"{result.bytes_written:,} bytes once converted; Gemini takes {model.max_training_file_bytes:,}",
             )
         )
     return result

@@ -12,8 +12,8 @@ label before creating one, so a repeated delivery finds the existing job.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from codetune.dataset import DatasetKind
@@ -35,7 +35,6 @@ from codetune.tuning.common import (
 from codetune.tuning.parameters import GEMINI, Problem, TuningParameters, refused
 
 REQUEST_LABEL = "codetune-request"
-_REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,44 +77,85 @@ class TuningJobPlan:
         }
 
 
+def lifecycle(model: models.GeminiModel, today: date, warnings: list[str]) -> list[Problem]:
+    """A model past its announced shutdown is refused; one within SHUTDOWN_WARNING_DAYS of it
+    gets a warning naming Google's recommended replacement."""
+    left = model.days_left(today)
+    if left is None or left > models.SHUTDOWN_WARNING_DAYS:
+        return []
+    instead = f"; Google recommends {model.replacement}" if model.replacement else ""
+    if left <= 0:
+        return [
+            Problem(
+                "large_model_reference",
+                "lifecycle",
+                f"{model.name} was shut down on {model.shutdown}{instead}",
+            )
+        ]
+    warnings.append(f"{model.name} shuts down on {model.shutdown} ({left} days){instead}")
+    return []
+
+
 def plan_tuning_job(
     dataset: DatasetRef,
     kind: DatasetKind,
     examples: int,
     p: TuningParameters,
     system_prefix: str = SYSTEM_PREFIX,
+    today: date | None = None,
 ) -> TuningJobPlan:
-    model = models.GEMINI_MODELS.get(p.large_model_reference or "")
+    """The tuningJobs.create request; PlanRejected lists every problem. `today` decides the
+    model's lifecycle (a model past its shutdown is refused, one near it warned about)."""
+    model = models.GEMINI_MODELS.get(p.large_model_reference or models.DEFAULT_MODEL)
     problems: list[Problem] = []
+    warnings: list[str] = []
     fail = problems.append
     if model is None:
         fail(
             Problem(
                 "large_model_reference",
                 "S-21",
-                f"not a Gemini model: {', '.join(models.GEMINI_MODELS)}",
+                f"not a tunable Gemini model; use one of {', '.join(models.GEMINI_MODELS)}",
             )
         )
+    else:
+        problems += lifecycle(model, today or date.today(), warnings)
     problems += dataset_and_project_problems(dataset, examples, p)
     if not p.pipeline_region:
         fail(Problem("pipeline_region", "required", "the tuning job's region is required"))
-    elif not _REGION.match(p.pipeline_region):
-        fail(Problem("pipeline_region", "format", "a region looks like us-central1"))
+    elif p.pipeline_region not in models.TUNING_REGIONS:
+        fail(
+            Problem(
+                "pipeline_region",
+                "gemini",
+                f"Gemini tuning does not run in {p.pipeline_region}; use one of "
+                + ", ".join(models.TUNING_REGIONS),
+            )
+        )
     problems += refused(p, GEMINI)
     if p.epoch_count is not None and not 1 <= p.epoch_count <= 100:
         fail(Problem("epoch_count", "range", "1 to 100 epochs"))
     if p.learning_rate_multiplier is not None and p.learning_rate_multiplier <= 0:
         fail(Problem("learning_rate_multiplier", "S-16", "must be greater than 0"))
-    if (
+    if p.adapter_size is not None and p.adapter_size not in models.ADAPTER_SIZES:
+        fail(
+            Problem(
+                "adapter_size",
+                "gemini",
+                f"adapter sizes are {', '.join(map(str, models.ADAPTER_SIZES))}",
+            )
+        )
+    elif (
         p.adapter_size is not None
         and model is not None
+        and model.adapter_sizes is not None
         and p.adapter_size not in model.adapter_sizes
     ):
         fail(
             Problem(
                 "adapter_size",
                 "gemini",
-                f"{model.name} takes adapter sizes {', '.join(map(str, model.adapter_sizes))}",
+                f"{model.name} takes adapter sizes {', '.join(map(str, model.adapter_sizes or ()))}",
             )
         )
     if p.evaluation_data_uri is not None and not GCS_OBJECT_URI.match(p.evaluation_data_uri):
@@ -192,7 +232,6 @@ def plan_tuning_job(
         }
     )
     body["labels"][REQUEST_LABEL] = digest
-    warnings = []
     if examples < models.RECOMMENDED_EXAMPLES:
         warnings.append(
             f"{examples} examples; Google recommends starting Gemini tuning with 100 to 500"

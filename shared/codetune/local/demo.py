@@ -109,7 +109,7 @@ def register(commands: Any) -> None:
     )
     demo.add_argument(
         "--base-model",
-        help="the base model to tune, e.g. gemini-2.5-flash (default: code-bison@002 / codechat-bison@002)",
+        help="the base model to tune, e.g. code-bison@002 for the legacy pipeline (default: the deployment default, else gemini-3.5-flash)",
     )
     demo.set_defaults(handler=_command)
 

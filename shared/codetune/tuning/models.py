@@ -81,6 +81,13 @@ DEFAULT_BASE_MODEL = {
     DatasetKind.CHAT: "codechat-bison@002",
 }
 
+# FACTS ("Code models today"): Google blocked new code-bison / codechat-bison tuning jobs on
+# 2024-10-09 and shut the models down on 2025-04-09. The pipeline stays as the legacy backend.
+LEGACY_WARNING = (
+    "{model} is a legacy code model: Vertex AI refuses new tuning jobs for it since 2024-10-09 "
+    "(shut down 2025-04-09); tune a Gemini model instead (the default)"
+)
+
 # S-15..S-17: what the templates do when a parameter is not sent (FACTS: template defaults).
 DEFAULT_TRAIN_STEPS = 300
 RECOMMENDED_TRAIN_STEPS = (200, 1_000)  # S-15, for datasets of 500 examples or more

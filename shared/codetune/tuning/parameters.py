@@ -224,9 +224,11 @@ PARAMETERS: tuple[Parameter, ...] = (
         _text,
         _BOTH,
         Scope.DATASET,
-        "`code-bison@002` / `codechat-bison@002`",
+        "`gemini-3.5-flash` (a deployment sets its own with `CODETUNE_LARGE_MODEL_REFERENCE`)",
         {PIPELINE: "`parameterValues.large_model_reference`", GEMINI: "`baseModel`"},
-        "the base model; chooses the backend; must fit the dataset's kind (S-21)",
+        "the base model, which chooses the backend: a tunable Gemini model (docs/gemini.md), or a "
+        "legacy code-bison model fitting the dataset's kind (S-21), which Vertex AI refuses since "
+        "2024-10-09",
     ),
     Parameter(
         "accelerator_type",

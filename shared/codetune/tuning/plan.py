@@ -303,7 +303,7 @@ class _Checks:
             body["serviceAccount"] = p.service_account
         if p.encryption_spec_key_name:
             body["encryptionSpec"] = {"kmsKeyName": p.encryption_spec_key_name}
-        warnings = []
+        warnings = [models.LEGACY_WARNING.format(model=base.name)]
         if epochs < 1:
             warnings.append(
                 f"S-15: {train_steps} steps x batch {batch_size} over {self.examples:,} examples is "

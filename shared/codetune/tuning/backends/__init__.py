@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PlanRejected
-from codetune.tuning import models
+from codetune.gemini import models as gemini_models
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -38,9 +38,10 @@ __all__ = [
 ]
 
 
-def default_model(kind: DatasetKind) -> str:
-    """The base model when none is named."""
-    return models.DEFAULT_BASE_MODEL[kind]
+def default_model() -> str:
+    """The base model when neither the deployment nor the dataset names one: today's Gemini
+    Flash (codetune.gemini.models.DEFAULT_MODEL). The code-bison pipeline only when named."""
+    return gemini_models.DEFAULT_MODEL
 
 
 def known_models() -> list[str]:
@@ -68,7 +69,7 @@ def plan_from_sources(
     (found upstream) first."""
     parameters, found = resolve(sources)
     found = [*problems, *found]
-    model = parameters.large_model_reference or default_model(kind)
+    model = parameters.large_model_reference or default_model()
     backend = backend_for(model)
     if backend is None:
         raise PlanRejected(

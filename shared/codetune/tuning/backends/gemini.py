@@ -74,6 +74,7 @@ class GeminiBackend:
             context.kind,
             DatasetRole.TRAINING,
             context_text,
+            models.GEMINI_MODELS[plan.base_model],
         )
         if context.evaluation is not None:
             convert(
@@ -83,6 +84,7 @@ class GeminiBackend:
                 context.kind,
                 DatasetRole.EVALUATION,
                 context_text,
+                models.GEMINI_MODELS[plan.base_model],
             )
         job, created = create_once(context, plan)
         context.store.write_pointer(context.pointer(job["name"]))
@@ -121,6 +123,7 @@ def convert(
     kind: DatasetKind,
     role: DatasetRole,
     default_context: str | None,
+    model: models.GeminiModel | None = None,
 ) -> None:
     """Stream `source` into Gemini's format at `target_uri`; PlanRejected if Gemini would refuse it."""
     target = DatasetRef.parse(target_uri)
@@ -129,7 +132,7 @@ def convert(
         storage.writer(target.bucket, target.name) as writer,
     ):
         lines = (line for _, line in read_lines(reader, MAX_LINE_BYTES) if line is not None)
-        result = convert_and_check(lines, writer.write, kind, role, default_context)
+        result = convert_and_check(lines, writer.write, kind, role, default_context, model)
     if not result.valid:
         raise PlanRejected(
             [
