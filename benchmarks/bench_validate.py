@@ -24,7 +24,7 @@ from typing import Any
 import jsonschema
 
 from benchmarks.datasets import chat_examples, generation_examples, write
-from codetune.dataset import DatasetKind, validate_path
+from codetune.dataset import DatasetKind, code_bison, validate_path
 
 MIN_BYTES = 50 * 1000 * 1000
 
@@ -71,7 +71,7 @@ def baseline(path: Path, kind: DatasetKind) -> int:
 
 
 def ours(path: Path, kind: DatasetKind) -> int:
-    return validate_path(path, kind).errors.total
+    return validate_path(path, kind, rules=code_bison("code-bison@002")).errors.total
 
 
 Check = Callable[[Path, DatasetKind], int]

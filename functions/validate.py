@@ -5,6 +5,8 @@ Trigger: Eventarc, google.cloud.storage.object.v1.finalized on the upload bucket
 
 from __future__ import annotations
 
+import os
+
 import functions_framework
 from cloudevents.http import CloudEvent
 
@@ -31,5 +33,5 @@ def validate(event: CloudEvent) -> None:
         return
     log = LOG.bind(logs.correlation_id(obj.uri, obj.generation))
     traceparent = event.get("traceparent")
-    outcome = validate_upload(obj, storage, publisher, settings, log, traceparent)
+    outcome = validate_upload(obj, storage, publisher, settings, log, traceparent, os.environ)
     log.info("validate done", outcome=str(outcome), dataset=obj.uri, generation=obj.generation)

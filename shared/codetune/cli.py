@@ -16,7 +16,7 @@ import orjson
 from codetune.dataset import DatasetKind, DatasetRole, ValidationReport, validate_path
 from codetune.exceptions import PlanRejected
 from codetune.tuning import parameters as tuning_parameters
-from codetune.tuning.backends import plan_from_sources
+from codetune.tuning.backends import default_rules, known_models, plan_from_sources, rules_for
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.sources import parameter_sources
 
@@ -54,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--evaluation", action="store_true", help="check it as an evaluation dataset (S-5)"
+    )
+    validate.add_argument(
+        "--base-model",
+        default=os.environ.get("CODETUNE_LARGE_MODEL_REFERENCE"),
+        help="check it for this base model's rules (default: $CODETUNE_LARGE_MODEL_REFERENCE, "
+        "else the default, gemini-3.5-flash)",
     )
     validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     validate.set_defaults(handler=_validate)
@@ -121,9 +127,16 @@ def _parser() -> argparse.ArgumentParser:
 def _validate(args: argparse.Namespace) -> int:
     kind = DatasetKind(args.kind) if args.kind else None
     role = DatasetRole.EVALUATION if args.evaluation else DatasetRole.TRAINING
+    rules = rules_for(args.base_model) if args.base_model else default_rules()
+    if rules is None:
+        print(
+            f"codetune: unknown base model {args.base_model}; use one of {', '.join(known_models())}",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
     progress = _progress_bar(args.path, sys.stderr) if not args.json else None
     try:
-        report = validate_path(args.path, kind, role, progress)
+        report = validate_path(args.path, kind, role, progress, rules=rules)
     except OSError as fault:
         message = f"cannot read {args.path}: {fault.strerror or fault}"
         if args.json:
@@ -244,7 +257,8 @@ def summary(report: ValidationReport) -> str:
     verdict = "valid" if report.valid else "INVALID"
     kind = report.kind or "unknown kind"
     lines = [
-        f"{report.dataset}: {verdict} {kind} {report.role} dataset, {report.examples:,} examples",
+        f"{report.dataset}: {verdict} {kind} {report.role} dataset, {report.examples:,} examples"
+        f" (rules of {report.rules.base_model})",
     ]
     for title, findings in (("error", report.errors), ("warning", report.warnings)):
         if not findings:

@@ -77,13 +77,28 @@ def test_kind_and_evaluation_flags(write) -> None:  # type: ignore[no-untyped-de
     assert codetune("validate", chats, "--kind", "chat").returncode == 0
     result = codetune("validate", chats, "--kind", "generation", "--json")
     assert result.returncode == 1 and json.loads(result.stdout)["kind"] == "generation"
-    result = codetune("validate", chats, "--evaluation", "--json")
+    legacy = ("--base-model", "code-bison@002")
+    result = codetune("validate", chats, "--evaluation", "--json", *legacy)
     report = json.loads(result.stdout)
     assert result.returncode == 1 and report["role"] == "evaluation"
     assert [e["rule"] for e in report["errors"]] == ["S-6"]
     evaluation = write(dataset(generation_dataset(251)), "eval.jsonl")
-    result = codetune("validate", evaluation, "--evaluation", "--json")
+    result = codetune("validate", evaluation, "--evaluation", "--json", *legacy)
     assert result.returncode == 1 and json.loads(result.stdout)["errors"][0]["line"] == 251
+
+
+def test_the_rules_are_the_base_models(write) -> None:  # type: ignore[no-untyped-def]
+    """By default the default model's (Gemini's) rules; --base-model picks another's."""
+    evaluation = write(dataset(generation_dataset(251)), "eval.jsonl")
+    result = codetune("validate", evaluation, "--evaluation", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and (report["base_model"], report["rule_set"]) == (
+        "gemini-3.5-flash",
+        "gemini",
+    )
+    assert "rules of gemini-3.5-flash" in codetune("validate", evaluation, "--evaluation").stdout
+    unknown = codetune("validate", evaluation, "--base-model", "gpt-4")
+    assert unknown.returncode == 2 and "gemini-3.5-flash" in unknown.stderr
 
 
 def test_an_unreadable_file_exits_2(tmp_path: Path) -> None:

@@ -215,6 +215,46 @@ def test_an_evaluation_dataset_that_was_not_validated_stops_the_job(storage: Mem
     assert record.error["problems"][0]["parameter"] == "evaluation_data_uri"
 
 
+def test_validate_applies_the_rules_of_the_model_the_dataset_will_be_tuned_on(
+    storage: MemoryStorage,
+) -> None:
+    """300 evaluation examples: Gemini takes up to 5,000, code-bison 250 (S-5). The evaluation
+    dataset's model is its training dataset's, from the manifest that pairs them."""
+    publisher = MemoryPublisher()
+    data = dataset(generation_dataset(300))
+    gemini = upload(storage, "incoming/g.eval.jsonl", data)
+    assert validate_upload(gemini, storage, publisher, SETTINGS, LOG) is Validation.VALIDATED
+    record = store(storage).record("incoming/g.eval.jsonl", gemini.generation)
+    assert record is not None and record.base_model == "gemini-3.5-flash"
+    manifest = {"parameters": {"large_model_reference": "code-bison@002"}}
+    storage.put(BUCKET, "incoming/b.tuning.json", orjson.dumps(manifest))
+    legacy = upload(storage, "incoming/b.eval.jsonl", data)
+    assert validate_upload(legacy, storage, publisher, SETTINGS, LOG) is Validation.REJECTED
+    report, _ = storage.read_json(BUCKET, "incoming/b.eval.jsonl.report.json")
+    assert report is not None and report["base_model"] == "code-bison@002"
+    assert [e["rule"] for e in report["errors"]] == ["S-5"]
+    deployment = upload(storage, "incoming/d.eval.jsonl", data)
+    environ = {"CODETUNE_LARGE_MODEL_REFERENCE": "code-bison@002"}
+    assert (
+        validate_upload(deployment, storage, publisher, SETTINGS, LOG, None, environ)
+        is Validation.REJECTED
+    )
+
+
+def test_an_evaluation_dataset_validated_for_another_model_stops_the_job(
+    storage: MemoryStorage,
+) -> None:
+    validated(storage, "incoming/m.eval.jsonl", dataset(generation_dataset(12)), LEGACY)
+    storage.put(BUCKET, "incoming/m.tuning.json", orjson.dumps({"evaluation": "m.eval.jsonl"}))
+    message = validated(storage, "incoming/m.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    record = store(storage).record("incoming/m.jsonl", message.generation)
+    assert record is not None and record.error
+    assert "validated for code-bison@002" in record.error["problems"][0]["message"]
+    assert vertex.creates == 0
+
+
 def test_an_evaluation_dataset_alone_is_not_tuned(storage: MemoryStorage) -> None:
     message = validated(storage, "incoming/a.eval.jsonl", dataset(generation_dataset(12)))
     assert message.role is DatasetRole.EVALUATION

@@ -51,7 +51,9 @@ def tune_dataset(
     try:
         plan = plan_from_sources(version, dataset.kind, dataset.examples, sources, problems)
         backend = by_name(plan.backend)
-        evaluation = validated_evaluation(plan.evaluation_source, storage, settings)
+        evaluation = validated_evaluation(
+            plan.evaluation_source, plan.base_model, storage, settings
+        )
 
         def pointer(job: str) -> JobPointer:
             return JobPointer(
@@ -111,10 +113,11 @@ def tune_dataset(
 
 
 def validated_evaluation(
-    uri: str | None, storage: ObjectStore, settings: Settings
+    uri: str | None, base_model: str, storage: ObjectStore, settings: Settings
 ) -> DatasetRef | None:
     """No job from an invalid dataset: the evaluation dataset's live version must have passed
-    validate too, as an evaluation dataset. That version is the one tuned on."""
+    validate too, as an evaluation dataset for the same base model's rules. That version is the
+    one tuned on."""
     if uri is None:
         return None
     ref = DatasetRef.parse(uri)
@@ -137,6 +140,17 @@ def validated_evaluation(
                     "evaluation_data_uri",
                     "S-5",
                     f"the evaluation dataset must be uploaded (as *.eval.jsonl) and valid first: {state}",
+                )
+            ]
+        )
+    if record.base_model not in (None, base_model):
+        raise PlanRejected(
+            [
+                Problem(
+                    "evaluation_data_uri",
+                    "S-5",
+                    f"the evaluation dataset was validated for {record.base_model}, and the job "
+                    f"tunes {base_model}: upload it again so that it is checked for {base_model}",
                 )
             ]
         )

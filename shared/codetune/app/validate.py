@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 from codetune.config import Settings
-from codetune.dataset import DatasetRole, validate_stream
+from codetune.dataset import DatasetRole, RuleSet, validate_stream
 from codetune.events import StorageObject
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
 from codetune.state import RecordStore, Stage, report_name
-from codetune.tuning.manifest import DATASET_SUFFIX, EVALUATION_SUFFIX
+from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
+from codetune.tuning.manifest import DATASET_SUFFIX, EVALUATION_SUFFIX, manifest_name
+from codetune.tuning.sources import parameter_sources
 
 
 class Validation(StrEnum):
@@ -28,9 +31,11 @@ def validate_upload(
     settings: Settings,
     log: Logger,
     traceparent: str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Validation:
-    """Validate one uploaded object version; publish "dataset validated" only if it is valid.
-    The upload's `traceparent` travels on with the message."""
+    """Validate one uploaded object version against the rules of the base model it will be
+    tuned on; publish "dataset validated" only if it is valid. The upload's `traceparent`
+    travels on with the message."""
     if not obj.name.startswith(settings.upload_prefix) or not obj.name.endswith(DATASET_SUFFIX):
         log.info("not a dataset upload: ignored", object=obj.uri)
         return Validation.IGNORED
@@ -43,9 +48,17 @@ def validate_upload(
         )
         return Validation.STALE
     role = DatasetRole.EVALUATION if obj.name.endswith(EVALUATION_SUFFIX) else DatasetRole.TRAINING
-    log.info("validating dataset", dataset=obj.uri, generation=obj.generation, role=str(role))
+    rules = target_rules(obj, live.metadata, storage, environ or {}, log)
+    log.info(
+        "validating dataset",
+        dataset=obj.uri,
+        generation=obj.generation,
+        role=str(role),
+        base_model=rules.base_model,
+        rule_set=rules.name,
+    )
     with storage.open_dataset(obj.bucket, obj.name, obj.generation) as stream:
-        report = validate_stream(stream, obj.uri, role=role)
+        report = validate_stream(stream, obj.uri, role=role, rules=rules)
     summary = report.to_dict()
     report_object = report_name(obj.name)
     storage.write_json(obj.bucket, report_object, {**summary, "generation": obj.generation})
@@ -60,6 +73,7 @@ def validate_upload(
         correlation_id=log.correlation,
         kind=summary["kind"],
         role=str(role),
+        base_model=rules.base_model,
         examples=report.examples,
         report=report_uri,
         first_errors=summary["errors"][:5] if not report.valid else None,
@@ -93,3 +107,28 @@ def validate_upload(
         message_id=message_id,
     )
     return Validation.VALIDATED
+
+
+def target_rules(
+    obj: StorageObject,
+    metadata: Mapping[str, str],
+    storage: ObjectStore,
+    environ: Mapping[str, str],
+    log: Logger,
+) -> RuleSet:
+    """The rules of the base model this upload will be tuned on, resolved as tune resolves it:
+    the deployment's default < the manifest beside it (an evaluation dataset's is its training
+    dataset's) < the object's metadata."""
+    training = (
+        obj.name.removesuffix(EVALUATION_SUFFIX) + DATASET_SUFFIX
+        if obj.name.endswith(EVALUATION_SUFFIX)
+        else obj.name
+    )
+    manifest = storage.read_bytes(obj.bucket, manifest_name(training))
+    sources, _ = parameter_sources(environ, obj.uri, manifest, metadata)
+    model = resolve_base_model(sources)
+    rules = rules_for(model)
+    if rules is None:  # tune refuses the model by name; validate by the default's rules meanwhile
+        log.warning("unknown base model: validated by the default model's rules", base_model=model)
+        rules = default_rules()
+    return rules

@@ -1,7 +1,7 @@
 """Dataset validation (S-1 to S-9): stream a JSONL dataset, report every fault."""
 
 from codetune.dataset.report import Finding, Findings, ValidationReport
-from codetune.dataset.rules import DatasetKind, DatasetRole, Rule
+from codetune.dataset.rules import DatasetKind, DatasetRole, Rule, RuleSet, code_bison
 from codetune.dataset.validator import validate_path, validate_stream
 
 __all__ = [
@@ -10,7 +10,9 @@ __all__ = [
     "Finding",
     "Findings",
     "Rule",
+    "RuleSet",
     "ValidationReport",
+    "code_bison",
     "validate_path",
     "validate_stream",
 ]

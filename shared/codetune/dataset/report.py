@@ -12,6 +12,7 @@ from codetune.dataset.rules import (
     DatasetKind,
     DatasetRole,
     Rule,
+    RuleSet,
 )
 
 
@@ -76,6 +77,8 @@ class ValidationReport:
     errors: Findings
     warnings: Findings
     stats: dict[str, Any]
+    rules: RuleSet
+    format: str = "seed"  # the examples' format: the code-bison formats of Google's page
 
     @property
     def valid(self) -> bool:
@@ -88,6 +91,9 @@ class ValidationReport:
         )
         return {
             "dataset": self.dataset,
+            "base_model": self.rules.base_model,
+            "rule_set": self.rules.name,
+            "format": self.format,
             "kind": str(self.kind) if self.kind else None,
             "role": str(self.role),
             "valid": self.valid,

@@ -7,6 +7,7 @@ the file itself (encoding, JSON) and for rules Google documents on other pages.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -126,3 +127,51 @@ RULE_SUMMARIES: dict[Rule, str] = {
     Rule.DUPLICATE: "no example appears twice",
     Rule.UNKNOWN_FIELD: "examples carry only the fields of their kind",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The limits a dataset is held to, by the family of the base model it is tuned for.
+
+    The tuning backend of the base model builds it (codetune.tuning.backends): the pipeline's
+    `CODE_BISON` below, or one per Gemini model from codetune.gemini.models.
+    """
+
+    name: str  # what the report calls it: "code-bison", "gemini"
+    base_model: str
+    min_training_examples: int
+    recommended_training_examples: int
+    max_training_examples: int  # generation examples for code-bison (S-3); all for Gemini
+    max_chat_author_fields: int | None  # S-4, code-bison only
+    evaluation_examples: tuple[int, int]  # inclusive range
+    evaluation_chat: bool  # may an evaluation dataset be chat? (S-6: not for code-bison)
+    max_tokens_per_example: int | None  # Gemini: input and output together, estimated
+    size_rule: Rule
+    evaluation_rule: Rule
+
+    @property
+    def legacy(self) -> bool:
+        return self.max_tokens_per_example is None
+
+
+def code_bison(base_model: str) -> RuleSet:
+    """S-2..S-6 and S-9: the rules of Google's "Tune code models" page."""
+    return RuleSet(
+        name="code-bison",
+        base_model=base_model,
+        min_training_examples=MIN_TRAINING_EXAMPLES,
+        recommended_training_examples=RECOMMENDED_TRAINING_EXAMPLES,
+        max_training_examples=MAX_GENERATION_EXAMPLES,
+        max_chat_author_fields=MAX_CHAT_AUTHOR_FIELDS,
+        evaluation_examples=(MIN_EVALUATION_EXAMPLES, MAX_EVALUATION_EXAMPLES),
+        evaluation_chat=False,
+        max_tokens_per_example=None,
+        size_rule=Rule.MAX_GENERATION_EXAMPLES,
+        evaluation_rule=Rule.EVALUATION_SIZE,
+    )
+
+
+# Gemini: Google documents no minimum number of examples (an older page said 16); codetune
+# keeps the seed's floor of 10 (S-2) and Google's recommendation of starting with 100.
+GEMINI_MIN_TRAINING_EXAMPLES = MIN_TRAINING_EXAMPLES
+GEMINI_RECOMMENDED_TRAINING_EXAMPLES = 100

@@ -28,15 +28,12 @@ from codetune.dataset.rules import (
     GENERATION_FIELDS,
     LIMITS_8K,
     MAX_CHAT_AUTHOR_FIELDS,
-    MAX_EVALUATION_EXAMPLES,
     MAX_GENERATION_EXAMPLES,
     MAX_LINE_BYTES,
-    MIN_EVALUATION_EXAMPLES,
-    MIN_TRAINING_EXAMPLES,
-    RECOMMENDED_TRAINING_EXAMPLES,
     DatasetKind,
     DatasetRole,
     Rule,
+    RuleSet,
 )
 
 _BOM = b"\xef\xbb\xbf"
@@ -103,6 +100,7 @@ class _Validation:
 
     kind: DatasetKind | None
     role: DatasetRole
+    rules: RuleSet
     kind_line: int | None = None  # where the kind was detected; None when it was given
     errors: Findings = field(default_factory=Findings)
     warnings: Findings = field(default_factory=Findings)
@@ -117,12 +115,23 @@ class _Validation:
     response_chars: _Summary = field(default_factory=_Summary)
     over_8k: int = 0
     over_32k: int = 0
+    over_model_limit: int = 0  # Gemini: examples over the model's tokens per example
+    count_marks: tuple[int, int] = (0, 0)  # example counts at which a size limit is crossed
+    max_example_chars: int = 0  # Gemini: the characters whose token estimate fits
     without_instruction: int = 0
     without_instruction_lines: list[int] = field(default_factory=list)
     layouts: dict[tuple[str, ...], _Layout] = field(default_factory=dict)
     other_layouts: int = 0
     fingerprints: dict[int, int] = field(default_factory=dict)
     duplicates: int = 0
+
+    def __post_init__(self) -> None:
+        self.count_marks = (
+            self.rules.evaluation_examples[1] + 1,
+            self.rules.max_training_examples + 1,
+        )
+        if self.rules.max_tokens_per_example is not None:
+            self.max_example_chars = self.rules.max_tokens_per_example * CHARS_PER_TOKEN
 
     # --- findings ---------------------------------------------------------------------------
     def error(self, rule: Rule, message: str, line: int | None, field: str | None = None) -> None:
@@ -159,7 +168,7 @@ class _Validation:
             )
             return
         self.examples += 1
-        if self.examples in (MAX_EVALUATION_EXAMPLES + 1, MAX_GENERATION_EXAMPLES + 1):
+        if self.examples in self.count_marks:
             self._check_counts(number)
         if self.kind is DatasetKind.GENERATION and len(example) == 2:
             # The fast path, for the well-formed examples that make up most datasets.
@@ -194,20 +203,23 @@ class _Validation:
         self.error(Rule.JSON, f"not valid JSON: {fault.msg} (column {fault.colno})", number)
 
     def _check_counts(self, number: int) -> None:
-        """Limits that a line can cross as it is read (S-3, S-5's upper bound)."""
+        """Limits that a line can cross as it is read (S-3, S-5's upper bound, Gemini's sizes)."""
+        rules = self.rules
         if self.role is DatasetRole.EVALUATION:
-            if self.examples == MAX_EVALUATION_EXAMPLES + 1:
+            if self.examples == self.count_marks[0]:
                 self.error(
-                    Rule.EVALUATION_SIZE,
-                    f"example {self.examples:,} is over the {MAX_EVALUATION_EXAMPLES} examples "
-                    "an evaluation dataset may hold",
+                    rules.evaluation_rule,
+                    f"example {self.examples:,} is over the {rules.evaluation_examples[1]:,} "
+                    f"examples an evaluation dataset for {rules.base_model} may hold",
                     number,
                 )
-        elif self.kind is not DatasetKind.CHAT and self.examples == MAX_GENERATION_EXAMPLES + 1:
+        elif self.examples == self.count_marks[1] and (
+            not rules.legacy or self.kind is not DatasetKind.CHAT
+        ):
             self.error(
-                Rule.MAX_GENERATION_EXAMPLES,
-                f"example {self.examples:,} is over the {MAX_GENERATION_EXAMPLES:,} examples a "
-                "code-generation dataset may hold",
+                rules.size_rule,
+                f"example {self.examples:,} is over the {rules.max_training_examples:,} examples "
+                f"a training dataset for {rules.base_model} may hold",
                 number,
             )
 
@@ -246,7 +258,11 @@ class _Validation:
         return kind
 
     def _check_kind_for_role(self) -> None:
-        if self.role is DatasetRole.EVALUATION and self.kind is DatasetKind.CHAT:
+        if (
+            self.role is DatasetRole.EVALUATION
+            and self.kind is DatasetKind.CHAT
+            and not self.rules.evaluation_chat
+        ):
             self.error(
                 Rule.EVALUATION_CHAT,
                 "code chat takes no evaluation dataset; evaluation data must be code generation",
@@ -348,7 +364,12 @@ class _Validation:
 
     def _count_author_field(self, number: int) -> None:
         self.author_fields += 1
-        if self.role is DatasetRole.TRAINING and self.author_fields == MAX_CHAT_AUTHOR_FIELDS + 1:
+        limit = self.rules.max_chat_author_fields
+        if (
+            self.role is DatasetRole.TRAINING
+            and limit is not None
+            and self.author_fields == limit + 1
+        ):
             self.error(
                 Rule.MAX_AUTHOR_FIELDS,
                 f"author field {self.author_fields:,} is over the {MAX_CHAT_AUTHOR_FIELDS:,} "
@@ -429,8 +450,11 @@ class _Validation:
         response_chars = len(response)
         self.prompt_chars.add(prompt_chars)
         self.response_chars.add(response_chars)
+        if self.max_example_chars:  # Gemini: input and output together
+            if prompt_chars + response_chars > self.max_example_chars:
+                self._over_model_limit(number, prompt_chars + response_chars)
         # Most examples fit the 8k models: decided here without estimating tokens.
-        if prompt_chars > _FITS_8K_PROMPT_CHARS or response_chars > _FITS_8K_RESPONSE_CHARS:
+        elif prompt_chars > _FITS_8K_PROMPT_CHARS or response_chars > _FITS_8K_RESPONSE_CHARS:
             self._check_tokens(number, prompt_chars, response_chars)
         if not instructed:
             self.without_instruction += 1
@@ -447,6 +471,16 @@ class _Validation:
             self.warn(Rule.DUPLICATE, f"example repeats line {first} exactly", number)
         elif len(self.fingerprints) < _MAX_FINGERPRINTS:
             self.fingerprints[fingerprint] = number
+
+    def _over_model_limit(self, number: int, chars: int) -> None:
+        self.over_model_limit += 1
+        limit = self.rules.max_tokens_per_example or 0
+        self.warn(
+            Rule.GEMINI_TOKENS,
+            f"about {prompts.estimate_tokens(chars):,} tokens (estimated); {self.rules.base_model} "
+            f"takes {limit:,} per example and drops longer ones from training",
+            number,
+        )
 
     def _check_tokens(self, number: int, prompt_chars: int, response_chars: int) -> None:
         input_tokens = prompts.estimate_tokens(prompt_chars)
@@ -468,26 +502,35 @@ class _Validation:
     # --- the whole file ----------------------------------------------------------------------
     def finish(self) -> None:
         """Rules about the whole file, checked once every line has been read."""
+        rules = self.rules
         if self.role is DatasetRole.EVALUATION:
-            if self.examples < MIN_EVALUATION_EXAMPLES:
+            low, high = rules.evaluation_examples
+            if self.examples < low:
                 self.error(
-                    Rule.EVALUATION_SIZE,
-                    f"{_count(self.examples, 'example')}; an evaluation dataset needs "
-                    f"{MIN_EVALUATION_EXAMPLES} to {MAX_EVALUATION_EXAMPLES}",
+                    rules.evaluation_rule,
+                    f"{_count(self.examples, 'example')}; an evaluation dataset for "
+                    f"{rules.base_model} needs {low:,} to {high:,}",
                     None,
                 )
-        elif self.examples < MIN_TRAINING_EXAMPLES:
+        elif self.examples < rules.min_training_examples:
             self.error(
                 Rule.MIN_EXAMPLES,
                 f"{_count(self.examples, 'example')}; a training dataset needs at least "
-                f"{MIN_TRAINING_EXAMPLES}",
+                f"{rules.min_training_examples}",
                 None,
             )
-        elif self.examples < RECOMMENDED_TRAINING_EXAMPLES:
+        elif self.examples < rules.recommended_training_examples:
             self.warn(
                 Rule.MIN_EXAMPLES,
-                f"{_count(self.examples, 'example')}; {RECOMMENDED_TRAINING_EXAMPLES} or more give better "
-                "results",
+                f"{_count(self.examples, 'example')}; {rules.recommended_training_examples} or "
+                f"more give better results with {rules.base_model}",
+                None,
+            )
+        if self.examples and self.over_model_limit == self.examples:
+            self.error(
+                Rule.GEMINI_TOKENS,
+                f"every example is over the {rules.max_tokens_per_example:,} tokens "
+                f"{rules.base_model} takes: Google would drop them all",
                 None,
             )
         if self.without_instruction:
@@ -525,6 +568,7 @@ class _Validation:
                 "response": _tokens(self.response_chars),
                 "examples_over_8k_limits": self.over_8k,
                 "examples_over_32k_limits": self.over_32k,
+                "examples_over_model_limit": self.over_model_limit,
             },
             "examples_without_instruction": self.without_instruction,
             "prompt_layouts": [
@@ -564,13 +608,15 @@ def validate_stream(
     kind: DatasetKind | None = None,
     role: DatasetRole = DatasetRole.TRAINING,
     on_progress: Callable[[int], None] | None = None,
+    *,
+    rules: RuleSet,
 ) -> ValidationReport:
     """Validate the JSONL dataset read from `stream` (bytes), named `dataset` in the report.
 
     `kind` None detects the kind from the first example. `on_progress` is called with the
     number of bytes read so far, after each chunk.
     """
-    state = _Validation(kind=kind, role=role)
+    state = _Validation(kind=kind, role=role, rules=rules)
     if kind is not None:
         state._check_kind_for_role()
 
@@ -591,6 +637,7 @@ def validate_stream(
         errors=state.errors,
         warnings=state.warnings,
         stats=state.stats(),
+        rules=rules,
     )
 
 
@@ -599,7 +646,9 @@ def validate_path(
     kind: DatasetKind | None = None,
     role: DatasetRole = DatasetRole.TRAINING,
     on_progress: Callable[[int], None] | None = None,
+    *,
+    rules: RuleSet,
 ) -> ValidationReport:
     """Validate a local file. Raises OSError when it cannot be read."""
     with open(path, "rb") as stream:
-        return validate_stream(stream, str(path), kind, role, on_progress)
+        return validate_stream(stream, str(path), kind, role, on_progress, rules=rules)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from codetune.dataset import DatasetKind
-from codetune.exceptions import PlanRejected
+from codetune.dataset import DatasetKind, RuleSet
+from codetune.exceptions import CodetuneError, PlanRejected
 from codetune.gemini import models as gemini_models
 from codetune.tuning.backends.base import (
     JobOutcome,
@@ -33,8 +33,12 @@ __all__ = [
     "TuningPlan",
     "backend_for",
     "by_name",
+    "default_model",
+    "default_rules",
     "known_models",
     "plan_from_sources",
+    "resolve_base_model",
+    "rules_for",
 ]
 
 
@@ -51,6 +55,27 @@ def known_models() -> list[str]:
 def backend_for(base_model: str) -> TuningBackend | None:
     """The backend that tunes `base_model`, None if none does."""
     return next((b for b in BACKENDS.values() if b.tunes(base_model)), None)
+
+
+def rules_for(base_model: str) -> RuleSet | None:
+    """The rules a dataset for `base_model` is validated against; None for an unknown model."""
+    backend = backend_for(base_model)
+    return None if backend is None else backend.rules(base_model)
+
+
+def default_rules() -> RuleSet:
+    """The rules of the default base model."""
+    rules = rules_for(default_model())
+    if rules is None:
+        raise CodetuneError(f"the default base model {default_model()} has no backend")
+    return rules
+
+
+def resolve_base_model(sources: Iterable[tuple[str, Mapping[str, object]]]) -> str:
+    """The base model the parameter sources name (lowest precedence first), else the default:
+    the one resolution validate and tune both use."""
+    parameters, _ = resolve(sources)
+    return parameters.large_model_reference or default_model()
 
 
 def by_name(name: str) -> TuningBackend:

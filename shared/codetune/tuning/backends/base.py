@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from codetune.dataset import DatasetKind
+from codetune.dataset import DatasetKind, RuleSet
 from codetune.gemini.plan import TuningJobPlan
 from codetune.ports import ObjectStore, Submission
 from codetune.state import JobPointer, RecordStore, Stage, TunedModel
@@ -140,4 +140,8 @@ class TuningBackend(Protocol):
     ) -> list[str]:
         """The tuned models of `base_model` (of every model it tunes when None) in a region;
         none when it does not tune `base_model`."""
+        ...
+
+    def rules(self, base_model: str) -> RuleSet:
+        """The rules a dataset for `base_model` is validated against."""
         ...

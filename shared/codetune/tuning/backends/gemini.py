@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from codetune.dataset import DatasetKind, DatasetRole
+from codetune.dataset import DatasetKind, DatasetRole, Rule, RuleSet
 from codetune.dataset.lines import read_lines
-from codetune.dataset.rules import MAX_LINE_BYTES
+from codetune.dataset.rules import GEMINI_MIN_TRAINING_EXAMPLES, MAX_LINE_BYTES
 from codetune.exceptions import PlanRejected, RetryableVertexError
 from codetune.gemini import models
 from codetune.gemini.check import convert_and_check
@@ -100,6 +100,24 @@ class GeminiBackend:
             stage=stage,
             tuned_model=TunedModel(model, tuned.get("endpoint")) if model else None,
             error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
+        )
+
+    def rules(self, base_model: str) -> RuleSet:
+        """Google's limits for the model (codetune.gemini.models); Gemini takes chat for
+        validation too."""
+        model = models.GEMINI_MODELS[base_model]
+        return RuleSet(
+            name="gemini",
+            base_model=model.name,
+            min_training_examples=GEMINI_MIN_TRAINING_EXAMPLES,
+            recommended_training_examples=models.RECOMMENDED_EXAMPLES,
+            max_training_examples=model.max_training_examples,
+            max_chat_author_fields=None,
+            evaluation_examples=(1, model.max_validation_examples),
+            evaluation_chat=True,
+            max_tokens_per_example=model.max_tokens_per_example,
+            size_rule=Rule.GEMINI_SIZE,
+            evaluation_rule=Rule.GEMINI_SIZE,
         )
 
     def tuned_models(

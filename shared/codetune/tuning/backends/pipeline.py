@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from codetune.dataset import DatasetKind
+from codetune.dataset import DatasetKind, RuleSet, code_bison
 from codetune.state import Stage, TunedModel
 from codetune.tuning import models
 from codetune.tuning.backends.base import (
@@ -97,6 +97,9 @@ class PipelineBackend:
             tuned_model=TunedModel(model, tuned_endpoint_name(job)) if model else None,
             error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
         )
+
+    def rules(self, base_model: str) -> RuleSet:
+        return code_bison(base_model)
 
     def tuned_models(
         self, vertex: VertexAI, project: str, region: str, base_model: str | None
