@@ -11,7 +11,14 @@ from typing import Any
 import jsonschema
 import orjson
 
-from codetune.dataset import DatasetKind, DatasetRole, RuleSet, code_bison, validate_stream
+from codetune.dataset import (
+    DatasetFormat,
+    DatasetKind,
+    DatasetRole,
+    RuleSet,
+    code_bison,
+    validate_stream,
+)
 
 # The rules of Google's "Tune code models" page (S-1..S-9), which most dataset tests hold.
 LEGACY_RULES = code_bison("code-bison@002")
@@ -61,12 +68,13 @@ def validate(
     kind: DatasetKind | None = None,
     role: DatasetRole = DatasetRole.TRAINING,
     rules: RuleSet | None = None,
+    format: DatasetFormat | None = None,
 ) -> dict[str, Any]:
     """The JSON report of `data` (by the seed's code-bison rules unless `rules` says otherwise),
     checked against the report's published schema."""
     rules = rules or LEGACY_RULES
     report = validate_stream(
-        io.BytesIO(data), "gs://bucket/data.jsonl", kind, role, rules=rules
+        io.BytesIO(data), "gs://bucket/data.jsonl", kind, role, rules=rules, format=format
     ).to_dict()
     jsonschema.validate(report, report_schema())
     # The report must survive a JSON round trip unchanged: it is written to Cloud Storage.

@@ -13,7 +13,13 @@ from typing import TextIO
 
 import orjson
 
-from codetune.dataset import DatasetKind, DatasetRole, ValidationReport, validate_path
+from codetune.dataset import (
+    DatasetFormat,
+    DatasetKind,
+    DatasetRole,
+    ValidationReport,
+    validate_path,
+)
 from codetune.exceptions import PlanRejected
 from codetune.tuning import parameters as tuning_parameters
 from codetune.tuning.backends import default_rules, known_models, plan_from_sources, rules_for
@@ -54,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--evaluation", action="store_true", help="check it as an evaluation dataset (S-5)"
+    )
+    validate.add_argument(
+        "--format",
+        choices=[f.value for f in DatasetFormat],
+        help="the examples' format: seed (Google's code-bison formats), gemini, openai "
+        "(default: detected from the first example)",
     )
     validate.add_argument(
         "--base-model",
@@ -136,7 +148,8 @@ def _validate(args: argparse.Namespace) -> int:
         return EXIT_UNREADABLE
     progress = _progress_bar(args.path, sys.stderr) if not args.json else None
     try:
-        report = validate_path(args.path, kind, role, progress, rules=rules)
+        form = DatasetFormat(args.format) if args.format else None
+        report = validate_path(args.path, kind, role, progress, rules=rules, format=form)
     except OSError as fault:
         message = f"cannot read {args.path}: {fault.strerror or fault}"
         if args.json:
@@ -258,7 +271,7 @@ def summary(report: ValidationReport) -> str:
     kind = report.kind or "unknown kind"
     lines = [
         f"{report.dataset}: {verdict} {kind} {report.role} dataset, {report.examples:,} examples"
-        f" (rules of {report.rules.base_model})",
+        f" in the {report.format} format (rules of {report.rules.base_model})",
     ]
     for title, findings in (("error", report.errors), ("warning", report.warnings)):
         if not findings:

@@ -3,7 +3,7 @@
 Data (JSON):
     {"version": 1, "dataset": "gs://bucket/incoming/train.jsonl", "bucket": "bucket",
      "name": "incoming/train.jsonl", "generation": "1732700000000001", "kind": "generation",
-     "role": "training", "examples": 1200, "report": "gs://bucket/incoming/train.jsonl.report.json",
+     "format": "seed", "role": "training", "examples": 1200, "report": "gs://bucket/incoming/train.jsonl.report.json",
      "correlation_id": "ct-…", "metadata": {"codetune-train_steps": "500"}}
 Attributes: type=codetune.dataset.validated, version=1, correlation_id, dataset, generation,
 and `traceparent` (W3C) when the upload's event carried one, so tune's logs join its trace.
@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from codetune.dataset import DatasetKind, DatasetRole
+from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
 from codetune.exceptions import MessageError
 
 MESSAGE_TYPE = "codetune.dataset.validated"
@@ -35,6 +35,7 @@ class DatasetValidated:
     correlation_id: str
     metadata: dict[str, str] = field(default_factory=dict)
     traceparent: str | None = None
+    format: DatasetFormat = DatasetFormat.SEED
 
     @property
     def uri(self) -> str:
@@ -48,6 +49,7 @@ class DatasetValidated:
             "name": self.name,
             "generation": self.generation,
             "kind": str(self.kind),
+            "format": str(self.format),
             "role": str(self.role),
             "examples": self.examples,
             "report": self.report,
@@ -80,6 +82,7 @@ class DatasetValidated:
                 name=str(body["name"]),
                 generation=str(body["generation"]),
                 kind=DatasetKind(body["kind"]),
+                format=DatasetFormat(body.get("format", DatasetFormat.SEED)),
                 role=DatasetRole(body["role"]),
                 examples=int(body["examples"]),
                 report=str(body["report"]),

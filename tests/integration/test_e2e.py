@@ -19,7 +19,7 @@ import orjson
 import pytest
 import requests
 
-from codetune.dataset import DatasetKind
+from codetune.dataset import DatasetFormat, DatasetKind
 from codetune.local.eventarc import storage_cloudevent
 from codetune.local.stack import LocalStack, StackConfig
 from codetune.local.vertex_standin import wait_for
@@ -475,6 +475,21 @@ def test_with_no_model_named_a_dataset_gets_a_gemini_supervised_tuning_job(
     assert record["tuned_model"]["model"] in codetune(stack, "models", "list").stdout.split()
 
 
+def test_the_shipped_openai_and_gemini_examples_are_tuned_on_gemini(stack: LocalStack) -> None:
+    from codetune.local.demo import DEFAULT_DATASET
+
+    for form in ("openai", "gemini"):
+        path = DEFAULT_DATASET.parent / f"code-chat.{form}.jsonl"
+        name = f"incoming/shipped-{form}.jsonl"
+        generation_id = stack.upload(path.read_bytes(), name)
+        record = finished(stack, f"shipped-{form}.jsonl", generation_id)
+        assert (record["state"], record["format"], record["base_model"]) == (
+            "SUCCEEDED",
+            form,
+            "gemini-3.5-flash",
+        ), record
+
+
 def test_a_gemini_chat_dataset_carries_its_context_as_system_instruction(stack: LocalStack) -> None:
     lines = [
         orjson.dumps({**orjson.loads(line), "context": "Answer in Go."})
@@ -614,7 +629,9 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
         context = SubmitContext(
             ref,
             DatasetKind.GENERATION,
+            DatasetFormat.SEED,
             None,
+            DatasetFormat.SEED,
             storage,
             RecordStore(storage, bucket),
             vertex,

@@ -203,6 +203,43 @@ def test_a_gemini_job_trains_on_the_converted_validated_version_once(
     assert pointer is not None and pointer.backend == "gemini"
 
 
+def test_an_openai_dataset_is_tuned_on_gemini_and_refused_by_the_legacy_pipeline(
+    storage: MemoryStorage,
+) -> None:
+    from codetune.local.vertex_standin import GEMINI_EXAMPLE
+
+    chats = [
+        {
+            "messages": [
+                {"role": "system", "content": "You write Go."},
+                {"role": "user", "content": f"Write the code in Go: f{i}"},
+                {"role": "assistant", "content": f"func f{i}() {{}}"},
+            ]
+        }
+        for i in range(12)
+    ]
+    data = dataset([orjson.dumps(c) for c in chats])
+    message = validated(storage, "incoming/o.jsonl", data)
+    assert message.format == "openai"
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    [job] = vertex.jobs.values()
+    converted = storage.read_bytes(
+        BUCKET, job["supervisedTuningSpec"]["trainingDatasetUri"].removeprefix(f"gs://{BUCKET}/")
+    )
+    assert converted is not None
+    examples = [orjson.loads(line) for line in converted.splitlines()]
+    assert all(GEMINI_EXAMPLE.is_valid(e) for e in examples) and len(examples) == 12
+    assert examples[0]["systemInstruction"]["parts"][0]["text"] == "You write Go."
+    legacy = validated(
+        storage, "incoming/ol.jsonl", data, {"codetune-large_model_reference": "codechat-bison@002"}
+    )
+    assert tune_dataset(legacy, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    record = store(storage).record("incoming/ol.jsonl", legacy.generation)
+    assert record is not None and record.error
+    assert record.error["problems"][0]["rule"] == "format"
+
+
 def test_an_evaluation_dataset_that_was_not_validated_stops_the_job(storage: MemoryStorage) -> None:
     storage.put(BUCKET, "incoming/a.eval.jsonl", dataset(generation_dataset(12)))  # never validated
     storage.put(BUCKET, "incoming/a.tuning.json", orjson.dumps({"evaluation": "a.eval.jsonl"}))

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from codetune.config import Settings
-from codetune.dataset import DatasetRole
+from codetune.dataset import DatasetFormat, DatasetRole
 from codetune.exceptions import PermanentVertexError, PlanRejected
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
@@ -51,7 +51,18 @@ def tune_dataset(
     try:
         plan = plan_from_sources(version, dataset.kind, dataset.examples, sources, problems)
         backend = by_name(plan.backend)
-        evaluation = validated_evaluation(
+        if dataset.format not in backend.formats:
+            raise PlanRejected(
+                [
+                    Problem(
+                        "large_model_reference",
+                        "format",
+                        f"{plan.base_model} cannot tune a dataset in the {dataset.format} format "
+                        f"(it takes {', '.join(sorted(backend.formats))}); tune a Gemini model",
+                    )
+                ]
+            )
+        evaluation, evaluation_format = validated_evaluation(
             plan.evaluation_source, plan.base_model, storage, settings
         )
 
@@ -67,7 +78,17 @@ def tune_dataset(
 
         for warning in plan.warnings:
             log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
-        context = SubmitContext(version, dataset.kind, evaluation, storage, store, vertex, pointer)
+        context = SubmitContext(
+            version,
+            dataset.kind,
+            dataset.format,
+            evaluation,
+            evaluation_format,
+            storage,
+            store,
+            vertex,
+            pointer,
+        )
         submitted = backend.submit(plan, context)
     except PlanRejected as rejected:
         reasons = [p.to_dict() for p in rejected.problems]
@@ -114,12 +135,12 @@ def tune_dataset(
 
 def validated_evaluation(
     uri: str | None, base_model: str, storage: ObjectStore, settings: Settings
-) -> DatasetRef | None:
+) -> tuple[DatasetRef | None, DatasetFormat]:
     """No job from an invalid dataset: the evaluation dataset's live version must have passed
     validate too, as an evaluation dataset for the same base model's rules. That version is the
     one tuned on."""
     if uri is None:
-        return None
+        return None, DatasetFormat.SEED
     ref = DatasetRef.parse(uri)
     live = storage.current(ref.bucket, ref.name)
     record = None
@@ -154,4 +175,4 @@ def validated_evaluation(
                 )
             ]
         )
-    return DatasetRef(ref.uri, live.generation)
+    return DatasetRef(ref.uri, live.generation), DatasetFormat(record.format or DatasetFormat.SEED)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from codetune.config import Settings
-from codetune.dataset import DatasetRole, RuleSet, validate_stream
+from codetune.dataset import DatasetFormat, DatasetRole, RuleSet, validate_stream
 from codetune.events import StorageObject
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
@@ -72,6 +72,7 @@ def validate_upload(
         generation=obj.generation,
         correlation_id=log.correlation,
         kind=summary["kind"],
+        format=summary["format"],
         role=str(role),
         base_model=rules.base_model,
         examples=report.examples,
@@ -95,6 +96,7 @@ def validate_upload(
         log.correlation or "",
         live.metadata,
         traceparent,
+        DatasetFormat(summary["format"]),
     )
     data, attributes = message.encode()
     message_id = publisher.publish(settings.validated_topic_path, data, attributes)

@@ -18,6 +18,14 @@ class DatasetKind(StrEnum):
     CHAT = "chat"  # codechat-bison: {"messages": [{"author", "content"}], "context"?}
 
 
+class DatasetFormat(StrEnum):
+    """How a file's examples are written; one format per file."""
+
+    SEED = "seed"  # the code-bison formats of Google's "Tune code models" page (S-1)
+    GEMINI = "gemini"  # {"systemInstruction"?, "contents": [{"role": "user"|"model", "parts"}]}
+    OPENAI = "openai"  # OpenAI's chat fine-tuning: {"messages": [{"role", "content"}]}
+
+
 class DatasetRole(StrEnum):
     """What a dataset is for: tuning (S-2..S-4) or evaluation during tuning (S-5, S-6)."""
 
@@ -70,6 +78,18 @@ CHAT_LAST_AUTHOR = "assistant"
 GENERATION_FIELDS = frozenset({"input_text", "output_text"})
 CHAT_FIELDS = frozenset({"messages", "context"})
 CHAT_MESSAGE_FIELDS = frozenset({"author", "content"})
+
+# OpenAI's chat fine-tuning format (platform.openai.com, "Preparing your dataset"): each line
+# {"messages": [{"role": "system"|"user"|"assistant", "content": "..."}]}; a message may carry
+# "name" and, on assistant messages, "weight" (0 or 1). A system message, if any, comes first.
+OPENAI_FIELDS = frozenset({"messages"})
+OPENAI_MESSAGE_FIELDS = frozenset({"role", "content", "name", "weight"})
+OPENAI_ROLES = ("system", "user", "assistant")
+# Gemini's format (Vertex AI, "Prepare supervised fine-tuning data for Gemini models"): roles
+# "user" and "model"; codetune tunes text parts (a fileData part is refused with its field).
+GEMINI_FIELDS = frozenset({"systemInstruction", "contents"})
+GEMINI_CONTENT_FIELDS = frozenset({"role", "parts"})
+GEMINI_ROLES = ("user", "model")
 
 
 class Rule(StrEnum):

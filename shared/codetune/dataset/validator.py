@@ -25,11 +25,18 @@ from codetune.dataset.rules import (
     CHAT_FIRST_AUTHOR,
     CHAT_LAST_AUTHOR,
     CHAT_MESSAGE_FIELDS,
+    GEMINI_CONTENT_FIELDS,
+    GEMINI_FIELDS,
+    GEMINI_ROLES,
     GENERATION_FIELDS,
     LIMITS_8K,
     MAX_CHAT_AUTHOR_FIELDS,
     MAX_GENERATION_EXAMPLES,
     MAX_LINE_BYTES,
+    OPENAI_FIELDS,
+    OPENAI_MESSAGE_FIELDS,
+    OPENAI_ROLES,
+    DatasetFormat,
     DatasetKind,
     DatasetRole,
     Rule,
@@ -101,6 +108,8 @@ class _Validation:
     kind: DatasetKind | None
     role: DatasetRole
     rules: RuleSet
+    format: DatasetFormat | None = None  # None: detected from the first example
+    format_line: int | None = None  # where the format was detected; None when it was given
     kind_line: int | None = None  # where the kind was detected; None when it was given
     errors: Findings = field(default_factory=Findings)
     warnings: Findings = field(default_factory=Findings)
@@ -176,6 +185,16 @@ class _Validation:
             if _is_text(prompt) and _is_text(response):
                 self._measure_generation(number, prompt, response)
                 return
+        form = self.format if self.format is not None else self._detect_format(number, example)
+        if form is not DatasetFormat.SEED:
+            if self._format_of(number, example) is form:
+                if form is DatasetFormat.OPENAI:
+                    self._check_openai(number, example)
+                else:
+                    self._check_gemini(number, example)
+            return
+        if _FOREIGN_KEYS & example.keys() and self._format_of(number, example) is not form:
+            return
         kind = self._kind_of(number, example)
         if kind is DatasetKind.GENERATION:
             self._check_generation(number, example)
@@ -222,6 +241,29 @@ class _Validation:
                 f"a training dataset for {rules.base_model} may hold",
                 number,
             )
+
+    # --- formats -----------------------------------------------------------------------------
+    def _detect_format(self, number: int, example: dict[str, Any]) -> DatasetFormat:
+        """The first example's format is the file's."""
+        self.format, self.format_line = _format(example), number
+        if self.format is not DatasetFormat.SEED:
+            self.kind, self.kind_line = DatasetKind.CHAT, number  # conversations
+            self._check_kind_for_role()
+        return self.format
+
+    def _format_of(self, number: int, example: dict[str, Any]) -> DatasetFormat | None:
+        """The example's format if it is the file's; otherwise report it and return None."""
+        found = _format(example)
+        if found is self.format:
+            return found
+        where = f"detected on line {self.format_line}" if self.format_line else "as given"
+        self.error(
+            Rule.FORMAT,
+            f"an example in the {found} format in a file of the {self.format} format ({where}); "
+            "a file holds one format",
+            number,
+        )
+        return None
 
     def _kind_of(self, number: int, example: dict[str, Any]) -> DatasetKind | None:
         """The example's kind if it matches the dataset's; the first example sets the kind."""
@@ -377,35 +419,200 @@ class _Validation:
                 number,
             )
 
-    def _check_turns(self, number: int, authors: list[str]) -> bool:
-        """Turns alternate, open with the user and close with the assistant (Google's format)."""
-        if authors[0] != CHAT_FIRST_AUTHOR:
+    def _check_turns(
+        self,
+        number: int,
+        authors: list[str],
+        first: str = CHAT_FIRST_AUTHOR,
+        last: str = CHAT_LAST_AUTHOR,
+        where: Callable[[int], str] = lambda index: f"messages[{index}].author",
+    ) -> bool:
+        """Turns alternate, open with the user and close with the answer the model learns from
+        (Google's format; OpenAI's and Gemini's the same with their role names)."""
+        if authors[0] != first:
             self.error(
                 Rule.CHAT_TURNS,
-                "the conversation must open with a 'user' turn",
+                f"the conversation must open with a '{first}' turn",
                 number,
-                "messages[0].author",
+                where(0),
             )
             return False
         for index in range(1, len(authors)):
             if authors[index] == authors[index - 1]:
                 self.error(
                     Rule.CHAT_TURNS,
-                    f"two '{authors[index]}' turns in a row; turns alternate between 'user' "
-                    "and 'assistant'",
+                    f"two '{authors[index]}' turns in a row; turns alternate between '{first}' "
+                    f"and '{last}'",
                     number,
-                    f"messages[{index}].author",
+                    where(index),
                 )
                 return False
-        if authors[-1] != CHAT_LAST_AUTHOR:
+        if authors[-1] != last:
             self.error(
                 Rule.CHAT_TURNS,
-                "the conversation must end with the 'assistant' turn the model learns from",
+                f"the conversation must end with the '{last}' turn the model learns from",
                 number,
-                f"messages[{len(authors) - 1}].author",
+                where(len(authors) - 1),
             )
             return False
         return True
+
+    # --- OpenAI's chat format ----------------------------------------------------------------
+    def _check_openai(self, number: int, example: dict[str, Any]) -> None:
+        self._unknown_fields(number, example, OPENAI_FIELDS, "")
+        messages = self._turn_list(number, example, "messages")
+        if messages is None:
+            return
+        system: str | None = None
+        roles: list[str] = []
+        contents: list[str] = []
+        for index, message in enumerate(messages):
+            where = f"messages[{index}]"
+            if not isinstance(message, dict):
+                self.error(
+                    Rule.FORMAT,
+                    f"message is {json_type(message)}; it must be an object with role and content",
+                    number,
+                    where,
+                )
+                continue
+            self._unknown_fields(number, message, OPENAI_MESSAGE_FIELDS, where + ".")
+            role = self._text_field(number, message, "role", where + ".role")
+            content = self._text_field(number, message, "content", where + ".content")
+            if role is None or content is None:
+                continue
+            if role not in OPENAI_ROLES:
+                self.error(
+                    Rule.CHAT_AUTHOR,
+                    "role must be 'system', 'user' or 'assistant'",
+                    number,
+                    where + ".role",
+                )
+            elif role == "system":
+                if index != 0:
+                    self.error(
+                        Rule.CHAT_TURNS,
+                        "a system message may only come first",
+                        number,
+                        where + ".role",
+                    )
+                system = content
+            else:
+                self._count_author_field(number)
+                self.authors[role] += 1
+                roles.append(role)
+                contents.append(content)
+        self.messages_per_example.add(len(messages))
+        offset = 1 if system is not None else 0
+        if len(roles) + offset != len(messages) or not roles:
+            if not roles and len(messages) == offset:
+                self.error(
+                    Rule.CHAT_TURNS,
+                    "the conversation has no user and assistant turns",
+                    number,
+                    "messages",
+                )
+            return
+        if self._check_turns(
+            number, roles, "user", "assistant", lambda i: f"messages[{i + offset}].role"
+        ):
+            self._measure_turns(number, system, contents)
+
+    # --- Gemini's format ---------------------------------------------------------------------
+    def _check_gemini(self, number: int, example: dict[str, Any]) -> None:
+        self._unknown_fields(number, example, GEMINI_FIELDS, "")
+        system: str | None = None
+        if "systemInstruction" in example:
+            instruction = example["systemInstruction"]
+            parts = instruction.get("parts") if isinstance(instruction, dict) else None
+            texts = self._text_parts(number, parts, "systemInstruction.parts")
+            if texts is None:
+                return
+            system = "".join(texts)
+        contents = self._turn_list(number, example, "contents")
+        if contents is None:
+            return
+        roles: list[str] = []
+        texts_of_turns: list[str] = []
+        for index, turn in enumerate(contents):
+            where = f"contents[{index}]"
+            if not isinstance(turn, dict):
+                self.error(
+                    Rule.FORMAT,
+                    f"turn is {json_type(turn)}; it must be an object with role and parts",
+                    number,
+                    where,
+                )
+                continue
+            self._unknown_fields(number, turn, GEMINI_CONTENT_FIELDS, where + ".")
+            role = self._text_field(number, turn, "role", where + ".role")
+            texts = self._text_parts(number, turn.get("parts"), where + ".parts")
+            if role is None or texts is None:
+                continue
+            if role not in GEMINI_ROLES:
+                self.error(
+                    Rule.CHAT_AUTHOR, "role must be 'user' or 'model'", number, where + ".role"
+                )
+                continue
+            self._count_author_field(number)
+            self.authors[role] += 1
+            roles.append(role)
+            texts_of_turns.append("".join(texts))
+        self.messages_per_example.add(len(contents))
+        if len(roles) != len(contents):
+            return
+        if self._check_turns(number, roles, "user", "model", lambda i: f"contents[{i}].role"):
+            self._measure_turns(number, system, texts_of_turns)
+
+    def _turn_list(self, number: int, example: dict[str, Any], key: str) -> list[Any] | None:
+        turns = example.get(key)
+        if not isinstance(turns, list) or not turns:
+            problem = (
+                "is missing"
+                if key not in example
+                else ("is empty" if isinstance(turns, list) else f"is {json_type(turns)}")
+            )
+            self.error(
+                Rule.FORMAT, f"{key} {problem}; it must be a non-empty array of turns", number, key
+            )
+            return None
+        return turns
+
+    def _text_parts(self, number: int, parts: Any, where: str) -> list[str] | None:
+        """The texts of a Gemini turn's parts; None (reported) if any is not a text part."""
+        if not isinstance(parts, list) or not parts:
+            self.error(Rule.FORMAT, "parts must be a non-empty array of text parts", number, where)
+            return None
+        texts = []
+        for index, part in enumerate(parts):
+            place = f"{where}[{index}]"
+            if isinstance(part, dict) and "fileData" in part:
+                self.error(
+                    Rule.FORMAT,
+                    "a fileData part: codetune tunes text parts only",
+                    number,
+                    place + ".fileData",
+                )
+                return None
+            text = part.get("text") if isinstance(part, dict) else None
+            if not _is_text(text):
+                self.error(Rule.FORMAT, "a part holds a non-empty text", number, place + ".text")
+                return None
+            texts.append(text)
+        return texts
+
+    def _measure_turns(self, number: int, system: str | None, contents: list[str]) -> None:
+        """A well-formed conversation: everything before the last turn is the prompt."""
+        prompt_chars = len(system or "") + sum(map(len, contents[:-1]))
+        self._measure(
+            number,
+            prompt_chars,
+            contents[-1],
+            prompts.has_instruction(prompts.opening(contents[0]))
+            or (system is not None and prompts.has_instruction(prompts.opening(system))),
+            prompts.prompt_layout(prompts.opening(contents[0])),
+            hash((system, *contents)),
+        )
 
     # --- shared by both kinds ----------------------------------------------------------------
     def _text_field(self, number: int, holder: dict[str, Any], key: str, where: str) -> str | None:
@@ -584,6 +791,22 @@ class _Validation:
         return stats
 
 
+_FOREIGN_KEYS = frozenset({"contents", "systemInstruction", "messages"})
+
+
+def _format(example: dict[str, Any]) -> DatasetFormat:
+    """An example's format, from its shape: Gemini's `contents`, OpenAI's `messages` of roles,
+    else the seed's (whose faults the seed checks then name)."""
+    if "contents" in example or "systemInstruction" in example:
+        return DatasetFormat.GEMINI
+    messages = example.get("messages")
+    if isinstance(messages, list) and any(
+        isinstance(m, dict) and "role" in m and "author" not in m for m in messages
+    ):
+        return DatasetFormat.OPENAI
+    return DatasetFormat.SEED
+
+
 def _count(number: int, noun: str) -> str:
     return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
@@ -610,13 +833,16 @@ def validate_stream(
     on_progress: Callable[[int], None] | None = None,
     *,
     rules: RuleSet,
+    format: DatasetFormat | None = None,
 ) -> ValidationReport:
     """Validate the JSONL dataset read from `stream` (bytes), named `dataset` in the report.
 
-    `kind` None detects the kind from the first example. `on_progress` is called with the
-    number of bytes read so far, after each chunk.
+    `kind` and `format` None detect them from the first example. `on_progress` is called with
+    the number of bytes read so far, after each chunk.
     """
-    state = _Validation(kind=kind, role=role, rules=rules)
+    if format in (DatasetFormat.GEMINI, DatasetFormat.OPENAI):
+        kind = DatasetKind.CHAT  # conversations
+    state = _Validation(kind=kind, role=role, rules=rules, format=format)
     if kind is not None:
         state._check_kind_for_role()
 
@@ -638,6 +864,7 @@ def validate_stream(
         warnings=state.warnings,
         stats=state.stats(),
         rules=rules,
+        format=str(state.format or DatasetFormat.SEED),
     )
 
 
@@ -648,7 +875,10 @@ def validate_path(
     on_progress: Callable[[int], None] | None = None,
     *,
     rules: RuleSet,
+    format: DatasetFormat | None = None,
 ) -> ValidationReport:
     """Validate a local file. Raises OSError when it cannot be read."""
     with open(path, "rb") as stream:
-        return validate_stream(stream, str(path), kind, role, on_progress, rules=rules)
+        return validate_stream(
+            stream, str(path), kind, role, on_progress, rules=rules, format=format
+        )

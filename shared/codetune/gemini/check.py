@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from codetune.dataset import DatasetKind, DatasetRole, Finding, Findings, Rule
+from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Finding, Findings, Rule
 from codetune.dataset.prompts import estimate_tokens
 from codetune.gemini import models
 from codetune.gemini.convert import convert_example
@@ -34,6 +34,7 @@ def convert_and_check(
     role: DatasetRole,
     default_context: str | None = None,
     model: models.GeminiModel | None = None,
+    format: DatasetFormat = DatasetFormat.SEED,
 ) -> GeminiDataset:
     """Convert each line (as validate accepted it), write it, and check it as Gemini will."""
     model = model or models.GEMINI_MODELS[models.DEFAULT_MODEL]
@@ -41,7 +42,7 @@ def convert_and_check(
     for number, line in enumerate(lines, start=1):
         if not bytes(line).strip():
             continue
-        converted = convert_example(orjson.loads(line), kind, default_context)
+        converted = convert_example(orjson.loads(line), kind, default_context, format)
         for problem in problems(converted):
             result.errors.add(Finding(Rule.GEMINI_FORMAT, problem, number))
         tokens = estimate_tokens(_characters(converted))

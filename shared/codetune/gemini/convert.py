@@ -1,20 +1,23 @@
-"""Convert code-bison and codechat-bison examples to Gemini's tuning format.
+"""Convert examples of every accepted format to Gemini's tuning format.
 
 Gemini's dataset lines (Vertex AI, "Prepare supervised tuning data"):
     {"systemInstruction": {"role": "system", "parts": [{"text": ...}]},
      "contents": [{"role": "user", "parts": [{"text": ...}]}, {"role": "model", "parts": [...]}]}
 Code generation: input_text is the user turn, output_text the model's. Code chat: author
 "user" stays "user", "assistant" becomes "model"; the example's `context`, or else the job's
-`default_context`, becomes the system instruction. Input lines are those validate accepted.
+`default_context`, becomes the system instruction. OpenAI's format: a "system" message becomes
+the system instruction, "user" stays "user", "assistant" becomes "model" (name and weight are
+dropped). Gemini's format passes through (a default_context fills a missing system
+instruction). Input lines are those validate accepted.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from codetune.dataset import DatasetKind
+from codetune.dataset import DatasetFormat, DatasetKind
 
-ROLES = {"user": "user", "assistant": "model"}
+ROLES = {"user": "user", "assistant": "model"}  # seed authors and OpenAI roles alike
 
 
 def _turn(role: str, text: str) -> dict[str, Any]:
@@ -22,10 +25,27 @@ def _turn(role: str, text: str) -> dict[str, Any]:
 
 
 def convert_example(
-    example: dict[str, Any], kind: DatasetKind, default_context: str | None
+    example: dict[str, Any],
+    kind: DatasetKind,
+    default_context: str | None,
+    format: DatasetFormat = DatasetFormat.SEED,
 ) -> dict[str, Any]:
-    if kind is DatasetKind.GENERATION:
-        converted: dict[str, Any] = {
+    if format is DatasetFormat.GEMINI:
+        converted: dict[str, Any] = {"contents": example["contents"]}
+        system = example.get("systemInstruction")
+        if system is None and default_context:
+            system = {"role": "system", "parts": [{"text": default_context}]}
+        return converted if system is None else {"systemInstruction": system, **converted}
+    if format is DatasetFormat.OPENAI:
+        messages = example["messages"]
+        context = messages[0]["content"] if messages[0]["role"] == "system" else default_context
+        converted = {
+            "contents": [
+                _turn(ROLES[m["role"]], m["content"]) for m in messages if m["role"] != "system"
+            ]
+        }
+    elif kind is DatasetKind.GENERATION:
+        converted = {
             "contents": [
                 _turn("user", example["input_text"]),
                 _turn("model", example["output_text"]),

@@ -80,6 +80,7 @@ class Record:
     generation: str | None = None
     correlation_id: str | None = None
     kind: str | None = None
+    format: str | None = None  # the examples' format (codetune.dataset.DatasetFormat)
     role: str | None = None
     examples: int | None = None
     report: str | None = None

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from codetune.dataset import DatasetKind, RuleSet
+from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
 from codetune.gemini.plan import TuningJobPlan
 from codetune.ports import ObjectStore, Submission
 from codetune.state import JobPointer, RecordStore, Stage, TunedModel
@@ -75,7 +75,9 @@ class SubmitContext:
 
     dataset: DatasetRef
     kind: DatasetKind
+    format: DatasetFormat
     evaluation: DatasetRef | None
+    evaluation_format: DatasetFormat
     storage: ObjectStore
     store: RecordStore
     vertex: VertexAI
@@ -108,6 +110,7 @@ def job_error(job: Mapping[str, Any]) -> dict[str, Any] | None:
 
 class TuningBackend(Protocol):
     name: str
+    formats: frozenset[DatasetFormat]  # the dataset formats it can tune
 
     def tunes(self, base_model: str) -> bool:
         """Whether this backend tunes `base_model`."""

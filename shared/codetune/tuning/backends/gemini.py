@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from codetune.dataset import DatasetKind, DatasetRole, Rule, RuleSet
+from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule, RuleSet
 from codetune.dataset.lines import read_lines
 from codetune.dataset.rules import GEMINI_MIN_TRAINING_EXAMPLES, MAX_LINE_BYTES
 from codetune.exceptions import PlanRejected, RetryableVertexError
@@ -53,6 +53,7 @@ STAGES = {
 
 class GeminiBackend:
     name = "gemini"
+    formats = frozenset(DatasetFormat)  # every format converts to Gemini's
 
     def tunes(self, base_model: str) -> bool:
         return base_model in models.GEMINI_MODELS
@@ -75,6 +76,7 @@ class GeminiBackend:
             DatasetRole.TRAINING,
             context_text,
             models.GEMINI_MODELS[plan.base_model],
+            context.format,
         )
         if context.evaluation is not None:
             convert(
@@ -85,6 +87,7 @@ class GeminiBackend:
                 DatasetRole.EVALUATION,
                 context_text,
                 models.GEMINI_MODELS[plan.base_model],
+                context.evaluation_format,
             )
         job, created = create_once(context, plan)
         context.store.write_pointer(context.pointer(job["name"]))
@@ -142,6 +145,7 @@ def convert(
     role: DatasetRole,
     default_context: str | None,
     model: models.GeminiModel | None = None,
+    format: DatasetFormat = DatasetFormat.SEED,
 ) -> None:
     """Stream `source` into Gemini's format at `target_uri`; PlanRejected if Gemini would refuse it."""
     target = DatasetRef.parse(target_uri)
@@ -150,7 +154,7 @@ def convert(
         storage.writer(target.bucket, target.name) as writer,
     ):
         lines = (line for _, line in read_lines(reader, MAX_LINE_BYTES) if line is not None)
-        result = convert_and_check(lines, writer.write, kind, role, default_context, model)
+        result = convert_and_check(lines, writer.write, kind, role, default_context, model, format)
     if not result.valid:
         raise PlanRejected(
             [

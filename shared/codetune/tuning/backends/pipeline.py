@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from codetune.dataset import DatasetKind, RuleSet, code_bison
+from codetune.dataset import DatasetFormat, DatasetKind, RuleSet, code_bison
 from codetune.state import Stage, TunedModel
 from codetune.tuning import models
 from codetune.tuning.backends.base import (
@@ -68,6 +68,8 @@ def tuned_endpoint_name(job: Mapping[str, Any]) -> str | None:
 
 class PipelineBackend:
     name = "pipeline"
+    # The pipeline reads the dataset as uploaded: the seed's formats only (S-1).
+    formats = frozenset({DatasetFormat.SEED})
 
     def tunes(self, base_model: str) -> bool:
         return base_model in models.BASE_MODELS
