@@ -468,15 +468,8 @@ class _Validation:
         contents: list[str] = []
         for index, message in enumerate(messages):
             where = f"messages[{index}]"
-            if not isinstance(message, dict):
-                self.error(
-                    Rule.FORMAT,
-                    f"message is {json_type(message)}; it must be an object with role and content",
-                    number,
-                    where,
-                )
+            if not self._turn_object(number, message, where, "message", OPENAI_MESSAGE_FIELDS):
                 continue
-            self._unknown_fields(number, message, OPENAI_MESSAGE_FIELDS, where + ".")
             role = self._text_field(number, message, "role", where + ".role")
             content = self._text_field(number, message, "content", where + ".content")
             if role is None or content is None:
@@ -536,15 +529,8 @@ class _Validation:
         texts_of_turns: list[str] = []
         for index, turn in enumerate(contents):
             where = f"contents[{index}]"
-            if not isinstance(turn, dict):
-                self.error(
-                    Rule.FORMAT,
-                    f"turn is {json_type(turn)}; it must be an object with role and parts",
-                    number,
-                    where,
-                )
+            if not self._turn_object(number, turn, where, "turn", GEMINI_CONTENT_FIELDS):
                 continue
-            self._unknown_fields(number, turn, GEMINI_CONTENT_FIELDS, where + ".")
             role = self._text_field(number, turn, "role", where + ".role")
             texts = self._text_parts(number, turn.get("parts"), where + ".parts")
             if role is None or texts is None:
@@ -563,6 +549,22 @@ class _Validation:
             return
         if self._check_turns(number, roles, "user", "model", lambda i: f"contents[{i}].role"):
             self._measure_turns(number, system, texts_of_turns)
+
+    def _turn_object(
+        self, number: int, turn: object, where: str, noun: str, known: frozenset[str]
+    ) -> bool:
+        """Whether a turn is an object (reported if not); its unknown fields are warned about."""
+        if not isinstance(turn, dict):
+            fields = " and ".join(sorted(known & {"role", "content", "parts"}))
+            self.error(
+                Rule.FORMAT,
+                f"{noun} is {json_type(turn)}; it must be an object with {fields}",
+                number,
+                where,
+            )
+            return False
+        self._unknown_fields(number, turn, known, where + ".")
+        return True
 
     def _turn_list(self, number: int, example: dict[str, Any], key: str) -> list[Any] | None:
         turns = example.get(key)
