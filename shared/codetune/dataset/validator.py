@@ -193,7 +193,7 @@ class _Validation:
                 else:
                     self._check_gemini(number, example)
             return
-        if _FOREIGN_KEYS & example.keys() and self._format_of(number, example) is not form:
+        if not _FOREIGN_KEYS.isdisjoint(example) and self._format_of(number, example) is not form:
             return
         kind = self._kind_of(number, example)
         if kind is DatasetKind.GENERATION:
@@ -802,10 +802,10 @@ def _format(example: dict[str, Any]) -> DatasetFormat:
     if "contents" in example or "systemInstruction" in example:
         return DatasetFormat.GEMINI
     messages = example.get("messages")
-    if isinstance(messages, list) and any(
-        isinstance(m, dict) and "role" in m and "author" not in m for m in messages
-    ):
-        return DatasetFormat.OPENAI
+    if type(messages) is list and messages:
+        first = messages[0]
+        if type(first) is dict and "role" in first and "author" not in first:
+            return DatasetFormat.OPENAI
     return DatasetFormat.SEED
 
 
