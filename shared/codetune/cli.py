@@ -87,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("dataset", metavar="DATASET_URI", help="gs://bucket/name.jsonl[#generation]")
     plan.add_argument("--kind", required=True, choices=[kind.value for kind in DatasetKind])
     plan.add_argument("--examples", required=True, type=int, metavar="N", help="examples in it")
+    plan.add_argument(
+        "--format",
+        choices=[f.value for f in DatasetFormat],
+        default=DatasetFormat.SEED.value,
+        help="the examples' format, as validate reports it (default: seed)",
+    )
     plan.add_argument("--manifest", metavar="FILE", help="a tuning manifest (JSON)")
     plan.add_argument(
         "--set",
@@ -181,7 +187,14 @@ def _plan(args: argparse.Namespace) -> int:
         os.environ, dataset.uri, manifest, assignments=args.assignments
     )
     try:
-        result = plan_from_sources(dataset, DatasetKind(args.kind), args.examples, layers, problems)
+        result = plan_from_sources(
+            dataset,
+            DatasetKind(args.kind),
+            args.examples,
+            layers,
+            problems,
+            DatasetFormat(args.format),
+        )
     except PlanRejected as rejected:
         if args.json:
             errors = [problem.to_dict() for problem in rejected.problems]

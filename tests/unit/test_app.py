@@ -3,6 +3,8 @@ milliseconds. The emulator end-to-end tests (tests/integration) run the same ste
 
 from __future__ import annotations
 
+import io
+
 import orjson
 import pytest
 
@@ -10,7 +12,7 @@ from codetune.app.status import job_event, sweep
 from codetune.app.tune import Tuning, tune_dataset
 from codetune.app.validate import Validation, validate_upload
 from codetune.config import Settings
-from codetune.dataset import DatasetRole
+from codetune.dataset import DatasetRole, code_bison, validate_stream
 from codetune.events import StorageObject
 from codetune.exceptions import PermanentVertexError
 from codetune.logs import Logger
@@ -203,7 +205,7 @@ def test_a_gemini_job_trains_on_the_converted_validated_version_once(
     assert pointer is not None and pointer.backend == "gemini"
 
 
-def test_an_openai_dataset_is_tuned_on_gemini_and_refused_by_the_legacy_pipeline(
+def test_an_openai_dataset_is_tuned_on_gemini_and_converted_for_the_legacy_pipeline(
     storage: MemoryStorage,
 ) -> None:
     from codetune.local.vertex_standin import GEMINI_EXAMPLE
@@ -231,13 +233,32 @@ def test_an_openai_dataset_is_tuned_on_gemini_and_refused_by_the_legacy_pipeline
     examples = [orjson.loads(line) for line in converted.splitlines()]
     assert all(GEMINI_EXAMPLE.is_valid(e) for e in examples) and len(examples) == 12
     assert examples[0]["systemInstruction"]["parts"][0]["text"] == "You write Go."
-    legacy = validated(
-        storage, "incoming/ol.jsonl", data, {"codetune-large_model_reference": "codechat-bison@002"}
+    # The legacy pipeline tunes its seed version, converted before it is submitted.
+    legacy_model = {"codetune-large_model_reference": "codechat-bison@002"}
+    legacy = validated(storage, "incoming/ol.jsonl", data, legacy_model)
+    pipeline = FakeVertex()
+    assert tune_dataset(legacy, storage, pipeline, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    [job] = pipeline.jobs.values()
+    seed_uri = job["runtimeConfig"]["parameterValues"]["dataset_uri"]
+    assert seed_uri.endswith(f"{legacy.generation}/training.seed.jsonl")
+    seed = storage.read_bytes(BUCKET, seed_uri.removeprefix(f"gs://{BUCKET}/"))
+    assert seed is not None
+    report = validate_stream(io.BytesIO(seed), seed_uri, rules=code_bison("codechat-bison@002"))
+    assert report.valid and report.format == "seed" and report.examples == 12
+    # What the seed format cannot say stops the job, naming the line and why.
+    weighted = [*chats]
+    weighted[6] = {
+        "messages": [*chats[6]["messages"][:2], {**chats[6]["messages"][2], "weight": 0}]
+    }
+    refused = validated(
+        storage, "incoming/ow.jsonl", dataset([orjson.dumps(c) for c in weighted]), legacy_model
     )
-    assert tune_dataset(legacy, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
-    record = store(storage).record("incoming/ol.jsonl", legacy.generation)
+    assert tune_dataset(refused, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    record = store(storage).record("incoming/ow.jsonl", refused.generation)
     assert record is not None and record.error
-    assert record.error["problems"][0]["rule"] == "format"
+    [problem] = record.error["problems"]
+    assert problem["rule"] == "format"
+    assert problem["message"].startswith("line 7: messages[2].weight is 0")
 
 
 def test_an_evaluation_dataset_that_was_not_validated_stops_the_job(storage: MemoryStorage) -> None:

@@ -165,3 +165,19 @@ def test_a_default_context_fills_a_missing_system_instruction_in_every_format() 
 
 def test_seed_chat_datasets_are_unchanged_by_format_detection() -> None:
     assert validate(dataset(chat_dataset(12)))["format"] == "seed"
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    system=st.none() | texts,
+    pairs=st.lists(st.tuples(texts, texts), min_size=1, max_size=4),
+)
+def test_openai_and_gemini_conversations_come_back_to_the_same_seed_example(
+    system: str | None, pairs: list[tuple[str, str]]
+) -> None:
+    from codetune.dataset.seed import to_seed_chat
+
+    turns = [text for pair in pairs for text in pair]
+    original = seed(system, turns)
+    for form in (DatasetFormat.OPENAI, DatasetFormat.GEMINI):
+        assert to_seed_chat(FORMATS[form](system, turns), form) == original, form

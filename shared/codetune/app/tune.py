@@ -49,7 +49,9 @@ def tune_dataset(
         store.advance(dataset.name, dataset.generation, Stage.FAILED, "tune", error=error)
 
     try:
-        plan = plan_from_sources(version, dataset.kind, dataset.examples, sources, problems)
+        plan = plan_from_sources(
+            version, dataset.kind, dataset.examples, sources, problems, dataset.format
+        )
         backend = by_name(plan.backend)
         if dataset.format not in backend.formats:
             raise PlanRejected(

@@ -25,9 +25,18 @@ SYSTEM_PREFIX = "_codetune/"
 REPORT_SUFFIX = ".report.json"
 
 
-def converted_uri(bucket: str, prefix: str, dataset: str, generation: str | None, role: str) -> str:
-    """Where the Gemini version of a dataset version goes, in the system's own prefix."""
-    return f"gs://{bucket}/{prefix}converted/{dataset}/{generation or 'latest'}/{role}.gemini.jsonl"
+def converted_uri(
+    bucket: str,
+    prefix: str,
+    dataset: str,
+    generation: str | None,
+    role: str,
+    target: str = "gemini",
+) -> str:
+    """Where a dataset version converted to `target`'s format (gemini, seed) goes."""
+    return (
+        f"gs://{bucket}/{prefix}converted/{dataset}/{generation or 'latest'}/{role}.{target}.jsonl"
+    )
 
 
 def report_name(dataset_object: str) -> str:

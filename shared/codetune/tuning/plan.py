@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from codetune.dataset import DatasetKind
+from codetune.dataset import DatasetFormat, DatasetKind
 from codetune.exceptions import PlanRejected
+from codetune.state.store import SYSTEM_PREFIX, converted_uri
 from codetune.tuning import models
 from codetune.tuning.common import (
     API_HOST,
@@ -96,10 +97,23 @@ class PipelineJobPlan:
 
 
 def plan_pipeline_job(
-    dataset: DatasetRef, kind: DatasetKind, examples: int, parameters: TuningParameters
+    dataset: DatasetRef,
+    kind: DatasetKind,
+    examples: int,
+    parameters: TuningParameters,
+    format: DatasetFormat = DatasetFormat.SEED,
+    system_prefix: str = SYSTEM_PREFIX,
 ) -> PipelineJobPlan:
-    """The pipelineJobs.create request for tuning on `dataset`; PlanRejected lists every problem."""
-    check = _Checks(dataset, kind, examples, parameters)
+    """The pipelineJobs.create request for tuning on `dataset`; PlanRejected lists every problem.
+    A dataset in another format than the seed's is tuned from its seed version (converted by
+    the pipeline backend before it submits)."""
+    source = dataset
+    if format is not DatasetFormat.SEED:
+        uri = converted_uri(
+            dataset.bucket, system_prefix, dataset.name, dataset.generation, "training", "seed"
+        )
+        source = DatasetRef(uri, dataset.generation)
+    check = _Checks(dataset, kind, examples, parameters, source)
     check.all()
     if check.problems:
         raise PlanRejected(check.problems)
@@ -110,9 +124,15 @@ class _Checks:
     """The rules, each adding Problems; then the plan, built only when there are none."""
 
     def __init__(
-        self, dataset: DatasetRef, kind: DatasetKind, examples: int, parameters: TuningParameters
+        self,
+        dataset: DatasetRef,
+        kind: DatasetKind,
+        examples: int,
+        parameters: TuningParameters,
+        source: DatasetRef | None = None,
     ) -> None:
         self.dataset, self.kind, self.examples, self.p = dataset, kind, examples, parameters
+        self.source = source or dataset  # what the pipeline reads: the dataset, or its seed copy
         self.problems: list[Problem] = []
         self.base_model = models.BASE_MODELS.get(
             parameters.large_model_reference or models.DEFAULT_BASE_MODEL[kind]
@@ -277,7 +297,7 @@ class _Checks:
             "large_model_reference": base.name,
             "model_display_name": p.model_display_name
             or f"{name} ({base.name})"[:MAX_DISPLAY_NAME],
-            "dataset_uri": self.dataset.uri,
+            "dataset_uri": self.source.uri,
             "train_steps": train_steps,
             "learning_rate_multiplier": p.learning_rate_multiplier or 1.0,
             "accelerator_type": self.accelerator,

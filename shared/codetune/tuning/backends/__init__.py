@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from codetune.dataset import DatasetKind, RuleSet
+from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
 from codetune.exceptions import CodetuneError, PlanRejected
 from codetune.gemini import models as gemini_models
 from codetune.tuning.backends.base import (
@@ -88,6 +88,7 @@ def plan_from_sources(
     examples: int,
     sources: Iterable[tuple[str, Mapping[str, object]]],
     problems: Iterable[Problem] = (),
+    format: DatasetFormat = DatasetFormat.SEED,
 ) -> TuningPlan:
     """Resolve the parameter sources (lowest precedence first) and plan with the base model's
     backend. PlanRejected lists the problems of every source and every rule together, `problems`
@@ -108,7 +109,7 @@ def plan_from_sources(
             ]
         )
     try:
-        plan = backend.plan(dataset, kind, examples, parameters)
+        plan = backend.plan(dataset, kind, examples, parameters, format)
     except PlanRejected as rejected:
         raise PlanRejected(found + rejected.problems) from None
     if found:

@@ -126,6 +126,7 @@ class TuningBackend(Protocol):
         kind: DatasetKind,
         examples: int,
         parameters: TuningParameters,
+        format: DatasetFormat = DatasetFormat.SEED,
     ) -> TuningPlan:
         """The request, or PlanRejected with every problem. No I/O."""
         ...

@@ -62,9 +62,14 @@ class GeminiBackend:
         return list(models.GEMINI_MODELS)
 
     def plan(
-        self, dataset: DatasetRef, kind: DatasetKind, examples: int, parameters: TuningParameters
+        self,
+        dataset: DatasetRef,
+        kind: DatasetKind,
+        examples: int,
+        parameters: TuningParameters,
+        format: DatasetFormat = DatasetFormat.SEED,
     ) -> TuningJobPlan:
-        return plan_tuning_job(dataset, kind, examples, parameters)
+        return plan_tuning_job(dataset, kind, examples, parameters)  # every format converts
 
     def submit(self, plan: TuningJobPlan, context: SubmitContext) -> Submitted:
         context_text = plan.derived.get("default_context")

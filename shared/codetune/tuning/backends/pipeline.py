@@ -11,7 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet, code_bison
+from codetune.dataset.lines import read_lines
+from codetune.dataset.rules import MAX_LINE_BYTES, MAX_LISTED_PER_RULE
+from codetune.dataset.seed import Inexpressible, to_seed_chat
+from codetune.exceptions import PlanRejected
+from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
 from codetune.tuning import models
 from codetune.tuning.backends.base import (
@@ -22,7 +29,7 @@ from codetune.tuning.backends.base import (
     job_error,
 )
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.parameters import TuningParameters
+from codetune.tuning.parameters import Problem, TuningParameters
 from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
 
 # FACTS: PipelineJob states. PAUSED and CANCELLING are still on their way somewhere.
@@ -68,8 +75,8 @@ def tuned_endpoint_name(job: Mapping[str, Any]) -> str | None:
 
 class PipelineBackend:
     name = "pipeline"
-    # The pipeline reads the dataset as uploaded: the seed's formats only (S-1).
-    formats = frozenset({DatasetFormat.SEED})
+    # The pipeline reads the seed's formats (S-1); other formats are converted to seed chat.
+    formats = frozenset(DatasetFormat)
 
     def tunes(self, base_model: str) -> bool:
         return base_model in models.BASE_MODELS
@@ -78,11 +85,19 @@ class PipelineBackend:
         return list(models.BASE_MODELS)
 
     def plan(
-        self, dataset: DatasetRef, kind: DatasetKind, examples: int, parameters: TuningParameters
+        self,
+        dataset: DatasetRef,
+        kind: DatasetKind,
+        examples: int,
+        parameters: TuningParameters,
+        format: DatasetFormat = DatasetFormat.SEED,
     ) -> PipelineJobPlan:
-        return plan_pipeline_job(dataset, kind, examples, parameters)
+        return plan_pipeline_job(dataset, kind, examples, parameters, format)
 
     def submit(self, plan: PipelineJobPlan, context: SubmitContext) -> Submitted:
+        if context.format is not DatasetFormat.SEED:
+            target = plan.body["runtimeConfig"]["parameterValues"]["dataset_uri"]
+            convert_to_seed(context.storage, context.dataset, target, context.format)
         # The pointer first: a status event for this job must find its record even if it comes
         # before the SUBMITTED write.
         context.store.write_pointer(context.pointer(plan.job_name))
@@ -118,3 +133,26 @@ class PipelineBackend:
             found = vertex.list_models(project, region, (models.BASE_MODEL_LABEL, label))
             names += [m["name"] for m in found]
         return names
+
+
+def convert_to_seed(
+    storage: ObjectStore, source: DatasetRef, target_uri: str, format: DatasetFormat
+) -> None:
+    """Stream `source` into the seed's code-chat format at `target_uri`; PlanRejected naming
+    every line that cannot be expressed in it."""
+    target = DatasetRef.parse(target_uri)
+    problems: list[Problem] = []
+    with (
+        storage.open_dataset(source.bucket, source.name, source.generation) as reader,
+        storage.writer(target.bucket, target.name) as writer,
+    ):
+        for number, line in read_lines(reader, MAX_LINE_BYTES):
+            if line is None or not bytes(line).strip():
+                continue
+            try:
+                writer.write(orjson.dumps(to_seed_chat(orjson.loads(line), format)) + b"\n")
+            except Inexpressible as why:
+                if len(problems) < MAX_LISTED_PER_RULE:
+                    problems.append(Problem("dataset", "format", f"line {number}: {why}"))
+    if problems:
+        raise PlanRejected(problems)
