@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
-ALREADY_EXISTS = 409
+CONFLICT = 409  # ALREADY_EXISTS (the job exists) or ABORTED (retry), by Google's status
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,17 +60,22 @@ class VertexClient:
     def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission:
         """Submit the plan's job; a job that already exists under its id is returned as is."""
         url = self._base(plan.region) + plan.path
+        # Safe to retry: the same id is refused as ALREADY_EXISTS once the job exists.
         response = self._request("POST", url, params={"pipelineJobId": plan.job_id}, json=plan.body)
-        if response.status_code == ALREADY_EXISTS:
+        if response.status_code == CONFLICT:
             return Submission(self.get_job(plan.job_name), created=False)
         return Submission(self._json(response), created=True)
 
     # --- Gemini tuning jobs --------------------------------------------------------------------
     def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
-        """Create a supervised tuning job. It has no client-chosen id: callers make it
-        idempotent (the gemini backend) before calling this."""
+        """Create a supervised tuning job, sent once: it has no client-chosen id, so a re-send
+        after a timeout or a 5xx could create a second paid job (Google's own client does not
+        retry this method either). Such an ambiguous failure is raised as RetryableVertexError;
+        the caller looks for the job by its request label before it creates again."""
         return self._json(
-            self._request("POST", self._base(plan.region) + plan.path, json=plan.body)
+            self._request(
+                "POST", self._base(plan.region) + plan.path, json=plan.body, max_attempts=1
+            )
         )
 
     def find_tuning_jobs(
@@ -130,9 +135,12 @@ class VertexClient:
                 self._session = AuthorizedSession(credentials)
         return self._session
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """Send, retrying what is transient; return a 2xx or 409 response."""
-        attempts = self.config.max_attempts
+    def _request(
+        self, method: str, url: str, max_attempts: int | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Send, retrying what is transient; return a 2xx or a 409 ALREADY_EXISTS response. Any
+        other 409 (ABORTED: a concurrent change) is retryable."""
+        attempts = max_attempts or self.config.max_attempts
         for attempt in range(1, attempts + 1):
             try:
                 response = self.session.request(
@@ -146,10 +154,12 @@ class VertexClient:
                 self._sleep(self._backoff(attempt, None))
                 continue
             status = response.status_code
-            if status < 300 or status == ALREADY_EXISTS:
+            if status < 300:
                 return response
             message, reason = _google_error(response)
-            if status not in RETRYABLE_STATUS:
+            if status == CONFLICT and reason == "ALREADY_EXISTS":
+                return response
+            if status not in RETRYABLE_STATUS and not (status == CONFLICT and reason == "ABORTED"):
                 raise PermanentVertexError(f"{method} {url}: {status} {message}", status, reason)
             if attempt == attempts:
                 raise RetryableVertexError(

@@ -112,6 +112,8 @@ class FakeVertex:
         self.creates = 0
         self.before_create = before_create or (lambda name: None)
         self.broken: set[str] = set()  # job names whose reads fail
+        self.ambiguous = 0  # the next creates commit, then fail as a timeout would
+        self.on_find: Callable[[], None] = lambda: None  # runs after find_tuning_jobs lists
 
     def get_job(self, name: str) -> dict[str, Any]:
         from codetune.exceptions import RetryableVertexError
@@ -137,17 +139,24 @@ class FakeVertex:
         self.before_create(name)
         self.creates += 1
         self.jobs[name] = {"name": name, "state": "JOB_STATE_PENDING", **plan.body}
+        if self.ambiguous:
+            from codetune.exceptions import RetryableVertexError
+
+            self.ambiguous -= 1
+            raise RetryableVertexError(f"POST {name}: no answer (the job was created)")
         return self.jobs[name]
 
     def find_tuning_jobs(
         self, project: str, region: str, label: tuple[str, str]
     ) -> list[dict[str, Any]]:
         key, value = label
-        return [
+        found = [
             j
             for j in self.jobs.values()
             if "/tuningJobs/" in j["name"] and j.get("labels", {}).get(key) == value
         ]
+        self.on_find()  # after the listing: as if another delivery ran in between
+        return found
 
     def finish(self, name: str, state: str, **fields: Any) -> None:
         self.jobs[name] = {**self.jobs[name], "state": state, **fields}

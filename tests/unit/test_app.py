@@ -147,6 +147,52 @@ def test_a_pipeline_job_is_pointed_to_before_it_exists_and_submitted_once(
     assert opened.generation == message.generation
 
 
+def test_a_gemini_create_that_timed_out_after_committing_is_found_not_repeated(
+    storage: MemoryStorage,
+) -> None:
+    from codetune.exceptions import RetryableVertexError
+
+    message = validated(storage, "incoming/t.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+    vertex.ambiguous = 1
+    with pytest.raises(RetryableVertexError):  # the delivery fails and Pub/Sub delivers again
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
+    assert (
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.ALREADY_SUBMITTED
+    )
+    assert vertex.creates == 1
+    record = store(storage).record("incoming/t.jsonl", message.generation)
+    assert record is not None and record.state is Stage.SUBMITTED
+
+
+def test_two_deliveries_taking_over_a_stale_claim_create_one_job(storage: MemoryStorage) -> None:
+    from codetune.exceptions import RetryableVertexError
+    from codetune.state import Claim
+
+    message = validated(storage, "incoming/r.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+    vertex.ambiguous = 1  # a first delivery claimed, maybe created nothing, and died
+    with pytest.raises(RetryableVertexError):
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
+    vertex.jobs.clear()  # ...it had created nothing after all
+    records = store(storage)
+    [name] = storage.list_names(BUCKET, "_codetune/claims/")
+    request = name.rpartition("/")[2].removesuffix(".json")
+    claim, generation = records.claim(request)
+    assert claim is not None and claim.job is None
+    records.write_claim(Claim(request, claim.since - 3600), if_generation_match=generation)
+    outcomes: list[object] = []
+
+    def second_delivery() -> None:  # arrives while the first is between its read and its write
+        vertex.on_find = lambda: None
+        outcomes.append(tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG))
+
+    vertex.on_find = second_delivery
+    with pytest.raises(RetryableVertexError, match="took over"):
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
+    assert outcomes == [Tuning.SUBMITTED] and len(vertex.jobs) == 1
+
+
 def test_with_no_model_named_the_job_tunes_the_default_gemini_model(storage: MemoryStorage) -> None:
     message = validated(storage, "incoming/d.jsonl", dataset(generation_dataset(12)))
     vertex = FakeVertex()

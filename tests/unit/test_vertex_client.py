@@ -267,3 +267,37 @@ def test_credentials_authorize_every_request(vertex: FakeVertex, plan: PipelineJ
 def test_without_an_endpoint_the_regional_google_endpoint_is_used(plan: PipelineJobPlan) -> None:
     regional = VertexClient(credentials=Credentials(token="t"))
     assert regional._base(plan.region) + plan.path + f"?pipelineJobId={plan.job_id}" == plan.url
+
+
+def test_a_409_is_read_by_its_status_not_taken_as_already_exists(
+    vertex: FakeVertex, plan: PipelineJobPlan
+) -> None:
+    """ABORTED (a concurrent change) is retried; it is not a job that exists."""
+    vertex.replies = [
+        Reply(409, google_error(409, "ABORTED", "concurrent modification")),
+        Reply(200, job(plan)),
+    ]
+    sleeps: list[float] = []
+    assert client(vertex, sleeps).create_pipeline_job(plan).created is True
+    assert len(vertex.received) == 2 and all(r.method == "POST" for r in vertex.received)
+
+
+def test_a_tuning_job_create_is_sent_once_whatever_happens(vertex: FakeVertex) -> None:
+    """No client-chosen id: a re-sent create after a 5xx or a timeout could be a second paid
+    job. The failure is raised as retryable for the caller to look the job up first."""
+    from codetune.dataset import DatasetKind
+    from codetune.tuning.backends import plan_from_sources
+    from codetune.tuning.common import DatasetRef
+
+    tuning = plan_from_sources(
+        DatasetRef("gs://tuning-drop/incoming/a.jsonl", "1"),
+        DatasetKind.GENERATION,
+        100,
+        [("test", {"project": "acme-ml", "pipeline_region": "us-central1"})],
+    )
+    for reply in (Reply(503, google_error(503, "UNAVAILABLE", "later")), Reply(200, {}, delay=0.6)):
+        vertex.received.clear()
+        vertex.replies = [reply, Reply(200, {"name": "projects/p/locations/l/tuningJobs/2"})]
+        with pytest.raises(RetryableVertexError):
+            client(vertex, timeout_seconds=0.3).create_tuning_job(tuning)  # type: ignore[arg-type]
+        assert len(vertex.received) == 1

@@ -22,7 +22,7 @@ from codetune.gemini import models
 from codetune.gemini.check import convert_and_check
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.ports import ObjectStore
-from codetune.state import Claim, Stage, TunedModel
+from codetune.state import Claim, RecordStore, Stage, TunedModel
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -174,27 +174,42 @@ def convert(
 
 
 def create_once(context: SubmitContext, plan: TuningJobPlan) -> tuple[dict[str, Any], bool]:
-    """The tuning job for this plan, and whether this call created it."""
+    """The tuning job for this plan, and whether this call created it.
+
+    Every step that could let two deliveries both create is a conditional write: the claim is
+    taken only if there is none (generation 0), taken over only at the generation read, and
+    named only at the generation this delivery wrote. After an ambiguous create (a timeout or a
+    5xx: the job may exist), the next delivery finds it by its request label.
+    """
     store, vertex = context.store, context.vertex
     claim, generation = store.claim(plan.request_id)
     if claim and claim.job:
         return vertex.get_job(claim.job), False
-    won = store.write_claim(Claim(plan.request_id, time.time()), if_generation_match=0)
-    if not won:
-        claim, generation = store.claim(plan.request_id)
-        if claim and claim.job:
-            return vertex.get_job(claim.job), False
-    existing = vertex.find_tuning_jobs(plan.project, plan.region, (REQUEST_LABEL, plan.request_id))
-    if existing:  # created by a delivery that died before naming it in the claim
-        job = existing[0]
-    elif not won and time.time() - (claim.since if claim else 0) < CLAIM_TIMEOUT_SECONDS:
-        raise RetryableVertexError(
-            f"another delivery is creating tuning job {plan.request_id}; try again later"
-        )
+    label = (REQUEST_LABEL, plan.request_id)
+    if claim is None:
+        if not store.write_claim(Claim(plan.request_id, time.time()), if_generation_match=0):
+            raise RetryableVertexError(f"another delivery claimed tuning job {plan.request_id}")
     else:
-        job = vertex.create_tuning_job(plan)
+        existing = vertex.find_tuning_jobs(plan.project, plan.region, label)
+        if existing:  # created by a delivery that died before naming it in the claim
+            _name(store, plan, existing[0]["name"])
+            return existing[0], False
+        if time.time() - claim.since < CLAIM_TIMEOUT_SECONDS:
+            raise RetryableVertexError(
+                f"another delivery is creating tuning job {plan.request_id}; try again later"
+            )
+        # A claim left by a delivery that died before creating anything: take it over, unless
+        # another delivery does so first.
+        if not store.write_claim(
+            Claim(plan.request_id, time.time()), if_generation_match=generation
+        ):
+            raise RetryableVertexError(f"another delivery took over tuning job {plan.request_id}")
+    job = vertex.create_tuning_job(plan)
+    _name(store, plan, job["name"])
+    return job, True
+
+
+def _name(store: RecordStore, plan: TuningJobPlan, job: str) -> None:
+    """Name the job in the claim, so that later deliveries read it from there."""
     _, generation = store.claim(plan.request_id)
-    store.write_claim(
-        Claim(plan.request_id, time.time(), job["name"]), if_generation_match=generation
-    )
-    return job, not existing
+    store.write_claim(Claim(plan.request_id, time.time(), job), if_generation_match=generation)
