@@ -12,7 +12,7 @@ from codetune.app.status import job_event, sweep
 from codetune.app.tune import Tuning, tune_dataset
 from codetune.app.validate import Validation, validate_upload
 from codetune.config import Settings
-from codetune.dataset import DatasetRole, code_bison, validate_stream
+from codetune.dataset import DatasetKind, DatasetRole, code_bison, validate_stream
 from codetune.events import StorageObject
 from codetune.exceptions import PermanentVertexError
 from codetune.logs import Logger
@@ -191,6 +191,93 @@ def test_two_deliveries_taking_over_a_stale_claim_create_one_job(storage: Memory
     with pytest.raises(RetryableVertexError, match="took over"):
         tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
     assert outcomes == [Tuning.SUBMITTED] and len(vertex.jobs) == 1
+
+
+def test_tune_acts_only_on_a_validated_version_of_the_deployments_bucket(
+    storage: MemoryStorage,
+) -> None:
+    vertex = FakeVertex()
+    rejected = upload(storage, "incoming/x.jsonl", dataset([generation(1, output_text="")] * 12))
+    validate_upload(rejected, storage, MemoryPublisher(), SETTINGS, LOG)
+    forged = DatasetValidated(
+        BUCKET,
+        rejected.name,
+        rejected.generation,
+        DatasetKind.GENERATION,
+        DatasetRole.TRAINING,
+        12,
+        "",
+        "ct",
+    )
+    assert tune_dataset(forged, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.DROPPED
+    unknown = DatasetValidated(
+        BUCKET,
+        "incoming/never.jsonl",
+        "7",
+        DatasetKind.GENERATION,
+        DatasetRole.TRAINING,
+        12,
+        "",
+        "ct",
+    )
+    assert tune_dataset(unknown, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.DROPPED
+    message = validated(storage, "incoming/ok.jsonl", dataset(generation_dataset(12)))
+    elsewhere = DatasetValidated(
+        "attacker",
+        message.name,
+        message.generation,
+        message.kind,
+        message.role,
+        message.examples,
+        "",
+        "ct",
+    )
+    assert tune_dataset(elsewhere, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.DROPPED
+    assert vertex.creates == 0
+
+
+def test_the_settings_of_the_validated_version_are_frozen(storage: MemoryStorage) -> None:
+    """Editing the manifest (or the metadata) after validation changes nothing for that upload:
+    a redelivery finds the same job instead of planning a second one."""
+    storage.put(BUCKET, "incoming/f.tuning.json", orjson.dumps({"parameters": {"epoch_count": 2}}))
+    message = validated(storage, "incoming/f.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    storage.put(BUCKET, "incoming/f.tuning.json", orjson.dumps({"parameters": {"epoch_count": 9}}))
+    tampered = DatasetValidated(
+        message.bucket,
+        message.name,
+        message.generation,
+        message.kind,
+        message.role,
+        message.examples,
+        message.report,
+        message.correlation_id,
+        {"codetune-epoch_count": "5"},
+    )
+    assert (
+        tune_dataset(tampered, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.ALREADY_SUBMITTED
+    )
+    [job] = vertex.jobs.values()
+    assert job["supervisedTuningSpec"]["hyperParameters"]["epochCount"] == "2"
+
+
+def test_a_submission_recorded_after_a_later_state_still_adds_what_tune_knows(
+    storage: MemoryStorage,
+) -> None:
+    """status's QUEUED can land before tune's SUBMITTED write; the record keeps both."""
+    message = validated(storage, "incoming/q.jsonl", dataset(generation_dataset(12)), LEGACY)
+    records = store(storage)
+
+    def queued_first(name: str) -> None:
+        records.advance(message.name, message.generation, Stage.QUEUED, "status")
+
+    vertex = FakeVertex(before_create=queued_first)
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    record = records.record(message.name, message.generation)
+    assert record is not None and record.state is Stage.QUEUED
+    assert record.parameters and record.derived and record.warnings and record.job
+    assert [step.state for step in record.history] == ["VALIDATED", "QUEUED"]
 
 
 def test_with_no_model_named_the_job_tunes_the_default_gemini_model(storage: MemoryStorage) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 from codetune.config import Settings
-from codetune.dataset import DatasetFormat, DatasetRole
+from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
 from codetune.exceptions import PermanentVertexError, PlanRejected
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
@@ -15,13 +15,13 @@ from codetune.state import JobPointer, JobRef, RecordStore, Stage
 from codetune.tuning.backends import SubmitContext, by_name, plan_from_sources
 from codetune.tuning.backends.base import VertexAI
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.manifest import manifest_name
-from codetune.tuning.parameters import Problem
-from codetune.tuning.sources import parameter_sources
+from codetune.tuning.parameters import Problem, from_environment
+from codetune.tuning.sources import Source, inputs_layers, inputs_problems
 
 
 class Tuning(StrEnum):
     SKIPPED = "skipped"  # an evaluation dataset: tuned with its training dataset
+    DROPPED = "dropped"  # not a validated version of the deployment's bucket
     REJECTED = "rejected"  # parameters or data break a rule: no job
     REFUSED = "refused"  # Vertex AI refused the job for good
     SUBMITTED = "submitted"
@@ -36,30 +36,50 @@ def tune_dataset(
     environ: Mapping[str, str],
     log: Logger,
 ) -> Tuning:
-    """Raises RetryableVertexError (and storage errors) for the delivery to be retried."""
-    if dataset.role is DatasetRole.EVALUATION:
+    """Raises RetryableVertexError (and storage errors) for the delivery to be retried.
+
+    The message only names a dataset version; what is tuned comes from that version's record:
+    it must be in the deployment's bucket and VALIDATED (or further, for a redelivery), and its
+    kind, size, format and the uploader's settings are those validate recorded.
+    """
+    if settings.bucket and dataset.bucket != settings.bucket:
+        log.error("message for a bucket not the deployment's: dropped", bucket=dataset.bucket)
+        return Tuning.DROPPED
+    store = RecordStore(storage, dataset.bucket, settings.system_prefix)
+    record = store.record(dataset.name, dataset.generation)
+    if record is None or record.state is Stage.REJECTED or record.kind is None:
+        log.error(
+            "message for a version that was not validated: dropped",
+            dataset=dataset.uri,
+            generation=dataset.generation,
+            state=record.state if record else None,
+        )
+        return Tuning.DROPPED
+    if record.role == DatasetRole.EVALUATION:
         log.info("evaluation dataset: tuned only with its training dataset", dataset=dataset.uri)
         return Tuning.SKIPPED
-    store = RecordStore(storage, dataset.bucket, settings.system_prefix)
     version = DatasetRef(dataset.uri, dataset.generation)
-    manifest = storage.read_bytes(dataset.bucket, manifest_name(dataset.name))
-    sources, problems = parameter_sources(environ, dataset.uri, manifest, dataset.metadata)
+    kind, form = DatasetKind(record.kind), DatasetFormat(record.format or DatasetFormat.SEED)
+    inputs = record.inputs or {}
+    sources: list[Source] = [
+        ("deployment", dict(from_environment(environ))),
+        *inputs_layers(inputs),
+    ]
+    problems = inputs_problems(inputs)
 
     def fail(error: dict[str, object]) -> None:
         store.advance(dataset.name, dataset.generation, Stage.FAILED, "tune", error=error)
 
     try:
-        plan = plan_from_sources(
-            version, dataset.kind, dataset.examples, sources, problems, dataset.format
-        )
+        plan = plan_from_sources(version, kind, record.examples or 0, sources, problems, form)
         backend = by_name(plan.backend)
-        if dataset.format not in backend.formats:
+        if form not in backend.formats:
             raise PlanRejected(
                 [
                     Problem(
                         "large_model_reference",
                         "format",
-                        f"{plan.base_model} cannot tune a dataset in the {dataset.format} format "
+                        f"{plan.base_model} cannot tune a dataset in the {form} format "
                         f"(it takes {', '.join(sorted(backend.formats))}); tune a Gemini model",
                     )
                 ]
@@ -82,8 +102,8 @@ def tune_dataset(
             log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
         context = SubmitContext(
             version,
-            dataset.kind,
-            dataset.format,
+            kind,
+            form,
             evaluation,
             evaluation_format,
             storage,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetRole, RuleSet, validate_stream
@@ -14,7 +15,8 @@ from codetune.ports import ObjectStore, Publisher
 from codetune.state import RecordStore, Stage, report_name
 from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
 from codetune.tuning.manifest import DATASET_SUFFIX, EVALUATION_SUFFIX, manifest_name
-from codetune.tuning.sources import parameter_sources
+from codetune.tuning.parameters import from_environment
+from codetune.tuning.sources import Source, dataset_layers, inputs_layers
 
 
 class Validation(StrEnum):
@@ -48,7 +50,8 @@ def validate_upload(
         )
         return Validation.STALE
     role = DatasetRole.EVALUATION if obj.name.endswith(EVALUATION_SUFFIX) else DatasetRole.TRAINING
-    rules = target_rules(obj, live.metadata, storage, environ or {}, log)
+    inputs = frozen_inputs(obj, live.metadata, storage)
+    rules = target_rules(inputs, environ or {}, log)
     log.info(
         "validating dataset",
         dataset=obj.uri,
@@ -75,6 +78,7 @@ def validate_upload(
         format=summary["format"],
         role=str(role),
         base_model=rules.base_model,
+        inputs=inputs,
         examples=report.examples,
         report=report_uri,
         first_errors=summary["errors"][:5] if not report.valid else None,
@@ -111,23 +115,32 @@ def validate_upload(
     return Validation.VALIDATED
 
 
-def target_rules(
-    obj: StorageObject,
-    metadata: Mapping[str, str],
-    storage: ObjectStore,
-    environ: Mapping[str, str],
-    log: Logger,
-) -> RuleSet:
-    """The rules of the base model this upload will be tuned on, resolved as tune resolves it:
-    the deployment's default < the manifest beside it (an evaluation dataset's is its training
-    dataset's) < the object's metadata."""
+def frozen_inputs(
+    obj: StorageObject, metadata: Mapping[str, str], storage: ObjectStore
+) -> dict[str, Any]:
+    """What the uploader set for this version, as it is now: the manifest beside it (an
+    evaluation dataset's is its training dataset's) and the object's metadata. Frozen in the
+    record: a later edit takes effect with the next upload, never on a job of this one."""
     training = (
         obj.name.removesuffix(EVALUATION_SUFFIX) + DATASET_SUFFIX
         if obj.name.endswith(EVALUATION_SUFFIX)
         else obj.name
     )
     manifest = storage.read_bytes(obj.bucket, manifest_name(training))
-    sources, _ = parameter_sources(environ, obj.uri, manifest, metadata)
+    layers, problems = dataset_layers(obj.uri, manifest, metadata)
+    return {
+        "layers": [[origin, values] for origin, values in layers],
+        "problems": [problem.to_dict() for problem in problems],
+    }
+
+
+def target_rules(inputs: dict[str, Any], environ: Mapping[str, str], log: Logger) -> RuleSet:
+    """The rules of the base model this upload will be tuned on, resolved as tune resolves it:
+    the deployment's default < the manifest < the object's metadata."""
+    sources: list[Source] = [
+        ("deployment", dict(from_environment(environ))),
+        *inputs_layers(inputs),
+    ]
     model = resolve_base_model(sources)
     rules = rules_for(model)
     if rules is None:  # tune refuses the model by name; validate by the default's rules meanwhile

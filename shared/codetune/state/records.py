@@ -85,6 +85,10 @@ class Record:
     examples: int | None = None
     report: str | None = None
     first_errors: list[dict[str, Any]] | None = None
+    # What the uploader set for this version, frozen by validate: {"layers": [[origin,
+    # {parameter: value}], ...], "problems": [...]}; tune plans from it, not from the
+    # manifest or metadata as they are later.
+    inputs: dict[str, Any] | None = None
     backend: str | None = None
     base_model: str | None = None
     job: JobRef | None = None
@@ -138,12 +142,16 @@ class Record:
 
 
 def advance(current: Record | None, stage: Stage, by: str, **changes: Any) -> Record | None:
-    """The record after moving to `stage` (a new one if there was none), or None if no step."""
-    return (
-        Record.first(stage, by, **changes)
-        if current is None
-        else current.advanced(stage, by, **changes)
-    )
+    """The record after moving to `stage` (a new one if there was none), or None if nothing
+    changes. An earlier stage written late (tune's SUBMITTED after status's QUEUED) still
+    contributes the fields the record lacks, without moving it back."""
+    if current is None:
+        return Record.first(stage, by, **changes)
+    moved = current.advanced(stage, by, **changes)
+    if moved is not None or _RANK[stage] >= _RANK[current.state]:
+        return moved
+    missing = {k: v for k, v in changes.items() if v is not None and getattr(current, k) is None}
+    return dataclasses.replace(current, **missing, updated=_now()) if missing else None
 
 
 def _step(

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from codetune.tuning import parameters
 from codetune.tuning.manifest import parse_manifest
 from codetune.tuning.parameters import Problem
 
 Source = tuple[str, dict[str, object]]
+
+
+def dataset_layers(
+    dataset_uri: str, manifest: bytes | None = None, metadata: Mapping[str, str] | None = None
+) -> tuple[list[Source], list[Problem]]:
+    """What a dataset's uploader set: the manifest < the object's metadata, and the problems
+    found reading them. validate freezes these in the record of the version it validated."""
+    layers: list[Source] = []
+    problems: list[Problem] = []
+    if manifest is not None:
+        document, problems = parse_manifest(manifest, dataset_uri)
+        evaluation = {"evaluation_data_uri": document.evaluation} if document.evaluation else {}
+        layers.append(("manifest", {**document.parameters, **evaluation}))
+    if metadata:
+        layers.append(("metadata", dict(parameters.from_metadata(metadata))))
+    return layers, problems
 
 
 def parameter_sources(
@@ -20,15 +37,18 @@ def parameter_sources(
 ) -> tuple[list[Source], list[Problem]]:
     """The deployment's CODETUNE_* defaults < the manifest < the object's metadata < --set,
     and the problems found reading them (a broken manifest, a malformed --set)."""
-    sources: list[Source] = [("deployment", dict(parameters.from_environment(environ)))]
-    problems: list[Problem] = []
-    if manifest is not None:
-        document, problems = parse_manifest(manifest, dataset_uri)
-        evaluation = {"evaluation_data_uri": document.evaluation} if document.evaluation else {}
-        sources.append(("manifest", {**document.parameters, **evaluation}))
-    if metadata:
-        sources.append(("metadata", dict(parameters.from_metadata(metadata))))
+    layers, problems = dataset_layers(dataset_uri, manifest, metadata)
+    sources: list[Source] = [("deployment", dict(parameters.from_environment(environ))), *layers]
     assigned, assignment_problems = parameters.from_assignments(assignments)
     if assigned:
         sources.append(("--set", dict(assigned)))
     return sources, problems + assignment_problems
+
+
+def inputs_layers(inputs: Mapping[str, Any]) -> list[Source]:
+    """The layers of a record's frozen inputs (codetune.state.Record.inputs)."""
+    return [(str(origin), dict(values)) for origin, values in inputs.get("layers") or []]
+
+
+def inputs_problems(inputs: Mapping[str, Any]) -> list[Problem]:
+    return [Problem(**problem) for problem in inputs.get("problems") or []]
