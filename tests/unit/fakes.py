@@ -120,6 +120,10 @@ class FakeVertex:
 
         if name in self.broken:
             raise RetryableVertexError(f"GET {name}: 503")
+        if name not in self.jobs:
+            from codetune.exceptions import PermanentVertexError
+
+            raise PermanentVertexError(f"GET {name}: 404 not found", 404, "NOT_FOUND")
         return dict(self.jobs[name])
 
     def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission:

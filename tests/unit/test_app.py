@@ -32,6 +32,10 @@ LOG = Logger("test")
 LEGACY = {"codetune-large_model_reference": "code-bison@002"}
 
 
+def no_bad(name: str, fault: Exception) -> None:
+    raise AssertionError(f"{name}: {fault}")
+
+
 @pytest.fixture
 def storage() -> MemoryStorage:
     return MemoryStorage()
@@ -142,7 +146,7 @@ def test_a_pipeline_job_is_pointed_to_before_it_exists_and_submitted_once(
     record = records.record("incoming/a.jsonl", message.generation)
     assert record is not None and record.state is Stage.SUBMITTED
     assert (record.backend, record.base_model) == ("pipeline", "code-bison@002")
-    [opened] = records.open_jobs()
+    [opened] = records.open_jobs(no_bad)
     assert opened.job == record.job.name if record.job else False
     assert opened.generation == message.generation
 
@@ -487,7 +491,7 @@ def test_status_records_the_tuned_model_and_never_moves_back(storage: MemoryStor
     vertex = FakeVertex()
     message = submitted(storage, "incoming/s.jsonl", vertex, **LEGACY)
     records = store(storage)
-    [pointer] = records.open_jobs()
+    [pointer] = records.open_jobs(no_bad)
     detail = {
         "taskDetails": [
             {
@@ -505,7 +509,7 @@ def test_status_records_the_tuned_model_and_never_moves_back(storage: MemoryStor
     record = records.record("incoming/s.jsonl", message.generation)
     assert record is not None and record.state is Stage.SUCCEEDED
     assert record.tuned_model == TunedModel("projects/p/locations/l/models/9")
-    assert records.open_jobs() == []
+    assert records.open_jobs(no_bad) == []
     assert job_event("someone-elses-job", records, vertex, LOG) is None
 
 
@@ -520,16 +524,34 @@ def test_the_sweep_finishes_every_readable_job_and_counts_the_rest(storage: Memo
     submitted(storage, "incoming/two.jsonl", vertex, **LEGACY)
     submitted(storage, "incoming/three.jsonl", vertex, **LEGACY)
     records = store(storage)
-    gemini, *pipelines = sorted(records.open_jobs(), key=lambda p: p.backend)
+    gemini, *pipelines = sorted(records.open_jobs(no_bad), key=lambda p: p.backend)
     vertex.finish(gemini.job, "JOB_STATE_FAILED", error={"code": 3, "message": "bad data"})
     vertex.finish(pipelines[0].job, "PIPELINE_STATE_RUNNING")
     vertex.broken.add(pipelines[1].job)
+    storage.put(BUCKET, "_codetune/open/poison.json", b"not json")  # one bad object
+    storage.put(BUCKET, "_codetune/open/old.json", orjson.dumps({"version": 1, "job": "x"}))
     result = sweep(records, vertex, LOG)
-    assert (result.jobs, result.finished, result.unreadable) == (3, 1, 1)
+    assert (result.jobs, result.finished, result.unreadable, result.skipped) == (3, 1, 1, 2)
     failed = records.record(gemini.dataset, gemini.generation)
     assert (
         failed is not None
         and failed.state is Stage.FAILED
         and failed.error == {"code": 3, "message": "bad data"}
     )
-    assert {p.job for p in records.open_jobs()} == {pipelines[0].job, pipelines[1].job}
+    bad: list[str] = []
+    remaining = records.open_jobs(lambda name, fault: bad.append(name))
+    assert {p.job for p in remaining} == {pipelines[0].job, pipelines[1].job}
+    assert len(bad) == 2
+
+
+def test_a_job_vertex_ai_no_longer_knows_ends_its_dataset_failed(storage: MemoryStorage) -> None:
+    vertex = FakeVertex()
+    message = submitted(storage, "incoming/gone.jsonl", vertex, **LEGACY)
+    records = store(storage)
+    [pointer] = records.open_jobs(no_bad)
+    del vertex.jobs[pointer.job]
+    assert sweep(records, vertex, LOG).finished == 1
+    record = records.record(message.name, message.generation)
+    assert record is not None and record.state is Stage.FAILED and record.error
+    assert "no longer exists" in record.error["message"]
+    assert records.open_jobs(no_bad) == []

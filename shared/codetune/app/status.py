@@ -9,18 +9,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codetune.exceptions import VertexError
+from codetune.exceptions import PermanentVertexError, VertexError
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
-from codetune.tuning.backends import by_name
+from codetune.tuning.backends import JobOutcome, by_name
 from codetune.tuning.backends.base import VertexAI
+
+NOT_FOUND = 404
 
 
 def record_outcome(
     pointer: JobPointer, store: RecordStore, vertex: VertexAI, by: str, log: Logger
 ) -> Stage | None:
     """Read the job, move its record forward, close it when it has ended; the job's stage now."""
-    outcome = by_name(pointer.backend).outcome(vertex.get_job(pointer.job))
+    backend = by_name(pointer.backend)
+    try:
+        outcome = backend.outcome(vertex.get_job(pointer.job))
+    except PermanentVertexError as fault:
+        if fault.status != NOT_FOUND:
+            raise
+        # The job is gone (deleted, or never kept): the dataset ends here, saying why.
+        outcome = JobOutcome(
+            "NOT_FOUND",
+            Stage.FAILED,
+            error={"code": NOT_FOUND, "message": f"the job no longer exists in Vertex AI: {fault}"},
+        )
     if outcome.stage is None:
         log.warning("job in a state with no record stage", job=pointer.job, state=outcome.state)
         return None
@@ -79,21 +92,28 @@ def job_event(job_id: str, store: RecordStore, vertex: VertexAI, log: Logger) ->
 class SweepResult:
     jobs: int = 0
     finished: int = 0
-    unreadable: int = 0
+    unreadable: int = 0  # jobs Vertex AI did not answer for: tried again next time
+    skipped: int = 0  # objects under open/ that are not job pointers
 
 
 def sweep(store: RecordStore, vertex: VertexAI, log: Logger) -> SweepResult:
     """Re-read every unfinished job; one unreadable job does not stop the others."""
-    checked = finished = unreadable = 0
-    for pointer in store.open_jobs():
+    checked = finished = unreadable_jobs = 0
+    skipped: list[str] = []
+
+    def unreadable(name: str, fault: Exception) -> None:
+        skipped.append(name)
+        log.error("unreadable object under open/: skipped", object=name, error=str(fault))
+
+    for pointer in store.open_jobs(unreadable):
         checked += 1
         try:
             stage = record_outcome(
                 pointer, store, vertex, "sweep", log.bind(pointer.correlation_id)
             )
         except VertexError as fault:
-            unreadable += 1
+            unreadable_jobs += 1
             log.error("could not re-read job", job=pointer.job, error=str(fault))
             continue
         finished += stage in FINAL
-    return SweepResult(checked, finished, unreadable)
+    return SweepResult(checked, finished, unreadable_jobs, len(skipped))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from codetune.exceptions import InputError
 from codetune.ports import ObjectStore
 from codetune.state.records import Claim, JobPointer, Record, Stage, advance
 
@@ -119,12 +120,17 @@ class RecordStore:
     def close_job(self, job_id: str) -> None:
         self.storage.delete(self.bucket, self._open_name(job_id))
 
-    def open_jobs(self) -> list[JobPointer]:
+    def open_jobs(self, on_bad: Callable[[str, Exception], None]) -> list[JobPointer]:
+        """The pointers of unfinished jobs. One unreadable object is reported to `on_bad` and
+        skipped: it never stops the others being read."""
         pointers = []
         for name in self.storage.list_names(self.bucket, f"{self.prefix}open/"):
-            document, _ = self.storage.read_json(self.bucket, name)
-            if document is not None:
-                pointers.append(JobPointer.from_json(document))
+            try:
+                document, _ = self.storage.read_json(self.bucket, name)
+                if document is not None:
+                    pointers.append(JobPointer.from_json(document))
+            except (InputError, ValueError) as fault:  # orjson's decode error is a ValueError
+                on_bad(name, fault)
         return pointers
 
     # --- claims --------------------------------------------------------------------------------
