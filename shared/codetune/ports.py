@@ -41,6 +41,11 @@ class ObjectStore(Protocol):
 
     def delete(self, bucket: str, name: str) -> None: ...
 
+    def copy(self, bucket: str, name: str, generation: str, target: str) -> bool:
+        """Copy exactly that generation to `target` in the same bucket, server-side; False if
+        that generation is no longer there."""
+        ...
+
     def list_names(self, bucket: str, prefix: str) -> list[str]: ...
 
 

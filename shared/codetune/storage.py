@@ -92,6 +92,17 @@ class Storage:
         with contextlib.suppress(NotFound):
             self.blob(bucket, name).delete()
 
+    def copy(self, bucket: str, name: str, generation: str, target: str) -> bool:
+        """A server-side copy of exactly that generation (sourceGeneration)."""
+        source = self.client.bucket(bucket)
+        try:
+            source.copy_blob(
+                self.blob(bucket, name), source, target, source_generation=int(generation)
+            )
+        except NotFound:
+            return False
+        return True
+
     def list_names(self, bucket: str, prefix: str) -> list[str]:
         return [blob.name for blob in self.client.list_blobs(bucket, prefix=prefix)]
 

@@ -107,7 +107,9 @@ def test_the_manifest_pairs_evaluation_data_and_sets_parameters(tmp_path: Path) 
         env=LEGACY_GEN,
     )
     values = json.loads(result.stdout)["body"]["runtimeConfig"]["parameterValues"]
-    assert values["evaluation_data_uri"] == "gs://tuning-drop/incoming/snippets.eval.jsonl"
+    assert values["evaluation_data_uri"].endswith(
+        "/incoming/snippets.jsonl/1732700000000001/validation.seed.jsonl"
+    )
     assert values["train_steps"] == 400 and values["enable_early_stopping"] is True
 
 

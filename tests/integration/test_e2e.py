@@ -73,14 +73,17 @@ def finished(stack: LocalStack, name: str, generation: str, seconds: float = 60)
 def jobs_for(stack: LocalStack, name: str) -> list[dict[str, Any]]:
     """Pipeline jobs and Gemini tuning jobs whose training data is this dataset."""
     assert stack.vertex is not None
-    uri = f"gs://{stack.config.bucket}/incoming/{name}"
+    pinned = f"gs://{stack.config.bucket}/_codetune/pinned/incoming/{name}/"
     converted = f"gs://{stack.config.bucket}/_codetune/converted/incoming/{name}/"
     with stack.vertex._lock:
         jobs = list(stack.vertex.jobs.values())
     return [
         j
         for j in jobs
-        if (j.get("runtimeConfig") or {}).get("parameterValues", {}).get("dataset_uri") == uri
+        if (j.get("runtimeConfig") or {})
+        .get("parameterValues", {})
+        .get("dataset_uri", "")
+        .startswith((pinned, converted))
         or (j.get("supervisedTuningSpec") or {}).get("trainingDatasetUri", "").startswith(converted)
     ]
 
@@ -309,7 +312,10 @@ def test_a_manifest_pairs_the_evaluation_dataset(stack: LocalStack) -> None:
     assert finished(stack, "paired.jsonl", generation_id)["state"] == "SUCCEEDED"
     [job] = jobs_for(stack, "paired.jsonl")
     values = job["runtimeConfig"]["parameterValues"]
-    assert values["evaluation_data_uri"] == "gs://tuning-drop/incoming/paired.eval.jsonl"
+    copy = values["evaluation_data_uri"].removeprefix("gs://tuning-drop/")
+    assert copy.endswith(f"/incoming/paired.jsonl/{generation_id}/validation.seed.jsonl")
+    data = stack.storage_client.bucket(stack.config.bucket).get_blob(copy).download_as_bytes()
+    assert data == dataset([generation(500 + i) for i in range(12)])  # as validated
     assert (values["train_steps"], values["evaluation_interval"]) == (40, 10)
     assert jobs_for(stack, "paired.eval.jsonl") == []  # evaluation data is never tuned on its own
 

@@ -19,18 +19,17 @@ _generations = itertools.count(1_700_000_000_000_001)
 
 
 class MemoryStorage:
-    """Objects by (bucket, name), each version kept, with Cloud Storage's preconditions."""
+    """Objects by (bucket, name), the live generation only (a bucket without versioning), with
+    Cloud Storage's preconditions."""
 
     def __init__(self) -> None:
         self.live: dict[tuple[str, str], tuple[int, bytes, dict[str, str]]] = {}
-        self.versions: dict[tuple[str, str, int], bytes] = {}
 
     def put(
         self, bucket: str, name: str, data: bytes, metadata: dict[str, str] | None = None
     ) -> str:
         generation = next(_generations)
         self.live[bucket, name] = (generation, data, dict(metadata or {}))
-        self.versions[bucket, name, generation] = data
         return str(generation)
 
     def current(self, bucket: str, name: str) -> ObjectVersion | None:
@@ -40,9 +39,13 @@ class MemoryStorage:
         return ObjectVersion(str(generation), dict(metadata))
 
     def open_dataset(self, bucket: str, name: str, generation: str | None) -> IO[bytes]:
-        if generation is None:
-            return io.BytesIO(self.live[bucket, name][1])
-        return io.BytesIO(self.versions[bucket, name, int(generation)])
+        live = self.live.get((bucket, name))
+        if live is None or (generation is not None and str(live[0]) != generation):
+            # A bucket without object versioning keeps only the live generation.
+            from google.api_core.exceptions import NotFound
+
+            raise NotFound(f"gs://{bucket}/{name}#{generation}")
+        return io.BytesIO(live[1])
 
     def writer(self, bucket: str, name: str) -> IO[bytes]:
         storage = self
@@ -88,6 +91,14 @@ class MemoryStorage:
 
     def delete(self, bucket: str, name: str) -> None:
         self.live.pop((bucket, name), None)
+
+    def copy(self, bucket: str, name: str, generation: str, target: str) -> bool:
+        # Like a bucket without object versioning: only the live generation can be copied.
+        live = self.live.get((bucket, name))
+        if live is None or str(live[0]) != generation:
+            return False
+        self.put(bucket, target, live[1])
+        return True
 
     def list_names(self, bucket: str, prefix: str) -> list[str]:
         return sorted(n for b, n in self.live if b == bucket and n.startswith(prefix))

@@ -284,6 +284,44 @@ def test_a_submission_recorded_after_a_later_state_still_adds_what_tune_knows(
     assert [step.state for step in record.history] == ["VALIDATED", "QUEUED"]
 
 
+def test_a_job_reads_exactly_the_version_validated_whatever_is_uploaded_after(
+    storage: MemoryStorage,
+) -> None:
+    v1 = dataset(generation_dataset(12))
+    v2 = dataset([generation(1, output_text="")] * 12)  # invalid, same name
+    for name, metadata in (("incoming/p.jsonl", LEGACY), ("incoming/g.jsonl", None)):
+        message = validated(storage, name, v1, metadata)
+        upload(storage, name, v2, metadata)
+        vertex = FakeVertex()
+        assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+        [job] = vertex.jobs.values()
+        if "runtimeConfig" in job:  # the pipeline reads the pinned copy
+            uri = job["runtimeConfig"]["parameterValues"]["dataset_uri"]
+            assert storage.read_bytes(BUCKET, uri.removeprefix(f"gs://{BUCKET}/")) == v1
+        else:  # Gemini reads the conversion of the pinned copy
+            uri = job["supervisedTuningSpec"]["trainingDatasetUri"]
+            converted = storage.read_bytes(BUCKET, uri.removeprefix(f"gs://{BUCKET}/"))
+            assert converted is not None and len(converted.splitlines()) == 12
+            assert b"return 0 plus" in converted  # v1's first example, not v2's
+
+
+def test_a_version_replaced_while_it_was_validated_is_not_announced(
+    storage: MemoryStorage,
+) -> None:
+    publisher = MemoryPublisher()
+    obj = upload(storage, "incoming/race.jsonl", dataset(generation_dataset(12)))
+    real_copy = storage.copy
+
+    def replaced_first(bucket: str, name: str, generation: str, target: str) -> bool:
+        storage.put(bucket, name, b"{}\n")  # a new upload lands before the copy
+        return real_copy(bucket, name, generation, target)
+
+    storage.copy = replaced_first  # type: ignore[method-assign]
+    assert validate_upload(obj, storage, publisher, SETTINGS, LOG) is Validation.STALE
+    assert publisher.messages == []
+    assert store(storage).record(obj.name, obj.generation) is None
+
+
 def test_with_no_model_named_the_job_tunes_the_default_gemini_model(storage: MemoryStorage) -> None:
     message = validated(storage, "incoming/d.jsonl", dataset(generation_dataset(12)))
     vertex = FakeVertex()

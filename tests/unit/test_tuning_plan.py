@@ -142,15 +142,18 @@ def test_s16_learning_rate_multiplier_defaults_to_1_and_must_be_positive() -> No
 
 # --- S-17, S-6: evaluation --------------------------------------------------------------------
 def test_s17_evaluation_parameters_with_evaluation_data() -> None:
-    values = sent(
-        plan(
-            evaluation_data_uri=EVAL,
-            evaluation_interval=50,
-            enable_early_stopping=True,
-            enable_checkpoint_selection="true",
-        )
+    planned = plan(
+        evaluation_data_uri=EVAL,
+        evaluation_interval=50,
+        enable_early_stopping=True,
+        enable_checkpoint_selection="true",
     )
-    assert values["evaluation_data_uri"] == EVAL
+    values = sent(planned)
+    # The job reads the validated evaluation dataset's copy, kept beside the training version.
+    assert planned.evaluation_source == EVAL
+    assert values["evaluation_data_uri"] == (
+        f"gs://tuning-drop/_codetune/converted/{DATASET.name}/{DATASET.generation}/validation.seed.jsonl"
+    )
     assert values["evaluation_interval"] == 50
     assert values["enable_early_stopping"] is True
     assert values["enable_checkpoint_selection"] == "true"

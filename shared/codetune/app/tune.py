@@ -100,8 +100,11 @@ def tune_dataset(
 
         for warning in plan.warnings:
             log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
+        pinned = DatasetRef(
+            f"gs://{dataset.bucket}/{store.pinned_name(dataset.name, dataset.generation)}"
+        )
         context = SubmitContext(
-            version,
+            pinned,
             kind,
             form,
             evaluation,
@@ -163,7 +166,7 @@ def validated_evaluation(
     one tuned on."""
     if uri is None:
         return None, DatasetFormat.SEED
-    ref = DatasetRef.parse(uri)
+    ref = DatasetRef(uri)  # a manifest names an object, never a generation: '#' is a character
     live = storage.current(ref.bucket, ref.name)
     record = None
     if live is not None:
@@ -197,4 +200,6 @@ def validated_evaluation(
                 )
             ]
         )
-    return DatasetRef(ref.uri, live.generation), DatasetFormat(record.format or DatasetFormat.SEED)
+    evaluations = RecordStore(storage, ref.bucket, settings.system_prefix)
+    pinned = f"gs://{ref.bucket}/{evaluations.pinned_name(ref.name, live.generation)}"
+    return DatasetRef(pinned), DatasetFormat(record.format or DatasetFormat.SEED)

@@ -66,7 +66,17 @@ def validate_upload(
     report_object = report_name(obj.name)
     storage.write_json(obj.bucket, report_object, {**summary, "generation": obj.generation})
     report_uri = f"gs://{obj.bucket}/{report_object}"
-    RecordStore(storage, obj.bucket, settings.system_prefix).advance(
+    store = RecordStore(storage, obj.bucket, settings.system_prefix)
+    # Every job reads a copy of exactly this generation: a later upload under the same name
+    # never changes what a job trains on.
+    if report.valid and not store.pin(obj.name, obj.generation):
+        log.info(
+            "stale event: replaced while it was validated",
+            object=obj.uri,
+            generation=obj.generation,
+        )
+        return Validation.STALE
+    store.advance(
         obj.name,
         obj.generation,
         Stage.VALIDATED if report.valid else Stage.REJECTED,

@@ -5,7 +5,8 @@ forward-only writes.
     <prefix>jobs/<job id>.json                           JobPointer, for status events
     <prefix>open/<job id>.json                           JobPointer of an unfinished job (sweep)
     <prefix>claims/<request digest>.json                 Claim, exactly-once Gemini creation
-    <prefix>converted/<dataset object>/<generation>/<role>.gemini.jsonl
+    <prefix>pinned/<dataset object>/<generation>.jsonl      the validated version, copied
+    <prefix>converted/<dataset object>/<generation>/<role>.<gemini|seed>.jsonl
     <dataset object>.report.json                         the validation report, beside the file
 
 Every write of a record reads it, computes the next one with `advance`, and writes it back
@@ -40,6 +41,11 @@ def converted_uri(
     )
 
 
+def pinned_uri(bucket: str, prefix: str, dataset: str, generation: str | None) -> str:
+    """Where validate copies a validated version: what every job reads from."""
+    return f"gs://{bucket}/{prefix}pinned/{dataset}/{generation or 'latest'}.jsonl"
+
+
 def report_name(dataset_object: str) -> str:
     """The validation report beside the dataset: `incoming/train.jsonl.report.json`."""
     return dataset_object + REPORT_SUFFIX
@@ -67,6 +73,18 @@ class RecordStore:
     def converted_uri(self, dataset: str, generation: str | None, role: str) -> str:
         """Where the Gemini version of a dataset version goes."""
         return converted_uri(self.bucket, self.prefix, dataset, generation, role)
+
+    def pinned_name(self, dataset: str, generation: str) -> str:
+        """Where validate copies the version it validated: what every job reads from."""
+        return pinned_uri(self.bucket, self.prefix, dataset, generation).removeprefix(
+            f"gs://{self.bucket}/"
+        )
+
+    def pin(self, dataset: str, generation: str) -> bool:
+        """Copy that generation to its pinned name; False if it was replaced meanwhile."""
+        return self.storage.copy(
+            self.bucket, dataset, generation, self.pinned_name(dataset, generation)
+        )
 
     def is_system_object(self, name: str) -> bool:
         return name.startswith(self.prefix) or name.endswith(REPORT_SUFFIX)

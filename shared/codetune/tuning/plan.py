@@ -11,7 +11,7 @@ from typing import Any
 
 from codetune.dataset import DatasetFormat, DatasetKind
 from codetune.exceptions import PlanRejected
-from codetune.state.store import SYSTEM_PREFIX, converted_uri
+from codetune.state.store import SYSTEM_PREFIX, converted_uri, pinned_uri
 from codetune.tuning import models
 from codetune.tuning.common import (
     API_HOST,
@@ -58,6 +58,9 @@ class PipelineJobPlan:
     derived: Derived
     warnings: list[str] = field(default_factory=list)
     method: str = "POST"
+    # The evaluation dataset the user named (gs://...), which must have been validated; the
+    # job reads its pinned copy (parameterValues.evaluation_data_uri).
+    evaluation_source: str | None = None
 
     @property
     def path(self) -> str:
@@ -74,12 +77,6 @@ class PipelineJobPlan:
     @property
     def base_model(self) -> str:
         return self.derived.base_model
-
-    @property
-    def evaluation_source(self) -> str | None:
-        """The evaluation dataset the user named (gs://...), which must have been validated."""
-        uri = self.body["runtimeConfig"]["parameterValues"].get("evaluation_data_uri")
-        return uri if isinstance(uri, str) else None
 
     @property
     def job_name(self) -> str:
@@ -105,15 +102,20 @@ def plan_pipeline_job(
     system_prefix: str = SYSTEM_PREFIX,
 ) -> PipelineJobPlan:
     """The pipelineJobs.create request for tuning on `dataset`; PlanRejected lists every problem.
-    A dataset in another format than the seed's is tuned from its seed version (converted by
-    the pipeline backend before it submits)."""
-    source = dataset
-    if format is not DatasetFormat.SEED:
+
+    The job reads the validated version's pinned copy (or, for a dataset in another format
+    than the seed's, its seed conversion), and the evaluation dataset's copy beside it, both
+    written before it is submitted: a later upload never changes what it reads."""
+    if format is DatasetFormat.SEED:
+        uri = pinned_uri(dataset.bucket, system_prefix, dataset.name, dataset.generation)
+    else:
         uri = converted_uri(
             dataset.bucket, system_prefix, dataset.name, dataset.generation, "training", "seed"
         )
-        source = DatasetRef(uri, dataset.generation)
-    check = _Checks(dataset, kind, examples, parameters, source)
+    evaluation = converted_uri(
+        dataset.bucket, system_prefix, dataset.name, dataset.generation, "validation", "seed"
+    )
+    check = _Checks(dataset, kind, examples, parameters, DatasetRef(uri), evaluation)
     check.all()
     if check.problems:
         raise PlanRejected(check.problems)
@@ -130,9 +132,11 @@ class _Checks:
         examples: int,
         parameters: TuningParameters,
         source: DatasetRef | None = None,
+        evaluation_copy: str | None = None,
     ) -> None:
         self.dataset, self.kind, self.examples, self.p = dataset, kind, examples, parameters
-        self.source = source or dataset  # what the pipeline reads: the dataset, or its seed copy
+        self.source = source or dataset  # what the pipeline reads: a copy of the dataset
+        self.evaluation_copy = evaluation_copy or parameters.evaluation_data_uri
         self.problems: list[Problem] = []
         self.base_model = models.BASE_MODELS.get(
             parameters.large_model_reference or models.DEFAULT_BASE_MODEL[kind]
@@ -303,7 +307,7 @@ class _Checks:
             "accelerator_type": self.accelerator,
         }
         optional = {
-            "evaluation_data_uri": p.evaluation_data_uri,
+            "evaluation_data_uri": self.evaluation_copy if p.evaluation_data_uri else None,
             "evaluation_interval": p.evaluation_interval,
             "enable_early_stopping": p.enable_early_stopping,
             "enable_checkpoint_selection": p.enable_checkpoint_selection,
@@ -345,4 +349,5 @@ class _Checks:
                 epochs,
             ),
             warnings=warnings,
+            evaluation_source=p.evaluation_data_uri,
         )

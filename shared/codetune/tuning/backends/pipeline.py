@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet, code_bison
-from codetune.dataset.lines import read_lines
+from codetune.dataset.lines import CHUNK_BYTES, read_lines
 from codetune.dataset.rules import MAX_LINE_BYTES, MAX_LISTED_PER_RULE
 from codetune.dataset.seed import Inexpressible, to_seed_chat
 from codetune.exceptions import PlanRejected
@@ -95,9 +95,11 @@ class PipelineBackend:
         return plan_pipeline_job(dataset, kind, examples, parameters, format)
 
     def submit(self, plan: PipelineJobPlan, context: SubmitContext) -> Submitted:
-        if context.format is not DatasetFormat.SEED:
-            target = plan.body["runtimeConfig"]["parameterValues"]["dataset_uri"]
-            convert_to_seed(context.storage, context.dataset, target, context.format)
+        values = plan.body["runtimeConfig"]["parameterValues"]
+        if context.format is not DatasetFormat.SEED:  # the seed format's copy is the pinned one
+            convert_to_seed(context.storage, context.dataset, values["dataset_uri"], context.format)
+        if context.evaluation is not None:
+            copy(context.storage, context.evaluation, values["evaluation_data_uri"])
         # The pointer first: a status event for this job must find its record even if it comes
         # before the SUBMITTED write.
         context.store.write_pointer(context.pointer(plan.job_name))
@@ -156,3 +158,14 @@ def convert_to_seed(
                     problems.append(Problem("dataset", "format", f"line {number}: {why}"))
     if problems:
         raise PlanRejected(problems)
+
+
+def copy(storage: ObjectStore, source: DatasetRef, target_uri: str) -> None:
+    """Stream `source` (a pinned copy) to `target_uri`."""
+    target = DatasetRef.parse(target_uri)
+    with (
+        storage.open_dataset(source.bucket, source.name, source.generation) as reader,
+        storage.writer(target.bucket, target.name) as writer,
+    ):
+        while chunk := reader.read(CHUNK_BYTES):
+            writer.write(chunk)
