@@ -52,9 +52,12 @@ for account in validate tune status sweep pipeline; do
   run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
     --member "serviceAccount:$(sa "$account")" --role roles/storage.objectUser
 done
-# validate: publish to its one topic, and receive Eventarc's storage events.
-run gcloud pubsub topics add-iam-policy-binding "$VALIDATED_TOPIC" --project "$PROJECT" \
-  --member "serviceAccount:$(sa validate)" --role roles/pubsub.publisher
+# validate (and the sweep, which validates uploads whose event was lost and announces again
+# datasets whose message was lost): publish to the one topic; validate receives Eventarc's events.
+for account in validate sweep; do
+  run gcloud pubsub topics add-iam-policy-binding "$VALIDATED_TOPIC" --project "$PROJECT" \
+    --member "serviceAccount:$(sa "$account")" --role roles/pubsub.publisher
+done
 run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
   --member "serviceAccount:$(sa validate)" --role roles/eventarc.eventReceiver
 # tune: create pipeline jobs, run them as the pipeline's own account (and no other).

@@ -1,27 +1,31 @@
-"""sweep: re-read every job not finished yet and record its state.
+"""sweep: re-read every job not finished yet and record its state; reconcile the rest.
 
-Trigger: Cloud Scheduler (HTTP, every few minutes). Gemini tuning jobs publish no dependable
-state event, so this is how their outcome is recorded; it also rescues pipeline jobs whose
-log-sink event was lost.
+Trigger: Cloud Scheduler (HTTP, every minute by default). Gemini tuning jobs publish no
+dependable state event, so this is how their outcome is recorded; it also rescues pipeline jobs
+whose log-sink event was lost, validates uploads whose storage event was lost, and announces
+again validated datasets whose message was lost.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import functions_framework
 from flask import Request
 
 from codetune import logs
+from codetune.app.reconcile import reconcile
 from codetune.app.status import sweep as sweep_jobs
 from codetune.config import Settings
+from codetune.pubsub import Publisher
 from codetune.state import RecordStore
 from codetune.storage import Storage
 from codetune.vertex import VertexClient
 
 logs.setup("sweep")
 LOG = logs.Logger("sweep")
-storage = Storage()
+storage, publisher = Storage(), Publisher()
 
 
 @functions_framework.http
@@ -29,7 +33,9 @@ def sweep(request: Request) -> tuple[dict[str, int], int]:
     settings = Settings.from_environment()
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)
     store = RecordStore(storage, settings.bucket, settings.system_prefix)
-    result = sweep_jobs(store, VertexClient(settings.vertex), LOG)
+    jobs = sweep_jobs(store, VertexClient(settings.vertex), LOG)
+    rest = reconcile(storage, publisher, settings, LOG, dict(os.environ))
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)
-    LOG.info("sweep done", **dataclasses.asdict(result))
-    return dataclasses.asdict(result), 200
+    result = {**dataclasses.asdict(jobs), **dataclasses.asdict(rest)}
+    LOG.info("sweep done", **result)
+    return result, 200

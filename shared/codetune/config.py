@@ -22,6 +22,10 @@ class Settings:
     system_prefix: str = SYSTEM_PREFIX
     validated_topic: str = VALIDATED_TOPIC
     vertex_endpoint: str | None = None  # a local stand-in; None: Google's regional endpoint
+    # The reconciler (the sweep): how long an upload or a validated dataset may wait for its
+    # event before it acts, and how long a dataset may take before it is reported stuck.
+    reconcile_grace_seconds: float = 300
+    stuck_seconds: float = 3 * 3600
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -34,6 +38,8 @@ class Settings:
             system_prefix=env.get("CODETUNE_SYSTEM_PREFIX", SYSTEM_PREFIX),
             validated_topic=env.get("CODETUNE_VALIDATED_TOPIC", VALIDATED_TOPIC),
             vertex_endpoint=env.get("CODETUNE_VERTEX_ENDPOINT") or None,
+            reconcile_grace_seconds=float(env.get("CODETUNE_RECONCILE_GRACE_SECONDS") or 300),
+            stuck_seconds=float(env.get("CODETUNE_STUCK_SECONDS") or 3 * 3600),
         )
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import IO, Any, Protocol
 
 
@@ -15,6 +16,7 @@ class ObjectVersion:
 
     generation: str
     metadata: dict[str, str] = field(default_factory=dict)
+    updated: datetime | None = None  # when this version was written
 
 
 class ObjectStore(Protocol):

@@ -47,7 +47,7 @@ class Storage:
         blob = self.client.bucket(bucket).get_blob(name)
         if blob is None:
             return None
-        return ObjectVersion(str(blob.generation), dict(blob.metadata or {}))
+        return ObjectVersion(str(blob.generation), dict(blob.metadata or {}), blob.updated)
 
     def open_dataset(self, bucket: str, name: str, generation: str | None) -> IO[bytes]:
         """A reader of exactly that version, streamed in chunks (never loaded whole)."""

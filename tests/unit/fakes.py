@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
@@ -24,19 +25,21 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.live: dict[tuple[str, str], tuple[int, bytes, dict[str, str]]] = {}
+        self.written: dict[tuple[str, str], datetime] = {}
 
     def put(
         self, bucket: str, name: str, data: bytes, metadata: dict[str, str] | None = None
     ) -> str:
         generation = next(_generations)
         self.live[bucket, name] = (generation, data, dict(metadata or {}))
+        self.written[bucket, name] = datetime.now(UTC)
         return str(generation)
 
     def current(self, bucket: str, name: str) -> ObjectVersion | None:
         if (bucket, name) not in self.live:
             return None
         generation, _, metadata = self.live[bucket, name]
-        return ObjectVersion(str(generation), dict(metadata))
+        return ObjectVersion(str(generation), dict(metadata), self.written[bucket, name])
 
     def open_dataset(self, bucket: str, name: str, generation: str | None) -> IO[bytes]:
         live = self.live.get((bucket, name))

@@ -4,6 +4,7 @@ milliseconds. The emulator end-to-end tests (tests/integration) run the same ste
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import orjson
 import pytest
@@ -593,3 +594,56 @@ def test_a_job_vertex_ai_no_longer_knows_ends_its_dataset_failed(storage: Memory
     assert record is not None and record.state is Stage.FAILED and record.error
     assert "no longer exists" in record.error["message"]
     assert records.open_jobs(no_bad) == []
+
+
+# --- the reconciler ---------------------------------------------------------------------------
+def later(minutes: float) -> Any:
+    from datetime import UTC, datetime, timedelta
+
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+def test_an_upload_whose_event_was_lost_is_validated_by_the_reconciler(
+    storage: MemoryStorage,
+) -> None:
+    from codetune.app.reconcile import reconcile
+
+    generation_id = storage.put(BUCKET, "incoming/lost.JSONL", dataset(generation_dataset(12)))
+    publisher = MemoryPublisher()
+    assert reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(1)).validated == 0  # grace
+    assert reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10)).validated == 1
+    record = store(storage).record("incoming/lost.JSONL", generation_id)
+    assert record is not None and record.state is Stage.VALIDATED
+    [(_, body, attributes)] = publisher.messages
+    assert DatasetValidated.decode(body, attributes).generation == generation_id
+    assert reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10)).validated == 0  # once
+
+
+def test_a_validated_dataset_whose_message_was_lost_is_announced_again_and_tuned(
+    storage: MemoryStorage,
+) -> None:
+    from codetune.app.reconcile import reconcile
+
+    lost = MemoryPublisher()  # the message never reaches tune
+    obj = upload(storage, "incoming/quiet.jsonl", dataset(generation_dataset(12)))
+    assert validate_upload(obj, storage, lost, SETTINGS, LOG) is Validation.VALIDATED
+    publisher = MemoryPublisher()
+    storage.put(BUCKET, "_codetune/records/incoming/bad.jsonl/1.json", b"{broken")
+    result = reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10))
+    assert (result.announced, result.skipped) == (1, 1)
+    [(_, body, attributes)] = publisher.messages
+    vertex = FakeVertex()
+    message = DatasetValidated.decode(body, attributes)
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    assert reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(10)).announced == 0
+
+
+def test_a_dataset_stuck_short_of_an_end_is_reported(
+    storage: MemoryStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    from codetune.app.reconcile import reconcile
+
+    submitted(storage, "incoming/slow.jsonl", FakeVertex(), **LEGACY)
+    assert reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(30)).stuck == 0
+    assert reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(200)).stuck == 1
+    assert any("not at an end" in r.getMessage() for r in caplog.records)

@@ -14,7 +14,12 @@ from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
 from codetune.state import RecordStore, Stage, report_name
 from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
-from codetune.tuning.manifest import DATASET_SUFFIX, EVALUATION_SUFFIX, manifest_name
+from codetune.tuning.manifest import (
+    DATASET_SUFFIX,
+    EVALUATION_SUFFIX,
+    manifest_name,
+    training_name,
+)
 from codetune.tuning.parameters import from_environment
 from codetune.tuning.sources import Source, dataset_layers, inputs_layers
 
@@ -38,7 +43,9 @@ def validate_upload(
     """Validate one uploaded object version against the rules of the base model it will be
     tuned on; publish "dataset validated" only if it is valid. The upload's `traceparent`
     travels on with the message."""
-    if not obj.name.startswith(settings.upload_prefix) or not obj.name.endswith(DATASET_SUFFIX):
+    if not obj.name.startswith(settings.upload_prefix) or not obj.name.lower().endswith(
+        DATASET_SUFFIX
+    ):
         log.info("not a dataset upload: ignored", object=obj.uri)
         return Validation.IGNORED
     live = storage.current(obj.bucket, obj.name)
@@ -49,7 +56,11 @@ def validate_upload(
             generation=obj.generation,
         )
         return Validation.STALE
-    role = DatasetRole.EVALUATION if obj.name.endswith(EVALUATION_SUFFIX) else DatasetRole.TRAINING
+    role = (
+        DatasetRole.EVALUATION
+        if obj.name.lower().endswith(EVALUATION_SUFFIX)
+        else DatasetRole.TRAINING
+    )
     inputs = frozen_inputs(obj, live.metadata, storage)
     rules = target_rules(inputs, environ or {}, log)
     log.info(
@@ -131,12 +142,7 @@ def frozen_inputs(
     """What the uploader set for this version, as it is now: the manifest beside it (an
     evaluation dataset's is its training dataset's) and the object's metadata. Frozen in the
     record: a later edit takes effect with the next upload, never on a job of this one."""
-    training = (
-        obj.name.removesuffix(EVALUATION_SUFFIX) + DATASET_SUFFIX
-        if obj.name.endswith(EVALUATION_SUFFIX)
-        else obj.name
-    )
-    manifest = storage.read_bytes(obj.bucket, manifest_name(training))
+    manifest = storage.read_bytes(obj.bucket, manifest_name(training_name(obj.name)))
     layers, problems = dataset_layers(obj.uri, manifest, metadata)
     return {
         "layers": [[origin, values] for origin, values in layers],

@@ -114,6 +114,23 @@ class RecordStore:
         )
         return None if written is None else Record.from_json(written)
 
+    def records(
+        self, on_bad: Callable[[str, Exception], None], limit: int
+    ) -> list[tuple[str, str, Record]]:
+        """Up to `limit` records as (dataset, generation, record); an unreadable one is reported
+        to `on_bad` and skipped."""
+        prefix = f"{self.prefix}records/"
+        found = []
+        for name in self.storage.list_names(self.bucket, prefix)[:limit]:
+            dataset, _, leaf = name[len(prefix) :].rpartition("/")
+            try:
+                document, _ = self.storage.read_json(self.bucket, name)
+                if document is not None:
+                    found.append((dataset, leaf.removesuffix(".json"), Record.from_json(document)))
+            except (InputError, ValueError) as fault:
+                on_bad(name, fault)
+        return found
+
     def generations(self, dataset: str) -> list[str]:
         """The dataset's versions that have a record, oldest first."""
         prefix = f"{self.prefix}records/{dataset}/"

@@ -34,13 +34,21 @@ class Manifest:
 
 
 def manifest_name(dataset_object: str) -> str:
-    """The manifest's object name for a training dataset: `a/train.jsonl` → `a/train.tuning.json`."""
+    """The manifest's object name for a training dataset: `a/train.jsonl` → `a/train.tuning.json`
+    (the extension in any case: `a/TRAIN.JSONL` → `a/TRAIN.tuning.json`)."""
     stem = (
         dataset_object[: -len(DATASET_SUFFIX)]
-        if dataset_object.endswith(DATASET_SUFFIX)
+        if dataset_object.lower().endswith(DATASET_SUFFIX)
         else dataset_object
     )
     return stem + MANIFEST_SUFFIX
+
+
+def training_name(dataset_object: str) -> str:
+    """The training dataset an evaluation dataset pairs with: `a/t.eval.jsonl` → `a/t.jsonl`."""
+    if dataset_object.lower().endswith(EVALUATION_SUFFIX):
+        return dataset_object[: -len(EVALUATION_SUFFIX)] + DATASET_SUFFIX
+    return dataset_object
 
 
 def parse_manifest(data: bytes, dataset_uri: str) -> tuple[Manifest, list[Problem]]:

@@ -1,0 +1,118 @@
+"""The reconciler: what the scheduled sweep does besides re-reading jobs, so that whatever
+event is lost, every dataset reaches an end.
+
+Level-triggered and bounded: each run looks at the state as it is (at most `limit` objects of
+each kind), never at the events that should have come, and one bad object is logged and
+skipped. Nothing paid is done here: an upload with no record is validated (which announces
+it), and a VALIDATED dataset with no job is announced again; tune, idempotent, does the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from codetune.app.validate import Validation, validate_upload
+from codetune.config import Settings
+from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
+from codetune.events import StorageObject
+from codetune.logs import Logger, correlation_id
+from codetune.messages import DatasetValidated
+from codetune.ports import ObjectStore, Publisher
+from codetune.state import FINAL, RecordStore, Stage
+from codetune.tuning.manifest import DATASET_SUFFIX
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileResult:
+    validated: int = 0  # uploads that had no record
+    announced: int = 0  # VALIDATED datasets announced again
+    stuck: int = 0  # datasets not at an end after `stuck_seconds`
+    skipped: int = 0  # unreadable objects
+
+
+def reconcile(
+    storage: ObjectStore,
+    publisher: Publisher,
+    settings: Settings,
+    log: Logger,
+    environ: dict[str, str],
+    now: datetime | None = None,
+    limit: int = 500,
+) -> ReconcileResult:
+    now = now or datetime.now(UTC)
+    grace_seconds, stuck_seconds = settings.reconcile_grace_seconds, settings.stuck_seconds
+    store = RecordStore(storage, settings.bucket, settings.system_prefix)
+    skipped: list[str] = []
+
+    def bad(name: str, fault: Exception) -> None:
+        skipped.append(name)
+        log.error("unreadable object: skipped", object=name, error=str(fault))
+
+    validated = announced = stuck = 0
+    just_validated: set[tuple[str, str]] = set()  # announced by validate in this very run
+    # Uploads whose storage event was lost: validate them now.
+    for name in storage.list_names(settings.bucket, settings.upload_prefix)[:limit]:
+        if not name.lower().endswith(DATASET_SUFFIX) or store.is_system_object(name):
+            continue
+        live = storage.current(settings.bucket, name)
+        if live is None or store.record(name, live.generation) is not None:
+            continue
+        if live.updated is None or (now - live.updated).total_seconds() < grace_seconds:
+            continue  # its event may still be on its way
+        obj = StorageObject(settings.bucket, name, live.generation, live.metadata)
+        outcome = validate_upload(
+            obj,
+            storage,
+            publisher,
+            settings,
+            log.bind(correlation_id(obj.uri, obj.generation)),
+            None,
+            environ,
+        )
+        validated += outcome in (Validation.VALIDATED, Validation.REJECTED)
+        just_validated.add((name, live.generation))
+    # Datasets whose "dataset validated" message was lost or dead-lettered: announce again.
+    for dataset, generation, record in store.records(bad, limit):
+        age = _age(now, record.updated)
+        if (dataset, generation) in just_validated:
+            continue
+        if (
+            record.state is Stage.VALIDATED
+            and record.role == DatasetRole.TRAINING
+            and age > grace_seconds
+        ):
+            message = DatasetValidated(
+                settings.bucket,
+                dataset,
+                generation,
+                DatasetKind(record.kind or "generation"),
+                DatasetRole.TRAINING,
+                record.examples or 0,
+                record.report or "",
+                record.correlation_id or "",
+                {},
+                None,
+                DatasetFormat(record.format or DatasetFormat.SEED),
+            )
+            data, attributes = message.encode()
+            publisher.publish(settings.validated_topic_path, data, attributes)
+            announced += 1
+            log.bind(record.correlation_id or "").warning(
+                "validated dataset had no job: announced again",
+                dataset=record.dataset,
+                age_seconds=round(age),
+            )
+        elif record.state not in FINAL and age > stuck_seconds:
+            stuck += 1
+            log.bind(record.correlation_id or "").warning(
+                "dataset not at an end",
+                dataset=record.dataset,
+                stage=str(record.state),
+                age_seconds=round(age),
+            )
+    return ReconcileResult(validated, announced, stuck, len(skipped))
+
+
+def _age(now: datetime, updated: str | None) -> float:
+    return 0.0 if updated is None else (now - datetime.fromisoformat(updated)).total_seconds()
