@@ -54,9 +54,10 @@ class Storage:
         reader: IO[bytes] = self.blob(bucket, name, generation).open("rb", chunk_size=1024 * 1024)
         return reader
 
-    def read_bytes(self, bucket: str, name: str) -> bytes | None:
+    def read_bytes(self, bucket: str, name: str, max_bytes: int | None = None) -> bytes | None:
+        end = None if max_bytes is None else max_bytes  # inclusive: max_bytes + 1 bytes
         try:
-            data: bytes = self.blob(bucket, name).download_as_bytes()
+            data: bytes = self.blob(bucket, name).download_as_bytes(start=0, end=end)
         except NotFound:
             return None
         return data

@@ -61,9 +61,11 @@ class MemoryStorage:
 
         return Writer()
 
-    def read_bytes(self, bucket: str, name: str) -> bytes | None:
+    def read_bytes(self, bucket: str, name: str, max_bytes: int | None = None) -> bytes | None:
         found = self.live.get((bucket, name))
-        return None if found is None else found[1]
+        if found is None:
+            return None
+        return found[1] if max_bytes is None else found[1][: max_bytes + 1]
 
     def read_json(self, bucket: str, name: str) -> tuple[dict[str, Any] | None, int]:
         found = self.live.get((bucket, name))

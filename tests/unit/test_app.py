@@ -647,3 +647,39 @@ def test_a_dataset_stuck_short_of_an_end_is_reported(
     assert reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(30)).stuck == 0
     assert reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(200)).stuck == 1
     assert any("not at an end" in r.getMessage() for r in caplog.records)
+
+
+def test_a_dataset_may_not_point_its_job_at_another_buckets_data(storage: MemoryStorage) -> None:
+    storage.put(
+        BUCKET, "incoming/e.tuning.json", orjson.dumps({"evaluation": "gs://attacker/x.jsonl"})
+    )
+    message = validated(storage, "incoming/e.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    record = store(storage).record("incoming/e.jsonl", message.generation)
+    assert record is not None and record.error and vertex.creates == 0
+    assert [(p["parameter"], p["rule"]) for p in record.error["problems"]] == [
+        ("evaluation_data_uri", "deployment-only")
+    ]
+
+
+def test_a_huge_manifest_is_refused_without_being_read_whole(storage: MemoryStorage) -> None:
+    from codetune.tuning.manifest import MAX_MANIFEST_BYTES
+
+    huge = orjson.dumps({"parameters": {"labels": {"a": "b" * 60}}, "pad": "x" * 200_000})
+    storage.put(BUCKET, "incoming/h.tuning.json", huge)
+    reads: list[int] = []
+    real = storage.read_bytes
+
+    def counted(bucket: str, name: str, max_bytes: int | None = None) -> bytes | None:
+        data = real(bucket, name, max_bytes)
+        reads.append(len(data or b""))
+        return data
+
+    storage.read_bytes = counted  # type: ignore[method-assign]
+    message = validated(storage, "incoming/h.jsonl", dataset(generation_dataset(12)))
+    assert max(reads) <= MAX_MANIFEST_BYTES + 1
+    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    record = store(storage).record("incoming/h.jsonl", message.generation)
+    assert record is not None and record.error
+    assert [(p["parameter"], p["rule"]) for p in record.error["problems"]] == [("manifest", "size")]

@@ -85,7 +85,7 @@ def tune_dataset(
                 ]
             )
         evaluation, evaluation_format = validated_evaluation(
-            plan.evaluation_source, plan.base_model, storage, settings
+            plan.evaluation_source, plan.base_model, dataset.bucket, storage, settings
         )
 
         def pointer(job: str) -> JobPointer:
@@ -159,14 +159,26 @@ def tune_dataset(
 
 
 def validated_evaluation(
-    uri: str | None, base_model: str, storage: ObjectStore, settings: Settings
+    uri: str | None, base_model: str, bucket: str, storage: ObjectStore, settings: Settings
 ) -> tuple[DatasetRef | None, DatasetFormat]:
     """No job from an invalid dataset: the evaluation dataset's live version must have passed
-    validate too, as an evaluation dataset for the same base model's rules. That version is the
-    one tuned on."""
+    validate too, as an evaluation dataset for the same base model's rules, and it must be an
+    upload of the same bucket (a dataset may not point a job at another bucket's data). Its
+    pinned copy is what the job reads."""
     if uri is None:
         return None, DatasetFormat.SEED
     ref = DatasetRef(uri)  # a manifest names an object, never a generation: '#' is a character
+    if ref.bucket != bucket or not ref.name.startswith(settings.upload_prefix):
+        raise PlanRejected(
+            [
+                Problem(
+                    "evaluation_data_uri",
+                    "deployment-only",
+                    f"the evaluation dataset must be an upload of gs://{bucket}/"
+                    f"{settings.upload_prefix}, like the dataset it evaluates",
+                )
+            ]
+        )
     live = storage.current(ref.bucket, ref.name)
     record = None
     if live is not None:

@@ -17,6 +17,7 @@ from codetune.tuning.backends import default_rules, resolve_base_model, rules_fo
 from codetune.tuning.manifest import (
     DATASET_SUFFIX,
     EVALUATION_SUFFIX,
+    MAX_MANIFEST_BYTES,
     manifest_name,
     training_name,
 )
@@ -142,7 +143,9 @@ def frozen_inputs(
     """What the uploader set for this version, as it is now: the manifest beside it (an
     evaluation dataset's is its training dataset's) and the object's metadata. Frozen in the
     record: a later edit takes effect with the next upload, never on a job of this one."""
-    manifest = storage.read_bytes(obj.bucket, manifest_name(training_name(obj.name)))
+    manifest = storage.read_bytes(
+        obj.bucket, manifest_name(training_name(obj.name)), MAX_MANIFEST_BYTES
+    )
     layers, problems = dataset_layers(obj.uri, manifest, metadata)
     return {
         "layers": [[origin, values] for origin, values in layers],

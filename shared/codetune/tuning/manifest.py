@@ -22,6 +22,7 @@ import orjson
 from codetune.tuning.parameters import Problem
 
 MANIFEST_SUFFIX = ".tuning.json"
+MAX_MANIFEST_BYTES = 64 * 1024  # a manifest names a file and a few parameters
 EVALUATION_SUFFIX = ".eval.jsonl"
 DATASET_SUFFIX = ".jsonl"
 _KEYS = {"evaluation", "parameters"}
@@ -53,6 +54,14 @@ def training_name(dataset_object: str) -> str:
 
 def parse_manifest(data: bytes, dataset_uri: str) -> tuple[Manifest, list[Problem]]:
     """Read a manifest for the dataset at `dataset_uri` (for relative evaluation paths)."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        return Manifest(), [
+            Problem(
+                "manifest",
+                "size",
+                f"{len(data):,} bytes; a manifest holds at most {MAX_MANIFEST_BYTES:,}",
+            )
+        ]
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as fault:
