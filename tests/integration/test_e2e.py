@@ -139,6 +139,11 @@ def test_a_generation_dataset_ends_with_a_tuned_model(stack: LocalStack) -> None
     )
 
 
+def test_a_dataset_named_outside_latin_1_goes_through(stack: LocalStack) -> None:
+    generation_id = drop(stack, "código ñ 数据.jsonl", dataset(generation_dataset(10)))
+    assert finished(stack, "código ñ 数据.jsonl", generation_id)["state"] == "SUCCEEDED"
+
+
 def test_a_chat_dataset_uses_the_chat_template(stack: LocalStack) -> None:
     generation_id = drop(stack, "chats.jsonl", dataset(chat_dataset(15)), LEGACY_CHAT)
     assert finished(stack, "chats.jsonl", generation_id)["state"] == "SUCCEEDED"

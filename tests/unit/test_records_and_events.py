@@ -277,3 +277,21 @@ def test_a_failed_jobs_error_is_googles() -> None:
         "message": "Quota exceeded",
     }
     assert job_error({"state": "PIPELINE_STATE_SUCCEEDED"}) is None
+
+
+def test_the_eventarc_stand_in_percent_encodes_what_a_header_cannot_carry() -> None:
+    from urllib.parse import unquote
+
+    from codetune.local.eventarc import storage_cloudevent
+
+    name = 'incoming/código "ñ" 100%.jsonl'
+    message = {
+        "attributes": {"eventType": "OBJECT_FINALIZE", "bucketId": "b", "objectId": name},
+        "data": base64.b64encode(orjson.dumps({"bucket": "b", "name": name})).decode(),
+        "messageId": "1",
+    }
+    event = storage_cloudevent(message)
+    assert event is not None
+    subject = event[0]["ce-subject"]
+    assert subject.isascii() and " " not in subject and '"' not in subject
+    assert unquote(subject) == f"objects/{name}"

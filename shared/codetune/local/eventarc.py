@@ -21,6 +21,15 @@ import requests
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 
 
+def percent_encoded(value: str) -> str:
+    """A header value as the CloudEvents HTTP binding (1.0.2, 3.1.3.2) requires: space, '"',
+    '%' and every character outside printable ASCII percent-encoded from its UTF-8 bytes."""
+    return "".join(
+        c if "\x21" <= c <= "\x7e" and c not in '"%' else "".join(f"%{b:02X}" for b in c.encode())
+        for c in value
+    )
+
+
 def storage_cloudevent(message: dict[str, Any]) -> tuple[dict[str, str], bytes] | None:
     """The CloudEvent (headers, body) for one GCS notification, None for other event types."""
     attributes = message.get("attributes") or {}
@@ -33,7 +42,7 @@ def storage_cloudevent(message: dict[str, Any]) -> tuple[dict[str, str], bytes] 
         "ce-id": str(message.get("messageId") or message.get("message_id") or ""),
         "ce-source": f"//storage.googleapis.com/projects/_/buckets/{attributes['bucketId']}",
         "ce-type": FINALIZED,
-        "ce-subject": f"objects/{attributes['objectId']}",
+        "ce-subject": percent_encoded(f"objects/{attributes['objectId']}"),
         "ce-time": attributes.get("eventTime") or resource.get("updated", ""),
         "Content-Type": "application/json",
     }
