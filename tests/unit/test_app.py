@@ -683,3 +683,15 @@ def test_a_huge_manifest_is_refused_without_being_read_whole(storage: MemoryStor
     record = store(storage).record("incoming/h.jsonl", message.generation)
     assert record is not None and record.error
     assert [(p["parameter"], p["rule"]) for p in record.error["problems"]] == [("manifest", "size")]
+
+
+def test_a_dataset_with_the_longest_name_cloud_storage_allows_is_tuned(
+    storage: MemoryStorage,
+) -> None:
+    name = "incoming/" + "n" * (1024 - len("incoming/") - len(".jsonl")) + ".jsonl"
+    assert len(name.encode()) == 1024
+    message = validated(storage, name, dataset(generation_dataset(12)))
+    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    assert all(len(n.encode()) <= 1024 for _, n in storage.live)
+    record = store(storage).record(name, message.generation)
+    assert record is not None and record.dataset == f"gs://{BUCKET}/{name}"

@@ -16,6 +16,7 @@ state and two writers racing cannot lose an update.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,20 @@ from codetune.ports import ObjectStore
 from codetune.state.records import Claim, JobPointer, Record, Stage, advance
 
 SYSTEM_PREFIX = "_codetune/"
+# Cloud Storage names hold at most 1,024 bytes. A dataset's name goes into the names of its
+# record, pinned copy and conversions; past this many bytes it is replaced there by a digest.
+MAX_KEY_BYTES = 800
+MAX_OBJECT_NAME_BYTES = 1024
+
+
+def dataset_key(dataset: str) -> str:
+    """The dataset's part of its system object names: its name, or for a very long name
+    `long/<sha-256>` (the record still holds the full name)."""
+    if len(dataset.encode()) <= MAX_KEY_BYTES:
+        return dataset
+    return "long/" + hashlib.sha256(dataset.encode()).hexdigest()
+
+
 REPORT_SUFFIX = ".report.json"
 
 
@@ -36,19 +51,23 @@ def converted_uri(
     target: str = "gemini",
 ) -> str:
     """Where a dataset version converted to `target`'s format (gemini, seed) goes."""
-    return (
-        f"gs://{bucket}/{prefix}converted/{dataset}/{generation or 'latest'}/{role}.{target}.jsonl"
-    )
+    key = dataset_key(dataset)
+    return f"gs://{bucket}/{prefix}converted/{key}/{generation or 'latest'}/{role}.{target}.jsonl"
 
 
 def pinned_uri(bucket: str, prefix: str, dataset: str, generation: str | None) -> str:
     """Where validate copies a validated version: what every job reads from."""
-    return f"gs://{bucket}/{prefix}pinned/{dataset}/{generation or 'latest'}.jsonl"
+    return f"gs://{bucket}/{prefix}pinned/{dataset_key(dataset)}/{generation or 'latest'}.jsonl"
 
 
-def report_name(dataset_object: str) -> str:
-    """The validation report beside the dataset: `incoming/train.jsonl.report.json`."""
-    return dataset_object + REPORT_SUFFIX
+def report_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
+    """The validation report beside the dataset: `incoming/train.jsonl.report.json`; for a name
+    too long to take the suffix, under the system prefix by the name's digest."""
+    name = dataset_object + REPORT_SUFFIX
+    if len(name.encode()) <= MAX_OBJECT_NAME_BYTES:
+        return name
+    digest = hashlib.sha256(dataset_object.encode()).hexdigest()
+    return f"{prefix}reports/long/{digest}{REPORT_SUFFIX}"
 
 
 class RecordStore:
@@ -59,7 +78,7 @@ class RecordStore:
 
     # --- names ---------------------------------------------------------------------------------
     def record_name(self, dataset: str, generation: str) -> str:
-        return f"{self.prefix}records/{dataset}/{generation}.json"
+        return f"{self.prefix}records/{dataset_key(dataset)}/{generation}.json"
 
     def _pointer_name(self, job_id: str) -> str:
         return f"{self.prefix}jobs/{job_id}.json"
@@ -126,14 +145,17 @@ class RecordStore:
             try:
                 document, _ = self.storage.read_json(self.bucket, name)
                 if document is not None:
-                    found.append((dataset, leaf.removesuffix(".json"), Record.from_json(document)))
+                    record = Record.from_json(document)
+                    if record.dataset:  # the full name, also when the key is a digest
+                        dataset = record.dataset.removeprefix(f"gs://{self.bucket}/")
+                    found.append((dataset, leaf.removesuffix(".json"), record))
             except (InputError, ValueError) as fault:
                 on_bad(name, fault)
         return found
 
     def generations(self, dataset: str) -> list[str]:
         """The dataset's versions that have a record, oldest first."""
-        prefix = f"{self.prefix}records/{dataset}/"
+        prefix = f"{self.prefix}records/{dataset_key(dataset)}/"
         stems = [
             n[len(prefix) :].removesuffix(".json")
             for n in self.storage.list_names(self.bucket, prefix)
