@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
-from codetune.exceptions import PermanentVertexError, PlanRejected
+from codetune.exceptions import PermanentVertexError, PlanRejected, RetryableVertexError
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
@@ -135,6 +137,23 @@ def tune_dataset(
             }
         )
         return Tuning.REFUSED
+    except RetryableVertexError as transient:
+        # Pub/Sub delivers the message again; meanwhile the record says why there is no job.
+        why = {"reason": "vertex", "message": str(transient), "time": _now()}
+        log.warning("Vertex AI not available: the delivery will be retried", error=why["message"])
+        store.update(
+            dataset.name,
+            dataset.generation,
+            lambda current: (
+                None
+                if current is None or current.state is not Stage.VALIDATED
+                else dataclasses.replace(
+                    current,
+                    waiting=why,
+                )
+            ),
+        )
+        raise
     job = submitted.job
     store.open_job(pointer(job["name"]))  # for the sweep
     store.advance(
@@ -215,3 +234,7 @@ def validated_evaluation(
     evaluations = RecordStore(storage, ref.bucket, settings.system_prefix)
     pinned = f"gs://{ref.bucket}/{evaluations.pinned_name(ref.name, live.generation)}"
     return DatasetRef(pinned), DatasetFormat(record.format or DatasetFormat.SEED)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

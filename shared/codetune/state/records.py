@@ -97,6 +97,7 @@ class Record:
     warnings: list[str] | None = None
     tuned_model: TunedModel | None = None
     error: dict[str, Any] | None = None
+    waiting: dict[str, Any] | None = None  # why a VALIDATED dataset has no job yet (retried)
     updated: str | None = None
     history: tuple[Step, ...] = ()
     version: int = RECORD_VERSION
@@ -245,6 +246,10 @@ def describe(record: Record) -> list[str]:
         lines.append(f"  tuned model: {record.tuned_model.model}")
     for warning in record.warnings or []:
         lines.append(f"  warning: {warning}")
+    if record.waiting and record.state is Stage.VALIDATED:
+        lines.append(
+            f"  waiting since {record.waiting.get('time')}: {record.waiting.get('message')}"
+        )
     if record.error:
         for problem in record.error.get("problems") or []:
             lines.append(f"  {problem['parameter']} [{problem['rule']}] {problem['message']}")
