@@ -26,6 +26,8 @@ class Settings:
     # event before it acts, and how long a dataset may take before it is reported stuck.
     reconcile_grace_seconds: float = 300
     stuck_seconds: float = 3 * 3600
+    # How long a Gemini claim left by a delivery that died is left alone (see the gemini backend).
+    claim_timeout_seconds: float = 600
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -40,6 +42,7 @@ class Settings:
             vertex_endpoint=env.get("CODETUNE_VERTEX_ENDPOINT") or None,
             reconcile_grace_seconds=float(env.get("CODETUNE_RECONCILE_GRACE_SECONDS") or 300),
             stuck_seconds=float(env.get("CODETUNE_STUCK_SECONDS") or 3 * 3600),
+            claim_timeout_seconds=float(env.get("CODETUNE_CLAIM_TIMEOUT_SECONDS") or 600),
         )
 
     @property

@@ -115,6 +115,7 @@ def tune_dataset(
             store,
             vertex,
             pointer,
+            settings.claim_timeout_seconds,
         )
         submitted = backend.submit(plan, context)
     except PlanRejected as rejected:

@@ -93,6 +93,8 @@ class VertexStandIn:
         self.requests: list[tuple[str, str]] = []  # (method, path): what was asked, in order
         self.log_entries: list[dict[str, Any]] = []
         self._faults: list[int] = []
+        # Called for each job event; True loses it (codetune chaos sets it).
+        self.lose_event: Callable[[], bool] = lambda: False
         self._fault_method: str | None = None  # only requests of this method get the faults
         self._fail_next: list[str] = []
         self._lock = threading.Lock()
@@ -271,6 +273,8 @@ class VertexStandIn:
             },
         }
         self.log_entries.append(entry)
+        if self.lose_event():
+            return  # a lost job event: the sweep must find the job's end by itself
         if self.publish is not None:
             self.publish(entry)
 

@@ -82,6 +82,8 @@ class SubmitContext:
     store: RecordStore
     vertex: VertexAI
     pointer: Callable[[str], JobPointer]
+    # How long a claim whose creator died is left alone before it is taken over (Gemini).
+    claim_timeout_seconds: float = 600
 
 
 @dataclass(frozen=True, slots=True)

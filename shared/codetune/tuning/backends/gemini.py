@@ -5,7 +5,8 @@ Exactly once without a client-chosen id: the plan's request digest is claimed in
 with a create-only precondition (a `Claim`). The delivery that wins creates the job and names
 it in the claim; a later delivery reads the name from the claim. A claim whose creator died
 before naming a job is resolved by asking Vertex AI for a job labelled with the digest, and
-taken over once it is older than CLAIM_TIMEOUT_SECONDS.
+taken over once it is older than the claim timeout (CODETUNE_CLAIM_TIMEOUT_SECONDS, 600 s).
+A create refused with 429 created nothing: its claim is released at once.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from codetune.tuning.backends.base import (
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem, TuningParameters
 
-CLAIM_TIMEOUT_SECONDS = 600
+TOO_MANY_REQUESTS = 429
 
 # TuningJob.state values (aiplatform v1 discovery document).
 STAGES = {
@@ -194,7 +195,7 @@ def create_once(context: SubmitContext, plan: TuningJobPlan) -> tuple[dict[str, 
         if existing:  # created by a delivery that died before naming it in the claim
             _name(store, plan, existing[0]["name"])
             return existing[0], False
-        if time.time() - claim.since < CLAIM_TIMEOUT_SECONDS:
+        if time.time() - claim.since < context.claim_timeout_seconds:
             raise RetryableVertexError(
                 f"another delivery is creating tuning job {plan.request_id}; try again later"
             )
@@ -204,7 +205,13 @@ def create_once(context: SubmitContext, plan: TuningJobPlan) -> tuple[dict[str, 
             Claim(plan.request_id, time.time()), if_generation_match=generation
         ):
             raise RetryableVertexError(f"another delivery took over tuning job {plan.request_id}")
-    job = vertex.create_tuning_job(plan)
+    try:
+        job = vertex.create_tuning_job(plan)
+    except RetryableVertexError as fault:
+        if fault.status == TOO_MANY_REQUESTS:  # refused, not created: the next may try at once
+            _, generation = store.claim(plan.request_id)
+            store.write_claim(Claim(plan.request_id, 0.0), if_generation_match=generation)
+        raise  # a timeout or a 5xx is ambiguous: the claim stays until its timeout
     _name(store, plan, job["name"])
     return job, True
 
