@@ -28,6 +28,9 @@ class Settings:
     stuck_seconds: float = 3 * 3600
     # How long a Gemini claim left by a delivery that died is left alone (see the gemini backend).
     claim_timeout_seconds: float = 600
+    # The base models a dataset may choose (empty: any tunable one); the deployment's own
+    # default is always allowed.
+    allowed_base_models: tuple[str, ...] = ()
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -43,6 +46,11 @@ class Settings:
             reconcile_grace_seconds=float(env.get("CODETUNE_RECONCILE_GRACE_SECONDS") or 300),
             stuck_seconds=float(env.get("CODETUNE_STUCK_SECONDS") or 3 * 3600),
             claim_timeout_seconds=float(env.get("CODETUNE_CLAIM_TIMEOUT_SECONDS") or 600),
+            allowed_base_models=tuple(
+                m.strip()
+                for m in env.get("CODETUNE_ALLOWED_BASE_MODELS", "").split(",")
+                if m.strip()
+            ),
         )
 
     @property

@@ -695,3 +695,25 @@ def test_a_dataset_with_the_longest_name_cloud_storage_allows_is_tuned(
     assert all(len(n.encode()) <= 1024 for _, n in storage.live)
     record = store(storage).record(name, message.generation)
     assert record is not None and record.dataset == f"gs://{BUCKET}/{name}"
+
+
+def test_a_dataset_may_choose_only_among_the_deployments_base_models(
+    storage: MemoryStorage,
+) -> None:
+    import dataclasses
+
+    settings = dataclasses.replace(SETTINGS, allowed_base_models=("gemini-3.5-flash-lite",))
+    chosen = validated(storage, "incoming/m1.jsonl", dataset(generation_dataset(12)), LEGACY)
+    vertex = FakeVertex()
+    assert tune_dataset(chosen, storage, vertex, settings, ENVIRON, LOG) is Tuning.REJECTED
+    record = store(storage).record(chosen.name, chosen.generation)
+    assert record is not None and record.error
+    assert record.error["problems"][0]["rule"] == "deployment-only"
+    allowed = validated(
+        storage,
+        "incoming/m2.jsonl",
+        dataset(generation_dataset(12)),
+        {"codetune-large_model_reference": "gemini-3.5-flash-lite"},
+    )
+    assert tune_dataset(allowed, storage, vertex, settings, ENVIRON, LOG) is Tuning.SUBMITTED
+    assert vertex.creates == 1

@@ -75,6 +75,19 @@ def tune_dataset(
     try:
         plan = plan_from_sources(version, kind, record.examples or 0, sources, problems, form)
         backend = by_name(plan.backend)
+        allowed = settings.allowed_base_models
+        deployment_default = from_environment(environ).get("large_model_reference")
+        if allowed and plan.base_model not in (*allowed, deployment_default):
+            raise PlanRejected(
+                [
+                    Problem(
+                        "large_model_reference",
+                        "deployment-only",
+                        f"{plan.base_model} is not among this deployment's base models: "
+                        + ", ".join(allowed),
+                    )
+                ]
+            )
         if form not in backend.formats:
             raise PlanRejected(
                 [
