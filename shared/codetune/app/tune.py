@@ -17,8 +17,8 @@ from codetune.state import JobPointer, JobRef, RecordStore, Stage
 from codetune.tuning.backends import SubmitContext, by_name, plan_from_sources
 from codetune.tuning.backends.base import VertexAI
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.parameters import Problem, from_environment
-from codetune.tuning.sources import Source, inputs_layers, inputs_problems
+from codetune.tuning.parameters import Problem
+from codetune.tuning.sources import frozen_sources
 
 
 class Tuning(StrEnum):
@@ -62,12 +62,7 @@ def tune_dataset(
         return Tuning.SKIPPED
     version = DatasetRef(dataset.uri, dataset.generation)
     kind, form = DatasetKind(record.kind), DatasetFormat(record.format or DatasetFormat.SEED)
-    inputs = record.inputs or {}
-    sources: list[Source] = [
-        ("deployment", dict(from_environment(environ))),
-        *inputs_layers(inputs),
-    ]
-    problems = inputs_problems(inputs)
+    sources, problems = frozen_sources(environ, record.inputs or {})
 
     def fail(error: dict[str, object]) -> None:
         store.advance(dataset.name, dataset.generation, Stage.FAILED, "tune", error=error)
@@ -76,7 +71,7 @@ def tune_dataset(
         plan = plan_from_sources(version, kind, record.examples or 0, sources, problems, form)
         backend = by_name(plan.backend)
         allowed = settings.allowed_base_models
-        deployment_default = from_environment(environ).get("large_model_reference")
+        deployment_default = sources[0][1].get("large_model_reference")
         if allowed and plan.base_model not in (*allowed, deployment_default):
             raise PlanRejected(
                 [

@@ -21,8 +21,7 @@ from codetune.tuning.manifest import (
     manifest_name,
     training_name,
 )
-from codetune.tuning.parameters import from_environment
-from codetune.tuning.sources import Source, dataset_layers, inputs_layers
+from codetune.tuning.sources import dataset_layers, freeze, frozen_sources
 
 
 class Validation(StrEnum):
@@ -147,19 +146,13 @@ def frozen_inputs(
         obj.bucket, manifest_name(training_name(obj.name)), MAX_MANIFEST_BYTES
     )
     layers, problems = dataset_layers(obj.uri, manifest, metadata)
-    return {
-        "layers": [[origin, values] for origin, values in layers],
-        "problems": [problem.to_dict() for problem in problems],
-    }
+    return freeze(layers, problems)
 
 
 def target_rules(inputs: dict[str, Any], environ: Mapping[str, str], log: Logger) -> RuleSet:
     """The rules of the base model this upload will be tuned on, resolved as tune resolves it:
     the deployment's default < the manifest < the object's metadata."""
-    sources: list[Source] = [
-        ("deployment", dict(from_environment(environ))),
-        *inputs_layers(inputs),
-    ]
+    sources, _ = frozen_sources(environ, inputs)
     model = resolve_base_model(sources)
     rules = rules_for(model)
     if rules is None:  # tune refuses the model by name; validate by the default's rules meanwhile

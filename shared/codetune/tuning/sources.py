@@ -45,10 +45,19 @@ def parameter_sources(
     return sources, problems + assignment_problems
 
 
-def inputs_layers(inputs: Mapping[str, Any]) -> list[Source]:
-    """The layers of a record's frozen inputs (codetune.state.Record.inputs)."""
-    return [(str(origin), dict(values)) for origin, values in inputs.get("layers") or []]
+def freeze(layers: list[Source], problems: list[Problem]) -> dict[str, Any]:
+    """A dataset's layers and their problems as JSON, for its record (Record.inputs)."""
+    return {
+        "layers": [[origin, values] for origin, values in layers],
+        "problems": [problem.to_dict() for problem in problems],
+    }
 
 
-def inputs_problems(inputs: Mapping[str, Any]) -> list[Problem]:
-    return [Problem(**problem) for problem in inputs.get("problems") or []]
+def frozen_sources(
+    environ: Mapping[str, str], inputs: Mapping[str, Any]
+) -> tuple[list[Source], list[Problem]]:
+    """The deployment's CODETUNE_* defaults < a record's frozen layers, and their problems: what
+    validate and tune both resolve a dataset's parameters from."""
+    layers = [(str(origin), dict(values)) for origin, values in inputs.get("layers") or []]
+    problems = [Problem(**problem) for problem in inputs.get("problems") or []]
+    return [("deployment", dict(parameters.from_environment(environ))), *layers], problems
