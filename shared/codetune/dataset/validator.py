@@ -392,17 +392,7 @@ class _Validation:
             return  # faults already reported; the turn order is not meaningful
         if not self._check_turns(number, authors) or ("context" in example and context is None):
             return
-        # The instruction may sit in the context or the opening user turn (S-7).
-        prompt_chars = len(context or "") + sum(map(len, contents[:-1]))
-        self._measure(
-            number,
-            prompt_chars,
-            contents[-1],
-            prompts.has_instruction(prompts.opening(contents[0]))
-            or (context is not None and prompts.has_instruction(prompts.opening(context))),
-            prompts.prompt_layout(prompts.opening(contents[0])),
-            hash((context, *zip(authors, contents, strict=True))),
-        )
+        self._measure_turns(number, context, contents)
 
     def _count_author_field(self, number: int) -> None:
         self.author_fields += 1
@@ -604,7 +594,9 @@ class _Validation:
         return texts
 
     def _measure_turns(self, number: int, system: str | None, contents: list[str]) -> None:
-        """A well-formed conversation: everything before the last turn is the prompt."""
+        """A well-formed conversation: everything before the last turn is the prompt, and the
+        instruction may sit in the system text (context) or the opening user turn (S-7). The
+        turns alternate from the user, so their texts alone identify a duplicate."""
         prompt_chars = len(system or "") + sum(map(len, contents[:-1]))
         self._measure(
             number,
