@@ -295,3 +295,16 @@ def test_the_eventarc_stand_in_percent_encodes_what_a_header_cannot_carry() -> N
     subject = event[0]["ce-subject"]
     assert subject.isascii() and " " not in subject and '"' not in subject
     assert unquote(subject) == f"objects/{name}"
+
+
+def test_a_copy_names_the_dataset_version_it_was_made_from() -> None:
+    store = RecordStore(None, "b")  # type: ignore[arg-type]
+    pinned = store.pinned_uri("incoming/a/t.jsonl", "17")
+    converted = store.converted_uri("incoming/a/t.jsonl", "17", "training")
+    assert (
+        store.copied_version(pinned)
+        == store.copied_version(converted)
+        == ("incoming/a/t.jsonl", "17")
+    )
+    assert store.copied_version("gs://b/incoming/a/t.jsonl") is None
+    assert store.copied_version("gs://other/_codetune/pinned/x/1.jsonl") is None

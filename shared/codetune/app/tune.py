@@ -95,7 +95,7 @@ def tune_dataset(
                 ]
             )
         evaluation, evaluation_format = validated_evaluation(
-            plan.evaluation_source, plan.base_model, dataset.bucket, storage, settings
+            plan.evaluation_source, plan.base_model, store, settings.upload_prefix
         )
 
         def pointer(job: str) -> JobPointer:
@@ -110,9 +110,7 @@ def tune_dataset(
 
         for warning in plan.warnings:
             log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
-        pinned = DatasetRef(
-            f"gs://{dataset.bucket}/{store.pinned_name(dataset.name, dataset.generation)}"
-        )
+        pinned = DatasetRef(store.pinned_uri(dataset.name, dataset.generation))
         context = SubmitContext(
             pinned,
             kind,
@@ -187,7 +185,7 @@ def tune_dataset(
 
 
 def validated_evaluation(
-    uri: str | None, base_model: str, bucket: str, storage: ObjectStore, settings: Settings
+    uri: str | None, base_model: str, store: RecordStore, upload_prefix: str
 ) -> tuple[DatasetRef | None, DatasetFormat]:
     """No job from an invalid dataset: the evaluation dataset's live version must have passed
     validate too, as an evaluation dataset for the same base model's rules, and it must be an
@@ -196,23 +194,20 @@ def validated_evaluation(
     if uri is None:
         return None, DatasetFormat.SEED
     ref = DatasetRef(uri)  # a manifest names an object, never a generation: '#' is a character
-    if ref.bucket != bucket or not ref.name.startswith(settings.upload_prefix):
+    bucket = store.bucket
+    if ref.bucket != bucket or not ref.name.startswith(upload_prefix):
         raise PlanRejected(
             [
                 Problem(
                     "evaluation_data_uri",
                     "deployment-only",
                     f"the evaluation dataset must be an upload of gs://{bucket}/"
-                    f"{settings.upload_prefix}, like the dataset it evaluates",
+                    f"{upload_prefix}, like the dataset it evaluates",
                 )
             ]
         )
-    live = storage.current(ref.bucket, ref.name)
-    record = None
-    if live is not None:
-        record = RecordStore(storage, ref.bucket, settings.system_prefix).record(
-            ref.name, live.generation
-        )
+    live = store.storage.current(bucket, ref.name)
+    record = None if live is None else store.record(ref.name, live.generation)
     if (
         live is None
         or record is None
@@ -240,9 +235,8 @@ def validated_evaluation(
                 )
             ]
         )
-    evaluations = RecordStore(storage, ref.bucket, settings.system_prefix)
-    pinned = f"gs://{ref.bucket}/{evaluations.pinned_name(ref.name, live.generation)}"
-    return DatasetRef(pinned), DatasetFormat(record.format or DatasetFormat.SEED)
+    pinned = DatasetRef(store.pinned_uri(ref.name, live.generation))
+    return pinned, DatasetFormat(record.format or DatasetFormat.SEED)
 
 
 def _now() -> str:

@@ -12,8 +12,8 @@ ended tuned or failed.
 from __future__ import annotations
 
 import argparse
+import base64
 import random
-import re
 import sys
 import time
 from collections import Counter
@@ -27,12 +27,6 @@ from codetune.local.stack import LocalStack, StackConfig, StackError
 from codetune.messages import DatasetValidated
 from codetune.state import FINAL, RecordStore, Stage
 from codetune.storage import Storage
-
-# What a job may read: the pinned copy of a version, or a conversion made from it.
-_COPY = re.compile(
-    r"^(?:pinned/(?P<name>.+)/(?P<generation>\d+)\.jsonl"
-    r"|converted/(?P<cname>.+)/(?P<cgeneration>\d+)/[^/]+)$"
-)
 
 
 @dataclass
@@ -145,7 +139,7 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
         ]:
             stack.publisher.publish(
                 stack.topic("gcs-notifications"),
-                __import__("base64").b64decode(message.get("data") or b""),
+                base64.b64decode(message.get("data") or b""),
                 **(message.get("attributes") or {"eventType": "OBJECT_FINALIZE"}),
             ).result(timeout=30)
             faults["storage_event_duplicated"] += 1
@@ -214,18 +208,14 @@ def _check_jobs(stack: LocalStack, store: RecordStore, summary: Summary) -> None
     with stack.vertex._lock:
         jobs = list(stack.vertex.jobs.values())
     versions: Counter[tuple[str, str]] = Counter()
-    prefix = f"gs://{stack.config.bucket}/_codetune/"  # the system prefix of the stack
     for job in jobs:
         labels = job.get("labels") or {}
         versions[labels.get("codetune-dataset", ""), labels.get("codetune-generation", "")] += 1
         data = (job.get("runtimeConfig") or {}).get("parameterValues", {}).get("dataset_uri") or (
             job.get("supervisedTuningSpec") or {}
         ).get("trainingDatasetUri", "")
-        copy = _COPY.match(data.removeprefix(prefix)) if data.startswith(prefix) else None
-        record = None
-        if copy is not None:
-            name = copy["name"] or copy["cname"]
-            record = store.record(name, copy["generation"] or copy["cgeneration"])
+        version = store.copied_version(data)
+        record = store.record(*version) if version else None
         if record is None or Stage.VALIDATED not in {step.state for step in record.history}:
             summary.jobs_on_unvalidated_data += 1
     summary.duplicate_jobs = sum(count - 1 for count in versions.values() if count > 1)

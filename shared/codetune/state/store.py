@@ -17,6 +17,7 @@ state and two writers racing cannot lose an update.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,10 @@ def dataset_key(dataset: str) -> str:
 
 
 REPORT_SUFFIX = ".report.json"
+# The names pinned_uri and converted_uri write, relative to the system prefix.
+_COPY = re.compile(
+    r"^(?:pinned/(?P<pinned>.+)/(?P<pgen>\d+)\.jsonl|converted/(?P<converted>.+)/(?P<cgen>\d+)/[^/]+)$"
+)
 
 
 def converted_uri(
@@ -93,11 +98,21 @@ class RecordStore:
         """Where the Gemini version of a dataset version goes."""
         return converted_uri(self.bucket, self.prefix, dataset, generation, role)
 
-    def pinned_name(self, dataset: str, generation: str) -> str:
+    def pinned_uri(self, dataset: str, generation: str) -> str:
         """Where validate copies the version it validated: what every job reads from."""
-        return pinned_uri(self.bucket, self.prefix, dataset, generation).removeprefix(
-            f"gs://{self.bucket}/"
-        )
+        return pinned_uri(self.bucket, self.prefix, dataset, generation)
+
+    def pinned_name(self, dataset: str, generation: str) -> str:
+        return self.pinned_uri(dataset, generation).removeprefix(f"gs://{self.bucket}/")
+
+    def copied_version(self, uri: str) -> tuple[str, str] | None:
+        """The dataset version a pinned copy or a conversion was made from, by its URI; None
+        for anything else (or for a name kept as a digest)."""
+        name = uri.removeprefix(f"gs://{self.bucket}/{self.prefix}")
+        found = _COPY.match(name) if name != uri else None
+        if found is None:
+            return None
+        return found["pinned"] or found["converted"], found["pgen"] or found["cgen"]
 
     def pin(self, dataset: str, generation: str) -> bool:
         """Copy that generation to its pinned name; False if it was replaced meanwhile."""

@@ -14,10 +14,10 @@ from typing import Any
 import orjson
 
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet, code_bison
-from codetune.dataset.lines import CHUNK_BYTES, read_lines
+from codetune.dataset.lines import read_lines
 from codetune.dataset.rules import MAX_LINE_BYTES, MAX_LISTED_PER_RULE
 from codetune.dataset.seed import Inexpressible, to_seed_chat
-from codetune.exceptions import PlanRejected
+from codetune.exceptions import PlanRejected, StorageError
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
 from codetune.tuning import models
@@ -161,11 +161,9 @@ def convert_to_seed(
 
 
 def copy(storage: ObjectStore, source: DatasetRef, target_uri: str) -> None:
-    """Stream `source` (a pinned copy) to `target_uri`."""
+    """A server-side copy of `source` (a pinned copy: written once, never replaced) to
+    `target_uri` in the same bucket."""
     target = DatasetRef.parse(target_uri)
-    with (
-        storage.open_dataset(source.bucket, source.name, source.generation) as reader,
-        storage.writer(target.bucket, target.name) as writer,
-    ):
-        while chunk := reader.read(CHUNK_BYTES):
-            writer.write(chunk)
+    live = storage.current(source.bucket, source.name)
+    if live is None or not storage.copy(source.bucket, source.name, live.generation, target.name):
+        raise StorageError(f"{source.uri}: the pinned copy is not there to copy")
