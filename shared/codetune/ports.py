@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Protocol
@@ -17,6 +17,16 @@ class ObjectVersion:
     generation: str
     metadata: dict[str, str] = field(default_factory=dict)
     updated: datetime | None = None  # when this version was written
+
+
+@dataclass(frozen=True, slots=True)
+class ListedObject:
+    """One object as a listing returns it: no read of its contents needed."""
+
+    name: str
+    generation: str
+    updated: datetime | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 class ObjectStore(Protocol):
@@ -34,15 +44,27 @@ class ObjectStore(Protocol):
     def read_json(self, bucket: str, name: str) -> tuple[dict[str, Any] | None, int]: ...
 
     def write_json(
-        self, bucket: str, name: str, document: Any, if_generation_match: int | None = None
-    ) -> bool: ...
+        self,
+        bucket: str,
+        name: str,
+        document: Any,
+        if_generation_match: int | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> bool:
+        """Write; with a precondition (0: must not exist), False when another writer was
+        first. `metadata` becomes the object's custom metadata, which a listing returns."""
+        ...
 
     def update_json(
         self,
         bucket: str,
         name: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
-    ) -> dict[str, Any] | None: ...
+        metadata: Callable[[dict[str, Any]], dict[str, str]] | None = None,
+    ) -> dict[str, Any] | None:
+        """Read-modify-write under a generation precondition; `metadata` derives the object's
+        custom metadata from the document written."""
+        ...
 
     def delete(self, bucket: str, name: str) -> None: ...
 
@@ -51,7 +73,10 @@ class ObjectStore(Protocol):
         that generation is no longer there."""
         ...
 
-    def list_names(self, bucket: str, prefix: str) -> list[str]: ...
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
+        """Every live object under `prefix`, in name order, read in pages (never one request
+        per object)."""
+        ...
 
 
 class Publisher(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import orjson
@@ -16,7 +16,7 @@ from google.api_core.exceptions import NotFound, PreconditionFailed
 from google.cloud import storage
 
 from codetune.exceptions import StorageError
-from codetune.ports import ObjectVersion
+from codetune.ports import ListedObject, ObjectVersion
 
 MAX_UPDATE_ATTEMPTS = 8
 
@@ -74,10 +74,17 @@ class Storage:
         return orjson.loads(data), int(blob.generation)
 
     def write_json(
-        self, bucket: str, name: str, document: Any, if_generation_match: int | None = None
+        self,
+        bucket: str,
+        name: str,
+        document: Any,
+        if_generation_match: int | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> bool:
         """Write; with a precondition (0: must not exist), False when another writer was first."""
         blob = self.blob(bucket, name)
+        if metadata:
+            blob.metadata = metadata
         try:
             blob.upload_from_string(
                 orjson.dumps(document, option=orjson.OPT_INDENT_2),
@@ -104,8 +111,13 @@ class Storage:
             return False
         return True
 
-    def list_names(self, bucket: str, prefix: str) -> list[str]:
-        return [blob.name for blob in self.client.list_blobs(bucket, prefix=prefix)]
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
+        """objects.list pages (up to 1,000 objects each) carry generation, update time and
+        custom metadata: no request per object."""
+        for blob in self.client.list_blobs(bucket, prefix=prefix):
+            yield ListedObject(
+                blob.name, str(blob.generation), blob.updated, dict(blob.metadata or {})
+            )
 
     def writer(self, bucket: str, name: str) -> IO[bytes]:
         """A streaming writer of a new object (resumable upload in chunks)."""
@@ -117,6 +129,7 @@ class Storage:
         bucket: str,
         name: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        metadata: Callable[[dict[str, Any]], dict[str, str]] | None = None,
     ) -> dict[str, Any] | None:
         """Read-modify-write under a generation precondition; `change` returns None to leave the
         document as it is. Returns the document written, or None if nothing was written."""
@@ -125,6 +138,7 @@ class Storage:
             updated = change(current)
             if updated is None:
                 return None
-            if self.write_json(bucket, name, updated, if_generation_match=generation):
+            tags = metadata(updated) if metadata else None
+            if self.write_json(bucket, name, updated, generation, tags):
                 return updated
         raise StorageError(f"gs://{bucket}/{name}: too many concurrent writers")

@@ -724,3 +724,20 @@ def test_the_vertex_stand_in_refuses_what_vertex_ai_refuses(stack: LocalStack) -
     stack.vertex.inject_faults(503)
     assert requests.get(f"{jobs}/stand-in-twice", timeout=10).status_code == 503
     assert requests.get(f"{jobs}/stand-in-twice", timeout=10).status_code == 200
+
+
+def test_a_listing_tells_finished_records_without_reading_them(stack: LocalStack) -> None:
+    """The reconciler's scaling rests on Cloud Storage listings returning custom metadata
+    (objects.list, projection noAcl): held here against the storage emulator."""
+    from codetune.state.store import STAGE_METADATA
+    from codetune.storage import Storage
+
+    generation_id = drop(stack, "listed.jsonl", b'{"input_text": 7}\n')
+    record = finished(stack, "listed.jsonl", generation_id)
+    assert record["state"] == "REJECTED"
+    name = RecordStore(Storage(), stack.config.bucket).record_name(
+        "incoming/listed.jsonl", generation_id
+    )
+    [listed] = Storage().list_objects(stack.config.bucket, name)
+    assert listed.metadata == {STAGE_METADATA: "REJECTED"}
+    assert listed.generation and listed.updated is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -13,7 +13,7 @@ import orjson
 
 from codetune.exceptions import PublishError
 from codetune.gemini.plan import TuningJobPlan
-from codetune.ports import ObjectVersion, Submission
+from codetune.ports import ListedObject, ObjectVersion, Submission
 from codetune.tuning.plan import PipelineJobPlan
 
 _generations = itertools.count(1_700_000_000_000_001)
@@ -26,6 +26,8 @@ class MemoryStorage:
     def __init__(self) -> None:
         self.live: dict[tuple[str, str], tuple[int, bytes, dict[str, str]]] = {}
         self.written: dict[tuple[str, str], datetime] = {}
+        self.listings = 0  # list_objects calls
+        self.json_reads = 0  # read_json calls: what a sweep pays per object
 
     def put(
         self, bucket: str, name: str, data: bytes, metadata: dict[str, str] | None = None
@@ -68,17 +70,23 @@ class MemoryStorage:
         return found[1] if max_bytes is None else found[1][: max_bytes + 1]
 
     def read_json(self, bucket: str, name: str) -> tuple[dict[str, Any] | None, int]:
+        self.json_reads += 1
         found = self.live.get((bucket, name))
         return (None, 0) if found is None else (orjson.loads(found[1]), found[0])
 
     def write_json(
-        self, bucket: str, name: str, document: Any, if_generation_match: int | None = None
+        self,
+        bucket: str,
+        name: str,
+        document: Any,
+        if_generation_match: int | None = None,
+        metadata: dict[str, str] | None = None,
     ) -> bool:
         if if_generation_match is not None:
             current = self.live.get((bucket, name), (0, b"", {}))[0]
             if current != if_generation_match:
                 return False
-        self.put(bucket, name, orjson.dumps(document))
+        self.put(bucket, name, orjson.dumps(document), metadata)
         return True
 
     def update_json(
@@ -86,12 +94,14 @@ class MemoryStorage:
         bucket: str,
         name: str,
         change: Callable[[dict[str, Any] | None], dict[str, Any] | None],
+        metadata: Callable[[dict[str, Any]], dict[str, str]] | None = None,
     ) -> dict[str, Any] | None:
         current, generation = self.read_json(bucket, name)
         updated = change(current)
         if updated is None:
             return None
-        assert self.write_json(bucket, name, updated, if_generation_match=generation)
+        tags = metadata(updated) if metadata else None
+        assert self.write_json(bucket, name, updated, generation, tags)
         return updated
 
     def delete(self, bucket: str, name: str) -> None:
@@ -104,6 +114,12 @@ class MemoryStorage:
             return False
         self.put(bucket, target, live[1])
         return True
+
+    def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
+        self.listings += 1
+        for name in self.list_names(bucket, prefix):
+            generation, _, metadata = self.live[bucket, name]
+            yield ListedObject(name, str(generation), self.written[bucket, name], dict(metadata))
 
     def list_names(self, bucket: str, prefix: str) -> list[str]:
         return sorted(n for b, n in self.live if b == bucket and n.startswith(prefix))

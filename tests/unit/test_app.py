@@ -649,6 +649,38 @@ def test_a_dataset_stuck_short_of_an_end_is_reported(
     assert any("not at an end" in r.getMessage() for r in caplog.records)
 
 
+def test_the_reconciler_pays_by_the_page_not_by_the_object(storage: MemoryStorage) -> None:
+    """Issue 11: at 1,000 datasets a sweep read every upload and every record. Finished records
+    carry their stage in their object metadata; only unfinished ones are read."""
+    from codetune.app.reconcile import reconcile
+
+    for index in range(30):
+        invalid = upload(storage, f"incoming/r{index}.jsonl", b'{"input_text": 7}\n')
+        assert validate_upload(invalid, storage, MemoryPublisher(), SETTINGS, LOG) is (
+            Validation.REJECTED
+        )
+    submitted(storage, "incoming/running.jsonl", FakeVertex(), **LEGACY)
+    storage.listings = storage.json_reads = 0
+    result = reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(200))
+    assert (result.validated, result.announced, result.stuck) == (0, 0, 1)
+    assert storage.json_reads == 1  # the running dataset's record, and nothing else
+    assert storage.listings == 3  # uploads, record names, records with their stages
+
+
+def test_a_record_written_before_stages_were_listed_is_still_reconciled(
+    storage: MemoryStorage,
+) -> None:
+    from codetune.app.reconcile import reconcile
+
+    obj = upload(storage, "incoming/old.jsonl", dataset(generation_dataset(12)))
+    assert validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG) is Validation.VALIDATED
+    name = store(storage).record_name(obj.name, obj.generation)
+    generation_id, body, _ = storage.live[BUCKET, name]
+    storage.live[BUCKET, name] = (generation_id, body, {})  # as an older release wrote it
+    publisher = MemoryPublisher()
+    assert reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10)).announced == 1
+
+
 def test_a_dataset_may_not_point_its_job_at_another_buckets_data(storage: MemoryStorage) -> None:
     storage.put(
         BUCKET, "incoming/e.tuning.json", orjson.dumps({"evaluation": "gs://attacker/x.jsonl"})

@@ -1,9 +1,11 @@
 """The reconciler: what the scheduled sweep does besides re-reading jobs, so that whatever
 event is lost, every dataset reaches an end.
 
-Level-triggered and bounded: each run looks at the state as it is (at most `limit` objects of
-each kind), never at the events that should have come, and one bad object is logged and
-skipped. Nothing paid is done here: an upload with no record is validated (which announces
+Level-triggered and bounded: each run looks at the state as it is, never at the events that
+should have come, and one bad object is logged and skipped. It pays by the page, not by the
+object: one listing of the uploads and one of the records (each record's stage travels in its
+object metadata) find what needs work, and only those objects, at most `limit` of each kind,
+are read. Nothing paid is done here: an upload with no record is validated (which announces
 it), and a VALIDATED dataset with no job is announced again; tune, idempotent, does the rest.
 """
 
@@ -20,6 +22,7 @@ from codetune.logs import Logger, correlation_id
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
 from codetune.state import FINAL, RecordStore, Stage
+from codetune.state.store import dataset_key
 from codetune.tuning.manifest import DATASET_SUFFIX
 
 
@@ -52,15 +55,18 @@ def reconcile(
     validated = announced = stuck = 0
     just_validated: set[tuple[str, str]] = set()  # announced by validate in this very run
     # Uploads whose storage event was lost: validate them now.
-    for name in storage.list_names(settings.bucket, settings.upload_prefix)[:limit]:
+    recorded = store.recorded()
+    for listed in storage.list_objects(settings.bucket, settings.upload_prefix):
+        name = listed.name
         if not name.lower().endswith(DATASET_SUFFIX) or store.is_system_object(name):
             continue
-        live = storage.current(settings.bucket, name)
-        if live is None or store.record(name, live.generation) is not None:
+        if (dataset_key(name), listed.generation) in recorded:
             continue
-        if live.updated is None or (now - live.updated).total_seconds() < grace_seconds:
+        if listed.updated is None or (now - listed.updated).total_seconds() < grace_seconds:
             continue  # its event may still be on its way
-        obj = StorageObject(settings.bucket, name, live.generation, live.metadata)
+        if len(just_validated) >= limit:
+            break
+        obj = StorageObject(settings.bucket, name, listed.generation, listed.metadata)
         outcome = validate_upload(
             obj,
             storage,
@@ -71,9 +77,9 @@ def reconcile(
             environ,
         )
         validated += outcome in (Validation.VALIDATED, Validation.REJECTED)
-        just_validated.add((name, live.generation))
+        just_validated.add((name, listed.generation))
     # Datasets whose "dataset validated" message was lost or dead-lettered: announce again.
-    for dataset, generation, record in store.records(bad, limit):
+    for dataset, generation, record in store.unfinished(bad, limit):
         age = _age(now, record.updated)
         if (dataset, generation) in just_validated:
             continue

@@ -23,7 +23,7 @@ from typing import Any
 
 from codetune.exceptions import InputError
 from codetune.ports import ObjectStore
-from codetune.state.records import Claim, JobPointer, Record, Stage, advance
+from codetune.state.records import FINAL, Claim, JobPointer, Record, Stage, advance
 
 SYSTEM_PREFIX = "_codetune/"
 # Cloud Storage names hold at most 1,024 bytes. A dataset's name goes into the names of its
@@ -41,6 +41,10 @@ def dataset_key(dataset: str) -> str:
 
 
 REPORT_SUFFIX = ".report.json"
+# A record object's custom metadata key holding its stage, so that a listing tells which
+# records are at an end without reading them.
+STAGE_METADATA = "codetune-stage"
+_FINAL_NAMES = frozenset(str(stage) for stage in FINAL)
 # The names pinned_uri and converted_uri write, relative to the system prefix.
 _COPY = re.compile(
     r"^(?:pinned/(?P<pinned>.+)/(?P<pgen>\d+)\.jsonl|converted/(?P<converted>.+)/(?P<cgen>\d+)/[^/]+)$"
@@ -145,35 +149,56 @@ class RecordStore:
             lambda document: _json(
                 change(None if document is None else Record.from_json(document))
             ),
+            lambda document: {STAGE_METADATA: str(document.get("state", ""))},
         )
         return None if written is None else Record.from_json(written)
 
-    def records(
+    def recorded(self) -> set[tuple[str, str]]:
+        """Every version that has a record, as (dataset_key(dataset), generation): one paged
+        listing, no reads."""
+        prefix = f"{self.prefix}records/"
+        found = set()
+        for listed in self.storage.list_objects(self.bucket, prefix):
+            key, _, leaf = listed.name[len(prefix) :].rpartition("/")
+            found.add((key, leaf.removesuffix(".json")))
+        return found
+
+    def unfinished(
         self, on_bad: Callable[[str, Exception], None], limit: int
     ) -> list[tuple[str, str, Record]]:
-        """Up to `limit` records as (dataset, generation, record); an unreadable one is reported
-        to `on_bad` and skipped."""
+        """Up to `limit` records not at an end, as (dataset, generation, record). The listing
+        carries each record's stage (its object metadata), so a finished record is never read;
+        a record written before the stage was kept there is read once to find out. An
+        unreadable record is reported to `on_bad` and skipped."""
         prefix = f"{self.prefix}records/"
-        found = []
-        for name in self.storage.list_names(self.bucket, prefix)[:limit]:
-            dataset, _, leaf = name[len(prefix) :].rpartition("/")
+        found: list[tuple[str, str, Record]] = []
+        for listed in self.storage.list_objects(self.bucket, prefix):
+            if listed.metadata.get(STAGE_METADATA) in _FINAL_NAMES:
+                continue
+            if len(found) >= limit:
+                break
+            dataset, _, leaf = listed.name[len(prefix) :].rpartition("/")
             try:
-                document, _ = self.storage.read_json(self.bucket, name)
-                if document is not None:
-                    record = Record.from_json(document)
-                    if record.dataset:  # the full name, also when the key is a digest
-                        dataset = record.dataset.removeprefix(f"gs://{self.bucket}/")
-                    found.append((dataset, leaf.removesuffix(".json"), record))
+                document, _ = self.storage.read_json(self.bucket, listed.name)
+                if document is None:
+                    continue
+                record = Record.from_json(document)
             except (InputError, ValueError) as fault:
-                on_bad(name, fault)
+                on_bad(listed.name, fault)
+                continue
+            if record.state in FINAL:
+                continue
+            if record.dataset:  # the full name, also when the key is a digest
+                dataset = record.dataset.removeprefix(f"gs://{self.bucket}/")
+            found.append((dataset, leaf.removesuffix(".json"), record))
         return found
 
     def generations(self, dataset: str) -> list[str]:
         """The dataset's versions that have a record, oldest first."""
         prefix = f"{self.prefix}records/{dataset_key(dataset)}/"
         stems = [
-            n[len(prefix) :].removesuffix(".json")
-            for n in self.storage.list_names(self.bucket, prefix)
+            listed.name[len(prefix) :].removesuffix(".json")
+            for listed in self.storage.list_objects(self.bucket, prefix)
         ]
         return [str(g) for g in sorted(int(s) for s in stems if s.isdigit())]
 
@@ -196,7 +221,8 @@ class RecordStore:
         """The pointers of unfinished jobs. One unreadable object is reported to `on_bad` and
         skipped: it never stops the others being read."""
         pointers = []
-        for name in self.storage.list_names(self.bucket, f"{self.prefix}open/"):
+        for listed in self.storage.list_objects(self.bucket, f"{self.prefix}open/"):
+            name = listed.name
             try:
                 document, _ = self.storage.read_json(self.bucket, name)
                 if document is not None:

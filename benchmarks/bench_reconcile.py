@@ -1,0 +1,154 @@
+"""What one run of the reconciler costs at N datasets, against Cloud Storage (the storage
+emulator), side by side with the way it used to work.
+
+    .venv/bin/python -m benchmarks.bench_reconcile [--datasets 1000] [--unfinished 20] [--repeat 5]
+
+Setup: N dataset uploads, each with a record written through `RecordStore.advance` (as the
+functions write them), all at an end but `--unfinished` of them (VALIDATED, tune still to
+come). Then, taking turns, best of `--repeat`, wall seconds and requests:
+
+- **baseline**: what the reconciler did before: list the uploads' names, then a GET of each
+  upload's live version and of its record, then a read of every record;
+- **reconcile**: `codetune.app.reconcile.reconcile` as the sweep runs it (one listing of the
+  uploads, one of the record names, one of the records with their stages; reads of the
+  unfinished records only).
+
+Both find the same work; the benchmark checks that before it times anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from codetune.app.reconcile import reconcile
+from codetune.config import Settings
+from codetune.local.stack import fake_gcs_binary, free_port, wait_for_port
+from codetune.logs import Logger
+from codetune.state import FINAL, RecordStore, Stage
+from codetune.storage import Storage
+
+BUCKET = "bench-reconcile"
+
+
+class Counting(Storage):
+    """The real storage client, counting the requests each method makes."""
+
+    requests = 0
+
+    def current(self, bucket: str, name: str) -> Any:
+        self.requests += 1
+        return super().current(bucket, name)
+
+    def read_json(self, bucket: str, name: str) -> Any:
+        self.requests += 2  # metadata, then the bytes under a generation precondition
+        return super().read_json(bucket, name)
+
+    def list_objects(self, bucket: str, prefix: str) -> Any:
+        for index, listed in enumerate(super().list_objects(bucket, prefix)):
+            self.requests += index % 1000 == 0  # one page per 1,000 objects
+            yield listed
+
+
+def baseline(storage: Counting, settings: Settings, store: RecordStore) -> int:
+    """The reconciler's reads before it paid by the page; returns the datasets needing work."""
+    work = 0
+    names = [listed.name for listed in storage.list_objects(BUCKET, settings.upload_prefix)]
+    for name in names:
+        live = storage.current(BUCKET, name)
+        if live is not None and store.record(name, live.generation) is None:
+            work += 1
+    for listed in storage.list_objects(BUCKET, f"{store.prefix}records/"):
+        document, _ = storage.read_json(BUCKET, listed.name)
+        work += document is not None and document.get("state") not in FINAL
+    return work
+
+
+def populate(storage: Storage, store: RecordStore, datasets: int, unfinished: int) -> None:
+    for index in range(datasets):
+        name = f"incoming/bench-{index:05d}.jsonl"
+        blob = storage.blob(BUCKET, name)
+        blob.upload_from_string(b'{"input_text": "x", "output_text": "y"}\n')
+        generation = str(blob.generation)
+        store.advance(
+            name, generation, Stage.VALIDATED, "validate",
+            dataset=f"gs://{BUCKET}/{name}", role="training", kind="generation",
+        )  # fmt: skip
+        if index >= unfinished:
+            store.advance(name, generation, Stage.REJECTED, "validate")
+
+
+def timed(run: Callable[[], int], storage: Counting) -> tuple[float, int, int]:
+    storage.requests = 0
+    started = time.perf_counter()
+    work = run()
+    return time.perf_counter() - started, storage.requests, work
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--datasets", type=int, default=1000)
+    parser.add_argument("--unfinished", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    port = free_port()
+    server = subprocess.Popen(
+        [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+         "-backend", "memory", "-external-url", f"http://127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir(),
+    )  # fmt: skip
+    try:
+        wait_for_port(port, 30, server)
+        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
+        storage = Counting()
+        storage.client.create_bucket(BUCKET)
+        settings = Settings.from_environment(
+            {"CODETUNE_BUCKET": BUCKET, "CODETUNE_PROJECT": "bench"}
+        )
+        store = RecordStore(storage, BUCKET, settings.system_prefix)
+        populate(storage, store, args.datasets, args.unfinished)
+        later = datetime.now(UTC) + timedelta(minutes=10)
+        logging.getLogger("codetune").setLevel(logging.CRITICAL)  # time the work, not the logs
+        log = Logger("bench")
+
+        def current() -> int:
+            result = reconcile(storage, _Nowhere(), settings, log, {}, now=later)
+            return result.announced + result.validated + result.stuck
+
+        best: dict[str, tuple[float, int, int]] = {}
+        for _ in range(args.repeat):
+            for label, run in (("baseline", lambda: baseline(storage, settings, store)),
+                               ("reconcile", current)):  # fmt: skip
+                measured = timed(run, storage)
+                if label not in best or measured[0] < best[label][0]:
+                    best[label] = measured
+        print(f"{args.datasets} datasets, {args.unfinished} unfinished; best of {args.repeat}")
+        for label, (seconds, requests, work) in best.items():
+            print(f"{label:10} {seconds:7.2f} s  {requests:6} requests  {work} needing work")
+        ratio = best["baseline"][0] / best["reconcile"][0]
+        print(f"reconcile is {ratio:.1f}x faster")
+        return 0 if best["baseline"][2] == best["reconcile"][2] else 1
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+class _Nowhere:
+    """A publisher that drops what it is given (the benchmark measures storage, not Pub/Sub)."""
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        return "0"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
