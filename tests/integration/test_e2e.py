@@ -191,9 +191,7 @@ def test_the_same_upload_event_three_times_gives_one_job(stack: LocalStack) -> N
 
     def repeats() -> int:
         lines = stack.logs("tune").splitlines()
-        return sum(
-            1 for line in lines if "tuning job already existed" in line and job["name"] in line
-        )
+        return sum(1 for line in lines if "already past validation" in line and job["name"] in line)
 
     assert wait_for(lambda: repeats() >= 2, 30)
     assert len(jobs_for(stack, "thrice.jsonl")) == 1
@@ -548,7 +546,7 @@ def test_a_repeated_gemini_delivery_finds_its_job(stack: LocalStack) -> None:
             sum(
                 1
                 for line in stack.logs("tune").splitlines()
-                if "tuning job already existed" in line and job["name"] in line
+                if "already past validation" in line and job["name"] in line
             )
             >= 2
         ),
@@ -609,7 +607,8 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
     from codetune.state import JobPointer
     from codetune.storage import Storage
     from codetune.tuning.backends import SubmitContext, plan_from_sources
-    from codetune.tuning.backends.gemini import create_once
+    from codetune.tuning.backends.gemini import creation
+    from codetune.tuning.backends.once import create_once
     from codetune.tuning.common import DatasetRef
     from codetune.vertex import VertexClient, VertexConfig
 
@@ -648,7 +647,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
             vertex,
             lambda job: JobPointer(job, "gemini", bucket, ref.name, "1", "ct"),
         )
-        return create_once(context, plan)
+        return create_once(context.store, creation(context, plan), 600)
 
     # First delivery creates; a repeat reads the job from the claim.
     first = plan_for("1")

@@ -594,6 +594,49 @@ def test_a_job_vertex_ai_no_longer_knows_ends_its_dataset_failed(storage: Memory
     assert record is not None and record.state is Stage.FAILED and record.error
     assert "no longer exists" in record.error["message"]
     assert records.open_jobs(no_bad) == []
+    # A late redelivery of the "dataset validated" message creates nothing: the id is free again.
+    creates = vertex.creates
+    assert (
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.ALREADY_SUBMITTED
+    )
+    assert vertex.creates == creates
+
+
+@pytest.mark.parametrize("model", [LEGACY, {}], ids=["pipeline", "gemini"])
+def test_a_delivery_racing_the_first_never_creates_a_job_that_vanished(
+    storage: MemoryStorage, model: dict[str, str]
+) -> None:
+    """A duplicate delivery that read the record before the first one wrote SUBMITTED goes on
+    to submit; the job meanwhile vanished from Vertex AI (a pipeline id is then free again).
+    The claim names the job: no second job, for either backend."""
+    vertex = FakeVertex()
+    message = validated(storage, "incoming/race.jsonl", dataset(generation_dataset(12)), model)
+    name = store(storage).record_name(message.name, message.generation)
+    as_validated = storage.live[BUCKET, name]
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    vertex.jobs.clear()  # the job vanished
+    storage.live[BUCKET, name] = as_validated  # what the racing delivery read
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REFUSED
+    assert vertex.creates == 1
+    record = store(storage).record(message.name, message.generation)
+    assert record is not None and record.error and "404" in record.error["message"]
+
+
+@pytest.mark.parametrize("model", [LEGACY, {}], ids=["pipeline", "gemini"])
+def test_a_message_for_a_dataset_past_validation_never_reaches_vertex_ai(
+    storage: MemoryStorage, model: dict[str, str]
+) -> None:
+    """Found by codetune chaos: a redelivered message re-ran the submission of a dataset that
+    already had a job; a pipeline job that had vanished was then created a second time."""
+    asked: list[str] = []  # every create attempted and every search for a job
+    vertex = FakeVertex(before_create=asked.append)
+    vertex.on_find = lambda: asked.append("find")
+    message = submitted(storage, "incoming/past.jsonl", vertex, **model)
+    asked.clear()
+    assert (
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.ALREADY_SUBMITTED
+    )
+    assert asked == []
 
 
 # --- the reconciler ---------------------------------------------------------------------------

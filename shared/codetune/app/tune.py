@@ -27,7 +27,9 @@ class Tuning(StrEnum):
     REJECTED = "rejected"  # parameters or data break a rule: no job
     REFUSED = "refused"  # Vertex AI refused the job for good
     SUBMITTED = "submitted"
-    ALREADY_SUBMITTED = "already submitted"  # a repeated delivery found its job
+    ALREADY_SUBMITTED = (
+        "already submitted"  # a repeated delivery: the job exists or the dataset ended
+    )
 
 
 def tune_dataset(
@@ -60,6 +62,16 @@ def tune_dataset(
     if record.role == DatasetRole.EVALUATION:
         log.info("evaluation dataset: tuned only with its training dataset", dataset=dataset.uri)
         return Tuning.SKIPPED
+    if record.state is not Stage.VALIDATED:
+        # A job was recorded (or the dataset ended): never ask Vertex AI again. Its job may
+        # have vanished, and an id that is free again would make a second paid job.
+        log.info(
+            "dataset already past validation: nothing to submit",
+            dataset=dataset.uri,
+            stage=str(record.state),
+            job=record.job.name if record.job else None,
+        )
+        return Tuning.ALREADY_SUBMITTED
     version = DatasetRef(dataset.uri, dataset.generation)
     kind, form = DatasetKind(record.kind), DatasetFormat(record.format or DatasetFormat.SEED)
     sources, problems = frozen_sources(environ, record.inputs or {})

@@ -1,29 +1,24 @@
 """Today's backend: Gemini supervised tuning jobs (`tuningJobs.create`), on the dataset
 converted to Gemini's format.
 
-Exactly once without a client-chosen id: the plan's request digest is claimed in Cloud Storage
-with a create-only precondition (a `Claim`). The delivery that wins creates the job and names
-it in the claim; a later delivery reads the name from the claim. A claim whose creator died
-before naming a job is resolved by asking Vertex AI for a job labelled with the digest, and
-taken over once it is older than the claim timeout (CODETUNE_CLAIM_TIMEOUT_SECONDS, 600 s).
-A create refused with 429 created nothing: its claim is released at once.
+Exactly once without a client-chosen id: the plan's request digest is claimed (backends/once.py)
+and a job left unnamed by a delivery that died is found by the digest's label.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule, RuleSet
 from codetune.dataset.lines import read_lines
 from codetune.dataset.rules import GEMINI_MIN_TRAINING_EXAMPLES, MAX_LINE_BYTES
-from codetune.exceptions import PlanRejected, RetryableVertexError
+from codetune.exceptions import PlanRejected
 from codetune.gemini import models
 from codetune.gemini.check import convert_and_check
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.ports import ObjectStore
-from codetune.state import Claim, RecordStore, Stage, TunedModel
+from codetune.state import Stage, TunedModel
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -31,10 +26,9 @@ from codetune.tuning.backends.base import (
     VertexAI,
     job_error,
 )
+from codetune.tuning.backends.once import Creation, create_once
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem, TuningParameters
-
-TOO_MANY_REQUESTS = 429
 
 # TuningJob.state values (aiplatform v1 discovery document).
 STAGES = {
@@ -95,7 +89,9 @@ class GeminiBackend:
                 models.GEMINI_MODELS[plan.base_model],
                 context.evaluation_format,
             )
-        job, created = create_once(context, plan)
+        job, created = create_once(
+            context.store, creation(context, plan), context.claim_timeout_seconds
+        )
         context.store.write_pointer(context.pointer(job["name"]))
         return Submitted(job, created)
 
@@ -174,49 +170,14 @@ def convert(
         )
 
 
-def create_once(context: SubmitContext, plan: TuningJobPlan) -> tuple[dict[str, Any], bool]:
-    """The tuning job for this plan, and whether this call created it.
+def creation(context: SubmitContext, plan: TuningJobPlan) -> Creation:
+    """Without a client-chosen id, a Gemini job is found by its request label."""
+    vertex = context.vertex
 
-    Every step that could let two deliveries both create is a conditional write: the claim is
-    taken only if there is none (generation 0), taken over only at the generation read, and
-    named only at the generation this delivery wrote. After an ambiguous create (a timeout or a
-    5xx: the job may exist), the next delivery finds it by its request label.
-    """
-    store, vertex = context.store, context.vertex
-    claim, generation = store.claim(plan.request_id)
-    if claim and claim.job:
-        return vertex.get_job(claim.job), False
-    label = (REQUEST_LABEL, plan.request_id)
-    if claim is None:
-        if not store.write_claim(Claim(plan.request_id, time.time()), if_generation_match=0):
-            raise RetryableVertexError(f"another delivery claimed tuning job {plan.request_id}")
-    else:
-        existing = vertex.find_tuning_jobs(plan.project, plan.region, label)
-        if existing:  # created by a delivery that died before naming it in the claim
-            _name(store, plan, existing[0]["name"])
-            return existing[0], False
-        if time.time() - claim.since < context.claim_timeout_seconds:
-            raise RetryableVertexError(
-                f"another delivery is creating tuning job {plan.request_id}; try again later"
-            )
-        # A claim left by a delivery that died before creating anything: take it over, unless
-        # another delivery does so first.
-        if not store.write_claim(
-            Claim(plan.request_id, time.time()), if_generation_match=generation
-        ):
-            raise RetryableVertexError(f"another delivery took over tuning job {plan.request_id}")
-    try:
-        job = vertex.create_tuning_job(plan)
-    except RetryableVertexError as fault:
-        if fault.status == TOO_MANY_REQUESTS:  # refused, not created: the next may try at once
-            _, generation = store.claim(plan.request_id)
-            store.write_claim(Claim(plan.request_id, 0.0), if_generation_match=generation)
-        raise  # a timeout or a 5xx is ambiguous: the claim stays until its timeout
-    _name(store, plan, job["name"])
-    return job, True
+    def find() -> dict[str, Any] | None:
+        found = vertex.find_tuning_jobs(plan.project, plan.region, (REQUEST_LABEL, plan.request_id))
+        return found[0] if found else None
 
-
-def _name(store: RecordStore, plan: TuningJobPlan, job: str) -> None:
-    """Name the job in the claim, so that later deliveries read it from there."""
-    _, generation = store.claim(plan.request_id)
-    store.write_claim(Claim(plan.request_id, time.time(), job), if_generation_match=generation)
+    return Creation(
+        plan.request_id, lambda: (vertex.create_tuning_job(plan), True), find, vertex.get_job
+    )

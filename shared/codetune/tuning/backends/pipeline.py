@@ -17,7 +17,7 @@ from codetune.dataset import DatasetFormat, DatasetKind, RuleSet, code_bison
 from codetune.dataset.lines import read_lines
 from codetune.dataset.rules import MAX_LINE_BYTES, MAX_LISTED_PER_RULE
 from codetune.dataset.seed import Inexpressible, to_seed_chat
-from codetune.exceptions import PlanRejected, StorageError
+from codetune.exceptions import PermanentVertexError, PlanRejected, StorageError
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
 from codetune.tuning import models
@@ -28,9 +28,12 @@ from codetune.tuning.backends.base import (
     VertexAI,
     job_error,
 )
+from codetune.tuning.backends.once import Creation, create_once
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem, TuningParameters
 from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
+
+NOT_FOUND = 404
 
 # FACTS: PipelineJob states. PAUSED and CANCELLING are still on their way somewhere.
 STAGES = {
@@ -103,8 +106,10 @@ class PipelineBackend:
         # The pointer first: a status event for this job must find its record even if it comes
         # before the SUBMITTED write.
         context.store.write_pointer(context.pointer(plan.job_name))
-        submission = context.vertex.create_pipeline_job(plan)
-        return Submitted(submission.job, submission.created)
+        job, created = create_once(
+            context.store, creation(context, plan), context.claim_timeout_seconds
+        )
+        return Submitted(job, created)
 
     def outcome(self, job: Mapping[str, Any]) -> JobOutcome:
         state = str(job.get("state"))
@@ -167,3 +172,23 @@ def copy(storage: ObjectStore, source: DatasetRef, target_uri: str) -> None:
     live = storage.current(source.bucket, source.name)
     if live is None or not storage.copy(source.bucket, source.name, live.generation, target.name):
         raise StorageError(f"{source.uri}: the pinned copy is not there to copy")
+
+
+def creation(context: SubmitContext, plan: PipelineJobPlan) -> Creation:
+    """A pipeline job has the id the plan chose: found by it, and a create that meets the job
+    already there (409 ALREADY_EXISTS) returns it."""
+    vertex = context.vertex
+
+    def create() -> tuple[dict[str, Any], bool]:
+        submission = vertex.create_pipeline_job(plan)
+        return submission.job, submission.created
+
+    def find() -> dict[str, Any] | None:
+        try:
+            return vertex.get_job(plan.job_name)
+        except PermanentVertexError as fault:
+            if fault.status == NOT_FOUND:
+                return None
+            raise
+
+    return Creation(plan.job_id, create, find, vertex.get_job)
