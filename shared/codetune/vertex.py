@@ -1,11 +1,13 @@
-"""The Vertex AI client: create and read pipeline jobs over REST, with bounded retries.
+"""The Vertex AI client: create and read pipeline jobs and tuning jobs over REST.
 
 - Credentials: application default credentials (google-auth) and an authorized `requests`
   session, for Google's regional endpoint. A configured endpoint (a local stand-in) needs none.
-- Create is idempotent: the plan's deterministic job id makes a repeat answer 409
-  ALREADY_EXISTS, which counts as success and returns the existing job.
-- 429, 5xx and timeouts are retried with exponential backoff and jitter, then raised as
-  RetryableVertexError; other refusals are PermanentVertexError with Google's own message.
+- A create is sent once, never retried here: after a timeout or a 5xx the job may exist, and
+  only the caller (tuning/backends/once.py) can look for it before creating again. A pipeline
+  create answered 409 ALREADY_EXISTS returns the existing job.
+- Reads are retried on 429, 5xx, 409 ABORTED and timeouts with exponential backoff and jitter,
+  then raised as RetryableVertexError; other refusals are PermanentVertexError with Google's
+  own message and status.
 """
 
 from __future__ import annotations
@@ -60,8 +62,11 @@ class VertexClient:
     def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission:
         """Submit the plan's job; a job that already exists under its id is returned as is."""
         url = self._base(plan.region) + plan.path
-        # Safe to retry: the same id is refused as ALREADY_EXISTS once the job exists.
-        response = self._request("POST", url, params={"pipelineJobId": plan.job_id}, json=plan.body)
+        # Sent once, like a tuning job: the id refuses a second job only while the first exists
+        # (a deleted job frees it). After an ambiguous failure the next delivery looks first.
+        response = self._request(
+            "POST", url, max_attempts=1, params={"pipelineJobId": plan.job_id}, json=plan.body
+        )
         if response.status_code == CONFLICT:
             return Submission(self.get_job(plan.job_name), created=False)
         return Submission(self._json(response), created=True)

@@ -269,8 +269,9 @@ def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -
 
 
 def test_transient_vertex_errors_are_retried_into_one_job(stack: LocalStack) -> None:
-    """The client's own retries absorb a 503 and a 429 on the create: one delivery, no error,
-    one job."""
+    """A 503 and a 429 on the create: the create is never re-sent by the client (the job may
+    exist after a 503); Pub/Sub redelivers, the next delivery looks for the job by its id
+    first, then creates. One job."""
     assert stack.vertex is not None
     stack.vertex.inject_faults(503, 429, method="POST")
     generation_id = drop(stack, "flaky.jsonl", dataset(generation_dataset(10)))
@@ -281,8 +282,12 @@ def test_transient_vertex_errors_are_retried_into_one_job(stack: LocalStack) -> 
     mine = [
         e for e in log_entries(stack, "tune") if e.get("correlation_id") == record["correlation_id"]
     ]
-    assert [e["message"] for e in mine if e["severity"] == "ERROR"] == []  # no delivery failed
-    assert sum(e["message"] == "tune done" for e in mine) == 1
+    waits = [e for e in mine if e["message"].startswith("Vertex AI not available")]
+    assert [("503" in e["error"], "429" in e["error"]) for e in waits] == [
+        (True, False),
+        (False, True),
+    ]
+    assert sum(e["message"] == "tuning job submitted" for e in mine) == 1
 
 
 def test_broken_parameters_fail_before_any_job(stack: LocalStack) -> None:
@@ -740,3 +745,52 @@ def test_a_listing_tells_finished_records_without_reading_them(stack: LocalStack
     [listed] = Storage().list_objects(stack.config.bucket, name)
     assert listed.metadata == {STAGE_METADATA: "REJECTED"}
     assert listed.generation and listed.updated is not None
+
+
+def test_the_vertex_stand_in_fails_as_vertex_ai_does(stack: LocalStack) -> None:
+    """The faults codetune chaos injects, each as the real service shows it."""
+    from codetune.local.vertex_standin import NO_ANSWER
+
+    assert stack.vertex is not None
+    jobs = f"{stack.vertex.url}/v1/projects/local-project/locations/us-central1/pipelineJobs"
+    body = {"displayName": "x", "runtimeConfig": {"gcsOutputDirectory": "gs://b/o"}}
+    stack.vertex.inject_faults((409, "ABORTED"))
+    aborted = requests.post(f"{jobs}?pipelineJobId=faults-1", json=body, timeout=10)
+    assert aborted.status_code == 409 and aborted.json()["error"]["status"] == "ABORTED"
+    assert requests.get(f"{jobs}/faults-1", timeout=10).status_code == 404  # nothing was made
+    # After the create commits: an error, then no answer at all; the jobs exist regardless.
+    stack.vertex.fail_after_commit(503, NO_ANSWER)
+    assert requests.post(f"{jobs}?pipelineJobId=faults-2", json=body, timeout=10).status_code == 503
+    with pytest.raises(requests.ConnectionError):
+        requests.post(f"{jobs}?pipelineJobId=faults-3", json=body, timeout=10)
+    for made in ("faults-2", "faults-3"):
+        assert requests.get(f"{jobs}/{made}", timeout=10).status_code == 200
+    assert stack.vertex.vanish("projects/local-project/locations/us-central1/pipelineJobs/faults-2")
+    assert requests.get(f"{jobs}/faults-2", timeout=10).status_code == 404
+
+
+def test_the_push_relay_loses_repeats_and_delays_as_told(stack: LocalStack) -> None:
+    """Lost: Pub/Sub is answered, the function never called; repeated: called twice."""
+    relay = stack.relays["eventarc-validate"]
+    seen: list[str] = []
+
+    def route(body: bytes) -> list[float]:
+        name = (orjson.loads(body)["message"].get("attributes") or {}).get("objectId", "")
+        if name == "incoming/relay-lost.jsonl":
+            seen.append(name)
+            return []
+        return [0.0]
+
+    relay.route = route
+    try:
+        generation_id = drop(stack, "relay-lost.jsonl", dataset(generation_dataset(10)))
+        assert wait_for(lambda: bool(seen), 30)
+    finally:
+        relay.route = lambda body: [0.0]
+    assert relay.outcomes["lost"] >= 1
+    # The storage event never reached validate: the sweep's reconciler validates it (the
+    # grace period here is the default 300 s, so only no record is seen within the test).
+    name = RecordStore(None, "b").record_name(  # type: ignore[arg-type]
+        "incoming/relay-lost.jsonl", generation_id
+    )
+    assert not wait_for(lambda: stack.read_json(name) is not None, 3)

@@ -3,6 +3,7 @@ milliseconds. The emulator end-to-end tests (tests/integration) run the same ste
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Any
 
@@ -620,6 +621,63 @@ def test_a_delivery_racing_the_first_never_creates_a_job_that_vanished(
     assert vertex.creates == 1
     record = store(storage).record(message.name, message.generation)
     assert record is not None and record.error and "404" in record.error["message"]
+
+
+@pytest.mark.parametrize("vanished", [False, True], ids=["job-there", "job-vanished"])
+@pytest.mark.parametrize("model", [LEGACY, {}], ids=["pipeline", "gemini"])
+def test_when_job_events_came_first_a_delivery_finds_the_job_and_never_creates(
+    storage: MemoryStorage, model: dict[str, str], vanished: bool
+) -> None:
+    """tune's delivery died after the create; job events then moved the record on. The next
+    delivery completes the record from the job it finds, or records FAILED if it is gone."""
+    vertex = FakeVertex()
+    message = submitted(storage, "incoming/early.jsonl", vertex, **model)
+    records = store(storage)
+    record = records.record(message.name, message.generation)
+    assert record is not None and record.parameters
+    records.update(
+        message.name,
+        message.generation,
+        lambda current: dataclasses.replace(
+            record, state=Stage.RUNNING, parameters=None, derived=None
+        ),
+    )
+    [claim] = storage.list_names(BUCKET, "_codetune/claims/")
+    unnamed = orjson.loads(storage.live[BUCKET, claim][1])
+    del unnamed["job"]  # the delivery died before naming its job in the claim
+    storage.put(BUCKET, claim, orjson.dumps(unnamed))
+    if vanished:
+        vertex.jobs.clear()
+    outcome = tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
+    assert vertex.creates == 1
+    after = records.record(message.name, message.generation)
+    assert after is not None
+    if vanished:
+        assert outcome is Tuning.REFUSED and after.error and after.error["status"] == 404
+    else:
+        assert outcome is Tuning.ALREADY_SUBMITTED and after.parameters
+        assert after.state is Stage.RUNNING
+
+
+def test_a_pipeline_create_refused_before_it_committed_is_made_by_the_next_delivery(
+    storage: MemoryStorage,
+) -> None:
+    """A 503 before the create committed leaves a claim without a job. A pipeline's id refuses
+    a second job while the first exists, so the next delivery need not wait out the claim."""
+    from codetune.exceptions import RetryableVertexError
+
+    def unavailable_once(name: str) -> None:
+        if not tries:
+            tries.append(name)
+            raise RetryableVertexError(f"POST {name}: 503", 503, "UNAVAILABLE")
+
+    tries: list[str] = []
+    vertex = FakeVertex(before_create=unavailable_once)
+    message = validated(storage, "incoming/again.jsonl", dataset(generation_dataset(12)), LEGACY)
+    with pytest.raises(RetryableVertexError):
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    assert vertex.creates == 1
 
 
 @pytest.mark.parametrize("model", [LEGACY, {}], ids=["pipeline", "gemini"])

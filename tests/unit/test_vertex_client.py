@@ -172,10 +172,10 @@ def test_429_and_5xx_are_retried_with_growing_backoff(
         Reply(200, job(plan)),
     ]
     sleeps: list[float] = []
-    assert client(vertex, sleeps).create_pipeline_job(plan).created is True
+    assert client(vertex, sleeps).get_job(plan.job_name)["name"] == plan.job_name
     assert len(vertex.received) == 4
     assert sleeps == [1.0, 2.0, 4.0]
-    assert all(r.body == plan.body and plan.job_id in r.path for r in vertex.received)
+    assert all(r.method == "GET" and plan.job_id in r.path for r in vertex.received)
 
 
 def test_retry_after_is_honoured_within_the_cap(vertex: FakeVertex, plan: PipelineJobPlan) -> None:
@@ -184,7 +184,7 @@ def test_retry_after_is_honoured_within_the_cap(vertex: FakeVertex, plan: Pipeli
         Reply(200, job(plan)),
     ]
     sleeps: list[float] = []
-    client(vertex, sleeps).create_pipeline_job(plan)
+    client(vertex, sleeps).get_job(plan.job_name)
     assert sleeps == [7.0]
 
 
@@ -192,7 +192,7 @@ def test_backoff_is_bounded(vertex: FakeVertex, plan: PipelineJobPlan) -> None:
     vertex.replies = [Reply(503, google_error(503, "UNAVAILABLE", "down")) for _ in range(8)]
     sleeps: list[float] = []
     with pytest.raises(RetryableVertexError) as raised:
-        client(vertex, sleeps, max_attempts=8, max_backoff_seconds=10.0).create_pipeline_job(plan)
+        client(vertex, sleeps, max_attempts=8, max_backoff_seconds=10.0).get_job(plan.job_name)
     assert sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
     assert raised.value.status == 503 and "down" in str(raised.value)
     assert len(vertex.received) == 8
@@ -204,22 +204,29 @@ def test_timeouts_are_retried_then_raised_as_retryable(
     vertex.replies = [Reply(200, job(plan), delay=0.6) for _ in range(3)]
     sleeps: list[float] = []
     with pytest.raises(RetryableVertexError, match="no answer after 3 attempts"):
-        client(vertex, sleeps, timeout_seconds=0.2, max_attempts=3).create_pipeline_job(plan)
+        client(vertex, sleeps, timeout_seconds=0.2, max_attempts=3).get_job(plan.job_name)
     assert len(sleeps) == 2
 
 
-def test_a_timed_out_create_that_succeeded_is_found_by_its_id(
-    vertex: FakeVertex, plan: PipelineJobPlan
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(503, google_error(503, "UNAVAILABLE", "later")),
+        Reply(200, {}, delay=0.6),  # the answer is lost: the job may exist
+        Reply(409, google_error(409, "ABORTED", "concurrent modification")),
+    ],
+    ids=["5xx", "timeout", "aborted"],
+)
+def test_a_pipeline_job_create_is_sent_once_whatever_happens(
+    vertex: FakeVertex, plan: PipelineJobPlan, reply: Reply
 ) -> None:
-    # The first POST reaches Vertex but its answer is lost; the retry is refused as a duplicate,
-    # and the existing job is returned: still exactly one job.
-    vertex.replies = [
-        Reply(200, job(plan), delay=0.6),
-        Reply(409, google_error(409, "ALREADY_EXISTS", "exists")),
-        Reply(200, job(plan, "PIPELINE_STATE_RUNNING")),
-    ]
-    submission = client(vertex, timeout_seconds=0.3).create_pipeline_job(plan)
-    assert submission.created is False and submission.job["state"] == "PIPELINE_STATE_RUNNING"
+    """The id refuses a second job only while the first exists: a job deleted in between frees
+    it. So a create is never re-sent; the caller looks the job up first (backends/once.py)."""
+    vertex.replies = [reply, Reply(200, job(plan))]
+    sleeps: list[float] = []
+    with pytest.raises(RetryableVertexError):
+        client(vertex, sleeps, timeout_seconds=0.3).create_pipeline_job(plan)
+    assert len(vertex.received) == 1 and sleeps == []
 
 
 @pytest.mark.parametrize(
@@ -272,14 +279,14 @@ def test_without_an_endpoint_the_regional_google_endpoint_is_used(plan: Pipeline
 def test_a_409_is_read_by_its_status_not_taken_as_already_exists(
     vertex: FakeVertex, plan: PipelineJobPlan
 ) -> None:
-    """ABORTED (a concurrent change) is retried; it is not a job that exists."""
-    vertex.replies = [
-        Reply(409, google_error(409, "ABORTED", "concurrent modification")),
-        Reply(200, job(plan)),
-    ]
-    sleeps: list[float] = []
-    assert client(vertex, sleeps).create_pipeline_job(plan).created is True
-    assert len(vertex.received) == 2 and all(r.method == "POST" for r in vertex.received)
+    """ABORTED (a concurrent change) is retryable; it is not a job that exists."""
+    aborted = Reply(409, google_error(409, "ABORTED", "concurrent modification"))
+    vertex.replies = [aborted, aborted, Reply(200, job(plan))]
+    with pytest.raises(RetryableVertexError) as raised:
+        client(vertex).create_pipeline_job(plan)
+    assert (raised.value.status, raised.value.reason) == (409, "ABORTED")
+    assert client(vertex).get_job(plan.job_name)["name"] == plan.job_name  # retried where safe
+    assert [r.method for r in vertex.received] == ["POST", "GET", "GET"]
 
 
 def test_a_tuning_job_create_is_sent_once_whatever_happens(vertex: FakeVertex) -> None:

@@ -13,7 +13,7 @@ from codetune.exceptions import PermanentVertexError, PlanRejected, RetryableVer
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
-from codetune.state import JobPointer, JobRef, RecordStore, Stage
+from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
 from codetune.tuning.backends import SubmitContext, by_name, plan_from_sources
 from codetune.tuning.backends.base import VertexAI
 from codetune.tuning.common import DatasetRef
@@ -62,8 +62,8 @@ def tune_dataset(
     if record.role == DatasetRole.EVALUATION:
         log.info("evaluation dataset: tuned only with its training dataset", dataset=dataset.uri)
         return Tuning.SKIPPED
-    if record.state is not Stage.VALIDATED:
-        # A job was recorded (or the dataset ended): never ask Vertex AI again. Its job may
+    if record.state in FINAL or (record.state is not Stage.VALIDATED and record.parameters):
+        # tune recorded its job (or the dataset ended): never ask Vertex AI again. The job may
         # have vanished, and an id that is free again would make a second paid job.
         log.info(
             "dataset already past validation: nothing to submit",
@@ -134,6 +134,8 @@ def tune_dataset(
             vertex,
             pointer,
             settings.claim_timeout_seconds,
+            # Job events got here first (a job exists or existed): find it, never create.
+            may_create=record.state is Stage.VALIDATED,
         )
         submitted = backend.submit(plan, context)
     except PlanRejected as rejected:

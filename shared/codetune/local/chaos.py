@@ -1,10 +1,13 @@
 """`codetune chaos`: the whole chain on the local stack with faults injected at random, and one
 JSON summary of what came of every dataset.
 
-Faults, drawn from `--seed`: Vertex AI answering 429/503, job events lost, storage events
-delivered twice, "dataset validated" messages delivered twice and forged for versions that were
-never validated, hostile metadata (a project of the uploader's choosing), invalid datasets, and
-datasets overwritten while their job runs. The run passes (exit 0) only when no dataset is lost,
+Faults, drawn from `--seed`: every kind of message (storage events, "dataset validated", job
+events) lost, delivered twice, or overtaken by later ones; "dataset validated" messages forged
+for versions that were never validated; Vertex AI answering 429, 503 or 409 ABORTED before a
+create, or 503 or nothing at all after the create committed; jobs that vanish from Vertex AI;
+storage stalls; poison objects under the system prefix; hostile metadata and manifests (a
+project, output directory, service account or region of the uploader's choosing); invalid
+datasets; and datasets overwritten while their job runs. The run passes (exit 0) only when no dataset is lost,
 no dataset version has two jobs, no job reads data that was not validated, and every dataset
 ended tuned or failed.
 """
@@ -12,11 +15,12 @@ ended tuned or failed.
 from __future__ import annotations
 
 import argparse
-import base64
 import random
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,9 +28,11 @@ import orjson
 
 from codetune.dataset import DatasetKind, DatasetRole
 from codetune.local.stack import LocalStack, StackConfig, StackError
+from codetune.local.vertex_standin import NO_ANSWER, VertexStandIn
 from codetune.messages import DatasetValidated
 from codetune.state import FINAL, RecordStore, Stage
 from codetune.storage import Storage
+from codetune.tuning.manifest import manifest_name
 
 
 @dataclass
@@ -83,6 +89,66 @@ def _dataset(rng: random.Random, valid: bool) -> bytes:
     return b"".join(line + b"\n" for line in lines)
 
 
+class Injector:
+    """Draws faults from the seed and counts what it injected (from several threads)."""
+
+    def __init__(self, seed: int, faults: Counter[str]) -> None:
+        self.rng = random.Random(seed)
+        self.faults = faults
+        self._lock = threading.Lock()
+
+    def chance(self, probability: float) -> bool:
+        with self._lock:
+            return self.rng.random() < probability
+
+    def count(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] += 1
+
+    def deliveries(
+        self,
+        what: str,
+        rates: tuple[float, float, float],
+        applies: Callable[[bytes], bool] = lambda body: True,
+    ) -> Callable[[bytes], list[float]]:
+        """A PushRelay route for pushes of `what` (those `applies` accepts): lost, repeated or
+        overtaken at these rates, and each of the three at least once, first."""
+        first = ["lost", "duplicated", "reordered"]
+
+        def route(body: bytes) -> list[float]:
+            if not applies(body):
+                return [0.0]
+            with self._lock:
+                later = 0.5 + 2.5 * self.rng.random()
+                if first:
+                    fault = first.pop(0)
+                else:
+                    draw, (lost, duplicated, delayed) = self.rng.random(), rates
+                    fault = (
+                        "lost"
+                        if draw < lost
+                        else "duplicated"
+                        if draw < lost + duplicated
+                        else "reordered"
+                        if draw < lost + duplicated + delayed
+                        else ""
+                    )
+                if fault:
+                    self.faults[f"{what}_{fault}"] += 1
+                return {"lost": [], "duplicated": [0.0, later], "reordered": [later]}.get(
+                    fault, [0.0]
+                )
+
+        return route
+
+
+def _is_upload(body: bytes) -> bool:
+    """A bucket notification (a Pub/Sub push) of a dataset upload, not of a system object."""
+    attributes = (orjson.loads(body).get("message") or {}).get("attributes") or {}
+    name = str(attributes.get("objectId", ""))
+    return name.startswith("incoming/") and name.lower().endswith(".jsonl")
+
+
 def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Summary:
     rng = random.Random(seed)
     summary = Summary()
@@ -95,54 +161,37 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
         assert stack.vertex is not None
         faults = summary.faults_injected
         vertex = stack.vertex
-
-        def lose() -> bool:
-            if rng.random() < 0.3:
-                faults["job_event_lost"] += 1
-                return True
-            return False
-
-        vertex.lose_event = lose
+        inject = Injector(seed, faults)
+        # Every kind of message: lost (acknowledged, never delivered), repeated, overtaken.
+        stack.relays["eventarc-validate"].route = inject.deliveries(
+            "storage_event", (0.15, 0.15, 0.1), _is_upload
+        )
+        stack.relays["tune"].route = inject.deliveries("validated_message", (0.1, 0.15, 0.1))
+        stack.relays["status"].route = inject.deliveries("job_event", (0.2, 0.15, 0.15))
         model = {"codetune-large_model_reference": base_model} if base_model else {}
         uploads: list[tuple[str, str]] = []
         hostile: set[tuple[str, str]] = set()
         rejected: list[tuple[str, str]] = []  # invalid versions, for forged messages
         for index in range(datasets):
             name = f"incoming/chaos-{seed}-{index}.jsonl"
-            valid = rng.random() > 0.2
+            valid = index in (1, 2) or rng.random() > 0.2  # 1 and 2 are steered (below)
             metadata = dict(model)
-            steered = rng.random() < 0.15
-            if steered:
+            steered = index in (1, 2) or rng.random() < 0.2
+            if steered and (index == 1 or (index != 2 and rng.random() < 0.5)):
                 metadata["codetune-project"] = "attacker-project"
                 faults["hostile_metadata"] += 1
+            elif steered:
+                _hostile_manifest(stack, name, rng)
+                faults["hostile_manifest"] += 1
             if not valid:
                 faults["invalid_dataset"] += 1
-            if rng.random() < 0.2:
-                vertex.inject_faults(rng.choice([429, 503]))
-                faults["vertex_unavailable"] += 1
+            _vertex_fault(vertex, rng, faults, index)
             uploads.append((name, stack.upload(_dataset(rng, valid), name, metadata or None)))
             if steered:
                 hostile.add(uploads[-1])
             if not valid:
                 rejected.append(uploads[-1])
-        # Storage events delivered twice (once they have arrived at all).
-        arrived = time.monotonic() + 20
-        while (
-            stack.eventarc
-            and len(stack.eventarc.notifications) < datasets
-            and time.monotonic() < arrived
-        ):
-            time.sleep(0.2)
-        # Messages forged for versions never validated.
-        for message in list(stack.eventarc.notifications if stack.eventarc else [])[
-            : datasets // 3
-        ]:
-            stack.publisher.publish(
-                stack.topic("gcs-notifications"),
-                base64.b64decode(message.get("data") or b""),
-                **(message.get("attributes") or {"eventType": "OBJECT_FINALIZE"}),
-            ).result(timeout=30)
-            faults["storage_event_duplicated"] += 1
+        _poison(stack, seed, faults)
         # Messages forged for versions that were rejected, and for one that was never uploaded.
         targets = [*rejected, (f"incoming/forged-{seed}.jsonl", "1")]
         for name, generation in targets:
@@ -163,23 +212,34 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
         store = RecordStore(Storage(), stack.config.bucket)
         deadline = time.monotonic() + timeout
         overwritten: set[str] = set()
+        vanished: set[str] = set()
+        stalls = 0
         while time.monotonic() < deadline:
             pending = 0
             for name, generation in list(uploads):
                 record = store.record(name, generation)
                 if record is None or record.state not in FINAL:
                     pending += 1
-                if (
-                    record is not None
-                    and record.state is Stage.SUBMITTED
-                    and name not in overwritten
-                    and rng.random() < 0.2
-                ):
+                if record is None or record.state not in _RUNNING:
+                    continue
+                if name not in overwritten and (not overwritten or rng.random() < 0.2):
                     overwritten.add(name)
                     uploads.append((name, stack.upload(_dataset(rng, False), name, model or None)))
                     faults["dataset_overwritten_while_tuning"] += 1
+                elif (
+                    record.job is not None
+                    and record.job.name not in vanished
+                    and (not vanished or rng.random() < 0.05)
+                    and vertex.vanish(record.job.name)
+                ):
+                    vanished.add(record.job.name)
+                    faults["job_vanished"] += 1
             if not pending:
                 break
+            if stalls < 2 and (not stalls or rng.random() < 0.1):
+                stalls += 1
+                stack.stall_storage(2.0)
+                faults["storage_stalled"] += 1
             time.sleep(0.5)
         summary.datasets = len(uploads)
         for name, generation in uploads:
@@ -201,12 +261,69 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
     return summary
 
 
+_RUNNING = frozenset({Stage.SUBMITTED, Stage.QUEUED, Stage.RUNNING})
+# Vertex AI answering before doing anything: quota, unavailable, a concurrent change.
+_BEFORE: dict[str, int | tuple[int, str]] = {
+    "vertex_429": 429,
+    "vertex_503": 503,
+    "vertex_409_aborted": (409, "ABORTED"),
+}
+# Vertex AI doing the create, then answering an error or nothing at all (a timeout).
+_AFTER = {"vertex_503_after_create": 503, "vertex_no_answer_after_create": NO_ANSWER}
+
+
+def _vertex_fault(
+    vertex: VertexStandIn, rng: random.Random, faults: Counter[str], index: int
+) -> None:
+    """Before dataset `index` is dropped: the first datasets get one of each kind, in turn."""
+    kinds = [*sorted(_BEFORE), *sorted(_AFTER)]
+    draw = rng.random()
+    kind = (
+        kinds[index]
+        if index < len(kinds)
+        else rng.choice(sorted(_BEFORE))
+        if draw < 0.2
+        else rng.choice(sorted(_AFTER))
+        if draw < 0.3
+        else None
+    )
+    if kind in _BEFORE:
+        vertex.inject_faults(_BEFORE[kind])
+    elif kind in _AFTER:
+        vertex.fail_after_commit(_AFTER[kind])
+    if kind:
+        faults[kind] += 1
+
+
+def _hostile_manifest(stack: LocalStack, name: str, rng: random.Random) -> None:
+    """A manifest beside the dataset that points the job somewhere the deployment did not."""
+    steer = rng.choice(
+        [
+            {"output_dir": "gs://attacker-bucket/out"},
+            {"service_account": "attacker@evil.iam.gserviceaccount.com"},
+            {"pipeline_region": "evil-host1"},
+        ]
+    )
+    stack.upload(orjson.dumps({"parameters": steer}), manifest_name(name))
+
+
+def _poison(stack: LocalStack, seed: int, faults: Counter[str]) -> None:
+    """Objects no function wrote, under the system prefix: each must be skipped, never halt."""
+    for name in (
+        f"_codetune/open/poison-{seed}.json",
+        f"_codetune/records/incoming/poison-{seed}.jsonl/1.json",
+        f"_codetune/jobs/poison-{seed}.json",
+    ):
+        stack.upload(b"{not json", name)
+        faults["poison_object"] += 1
+
+
 def _check_jobs(stack: LocalStack, store: RecordStore, summary: Summary) -> None:
     """Count dataset versions with more than one job, and jobs that read anything but a pinned
     or converted copy of a version whose record says it was validated."""
     assert stack.vertex is not None
     with stack.vertex._lock:
-        jobs = list(stack.vertex.jobs.values())
+        jobs = [*stack.vertex.jobs.values(), *stack.vertex.vanished.values()]
     versions: Counter[tuple[str, str]] = Counter()
     for job in jobs:
         labels = job.get("labels") or {}

@@ -5,6 +5,9 @@
     dataset-validated topic ─push──────────────────────────────▶ tune      (functions-framework)
     tune ─REST─▶ Vertex AI stand-in ─LogEntry─▶ job-events topic ─push─▶ status (functions-framework)
 
+Every push goes through a `PushRelay` (`stack.relays[subscription]`), which passes it on
+unless told to lose, repeat or delay it (codetune chaos does).
+
 `LocalStack` starts everything on free loopback ports, each process in its own process group,
 and stops every one of them again (also when start-up fails half way).
 """
@@ -32,6 +35,7 @@ import requests
 
 from codetune.exceptions import CodetuneError
 from codetune.local.eventarc import EventarcStandIn
+from codetune.local.relay import PushRelay
 from codetune.local.vertex_standin import VertexStandIn, wait_for
 
 # The Cloud Functions entry points (functions/ in the repository), installed with the package.
@@ -124,6 +128,11 @@ def pubsub_emulator() -> str:
     )
 
 
+def _signal(group: int, number: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(group, number)
+
+
 class LocalStack:
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
@@ -135,6 +144,7 @@ class LocalStack:
         self.eventarc: EventarcStandIn | None = None
         self.env: dict[str, str] = {}
         self.function_urls: dict[str, str] = {}
+        self.relays: dict[str, PushRelay] = {}  # by subscription name
         self._stopping = threading.Event()
 
     # --- life cycle --------------------------------------------------------------------------
@@ -258,13 +268,25 @@ class LocalStack:
         blob = self.storage_client.bucket(bucket).get_blob(name)
         return None if blob is None else blob.download_as_bytes()
 
+    def stall_storage(self, seconds: float) -> None:
+        """Freeze the storage emulator for `seconds` (every request waits), then let it go on:
+        a Cloud Storage stall, in the background."""
+        process = self.processes["fake-gcs-server"]
+        _signal(process.pid, signal.SIGSTOP)
+        timer = threading.Timer(seconds, _signal, (process.pid, signal.SIGCONT))
+        timer.daemon = True
+        timer.start()
+
     def stop(self) -> None:
         self._stopping.set()
-        for server in (self.eventarc, self.vertex):
+        for process in self.processes.values():  # a stalled process would not hear SIGTERM
+            _signal(process.pid, signal.SIGCONT)
+        for server in (self.eventarc, self.vertex, *self.relays.values()):
             if server is not None:
                 with contextlib.suppress(Exception):
                     server.stop()
         self.eventarc = self.vertex = None
+        self.relays.clear()
         for process in self.processes.values():
             if process.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -310,12 +332,13 @@ class LocalStack:
     def _push(self, topic: str, subscription: str, endpoint: str) -> None:
         from google.cloud import pubsub_v1
 
+        relay = self.relays[subscription] = PushRelay(endpoint).start()
         with pubsub_v1.SubscriberClient() as subscriber:
             subscriber.create_subscription(
                 request={
                     "name": f"projects/{self.config.project}/subscriptions/{subscription}",
                     "topic": self.topic(topic),
-                    "push_config": {"push_endpoint": endpoint},
+                    "push_config": {"push_endpoint": relay.url},
                     "ack_deadline_seconds": 600,
                 }
             )

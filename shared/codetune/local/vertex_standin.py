@@ -18,8 +18,13 @@ A created job moves PENDING → RUNNING → SUCCEEDED (or FAILED, when told) on 
 succeeds it carries a `jobDetail` whose `upload-llm-model` task holds
 `output:model_resource_name`, and the model appears in the registry with the
 `google-vertex-llm-tuning-base-model-id` label. Every state change is published to the
-job-events topic as the Cloud Logging LogEntry a log sink would export. `inject_faults`
-makes the next requests answer 429 or 503, to exercise retries.
+job-events topic as the Cloud Logging LogEntry a log sink would export.
+
+Faults, as the real service shows them: `inject_faults` makes the next requests answer an error
+before doing anything (429, 503, or a 409 whose status is ABORTED); `fail_after_commit` makes
+the next create do its work and then answer an error or drop the connection unanswered (what a
+timeout looks like to the caller); `vanish` deletes a job as if it had never been;
+`fail_next_job` fails the next job created.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -63,6 +69,7 @@ _TUNING_JOB = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs/(?P<id>[^/]+)$"
 )
 _MODELS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/models$")
+NO_ANSWER = 0  # a fault that closes the connection without an answer
 _STATUS_NAMES = {
     400: "INVALID_ARGUMENT",
     404: "NOT_FOUND",
@@ -92,10 +99,10 @@ class VertexStandIn:
         self.models: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path): what was asked, in order
         self.log_entries: list[dict[str, Any]] = []
-        self._faults: list[int] = []
-        # Called for each job event; True loses it (codetune chaos sets it).
-        self.lose_event: Callable[[], bool] = lambda: False
+        self._faults: list[tuple[int, str | None]] = []
         self._fault_method: str | None = None  # only requests of this method get the faults
+        self._after_commit: list[int] = []
+        self.vanished: dict[str, dict[str, Any]] = {}  # jobs deleted by `vanish`, as they were
         self._fail_next: list[str] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1_000_000_001)
@@ -122,11 +129,27 @@ class VertexStandIn:
         self.server.shutdown()
         self.server.server_close()
 
-    def inject_faults(self, *statuses: int, method: str | None = None) -> None:
-        """Answer the next requests (of `method`, if given) with these statuses, one each."""
+    def inject_faults(self, *statuses: int | tuple[int, str], method: str | None = None) -> None:
+        """Answer the next requests (of `method`, if given) with these statuses, one each, before
+        doing anything. A status is a code (its usual Google status) or (code, status), e.g.
+        (409, "ABORTED")."""
         with self._lock:
-            self._faults.extend(statuses)
+            self._faults.extend((s, None) if isinstance(s, int) else (s[0], s[1]) for s in statuses)
             self._fault_method = method
+
+    def fail_after_commit(self, *statuses: int) -> None:
+        """The next creates (one each) make their job, then answer this 5xx status, or for
+        NO_ANSWER close the connection unanswered: the caller cannot tell whether it worked."""
+        with self._lock:
+            self._after_commit.extend(statuses)
+
+    def vanish(self, name: str) -> bool:
+        """Delete the job as if it had never existed (GET answers 404); False if unknown."""
+        with self._lock:
+            job = self.jobs.pop(name, None)
+            if job is not None:
+                self.vanished[name] = job
+            return job is not None
 
     def pending_faults(self) -> int:
         """Injected faults not answered yet."""
@@ -165,7 +188,15 @@ class VertexStandIn:
         self._later(
             2, name, "PIPELINE_STATE_FAILED" if fails else "PIPELINE_STATE_SUCCEEDED", fails
         )
-        return 200, job
+        return self._committed(job)
+
+    def _committed(self, job: dict[str, Any]) -> tuple[int, Any]:
+        """The answer to a create that made `job`: the job, or an injected after-commit fault."""
+        with self._lock:
+            fault = self._after_commit.pop(0) if self._after_commit else None
+        if fault is None:
+            return 200, job
+        return _error(fault, "injected fault after the job was created")
 
     def _register(self, name: str, body: dict[str, Any], state: str) -> dict[str, Any]:
         """The new job as the API answers it (call with the lock held)."""
@@ -184,7 +215,9 @@ class VertexStandIn:
             self._move_tuning(name, state, failure)
             return
         with self._lock:
-            job = self.jobs[name]
+            job = self.jobs.get(name)
+            if job is None:
+                return  # vanished
             job.update(state=state, updateTime=now())
             if state == "PIPELINE_STATE_RUNNING":
                 job["startTime"] = now()
@@ -200,7 +233,9 @@ class VertexStandIn:
     def _move_tuning(self, name: str, state: str, failure: str | None) -> None:
         """Tuning jobs change state silently: no log entry a sink could route (see functions/sweep.py)."""
         with self._lock:
-            job = self.jobs[name]
+            job = self.jobs.get(name)
+            if job is None:
+                return  # vanished
             job.update(state=state, updateTime=now())
             if state == "JOB_STATE_RUNNING":
                 job["startTime"] = now()
@@ -273,8 +308,6 @@ class VertexStandIn:
             },
         }
         self.log_entries.append(entry)
-        if self.lose_event():
-            return  # a lost job event: the sweep must find the job's end by itself
         if self.publish is not None:
             self.publish(entry)
 
@@ -296,7 +329,7 @@ class VertexStandIn:
             job = self._register(name, body, "JOB_STATE_PENDING")
         self._later(1, name, "JOB_STATE_RUNNING", None)
         self._later(2, name, "JOB_STATE_FAILED" if failure else "JOB_STATE_SUCCEEDED", failure)
-        return 200, job
+        return self._committed(job)
 
     def _dataset_fault(self, spec: dict[str, Any]) -> str | None:
         """What Vertex AI would fail the job for: a dataset missing or not in Gemini's format,
@@ -366,7 +399,7 @@ class VertexStandIn:
                     due = standin._faults and method in (None, self.command)
                     fault = standin._faults.pop(0) if due else None
                 if fault:
-                    return _error(fault, "injected fault: try again")
+                    return _error(fault[0], "injected fault: try again", fault[1])
                 query = parse_qs(url.query)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
@@ -397,7 +430,12 @@ class VertexStandIn:
                 return _error(404, f"{self.command} {url.path} is not served by the stand-in")
 
             def do_GET(self) -> None:
-                self._send(*self._route())
+                status, document = self._route()
+                if status == NO_ANSWER:
+                    self.close_connection = True  # the caller sees the connection drop
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self._send(status, document)
 
             do_POST = do_GET
 
@@ -441,12 +479,13 @@ def _task(
     }
 
 
-def _error(status: int, message: str) -> tuple[int, dict[str, Any]]:
+def _error(status: int, message: str, reason: str | None = None) -> tuple[int, dict[str, Any]]:
+    """Google's error body (google.rpc.Status as JSON)."""
     return status, {
         "error": {
             "code": status,
             "message": message,
-            "status": _STATUS_NAMES.get(status, "UNKNOWN"),
+            "status": reason or _STATUS_NAMES.get(status, "UNKNOWN"),
         }
     }
 

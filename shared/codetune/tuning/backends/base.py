@@ -84,6 +84,9 @@ class SubmitContext:
     pointer: Callable[[str], JobPointer]
     # How long a claim whose creator died is left alone before it is taken over (Gemini).
     claim_timeout_seconds: float = 600
+    # False when the record shows a job existed (job events arrived) but not tune's own write:
+    # the job is looked for, never created again.
+    may_create: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,7 +90,10 @@ class GeminiBackend:
                 context.evaluation_format,
             )
         job, created = create_once(
-            context.store, creation(context, plan), context.claim_timeout_seconds
+            context.store,
+            creation(context, plan),
+            context.claim_timeout_seconds,
+            context.may_create,
         )
         context.store.write_pointer(context.pointer(job["name"]))
         return Submitted(job, created)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from codetune.exceptions import RetryableVertexError
+from codetune.exceptions import PermanentVertexError, RetryableVertexError
 from codetune.state import Claim, RecordStore
 
 TOO_MANY_REQUESTS = 429
@@ -33,27 +33,37 @@ class Creation:
     create: Callable[[], tuple[dict[str, Any], bool]]  # the job, and whether this call made it
     find: Callable[[], dict[str, Any] | None]  # the job if it exists already
     get: Callable[[str], dict[str, Any]]  # a job by name
+    # True when Vertex AI refuses a second create while the job exists (a client-chosen id):
+    # a claim left without a job may then be taken over at once.
+    refused_if_exists: bool = False
 
 
 def create_once(
-    store: RecordStore, creation: Creation, claim_timeout_seconds: float
+    store: RecordStore, creation: Creation, claim_timeout_seconds: float, may_create: bool = True
 ) -> tuple[dict[str, Any], bool]:
     """The job, and whether this call created it. Every step that could let two deliveries
     both create is a conditional write: the claim is taken only if there is none (generation
-    0), taken over only at the generation read, and named only at the generation written."""
+    0), taken over only at the generation read, and named only at the generation written.
+    With `may_create` False (a job is known to have existed) the job is only looked for."""
     request = creation.request
     claim, generation = store.claim(request)
     if claim and claim.job:
         return creation.get(claim.job), False
-    if claim is None:
-        if not store.write_claim(Claim(request, time.time()), if_generation_match=0):
-            raise RetryableVertexError(f"another delivery claimed job {request}")
-    else:
+    if claim is not None or not may_create:
         existing = creation.find()
         if existing:  # created by a delivery that died before naming it in the claim
             _name(store, request, existing["name"])
             return existing, False
-        if time.time() - claim.since < claim_timeout_seconds:
+    if not may_create:
+        raise PermanentVertexError(
+            f"job {request} was created but no longer exists in Vertex AI", 404, "NOT_FOUND"
+        )
+    if claim is None:
+        if not store.write_claim(Claim(request, time.time()), if_generation_match=0):
+            raise RetryableVertexError(f"another delivery claimed job {request}")
+    else:
+        young = time.time() - claim.since < claim_timeout_seconds
+        if young and not creation.refused_if_exists:
             raise RetryableVertexError(
                 f"another delivery is creating job {request}; try again later"
             )

@@ -107,7 +107,10 @@ class PipelineBackend:
         # before the SUBMITTED write.
         context.store.write_pointer(context.pointer(plan.job_name))
         job, created = create_once(
-            context.store, creation(context, plan), context.claim_timeout_seconds
+            context.store,
+            creation(context, plan),
+            context.claim_timeout_seconds,
+            context.may_create,
         )
         return Submitted(job, created)
 
@@ -191,4 +194,4 @@ def creation(context: SubmitContext, plan: PipelineJobPlan) -> Creation:
                 return None
             raise
 
-    return Creation(plan.job_id, create, find, vertex.get_job)
+    return Creation(plan.job_id, create, find, vertex.get_job, refused_if_exists=True)
