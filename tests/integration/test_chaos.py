@@ -45,6 +45,7 @@ def test_nothing_is_lost_duplicated_or_tuned_on_unvalidated_data(
         "vertex_no_answer_after_create",
         "job_vanished",
         "storage_stalled",
+        "storage_restarted",
         "poison_object",
         "message_forged",
         "hostile_metadata",
@@ -57,3 +58,48 @@ def test_nothing_is_lost_duplicated_or_tuned_on_unvalidated_data(
     reasons = list(summary["failed"].values())
     assert any("no longer exists" in reason for reason in reasons)
     assert sum("deployment-only" in reason for reason in reasons) >= 2
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (from /proc)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+def test_a_stopped_run_leaves_no_process_behind() -> None:
+    """SIGTERM (a CI timeout, a Ctrl-C in another shell) still stops the whole local stack."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "codetune.cli", "chaos", "--datasets", "2", "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while len(_children(run.pid)) < 6 and time.monotonic() < deadline:  # emulators, functions
+        time.sleep(0.2)
+    children = _children(run.pid)
+    assert len(children) >= 6
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 128 + signal.SIGTERM
+    assert [pid for pid in children if _running(pid)] == []
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False

@@ -155,7 +155,8 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
     started = time.monotonic()
     # The stand-in lists jobs consistently: a dead delivery's claim may be taken over sooner.
     config = StackConfig(
-        extra_env={"CODETUNE_RECONCILE_GRACE_SECONDS": "4", "CODETUNE_CLAIM_TIMEOUT_SECONDS": "20"}
+        extra_env={"CODETUNE_RECONCILE_GRACE_SECONDS": "4", "CODETUNE_CLAIM_TIMEOUT_SECONDS": "20"},
+        storage="filesystem",  # so that the storage emulator can be restarted
     )
     with LocalStack(config) as stack:
         assert stack.vertex is not None
@@ -238,8 +239,12 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                 break
             if stalls < 2 and (not stalls or rng.random() < 0.1):
                 stalls += 1
-                stack.stall_storage(2.0)
-                faults["storage_stalled"] += 1
+                if stalls == 1:
+                    stack.stall_storage(2.0)
+                    faults["storage_stalled"] += 1
+                else:
+                    stack.restart_storage(2.0)
+                    faults["storage_restarted"] += 1
             time.sleep(0.5)
         summary.datasets = len(uploads)
         for name, generation in uploads:

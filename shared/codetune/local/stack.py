@@ -64,6 +64,9 @@ class StackConfig:
     step_seconds: float = 1.0  # how long a stand-in job stays in each state
     sweep_seconds: float = 1.0  # how often the Cloud Scheduler stand-in calls the sweep function
     log_dir: Path | None = None  # where each process writes its output; a temporary folder if None
+    storage: str = (
+        "memory"  # the storage emulator's backend: "memory", or "filesystem" (restartable)
+    )
     extra_env: dict[str, str] = field(
         default_factory=dict
     )  # e.g. CODETUNE_TRAIN_STEPS for the functions
@@ -179,9 +182,7 @@ class LocalStack:
             self.publisher.create_topic(
                 name=self.topic(topic)
             )  # before fake-gcs: it drops events to a missing topic
-        self._spawn(
-            "fake-gcs-server",
-            [
+        self._storage_command = [
                 str(fake_gcs_binary()),
                 "-scheme",
                 "http",
@@ -191,17 +192,20 @@ class LocalStack:
                 str(gcs_port),
                 "-external-url",
                 f"http://127.0.0.1:{gcs_port}",
-                "-backend",
-                "memory",
+                *(
+                    ["-backend", "memory"]
+                    if cfg.storage == "memory"
+                    else ["-backend", "filesystem", "-filesystem-root", str(self.log_dir / "gcs")]
+                ),
                 "-event.pubsub-project-id",
                 cfg.project,
                 "-event.pubsub-topic",
                 NOTIFICATIONS_TOPIC,
                 "-event.list",
                 "finalize",
-            ],
-            self.env,
-        )
+            ]  # fmt: skip
+        self._storage_port = gcs_port
+        self._spawn("fake-gcs-server", self._storage_command, self.env)
         wait_for_port(gcs_port, 30, self.processes["fake-gcs-server"])
         self.storage_client.create_bucket(cfg.bucket)
 
@@ -277,6 +281,20 @@ class LocalStack:
         timer.daemon = True
         timer.start()
 
+    def restart_storage(self, down_seconds: float) -> None:
+        """Stop the storage emulator, leave it down `down_seconds` (requests are refused), and
+        start it again on the same port, with what it stored (`StackConfig.storage` must be
+        "filesystem": the memory backend would lose the bucket, which Cloud Storage never does)."""
+        if self.config.storage != "filesystem":
+            raise StackError("restart_storage needs StackConfig(storage='filesystem')")
+        process = self.processes["fake-gcs-server"]
+        _signal(process.pid, signal.SIGCONT)  # in case it was stalled
+        _signal(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        time.sleep(down_seconds)
+        self._spawn("fake-gcs-server", self._storage_command, self.env)
+        wait_for_port(self._storage_port, 30, self.processes["fake-gcs-server"])
+
     def stop(self) -> None:
         self._stopping.set()
         for process in self.processes.values():  # a stalled process would not hear SIGTERM
@@ -306,7 +324,7 @@ class LocalStack:
             os.environ.pop(key, None)
 
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
-        log = (self.log_dir / f"{name}.log").open("wb")
+        log = (self.log_dir / f"{name}.log").open("ab")  # a restarted process appends
         self._logs.append(log)
         self.processes[name] = subprocess.Popen(
             command,
