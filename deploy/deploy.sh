@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Deploy codetune to a Google Cloud project: bucket, topics with dead-letter topics, the three
-# functions with a service account each, the log sink, and only the roles each part needs.
+# Deploy codetune to a Google Cloud project: the upload bucket and the pipeline's output
+# bucket, topics with dead-letter topics, the four functions with a service account each, a
+# build account, the log sink, the sweep's schedule, and only the roles each part needs, each
+# bucket grant limited to the object prefixes its holder reads or writes (docs/deploy.md has the
+# table; a test holds it against this script's dry run).
 #
 #   deploy/deploy.sh --project P --region R --bucket B [--settings FILE] [--dry-run]
 #
-# Safe to run again: creations that find their resource already there carry on.
+# Safe to run again: creations that find their resource carry on, and every setting is then
+# applied with an update, so a second run changes nothing and fails nothing.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=deploy/lib.sh
@@ -15,6 +19,10 @@ RUNTIME=python311
 BUILD=$ROOT/deploy/build
 # FACTS: the pipeline job events a log sink routes to the job-events topic.
 SINK_FILTER='resource.type="aiplatform.googleapis.com/PipelineJob" AND jsonPayload.state=("PIPELINE_STATE_SUCCEEDED" OR "PIPELINE_STATE_FAILED" OR "PIPELINE_STATE_CANCELLED")'
+# tune's worst case is a Vertex AI read retried 5 times at 30 s with backoff (about 3 min)
+# after a dataset's conversion; it gets the whole ack deadline of its push subscription.
+ACK_DEADLINE=600
+TUNE_TIMEOUT=${ACK_DEADLINE}s
 
 # --- APIs ---------------------------------------------------------------------------------------
 run gcloud services enable aiplatform.googleapis.com cloudfunctions.googleapis.com \
@@ -22,36 +30,75 @@ run gcloud services enable aiplatform.googleapis.com cloudfunctions.googleapis.c
   eventarc.googleapis.com pubsub.googleapis.com storage.googleapis.com logging.googleapis.com \
   iam.googleapis.com cloudscheduler.googleapis.com --project "$PROJECT"
 
+# Service agents, created now if the project has none yet, so that no grant to one can fail on
+# an agent that does not exist (https://cloud.google.com/iam/docs/create-service-agents).
 PROJECT_NUMBER=$(ask PROJECT_NUMBER gcloud projects describe "$PROJECT" --format='value(projectNumber)')
+run gcloud beta services identity create --service pubsub.googleapis.com --project "$PROJECT"
 PUBSUB_AGENT=service-$PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com
 STORAGE_AGENT=$(ask "service-$PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com" \
   gcloud storage service-agent --project "$PROJECT")
-VERTEX_AGENT=service-$PROJECT_NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com
 
-# --- Storage and Pub/Sub ------------------------------------------------------------------------
-run_tolerant gcloud storage buckets create "gs://$BUCKET" --project "$PROJECT" --location "$REGION" \
-  --uniform-bucket-level-access
-for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ"; do
+# --- Buckets: uniform access, public access prevention ------------------------------------------
+# https://cloud.google.com/storage/docs/using-public-access-prevention
+for bucket in "$BUCKET" "$OUTPUT_BUCKET"; do
+  run_tolerant gcloud storage buckets create "gs://$bucket" --project "$PROJECT" --location "$REGION" \
+    --uniform-bucket-level-access --public-access-prevention
+  run gcloud storage buckets update "gs://$bucket" --uniform-bucket-level-access --public-access-prevention
+done
+
+# --- Topics, and dead letters kept 7 days in a pull subscription for a person to inspect --------
+for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ" "$STORAGE_DLQ"; do
   run_tolerant gcloud pubsub topics create "$topic" --project "$PROJECT"
 done
-# Dead letters are kept in a pull subscription of their own, for a person to inspect.
-for topic in "$VALIDATED_DLQ" "$EVENTS_DLQ"; do
+for topic in "$VALIDATED_DLQ" "$EVENTS_DLQ" "$STORAGE_DLQ"; do
   run_tolerant gcloud pubsub subscriptions create "$topic" --topic "$topic" --project "$PROJECT" \
     --message-retention-duration 7d
+  # https://cloud.google.com/pubsub/docs/handling-failures#grant_forwarding_permissions
   run gcloud pubsub topics add-iam-policy-binding "$topic" --project "$PROJECT" \
     --member "serviceAccount:$PUBSUB_AGENT" --role roles/pubsub.publisher
 done
 
 # --- Service accounts ---------------------------------------------------------------------------
-for account in validate tune status sweep pusher pipeline; do
+for account in "${ACCOUNTS[@]}"; do
   run_tolerant gcloud iam service-accounts create "$PREFIX-$account" --project "$PROJECT" \
     --display-name "codetune $account"
 done
-# Each function: objects of this one bucket (datasets, reports, records).
-for account in validate tune status sweep pipeline; do
-  run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
-    --member "serviceAccount:$(sa "$account")" --role roles/storage.objectUser
-done
+# Builds run as their own account: a new project's default build account may lack what a
+# functions build needs (https://cloud.google.com/functions/docs/securing/build-custom-sa).
+run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
+  --member "serviceAccount:$(sa build)" --role roles/cloudbuild.builds.builder
+
+# --- The upload bucket: each account, only the prefixes it reads or writes ----------------------
+S=$SYSTEM_PREFIX U=$UPLOAD_PREFIX
+# validate: reads uploads (datasets, manifests); writes reports, records, pinned copies.
+grant_on_uploads validate roles/storage.objectViewer validate-reads-uploads "$(objects_under "$U")"
+grant_on_uploads validate roles/storage.objectUser validate-writes-reports "$(reports_beside_uploads)"
+grant_on_uploads validate roles/storage.objectUser validate-writes-state \
+  "$(objects_under "${S}records/" "${S}pinned/" "${S}reports/")"
+# tune: reads uploads (an evaluation dataset's live version) and pinned copies; writes records,
+# conversions, claims, job pointers.
+grant_on_uploads tune roles/storage.objectViewer tune-reads-data "$(objects_under "$U" "${S}pinned/")"
+grant_on_uploads tune roles/storage.objectUser tune-writes-state \
+  "$(objects_under "${S}records/" "${S}converted/" "${S}claims/" "${S}jobs/" "${S}open/")"
+# status: reads job pointers; writes records, closes open jobs.
+grant_on_uploads status roles/storage.objectViewer status-reads-pointers "$(objects_under "${S}jobs/")"
+grant_on_uploads status roles/storage.objectUser status-writes-state "$(objects_under "${S}records/" "${S}open/")"
+# sweep: lists the bucket (the reconciler), then does what validate and status do.
+grant_on_uploads sweep roles/storage.objectViewer sweep-lists-the-bucket "$(the_bucket_itself)"
+grant_on_uploads sweep roles/storage.objectViewer sweep-reads-data "$(objects_under "$U" "${S}jobs/")"
+grant_on_uploads sweep roles/storage.objectUser sweep-writes-reports "$(reports_beside_uploads)"
+grant_on_uploads sweep roles/storage.objectUser sweep-writes-state \
+  "$(objects_under "${S}records/" "${S}pinned/" "${S}reports/" "${S}open/")"
+# The pipeline account runs every job (the pipeline, and Gemini tuning: a TuningJob's
+# serviceAccount is "the service account that the tuningJob workload runs as", so Vertex AI's
+# own agents need nothing here): it reads the pinned and converted datasets only.
+grant_on_uploads pipeline roles/storage.objectViewer pipeline-reads-datasets \
+  "$(objects_under "${S}pinned/" "${S}converted/")"
+# ... and writes its artifacts to its own bucket.
+run gcloud storage buckets add-iam-policy-binding "gs://$OUTPUT_BUCKET" \
+  --member "serviceAccount:$(sa pipeline)" --role roles/storage.objectUser
+
+# --- Pub/Sub, Eventarc, Vertex AI ---------------------------------------------------------------
 # validate (and the sweep, which validates uploads whose event was lost and announces again
 # datasets whose message was lost): publish to the one topic; validate receives Eventarc's events.
 for account in validate sweep; do
@@ -60,7 +107,7 @@ for account in validate sweep; do
 done
 run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
   --member "serviceAccount:$(sa validate)" --role roles/eventarc.eventReceiver
-# tune: create pipeline jobs, run them as the pipeline's own account (and no other).
+# tune: create jobs, run them as the pipeline's own account (and no other).
 run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
   --member "serviceAccount:$(sa tune)" --role roles/aiplatform.user
 run gcloud iam service-accounts add-iam-policy-binding "$(sa pipeline)" --project "$PROJECT" \
@@ -73,21 +120,21 @@ for account in status sweep; do
   run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
     --member "serviceAccount:$(sa "$account")" --role roles/aiplatform.viewer
 done
-# Service agents: Cloud Storage publishes bucket events for Eventarc; Pub/Sub signs push
-# requests as the pusher account.
+# Service agents: Cloud Storage publishes bucket events for Eventarc
+# (https://cloud.google.com/eventarc/docs/run/create-trigger-storage-gcloud); Pub/Sub signs push
+# requests as the pusher account (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions).
 run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
   --member "serviceAccount:$STORAGE_AGENT" --role roles/pubsub.publisher
 run gcloud iam service-accounts add-iam-policy-binding "$(sa pusher)" --project "$PROJECT" \
   --member "serviceAccount:$PUBSUB_AGENT" --role roles/iam.serviceAccountTokenCreator
 
-# Gemini supervised tuning reads the converted datasets as Vertex AI's service agent.
-run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
-  --member "serviceAccount:$VERTEX_AGENT" --role roles/storage.objectViewer
-
 # Optional CMEK: Vertex AI's service agent must use the key (S-14: GPU, us-central1 only).
 for setting in "${TUNING_DEFAULTS[@]}"; do
   case "$setting" in
     CODETUNE_ENCRYPTION_SPEC_KEY_NAME=*)
+      VERTEX_AGENT=$(ask "service-$PROJECT_NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com" \
+        gcloud beta services identity create --service aiplatform.googleapis.com \
+        --project "$PROJECT" --format 'value(email)')
       run gcloud kms keys add-iam-policy-binding "${setting#*=}" \
         --member "serviceAccount:$VERTEX_AGENT" --role roles/cloudkms.cryptoKeyEncrypterDecrypter ;;
   esac
@@ -108,28 +155,29 @@ done
 
 join_env() { local IFS='|'; echo "^|^$*"; }  # gcloud's own escape for values with commas
 COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_BUCKET=$BUCKET" "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC")
-TUNE_ENV=("${COMMON_ENV[@]}" "CODETUNE_PIPELINE_REGION=$REGION" "CODETUNE_OUTPUT_DIR=gs://$BUCKET/_codetune/pipeline"
+TUNE_ENV=("${COMMON_ENV[@]}" "CODETUNE_PIPELINE_REGION=$REGION" "CODETUNE_OUTPUT_DIR=gs://$OUTPUT_BUCKET/pipeline"
   "CODETUNE_SERVICE_ACCOUNT=$(sa pipeline)" "${TUNING_DEFAULTS[@]}")
 
-run gcloud functions deploy "$PREFIX-validate" --gen2 --runtime "$RUNTIME" --project "$PROJECT" \
-  --region "$REGION" --source "$BUILD/validate" --entry-point validate \
+# Only Eventarc, Pub/Sub and Cloud Scheduler of this project call the functions: internal
+# ingress lets exactly those through on the run.app URL
+# (https://cloud.google.com/run/docs/securing/ingress#settings).
+deploy_function() {  # name memory timeout env... -- trigger flags...
+  local name=$1 memory=$2 timeout=$3; shift 3
+  local env=() ; while [ "$1" != -- ]; do env+=("$1"); shift; done; shift
+  run gcloud functions deploy "$PREFIX-$name" --gen2 --runtime "$RUNTIME" --project "$PROJECT" \
+    --region "$REGION" --source "$BUILD/$name" --entry-point "$name" "$@" \
+    --service-account "$(sa "$name")" \
+    --build-service-account "projects/$PROJECT/serviceAccounts/$(sa build)" \
+    --ingress-settings internal-only --no-allow-unauthenticated \
+    --memory "$memory" --timeout "$timeout" --set-env-vars "$(join_env "${env[@]}")"
+}
+deploy_function validate 1Gi 540s "${COMMON_ENV[@]}" -- \
   --trigger-event-filters type=google.cloud.storage.object.v1.finalized \
   --trigger-event-filters "bucket=$BUCKET" --trigger-location "$REGION" \
-  --trigger-service-account "$(sa validate)" --service-account "$(sa validate)" \
-  --retry --memory 1Gi --timeout 540s --no-allow-unauthenticated \
-  --set-env-vars "$(join_env "${COMMON_ENV[@]}")"
-run gcloud functions deploy "$PREFIX-tune" --gen2 --runtime "$RUNTIME" --project "$PROJECT" \
-  --region "$REGION" --source "$BUILD/tune" --entry-point tune --trigger-http \
-  --service-account "$(sa tune)" --memory 512Mi --timeout 300s --no-allow-unauthenticated \
-  --set-env-vars "$(join_env "${TUNE_ENV[@]}")"
-run gcloud functions deploy "$PREFIX-status" --gen2 --runtime "$RUNTIME" --project "$PROJECT" \
-  --region "$REGION" --source "$BUILD/status" --entry-point status --trigger-http \
-  --service-account "$(sa status)" --memory 512Mi --timeout 300s --no-allow-unauthenticated \
-  --set-env-vars "$(join_env "${COMMON_ENV[@]}")"
-run gcloud functions deploy "$PREFIX-sweep" --gen2 --runtime "$RUNTIME" --project "$PROJECT" \
-  --region "$REGION" --source "$BUILD/sweep" --entry-point sweep --trigger-http \
-  --service-account "$(sa sweep)" --memory 512Mi --timeout 540s --no-allow-unauthenticated \
-  --set-env-vars "$(join_env "${COMMON_ENV[@]}")"
+  --trigger-service-account "$(sa validate)" --retry
+deploy_function tune 512Mi "$TUNE_TIMEOUT" "${TUNE_ENV[@]}" -- --trigger-http
+deploy_function status 512Mi 300s "${COMMON_ENV[@]}" -- --trigger-http
+deploy_function sweep 512Mi 540s "${COMMON_ENV[@]}" -- --trigger-http
 run gcloud functions add-invoker-policy-binding "$PREFIX-validate" --project "$PROJECT" \
   --region "$REGION" --member "serviceAccount:$(sa validate)"
 for function in tune status sweep; do
@@ -137,17 +185,39 @@ for function in tune status sweep; do
     --region "$REGION" --member "serviceAccount:$(sa pusher)"
 done
 
+# Tokens name the function's run.app URL (serviceConfig.uri), the audience Cloud Run checks
+# (https://cloud.google.com/run/docs/authenticating/service-to-service#acquire-token).
+run_app_url() {
+  ask "https://$PREFIX-$1-RUN_APP_HASH-uc.a.run.app" gcloud functions describe "$PREFIX-$1" --gen2 \
+    --project "$PROJECT" --region "$REGION" --format 'value(serviceConfig.uri)'
+}
+
 # --- Push subscriptions: retries with backoff, dead letters after 10 attempts -------------------
 push_subscription() {  # name topic function dead-letter-topic
-  run_tolerant gcloud pubsub subscriptions create "$1" --project "$PROJECT" --topic "$2" \
-    --push-endpoint "$(function_url "$3")" --push-auth-service-account "$(sa pusher)" \
-    --ack-deadline 600 --min-retry-delay 10s --max-retry-delay 600s \
-    --dead-letter-topic "$4" --max-delivery-attempts 10
+  local url; url=$(run_app_url "$3")
+  local settings=(--push-endpoint "$url" --push-auth-service-account "$(sa pusher)"
+    --push-auth-token-audience "$url" --ack-deadline "$ACK_DEADLINE" --min-retry-delay 10s
+    --max-retry-delay 600s --dead-letter-topic "$4" --max-delivery-attempts 10)
+  run_tolerant gcloud pubsub subscriptions create "$1" --project "$PROJECT" --topic "$2" "${settings[@]}"
+  run gcloud pubsub subscriptions update "$1" --project "$PROJECT" "${settings[@]}"
   run gcloud pubsub subscriptions add-iam-policy-binding "$1" --project "$PROJECT" \
     --member "serviceAccount:$PUBSUB_AGENT" --role roles/pubsub.subscriber
 }
 push_subscription "$TUNE_SUBSCRIPTION" "$VALIDATED_TOPIC" tune "$VALIDATED_DLQ"
 push_subscription "$STATUS_SUBSCRIPTION" "$EVENTS_TOPIC" status "$EVENTS_DLQ"
+
+# validate's trigger delivers through a subscription Eventarc made; its dead letters go to their
+# own topic (https://cloud.google.com/eventarc/docs/retry-events#dead-letter-topics).
+TRIGGER=$(ask "projects/$PROJECT/locations/$REGION/triggers/$PREFIX-validate-TRIGGER_ID" \
+  gcloud functions describe "$PREFIX-validate" --gen2 --project "$PROJECT" --region "$REGION" \
+  --format 'value(eventTrigger.trigger)')
+TRIGGER_SUBSCRIPTION=$(ask "projects/$PROJECT/subscriptions/eventarc-$REGION-$PREFIX-validate-sub" \
+  gcloud eventarc triggers describe "${TRIGGER##*/}" --project "$PROJECT" --location "$REGION" \
+  --format 'value(transport.pubsub.subscription)')
+run gcloud pubsub subscriptions update "$TRIGGER_SUBSCRIPTION" --project "$PROJECT" \
+  --dead-letter-topic "$STORAGE_DLQ" --max-delivery-attempts 10
+run gcloud pubsub subscriptions add-iam-policy-binding "$TRIGGER_SUBSCRIPTION" --project "$PROJECT" \
+  --member "serviceAccount:$PUBSUB_AGENT" --role roles/pubsub.subscriber
 
 # --- The log sink: pipeline job state changes to the job-events topic ---------------------------
 run_tolerant gcloud logging sinks create "$SINK" "pubsub.googleapis.com/projects/$PROJECT/topics/$EVENTS_TOPIC" \
@@ -161,16 +231,21 @@ run gcloud pubsub topics add-iam-policy-binding "$EVENTS_TOPIC" --project "$PROJ
 sweep_schedule() {  # cron: every SWEEP_INTERVAL_MINUTES minutes
   if [ "$SWEEP_INTERVAL_MINUTES" = 1 ]; then echo "* * * * *"; else echo "*/$SWEEP_INTERVAL_MINUTES * * * *"; fi
 }
-run_tolerant gcloud scheduler jobs create http "$PREFIX-sweep" --project "$PROJECT" --location "$REGION" \
-  --schedule "$(sweep_schedule)" --uri "$(function_url sweep)" --http-method POST \
-  --oidc-service-account-email "$(sa pusher)" --oidc-token-audience "$(function_url sweep)"
+SWEEP_URL=$(run_app_url sweep)
+SCHEDULE=(--project "$PROJECT" --location "$REGION" --schedule "$(sweep_schedule)" --uri "$SWEEP_URL"
+  --http-method POST --oidc-service-account-email "$(sa pusher)" --oidc-token-audience "$SWEEP_URL")
+run_tolerant gcloud scheduler jobs create http "$PREFIX-sweep" "${SCHEDULE[@]}"
+run gcloud scheduler jobs update http "$PREFIX-sweep" "${SCHEDULE[@]}"
 
 if [ "$DRY_RUN" != 1 ]; then
   cat >&2 <<EOF
 
-codetune is deployed. Drop a dataset:
-  gcloud storage cp train.jsonl gs://$BUCKET/incoming/
-Follow it:
-  gcloud logging read 'jsonPayload.component=~"validate|tune|status" AND labels."codetune/correlation_id"="CORRELATION_ID"' --project $PROJECT
+codetune is deployed. Drop a first dataset (JSONL, see docs/datasets.md):
+  gcloud storage cp train.jsonl gs://$BUCKET/${UPLOAD_PREFIX}
+See where it stands, with its correlation id (the report lands beside it as train.jsonl.report.json):
+  codetune status gs://$BUCKET/${UPLOAD_PREFIX}train.jsonl
+Read its story in the logs (Logs Explorer, or):
+  gcloud logging read 'labels."codetune/correlation_id"="CORRELATION_ID"' --project $PROJECT --format json
+Dead letters, if any: gcloud pubsub subscriptions pull $VALIDATED_DLQ --project $PROJECT (also $EVENTS_DLQ, $STORAGE_DLQ)
 EOF
 fi

@@ -67,6 +67,12 @@ extra_arg() { return 1; }  # a script may define more flags
 
 names() {
   PREFIX=codetune
+  # Where uploads land and where the functions keep their state (codetune/config.py); every
+  # storage grant on the upload bucket is limited to the prefixes its holder needs.
+  UPLOAD_PREFIX=incoming/
+  SYSTEM_PREFIX=_codetune/
+  OUTPUT_BUCKET=$BUCKET-pipeline  # the pipeline's output: its own bucket, not the upload bucket
+  STORAGE_DLQ=$PREFIX-storage-events-dead-letter
   VALIDATED_TOPIC=$PREFIX-dataset-validated
   EVENTS_TOPIC=$PREFIX-job-events
   VALIDATED_DLQ=$VALIDATED_TOPIC-dead-letter
@@ -75,8 +81,31 @@ names() {
   STATUS_SUBSCRIPTION=$PREFIX-status
   SINK=$PREFIX-job-events
   FUNCTIONS=(validate tune status)
+  ACCOUNTS=(validate tune status sweep pusher pipeline build)
   sa() { echo "$PREFIX-$1@$PROJECT.iam.gserviceaccount.com"; }
-  function_url() { echo "https://$REGION-$PROJECT.cloudfunctions.net/$PREFIX-$1"; }
+}
+
+# IAM condition expressions on the upload bucket's objects (Cloud Storage IAM Conditions:
+# https://cloud.google.com/storage/docs/access-control/iam#conditions, resource names as in
+# https://cloud.google.com/iam/docs/conditions-resource-attributes#resource-name).
+objects_under() {  # prefix... -> "resource.name.startsWith(...) || ..."
+  local expression="" prefix
+  for prefix in "$@"; do
+    expression+="${expression:+ || }resource.name.startsWith(\"projects/_/buckets/$BUCKET/objects/$prefix\")"
+  done
+  echo "$expression"
+}
+reports_beside_uploads() {
+  echo "resource.name.startsWith(\"projects/_/buckets/$BUCKET/objects/$UPLOAD_PREFIX\") && resource.name.endsWith(\".report.json\")"
+}
+# Listing is a bucket-level call: a grant conditioned on the bucket resource gives it, and
+# nothing on any object.
+the_bucket_itself() { echo "resource.type == \"storage.googleapis.com/Bucket\""; }
+
+# Grant a role on the upload bucket under a condition: account role title expression.
+grant_on_uploads() {
+  run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
+    --member "serviceAccount:$(sa "$1")" --role "$2" --condition "expression=$4,title=$3"
 }
 
 # Run a command, or print it (shell-quoted, one line) with --dry-run.

@@ -19,19 +19,6 @@ ARGS = ["--project", "acme-ml", "--region", "us-central1", "--bucket", "acme-tun
 SETTINGS = ROOT / "deploy" / "settings.example.env"
 GCLOUD = shutil.which("gcloud")
 
-# Every role the deployment grants, and where. Anything else is a test failure.
-EXPECTED_ROLES = {
-    "roles/storage.objectUser",  # the bucket only
-    "roles/storage.objectViewer",  # Vertex AI's agent reads the converted datasets, the bucket only
-    "roles/pubsub.publisher",  # one topic each; the storage agent at project level (Eventarc)
-    "roles/pubsub.subscriber",  # the Pub/Sub agent, on the two push subscriptions (dead letters)
-    "roles/eventarc.eventReceiver",  # validate's trigger
-    "roles/aiplatform.user",  # tune creates jobs; the pipeline runs them
-    "roles/aiplatform.viewer",  # status reads jobs
-    "roles/iam.serviceAccountUser",  # tune acts as the pipeline account, on that account only
-    "roles/iam.serviceAccountTokenCreator",  # the Pub/Sub agent signs pushes, on the pusher only
-    "roles/cloudkms.cryptoKeyEncrypterDecrypter",  # Vertex AI's agent, on the CMEK key only
-}
 BROAD_ROLES = {
     "roles/owner",
     "roles/editor",
@@ -46,6 +33,8 @@ BROAD_ROLES = {
     "roles/cloudfunctions.admin",
     "roles/run.admin",
 }
+ROLE_TABLE = ROOT / "docs" / "deploy.md"
+UPLOAD_OBJECTS = "projects/_/buckets/acme-tuning-drop/objects/"
 
 
 def dry_run(script: str, *extra: str, fake_bin: Path | None = None) -> list[str]:
@@ -175,70 +164,314 @@ def test_settings_reach_the_tune_function(deploy_lines: list[str]) -> None:
     assert values["CODETUNE_SERVICE_ACCOUNT"] == "codetune-pipeline@acme-ml.iam.gserviceaccount.com"
 
 
-def test_roles_are_few_and_none_is_broad(tmp_path: Path) -> None:
-    settings = tmp_path / "settings.env"
+def _who(member: str) -> str:
+    account = member.removeprefix("serviceAccount:")
+    for marker, name in (
+        ("SINK_WRITER_IDENTITY", "log sink writer"),
+        ("gcp-sa-pubsub", "Pub/Sub service agent"),
+        ("gs-project-accounts", "Cloud Storage service agent"),
+        ("gcp-sa-aiplatform", "Vertex AI service agent"),
+    ):
+        if marker in account:
+            return name
+    return account.partition("@")[0]
+
+
+def granted(lines: list[str]) -> list[tuple[str, str, str, str]]:
+    """Every grant of a dry run as (who, role, on, condition title or "—")."""
+    rows = []
+    for command in gcloud_lines(lines):
+        verb = next((w for w in command if w.endswith("-policy-binding")), None)
+        if verb not in ("add-iam-policy-binding", "add-invoker-policy-binding"):
+            continue
+        target = command[command.index(verb) + 1]
+        role = command[command.index("--role") + 1] if "--role" in command else "roles/run.invoker"
+        condition = command[command.index("--condition") + 1] if "--condition" in command else ""
+        title = condition.rpartition(",title=")[2] if condition.startswith("expression=") else "—"
+        group = command[1:3]
+        on = {
+            ("projects", "add-iam-policy-binding"): "project",
+            ("kms", "keys"): "the CMEK key",
+        }.get((group[0], group[1]), "")
+        if group[0] == "storage":
+            on = target.replace("gs://acme-tuning-drop", "gs://BUCKET")
+        elif group == ["pubsub", "topics"]:
+            on = f"topic {target}"
+        elif group == ["pubsub", "subscriptions"]:
+            on = "subscription " + (
+                "of validate's Eventarc trigger" if "eventarc" in target else target
+            )
+        elif group == ["iam", "service-accounts"]:
+            on = f"account {_who(target)}"
+        elif group[0] == "functions":
+            on = f"function {target}"
+        rows.append((_who(command[command.index("--member") + 1]), role, on, title))
+    return rows
+
+
+def role_table() -> list[tuple[str, str, str, str]]:
+    """The rows of docs/deploy.md's role table, as (who, role, on, condition title)."""
+    text = ROLE_TABLE.read_text()
+    table = text[text.index("| who | role | on | condition | why |") :].split("\n\n")[0]
+    rows = []
+    for line in table.splitlines()[2:]:
+        who, role, on, condition, _why = (c.strip() for c in line.strip("|").split("|"))
+        title = condition.split(":")[0].strip("`")
+        rows.append((who.strip("`"), role.strip("`"), on, title))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def cmek_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    settings = tmp_path_factory.mktemp("cmek") / "settings.env"
     key = "projects/acme-ml/locations/us-central1/keyRings/r/cryptoKeys/k"
     settings.write_text(SETTINGS.read_text() + f"CODETUNE_ENCRYPTION_SPEC_KEY_NAME={key}\n")
-    commands = gcloud_lines(dry_run("deploy.sh", "--settings", str(settings)))
-    grants = [c for c in commands if "add-iam-policy-binding" in c]
-    roles = {c[c.index("--role") + 1] for c in grants}
-    assert roles == EXPECTED_ROLES
-    assert not roles & BROAD_ROLES
-    project_grants = {
-        (c[c.index("--member") + 1], c[c.index("--role") + 1]) for c in grants if c[1] == "projects"
-    }
-    assert project_grants == {
-        (
-            "serviceAccount:codetune-validate@acme-ml.iam.gserviceaccount.com",
-            "roles/eventarc.eventReceiver",
-        ),
-        ("serviceAccount:codetune-tune@acme-ml.iam.gserviceaccount.com", "roles/aiplatform.user"),
-        (
-            "serviceAccount:codetune-pipeline@acme-ml.iam.gserviceaccount.com",
-            "roles/aiplatform.user",
-        ),
-        (
-            "serviceAccount:codetune-status@acme-ml.iam.gserviceaccount.com",
-            "roles/aiplatform.viewer",
-        ),
-        (
-            "serviceAccount:codetune-sweep@acme-ml.iam.gserviceaccount.com",
-            "roles/aiplatform.viewer",
-        ),
-        (
-            "serviceAccount:service-PROJECT_NUMBER@gs-project-accounts.iam.gserviceaccount.com",
-            "roles/pubsub.publisher",
-        ),
-    }
-    bucket_grants = [c for c in grants if c[1] == "storage"]
-    assert all(c[4] == "gs://acme-tuning-drop" for c in bucket_grants)
-    viewers = [
-        c[c.index("--member") + 1]
-        for c in bucket_grants
-        if c[c.index("--role") + 1] == "roles/storage.objectViewer"
-    ]
-    assert viewers == [
-        "serviceAccount:service-PROJECT_NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com"
-    ]
-    [kms] = [c for c in grants if c[1] == "kms"]
-    assert kms[4] == key
+    return dry_run("deploy.sh", "--settings", str(settings))
 
 
-def test_teardown_removes_what_deploy_made_and_keeps_the_bucket(deploy_lines: list[str]) -> None:
-    down = "\n".join(dry_run("teardown.sh"))
-    for removed in [
-        "functions delete codetune-validate",
-        "functions delete codetune-tune",
-        "functions delete codetune-status",
-        "pubsub topics delete codetune-job-events-dead-letter",
-        "logging sinks delete codetune-job-events",
-        "iam service-accounts delete codetune-pusher@acme-ml.iam.gserviceaccount.com",
-    ]:
-        assert removed in down, removed
-    assert "storage rm" not in down
-    assert "gcloud storage rm --recursive gs://acme-tuning-drop" in "\n".join(
-        dry_run("teardown.sh", "--delete-bucket")
+def test_every_grant_is_in_the_role_table_and_the_table_holds_nothing_else(
+    cmek_lines: list[str],
+) -> None:
+    """docs/deploy.md is the list of what the deployment may grant, each with its reason."""
+    made, documented = sorted(granted(cmek_lines)), sorted(role_table())
+    assert len(made) == len(set(made)), "a grant is made twice"
+    assert [g for g in made if g not in documented] == [], "granted but not in docs/deploy.md"
+    assert [g for g in documented if g not in made] == [], "in docs/deploy.md but not granted"
+
+
+def test_no_role_is_broad(cmek_lines: list[str]) -> None:
+    assert not {role for _, role, _, _ in granted(cmek_lines)} & BROAD_ROLES
+
+
+def test_every_grant_on_the_upload_bucket_is_limited_to_prefixes(cmek_lines: list[str]) -> None:
+    """Each storage grant on the upload bucket carries a condition naming object prefixes of
+    that bucket (or the bucket resource alone, for listing); none reaches the whole bucket."""
+    grants = [
+        c
+        for c in gcloud_lines(cmek_lines)
+        if c[1:4] == ["storage", "buckets", "add-iam-policy-binding"]
+        and c[4] == "gs://acme-tuning-drop"
+    ]
+    assert grants
+    for grant in grants:
+        assert "--condition" in grant, shlex.join(grant)
+        expression = grant[grant.index("--condition") + 1].removeprefix("expression=")
+        expression = expression.rpartition(",title=")[0]
+        clauses = re.split(r" \|\| ", expression)
+        for clause in clauses:
+            prefix = re.fullmatch(r'resource\.name\.startsWith\("([^"]+)"\)', clause)
+            report = re.fullmatch(
+                r'resource\.name\.startsWith\("([^"]+)"\) && '
+                r'resource\.name\.endsWith\("\.report\.json"\)',
+                clause,
+            )
+            found = prefix or report
+            if found:
+                assert found[1].startswith(UPLOAD_OBJECTS) and found[1] != UPLOAD_OBJECTS, clause
+                assert found[1].endswith("/"), clause
+            else:
+                assert clause == 'resource.type == "storage.googleapis.com/Bucket"', clause
+                assert grant[grant.index("--role") + 1] == "roles/storage.objectViewer"
+
+
+def test_only_the_pipeline_writes_its_output_bucket_and_no_agent_reads_the_data(
+    cmek_lines: list[str],
+) -> None:
+    rows = granted(cmek_lines)
+    assert {who for who, _, on, _ in rows if on == "gs://BUCKET-pipeline"} == {"codetune-pipeline"}
+    assert not [r for r in rows if r[2].startswith("gs://") and "agent" in r[0]]
+    [tune] = [
+        c for c in gcloud_lines(cmek_lines) if c[1:4] == ["functions", "deploy", "codetune-tune"]
+    ]
+    env = tune[tune.index("--set-env-vars") + 1]
+    assert "CODETUNE_OUTPUT_DIR=gs://acme-tuning-drop-pipeline/pipeline" in env
+
+
+def test_every_function_takes_internal_calls_only(deploy_lines: list[str]) -> None:
+    """Eventarc, Pub/Sub push and Cloud Scheduler of the project reach internal-only ingress."""
+    deploys = [c for c in gcloud_lines(deploy_lines) if c[1:3] == ["functions", "deploy"]]
+    assert len(deploys) == 4
+    for command in deploys:
+        assert command[command.index("--ingress-settings") + 1] == "internal-only", command[3]
+        assert "--no-allow-unauthenticated" in command
+        account = command[command.index("--build-service-account") + 1]
+        assert (
+            account
+            == "projects/acme-ml/serviceAccounts/codetune-build@acme-ml.iam.gserviceaccount.com"
+        )
+
+
+def test_both_buckets_prevent_public_access(deploy_lines: list[str]) -> None:
+    for bucket in ("gs://acme-tuning-drop", "gs://acme-tuning-drop-pipeline"):
+        for verb in ("create", "update"):
+            [command] = [
+                c
+                for c in gcloud_lines(deploy_lines)
+                if c[1:4] == ["storage", "buckets", verb] and c[4] == bucket
+            ]
+            assert "--public-access-prevention" in command
+            assert "--uniform-bucket-level-access" in command
+
+
+def test_tokens_name_the_functions_run_app_url(deploy_lines: list[str]) -> None:
+    commands = gcloud_lines(deploy_lines)
+    pushes = [c for c in commands if c[1:4] == ["pubsub", "subscriptions", "update"]]
+    jobs = [c for c in commands if c[1:3] == ["scheduler", "jobs"]]
+    checked = 0
+    for command in pushes + jobs:
+        endpoint = "--push-endpoint" if "--push-endpoint" in command else "--uri"
+        audience = (
+            "--push-auth-token-audience"
+            if "--push-auth-token-audience" in command
+            else "--oidc-token-audience"
+        )
+        if endpoint not in command:
+            continue  # the Eventarc subscription's dead-letter update
+        url, token = command[command.index(endpoint) + 1], command[command.index(audience) + 1]
+        assert url == token and re.fullmatch(r"https://codetune-[a-z]+-[^/]+\.a\.run\.app", url)
+        assert "cloudfunctions.net" not in url
+        checked += 1
+    assert checked == 4  # tune, status; the sweep's job, created then updated
+
+
+def _made(lines: list[str]) -> set[tuple[str, str]]:
+    """What a dry run creates, as (kind, name): buckets, topics, subscriptions, functions,
+    service accounts, the sink, the scheduler job."""
+    made = set()
+    for c in gcloud_lines(lines):
+        if c[1:4] == ["storage", "buckets", "create"]:
+            made.add(("bucket", c[4]))
+        elif c[1:3] in (["pubsub", "topics"], ["pubsub", "subscriptions"]) and c[3] == "create":
+            made.add((c[2], c[4]))
+        elif c[1:3] == ["functions", "deploy"]:
+            made.add(("function", c[3]))
+        elif c[1:4] == ["iam", "service-accounts", "create"]:
+            made.add(("account", f"{c[4]}@acme-ml.iam.gserviceaccount.com"))
+        elif c[1:4] == ["logging", "sinks", "create"]:
+            made.add(("sink", c[4]))
+        elif c[1:4] == ["scheduler", "jobs", "create"]:
+            made.add(("scheduler", c[5]))
+    return made
+
+
+def _removed(lines: list[str]) -> set[tuple[str, str]]:
+    removed = set()
+    kinds = {
+        ("pubsub", "topics"): "topics",
+        ("pubsub", "subscriptions"): "subscriptions",
+        ("functions", "delete"): "function",
+        ("iam", "service-accounts"): "account",
+        ("logging", "sinks"): "sink",
+        ("scheduler", "jobs"): "scheduler",
+    }
+    for c in gcloud_lines(lines):
+        if c[1:3] == ["storage", "rm"]:
+            removed.add(("bucket", c[4]))
+        elif "delete" in c[2:4] and (kind := kinds.get((c[1], c[2]))):
+            removed.add((kind, c[3] if c[2] == "delete" else c[4]))
+    return removed
+
+
+def test_teardown_removes_what_deploy_made_and_the_buckets_only_when_told(
+    deploy_lines: list[str],
+) -> None:
+    made = _made(deploy_lines)
+    assert {kind for kind, _ in made} == {
+        "bucket", "topics", "subscriptions", "function", "account", "sink", "scheduler"
+    }  # fmt: skip
+    kept = _removed(dry_run("teardown.sh"))
+    assert sorted(made - kept) == [
+        ("bucket", "gs://acme-tuning-drop"),
+        ("bucket", "gs://acme-tuning-drop-pipeline"),
+    ]
+    assert made - _removed(dry_run("teardown.sh", "--delete-data")) == set()
+    # Grants go before the accounts, so that none lingers as deleted:serviceAccount.
+    down = dry_run("teardown.sh")
+    first_delete = next(i for i, line in enumerate(down) if "service-accounts delete" in line)
+    assert all(
+        i < first_delete for i, line in enumerate(down) if "remove-iam-policy-binding" in line
     )
+
+
+FAKE_GCLOUD = """#!/bin/sh
+# A Google Cloud that has everything already (every create fails) and answers describes.
+echo "$*" >> "$CALLS"
+case "$*" in
+  *"functions describe"*serviceConfig.uri*) echo "https://$3-q7x2k9a4mb-uc.a.run.app" ;;
+  *"functions describe"*eventTrigger.trigger*)
+    echo "projects/acme-ml/locations/us-central1/triggers/codetune-validate-914702" ;;
+  *"eventarc triggers describe codetune-validate-914702"*)
+    echo "projects/acme-ml/subscriptions/eventarc-us-central1-codetune-validate-914702-sub-318" ;;
+  *"projects describe"*) echo 123456789012 ;;
+  *"storage service-agent"*) echo service-123456789012@gs-project-accounts.iam.gserviceaccount.com ;;
+  *"sinks describe"*) echo serviceAccount:service-123456789012@gcp-sa-logging.iam.gserviceaccount.com ;;
+  *"services identity create"*) ;;  # returns the agent, whether new or not
+  *" create "*) echo "ERROR: already exists" >&2; exit 1 ;;
+esac
+exit 0
+"""
+
+
+def test_a_second_run_fails_nothing_and_names_the_urls_google_gives(tmp_path: Path) -> None:
+    """deploy.sh for real against a project where everything exists: every create fails as
+    ALREADY_EXISTS, the script carries on, applies its settings with updates, and the push
+    endpoints, audiences and the Eventarc subscription are the ones Google Cloud describes."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "gcloud").write_text(FAKE_GCLOUD)
+    (fake / "gcloud").chmod(0o755)
+    calls = tmp_path / "calls"
+    try:
+        result = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "deploy.sh"), *ARGS, "--settings", str(SETTINGS)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "PATH": f"{fake}:{os.environ['PATH']}", "CALLS": str(calls)},
+        )
+    finally:
+        shutil.rmtree(ROOT / "deploy" / "build", ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "gcloud storage cp train.jsonl gs://acme-tuning-drop/incoming/" in result.stderr
+    made = [line.split() for line in calls.read_text().splitlines()]
+    tune_url = "https://codetune-tune-q7x2k9a4mb-uc.a.run.app"
+    [push] = [
+        c for c in made if c[:3] == ["pubsub", "subscriptions", "update"] and "codetune-tune" in c
+    ]
+    assert push[push.index("--push-endpoint") + 1] == tune_url
+    assert push[push.index("--push-auth-token-audience") + 1] == tune_url
+    [dead] = [
+        c for c in made if c[:3] == ["pubsub", "subscriptions", "update"] and "eventarc" in c[3]
+    ]
+    assert dead[3].endswith("eventarc-us-central1-codetune-validate-914702-sub-318")
+    assert dead[dead.index("--dead-letter-topic") + 1] == "codetune-storage-events-dead-letter"
+    assert any(c[:4] == ["scheduler", "jobs", "update", "http"] for c in made)
+
+
+def test_tune_has_time_for_its_worst_case_and_no_more_than_its_ack_deadline(
+    deploy_lines: list[str],
+) -> None:
+    """A tune delivery that outlives its function is cut half way; one that outlives the ack
+    deadline is delivered again meanwhile. Its worst case: Vertex AI reads retried at the
+    client's defaults."""
+    from codetune.vertex import VertexConfig
+
+    config = VertexConfig()
+    backoff = sum(
+        min(config.max_backoff_seconds, config.first_backoff_seconds * 2**attempt)
+        for attempt in range(config.max_attempts - 1)
+    )
+    worst = config.max_attempts * config.timeout_seconds + backoff
+    [tune] = [
+        c for c in gcloud_lines(deploy_lines) if c[1:4] == ["functions", "deploy", "codetune-tune"]
+    ]
+    timeout = int(tune[tune.index("--timeout") + 1].removesuffix("s"))
+    [push] = [
+        c
+        for c in gcloud_lines(deploy_lines)
+        if c[1:4] == ["pubsub", "subscriptions", "update"] and c[4] == "codetune-tune"
+    ]
+    assert worst < timeout == int(push[push.index("--ack-deadline") + 1])
 
 
 @pytest.mark.parametrize("script", ["deploy.sh", "teardown.sh"])
@@ -261,7 +494,7 @@ def test_every_gcloud_command_gets_past_gcloud_parsing(
     account configured, a well-formed command fails on the missing account (exit 1), a
     malformed one on its arguments (exit 2)."""
     assert GCLOUD, "the Google Cloud CLI (gcloud) must be installed for this test"
-    commands = gcloud_lines(deploy_lines) + gcloud_lines(dry_run("teardown.sh", "--delete-bucket"))
+    commands = gcloud_lines(deploy_lines) + gcloud_lines(dry_run("teardown.sh", "--delete-data"))
     env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
     for key in ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CORE_ACCOUNT", "CLOUDSDK_CORE_PROJECT"):
         env.pop(key, None)

@@ -208,6 +208,7 @@ class LocalStack:
         self._spawn("fake-gcs-server", self._storage_command, self.env)
         wait_for_port(gcs_port, 30, self.processes["fake-gcs-server"])
         self.storage_client.create_bucket(cfg.bucket)
+        self.storage_client.create_bucket(f"{cfg.bucket}-pipeline")  # as deploy.sh: its own bucket
 
         self.vertex = VertexStandIn(
             publish=self._publish_log_entry, step_seconds=cfg.step_seconds
@@ -217,7 +218,7 @@ class LocalStack:
             "CODETUNE_PROJECT": cfg.project,
             "CODETUNE_BUCKET": cfg.bucket,
             "CODETUNE_PIPELINE_REGION": cfg.pipeline_region,
-            "CODETUNE_OUTPUT_DIR": f"gs://{cfg.bucket}/_codetune/pipeline",
+            "CODETUNE_OUTPUT_DIR": f"gs://{cfg.bucket}-pipeline/pipeline",
             "CODETUNE_VALIDATED_TOPIC": VALIDATED_TOPIC,
             "CODETUNE_VERTEX_ENDPOINT": self.vertex.url,
             **cfg.extra_env,
