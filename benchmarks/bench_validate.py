@@ -1,11 +1,22 @@
-"""Benchmark: the streaming validator against a `json.loads` + `jsonschema` baseline, same run.
+"""Benchmark: the streaming validator against three baselines, same run, one table.
 
-    python -m benchmarks.bench_validate [--repeat N] [--json OUT]
+    python -m benchmarks.bench_validate [--repeat N] [--scale F] [--json OUT]
 
-For each kind it writes a maximum-size dataset of real code (code generation: 10,000 examples;
-code chat: 5,000 two-turn examples, the 10,000 author fields of S-4), at least 50 MB each,
-then times both checkers on it (best of N runs, MB/s and the ratio), and measures their peak
-Python memory (tracemalloc) on the full file and on one fifth of it.
+Files (`--scale` shrinks them all, for a quick run):
+- large generation / large chat: maximum-size datasets of real code (`datasets.py`: 10,000
+  examples of about 5 KB; 5,000 two-turn chats, the 10,000 author fields of S-4), over 50 MB;
+- realistic generation / realistic chat (`realistic.py`): 10,000 small and mid-sized examples in
+  eight languages (11 MB); 3,200 chats of two to four turns, 70% with a context (5 MB).
+
+Checkers:
+- **codetune**: `codetune.dataset.validate_path` with the rules a dataset gets by default;
+- **jsonschema**: `json.loads` per line and a prebuilt `jsonschema.Draft202012Validator`;
+- **load-all**: the OpenAI cookbook's way: load every line, then check each example's keys,
+  types and roles in Python;
+- **orjson**: bare `orjson.loads` per line, the floor of any line-by-line check.
+
+CPU time (other tenants of a shared machine do not count), the checkers taking turns, best of
+`--repeat` rounds; peak Python memory (tracemalloc) of one more run of each.
 """
 
 from __future__ import annotations
@@ -17,14 +28,17 @@ import sys
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import orjson
 
+from benchmarks import realistic
 from benchmarks.datasets import chat_examples, generation_examples, write
-from codetune.dataset import DatasetKind, code_bison, validate_path
+from codetune.dataset import DatasetKind, validate_path
+from codetune.tuning.backends import default_rules
 
 MIN_BYTES = 50 * 1000 * 1000
 
@@ -71,7 +85,48 @@ def baseline(path: Path, kind: DatasetKind) -> int:
 
 
 def ours(path: Path, kind: DatasetKind) -> int:
-    return validate_path(path, kind, rules=code_bison("code-bison@002")).errors.total
+    return validate_path(path, kind, rules=default_rules()).errors.total
+
+
+def load_all(path: Path, kind: DatasetKind) -> int:
+    """The OpenAI cookbook's format check: every example in memory, then a loop of checks."""
+    with path.open("rb") as lines:
+        dataset = [json.loads(line) for line in lines]
+    faults = 0
+    for example in dataset:
+        if not isinstance(example, dict):
+            faults += 1
+        elif kind is DatasetKind.GENERATION:
+            faults += not all(
+                isinstance(example.get(k), str) and example[k]
+                for k in ("input_text", "output_text")
+            )
+        else:
+            messages = example.get("messages")
+            if not isinstance(messages, list) or not messages:
+                faults += 1
+                continue
+            for message in messages:
+                if (
+                    not isinstance(message, dict)
+                    or set(message) - {"author", "content"}
+                    or message.get("author") not in ("user", "assistant")
+                    or not isinstance(message.get("content"), str)
+                    or not message["content"]
+                ):
+                    faults += 1
+    return faults
+
+
+def bare_orjson(path: Path, kind: DatasetKind) -> int:
+    faults = 0
+    with path.open("rb") as lines:
+        for line in lines:
+            try:
+                orjson.loads(line)
+            except orjson.JSONDecodeError:
+                faults += 1
+    return faults
 
 
 Check = Callable[[Path, DatasetKind], int]
@@ -105,57 +160,82 @@ def peak_memory(check: Check, path: Path, kind: DatasetKind) -> int:
         tracemalloc.stop()
 
 
-def make_dataset(folder: Path, kind: DatasetKind, fraction: int = 1) -> Path:
-    path = folder / f"{kind}-{fraction}.jsonl"
-    lines: Iterator[bytes]
-    if kind is DatasetKind.GENERATION:
-        lines = generation_examples(10_000 // fraction, example_bytes=5_200)
-    else:
-        lines = chat_examples(5_000 // fraction, example_bytes=10_400, follow_up=False)
-    write(path, lines)
-    return path
+CHECKERS: dict[str, Check] = {
+    "codetune": ours,
+    "jsonschema": baseline,
+    "load-all": load_all,
+    "orjson": bare_orjson,
+}
 
 
-def run(repeat: int) -> list[dict[str, Any]]:
+def make_files(folder: Path, scale: float) -> list[tuple[str, DatasetKind, Path]]:
+    def count(n: int) -> int:
+        return max(20, int(n * scale))
+
+    files = [
+        ("large generation", DatasetKind.GENERATION, generation_examples(count(10_000), example_bytes=5_200)),
+        ("large chat", DatasetKind.CHAT, chat_examples(count(5_000), example_bytes=10_400, follow_up=False)),
+        ("realistic generation", DatasetKind.GENERATION, realistic.generation_lines(count(10_000))),
+        ("realistic chat", DatasetKind.CHAT, realistic.chat_lines(count(3_200))),
+    ]  # fmt: skip
+    made = []
+    for name, kind, lines in files:
+        path = folder / (name.replace(" ", "-") + ".jsonl")
+        write(path, lines)
+        made.append((name, kind, path))
+    return made
+
+
+def run(repeat: int, scale: float = 1.0) -> list[dict[str, Any]]:
     results = []
     with tempfile.TemporaryDirectory() as folder:
-        for kind in DatasetKind:
-            full, fifth = make_dataset(Path(folder), kind), make_dataset(Path(folder), kind, 5)
-            size = full.stat().st_size
-            assert size >= MIN_BYTES, f"{kind} dataset is only {size:,} bytes"
-            assert ours(full, kind) == 0 and baseline(full, kind) == 0, "the dataset must be valid"
-            row: dict[str, Any] = {
-                "kind": str(kind),
-                "bytes": size,
-                "bytes_small": fifth.stat().st_size,
-            }
-            checks: dict[str, Check] = {"baseline": baseline, "validator": ours}
-            for name, seconds in best_times(checks, full, kind, repeat).items():
-                check = checks[name]
-                row[name] = {
-                    "seconds": round(seconds, 3),
-                    "mb_per_s": round(size / seconds / 1e6, 1),
-                    "peak_bytes_small": peak_memory(check, fifth, kind),
-                    "peak_bytes_full": peak_memory(check, full, kind),
+        for name, kind, path in make_files(Path(folder), scale):
+            size = path.stat().st_size
+            if scale >= 1:
+                assert name.startswith("realistic") or size >= MIN_BYTES, f"{name}: {size:,} bytes"
+            with path.open("rb") as lines:
+                examples = sum(1 for _ in lines)
+            assert all(check(path, kind) == 0 for check in CHECKERS.values()), f"{name} is invalid"
+            seconds = best_times(CHECKERS, path, kind, repeat)
+            row: dict[str, Any] = {"file": name, "bytes": size, "examples": examples}
+            for checker, check in CHECKERS.items():
+                row[checker] = {
+                    "seconds": round(seconds[checker], 4),
+                    "mb_per_s": round(size / seconds[checker] / 1e6, 1),
+                    "examples_per_s": round(examples / seconds[checker]),
+                    "peak_bytes": peak_memory(check, path, kind),
                 }
-            row["speedup"] = round(row["validator"]["mb_per_s"] / row["baseline"]["mb_per_s"], 2)
+            row["vs_jsonschema"] = round(seconds["jsonschema"] / seconds["codetune"], 2)
+            row["vs_load_all"] = round(seconds["load-all"] / seconds["codetune"], 2)
+            row["orjson_multiple"] = round(seconds["codetune"] / seconds["orjson"], 2)
             results.append(row)
     return results
 
 
-def table(results: list[dict[str, Any]]) -> str:
+def table(results: list[dict[str, Any]], repeat: int) -> str:
     out = [
-        "| kind | size | checker | MB/s | peak memory, 1/5 file | peak memory, full file | speed-up |",
-        "|---|---|---|---|---|---|---|",
+        f"CPU time, best of {repeat} interleaved rounds; peak Python memory (tracemalloc).",
+        "",
+        "| file | size, examples | checker | MB/s | examples/s | peak memory |",
+        "|---|---|---|---|---|---|",
     ]
     for row in results:
-        for name in ("baseline", "validator"):
-            r = row[name]
+        for checker in CHECKERS:
+            r = row[checker]
             out.append(
-                f"| {row['kind']} | {row['bytes'] / 1e6:.1f} MB | {name} | {r['mb_per_s']} | "
-                f"{r['peak_bytes_small'] / 2**20:.1f} MiB | {r['peak_bytes_full'] / 2**20:.1f} MiB | "
-                f"{row['speedup'] if name == 'validator' else 1.0}x |"
+                f"| {row['file']} | {row['bytes'] / 1e6:.1f} MB, {row['examples']:,} | {checker} "
+                f"| {r['mb_per_s']} | {r['examples_per_s']:,} | {r['peak_bytes'] / 2**20:.1f} MiB |"
             )
+    out += [
+        "",
+        "| file | codetune vs jsonschema | codetune vs load-all | codetune time / orjson time |",
+        "|---|---|---|---|",
+    ]
+    for row in results:
+        out.append(
+            f"| {row['file']} | {row['vs_jsonschema']}x | {row['vs_load_all']}x | "
+            f"{row['orjson_multiple']}x |"
+        )
     return "\n".join(out)
 
 
@@ -164,10 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--scale", type=float, default=1.0, help="dataset sizes times this")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
-    results = run(args.repeat)
-    print(table(results))
+    results = run(args.repeat, args.scale)
+    print(table(results, args.repeat))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

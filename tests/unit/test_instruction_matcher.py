@@ -1,0 +1,79 @@
+"""S-7's fast matcher (one Aho-Corasick pass, then small regex checks) gives exactly the answers
+of the rule's definition, the `INSTRUCTION` regex, on realistic prompts and on generated text
+made of the pieces where the two could part: keywords inside words, word boundaries, symbols,
+the verb's 48-character reach, full stops and line breaks between verb and noun."""
+
+from __future__ import annotations
+
+import itertools
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks import realistic
+from codetune.dataset.prompts import (
+    CODE_NOUNS,
+    INSTRUCTION,
+    LANGUAGES,
+    SYMBOL_LANGUAGES,
+    has_instruction,
+    opening,
+)
+
+pytestmark = pytest.mark.unit
+
+VERBS = ["write", "generate", "fix", "optimise", "optimize", "add", "test", "port", "review"]
+PIECES = [
+    *LANGUAGES[:12],
+    *SYMBOL_LANGUAGES,
+    *CODE_NOUNS,
+    *VERBS,
+    "in", "using", "with", "go", "c", "r", "s", "x", "_", "é", "9", "+", "#", "-",
+    " ", " ", " ", "  ", "\t", "\n", ".", ",", ":", "the quick brown fox ", "a" * 20,
+]  # fmt: skip
+
+
+def test_on_realistic_prompts_both_agree() -> None:
+    generation = itertools.islice(realistic.generation_lines(seed=5), 3000)
+    chat = itertools.islice(realistic.chat_lines(seed=6), 1000)
+    answers = []
+    for line in itertools.chain(generation, chat):
+        example = orjson.loads(line)
+        for text in [
+            example.get("input_text"),
+            *(m["content"] for m in example.get("messages", [])),
+        ]:
+            if text:
+                prompt = opening(text)
+                assert has_instruction(prompt) == (INSTRUCTION.search(prompt) is not None), prompt
+                answers.append(has_instruction(prompt))
+    assert any(answers) and not all(answers)  # both answers were put to the test
+
+
+@settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(PIECES), max_size=60).map("".join))
+def test_on_generated_text_both_agree(text: str) -> None:
+    assert has_instruction(text) == (INSTRUCTION.search(text) is not None)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("write the code in python: sum a list", True),
+        ("trust me, it works", False),  # "rust" inside a word
+        ("in c++ please", True),
+        ("c++x is not a language", False),
+        ("please port it to go", False),  # "go" is a language only after in/using/with
+        ("do it using  go", True),
+        ("write a\nfunction", False),  # a verb reaches its noun only within one sentence
+        ("write " + "x" * 45 + " function", True),
+        ("write " + "x" * 60 + " function", False),
+        ("generate unit tests", True),
+        ("generate the functionality", False),
+    ],
+)
+def test_the_rules_edges(text: str, expected: bool) -> None:
+    assert has_instruction(text) is expected
+    assert (INSTRUCTION.search(text) is not None) is expected
