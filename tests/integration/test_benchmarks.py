@@ -14,6 +14,7 @@ BENCHMARKS = [
     ("bench_instruction", ["--scale", "0.02", "--repeat", "1"], "speed-up"),
     ("bench_reconcile", ["--datasets", "20", "--unfinished", "3", "--repeat", "1"], "faster"),
     ("bench_chaos", ["--datasets", "3", "--timeout", "240"], "passed: True"),
+    ("bench_latency", ["--datasets", "1"], "upload → tuned model recorded"),
 ]
 
 
