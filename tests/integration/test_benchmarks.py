@@ -15,6 +15,7 @@ BENCHMARKS = [
     ("bench_reconcile", ["--datasets", "20", "--unfinished", "3", "--repeat", "1"], "faster"),
     ("bench_chaos", ["--datasets", "3", "--timeout", "240"], "passed: True"),
     ("bench_latency", ["--datasets", "1"], "upload → tuned model recorded"),
+    ("bench_coldstart", ["--repeat", "1", "--publishes", "3"], "per publish"),
 ]
 
 
