@@ -16,6 +16,7 @@ BENCHMARKS = [
     ("bench_chaos", ["--datasets", "3", "--timeout", "240"], "passed: True"),
     ("bench_latency", ["--datasets", "1"], "upload → tuned model recorded"),
     ("bench_coldstart", ["--repeat", "1", "--publishes", "3"], "per publish"),
+    ("bench_read_chunks", ["--repeat", "1", "--scale", "0.02"], "local file"),
 ]
 
 
