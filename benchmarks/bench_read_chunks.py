@@ -7,16 +7,14 @@ validated as it streams, against validating the same file from local disk.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from benchmarks.datasets import generation_examples, write
+from benchmarks.emulators import storage_emulator
 from codetune.dataset import DatasetKind, validate_stream
-from codetune.local.stack import fake_gcs_binary, free_port, wait_for_port
 from codetune.tuning.backends import default_rules
 
 CHUNKS_MIB = (1, 4, 8, 16)
@@ -27,15 +25,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=6)
     parser.add_argument("--scale", type=float, default=1.0)
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen(
-        [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-         "-backend", "memory", "-external-url", f"http://127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir(),
-    )  # fmt: skip
-    try:
-        wait_for_port(port, 30, server)
-        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
+    with storage_emulator():
         from codetune.storage import Storage
 
         storage = Storage()
@@ -66,9 +56,6 @@ def main() -> int:
         for mib, seconds in best.items():
             print(f"| Cloud Storage, {mib} MiB chunks | {seconds:.2f} | {seconds / local:.2f}x |")
         print(f"| local file | {local:.2f} | 1.00x |")
-    finally:
-        server.terminate()
-        server.wait(10)
     return 0
 
 

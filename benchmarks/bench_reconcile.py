@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from benchmarks.emulators import storage_emulator
 from codetune.app.reconcile import reconcile
 from codetune.config import Settings
-from codetune.local.stack import fake_gcs_binary, free_port, wait_for_port
 from codetune.logs import Logger
 from codetune.state import FINAL, RecordStore, Stage
 from codetune.storage import Storage
@@ -101,15 +98,7 @@ def main() -> int:
     parser.add_argument("--unfinished", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen(
-        [str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-         "-backend", "memory", "-external-url", f"http://127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tempfile.gettempdir(),
-    )  # fmt: skip
-    try:
-        wait_for_port(port, 30, server)
-        os.environ["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{port}"
+    with storage_emulator():
         storage = Counting()
         storage.client.create_bucket(BUCKET)
         settings = Settings.from_environment(
@@ -138,9 +127,6 @@ def main() -> int:
         ratio = best["baseline"][0] / best["reconcile"][0]
         print(f"reconcile is {ratio:.1f}x faster")
         return 0 if best["baseline"][2] == best["reconcile"][2] else 1
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 class _Nowhere:

@@ -11,12 +11,12 @@ with the function's own status, so a failed function call is redelivered, as wit
 from __future__ import annotations
 
 import base64
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import orjson
 import requests
+
+from codetune.local.http import LocalEndpoint
 
 FINALIZED = "google.cloud.storage.object.v1.finalized"
 
@@ -49,45 +49,26 @@ def storage_cloudevent(message: dict[str, Any]) -> tuple[dict[str, str], bytes] 
     return headers, data
 
 
-class EventarcStandIn:
+class EventarcStandIn(LocalEndpoint):
     def __init__(self, target_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.target_url = target_url
         self.delivered: list[dict[str, str]] = []
         self.notifications: list[dict[str, Any]] = []  # the bucket's notifications, as received
-        standin = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                push = orjson.loads(self.rfile.read(length) or b"{}")
-                standin.notifications.append(push.get("message") or {})
-                event = storage_cloudevent(push.get("message") or {})
-                status = 204
-                if event is not None:
-                    headers, body = event
-                    try:
-                        answer = requests.post(
-                            standin.target_url, data=body, headers=headers, timeout=600
-                        )
-                        status = answer.status_code
-                    except requests.RequestException:
-                        status = 503
-                    if status < 300:
-                        standin.delivered.append(headers)
-                self.send_response(status if status >= 300 else 204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> EventarcStandIn:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def post(self, body: bytes, headers: dict[str, str]) -> int:
+        push = orjson.loads(body or b"{}")
+        self.notifications.append(push.get("message") or {})
+        event = storage_cloudevent(push.get("message") or {})
+        if event is None:
+            return 204
+        event_headers, data = event
+        try:
+            status = requests.post(
+                self.target_url, data=data, headers=event_headers, timeout=600
+            ).status_code
+        except requests.RequestException:
+            status = 503
+        if status < 300:
+            self.delivered.append(event_headers)
+        return status if status >= 300 else 204

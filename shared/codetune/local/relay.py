@@ -18,9 +18,10 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import requests
+
+from codetune.local.http import LocalEndpoint
 
 _HOP_HEADERS = {"host", "content-length", "connection", "accept-encoding"}
 
@@ -29,41 +30,24 @@ def once(_: bytes) -> list[float]:
     return [0.0]
 
 
-class PushRelay:
+class PushRelay(LocalEndpoint):
     def __init__(self, target_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.target_url = target_url
         self.route: Callable[[bytes], list[float]] = once
         self.outcomes: Counter[str] = Counter()  # lost, duplicated, delayed, passed
-        relay = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_HEADERS}
-                delays = sorted(relay.route(body))
-                if not delays:
-                    relay.outcomes["lost"] += 1
-                    status = 204
-                else:
-                    first, *again = delays
-                    relay.outcomes[
-                        "duplicated" if again else "delayed" if first > 0 else "passed"
-                    ] += 1
-                    for delay in again:
-                        threading.Thread(
-                            target=relay._send, args=(body, headers, delay), daemon=True
-                        ).start()
-                    status = relay._send(body, headers, first)
-                self.send_response(status)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+    def post(self, body: bytes, headers: dict[str, str]) -> int:
+        forwarded = {k: v for k, v in headers.items() if k.lower() not in _HOP_HEADERS}
+        delays = sorted(self.route(body))
+        if not delays:
+            self.outcomes["lost"] += 1
+            return 204
+        first, *again = delays
+        self.outcomes["duplicated" if again else "delayed" if first > 0 else "passed"] += 1
+        for delay in again:
+            threading.Thread(target=self._send, args=(body, forwarded, delay), daemon=True).start()
+        return self._send(body, forwarded, first)
 
     def _send(self, body: bytes, headers: dict[str, str], delay: float) -> int:
         if delay:
@@ -73,11 +57,3 @@ class PushRelay:
         except requests.RequestException:
             return 503
         return answer.status_code if answer.status_code >= 300 else 204
-
-    def start(self) -> PushRelay:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
