@@ -333,6 +333,8 @@ class _Validation:
 
     # --- code chat ---------------------------------------------------------------------------
     def _check_chat(self, number: int, example: dict[str, Any]) -> None:
+        if self._chat_fast_path(number, example):
+            return
         messages = example["messages"]
         self._unknown_fields(number, example, CHAT_FIELDS, "")
         context = None
@@ -393,6 +395,42 @@ class _Validation:
         if not self._check_turns(number, authors) or ("context" in example and context is None):
             return
         self._measure_turns(number, context, contents)
+
+    def _chat_fast_path(self, number: int, example: dict[str, Any]) -> bool:
+        """True when a well-formed chat was checked whole here; False hands the example to the
+        detailed path, which reports every fault with its field (and re-does this work)."""
+        messages = example["messages"]
+        if type(messages) is not list or not messages:
+            return False
+        context = example.get("context")
+        if "context" in example:
+            if len(example) != 2 or not _is_text(context):
+                return False
+        elif len(example) != 1:
+            return False
+        limit = self.rules.max_chat_author_fields
+        if (
+            limit is not None
+            and self.role is DatasetRole.TRAINING
+            and self.author_fields + len(messages) > limit
+        ):
+            return False  # the detailed path reports the field where the limit is crossed
+        authors: list[str] = []
+        contents: list[str] = []
+        for message in messages:
+            if type(message) is not dict or len(message) != 2:
+                return False
+            author, content = message.get("author"), message.get("content")
+            if type(author) is not str or author not in CHAT_AUTHORS or not _is_text(content):
+                return False
+            authors.append(author)
+            contents.append(content)
+        self.author_fields += len(messages)
+        self.authors.update(authors)
+        self.messages_per_example.add(len(messages))
+        if self._check_turns(number, authors):
+            self._measure_turns(number, context, contents)
+        return True
 
     def _count_author_field(self, number: int) -> None:
         self.author_fields += 1
