@@ -636,13 +636,14 @@ class _Validation:
         instruction may sit in the system text (context) or the opening user turn (S-7). The
         turns alternate from the user, so their texts alone identify a duplicate."""
         prompt_chars = len(system or "") + sum(map(len, contents[:-1]))
+        opening = prompts.opening(contents[0])
         self._measure(
             number,
             prompt_chars,
             contents[-1],
-            prompts.has_instruction(prompts.opening(contents[0]))
+            prompts.has_instruction(opening)
             or (system is not None and prompts.has_instruction(prompts.opening(system))),
-            prompts.prompt_layout(prompts.opening(contents[0])),
+            prompts.prompt_layout(opening),
             hash((system, *contents)),
         )
 
