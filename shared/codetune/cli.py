@@ -129,7 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         "--bucket", help="the upload bucket, for a job id (default: $CODETUNE_BUCKET)"
     )
     status.add_argument("--json", action="store_true", help="print the record")
-    status.set_defaults(handler=_status)
+    status.set_defaults(handler=_in_google_cloud(_status))
 
     models = commands.add_parser("models", help="tuned models").add_subparsers(
         dest="models", required=True
@@ -146,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("CODETUNE_LOCATION") or os.environ.get("CODETUNE_PIPELINE_REGION"),
         help="where the models were uploaded (default: $CODETUNE_LOCATION or $CODETUNE_PIPELINE_REGION)",
     )
-    listing.set_defaults(handler=_models_list)
+    listing.set_defaults(handler=_in_google_cloud(_models_list))
     return parser
 
 
@@ -228,6 +228,49 @@ def _plan(args: argparse.Namespace) -> int:
         for warning in result.warnings:
             print(f"warning: {warning}")
     return EXIT_VALID
+
+
+ADC_HELP = (
+    "run `gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS to a "
+    "service account key file)"
+)
+
+
+def _in_google_cloud(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A command that reaches Google Cloud: what is missing (credentials, a bucket, a role) is
+    said in one line, exit status 2, never as a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        from google.api_core import exceptions as api
+        from google.auth import exceptions as auth
+
+        from codetune.exceptions import PermanentVertexError
+
+        target = getattr(args, "target", None) or ""
+        bucket = DatasetRef.parse(target).bucket if target.startswith("gs://") else None
+        where = f"gs://{bucket}" if bucket else "the bucket"
+        try:
+            return command(args)
+        except auth.DefaultCredentialsError:
+            problem = f"no Google Cloud credentials found: {ADC_HELP}"
+        except auth.RefreshError as fault:
+            problem = f"Google Cloud credentials were refused ({fault}): {ADC_HELP}"
+        except api.NotFound:
+            problem = f"{where} does not exist, or is not visible with these credentials"
+        except api.Forbidden:
+            problem = (
+                f"{where}: permission denied; reading records needs roles/storage.objectViewer "
+                "on the bucket"
+            )
+        except PermanentVertexError as fault:
+            role = " (listing models needs roles/aiplatform.viewer)" if fault.status == 403 else ""
+            problem = f"Vertex AI refused: {fault}{role}"
+        print(f"codetune: {problem}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+    return run
 
 
 def _status(args: argparse.Namespace) -> int:
