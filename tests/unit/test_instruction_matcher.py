@@ -30,7 +30,7 @@ PIECES = [
     *SYMBOL_LANGUAGES,
     *CODE_NOUNS,
     *VERBS,
-    "in", "using", "with", "go", "c", "r", "s", "x", "_", "é", "9", "+", "#", "-",
+    "in", "using", "with", "language", "language:", "go", "c", "r", "s", "x", "_", "é", "9", "+", "#", "-",
     " ", " ", " ", "  ", "\t", "\n", ".", ",", ":", "the quick brown fox ", "a" * 20,
 ]  # fmt: skip
 
@@ -67,6 +67,8 @@ def test_on_generated_text_both_agree(text: str) -> None:
         ("c++x is not a language", False),
         ("please port it to go", False),  # "go" is a language only after in/using/with
         ("do it using  go", True),
+        ("question: merge two lists?\nlanguage: go\nanswer:", True),  # a labelled prompt
+        ("the language:cobra", False),
         ("write a\nfunction", False),  # a verb reaches its noun only within one sentence
         ("write " + "x" * 45 + " function", True),
         ("write " + "x" * 60 + " function", False),

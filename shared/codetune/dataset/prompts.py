@@ -25,7 +25,8 @@ def opening(prompt: str) -> str:
 # S-7. Google's page contrasts "Calculate the sum of a list of integers." (no instruction) with
 # "Write the code in Python: calculate the sum of a list of integers" (instruction): what makes
 # an instruction is that it says what code to produce. A prompt counts as instructed when its
-# opening names a programming language, or asks for a piece of code with a verb.
+# opening names a programming language (a one-letter or common-word name only after "in",
+# "using", "with" or a "language:" label), or asks for a piece of code with a verb.
 LANGUAGES = (
     "python", "java", "javascript", "typescript", "golang", "rust", "kotlin", "swift", "ruby",
     "php", "scala", "sql", "bash", "shell", "powershell", "dart", "haskell", "perl", "lua",
@@ -47,7 +48,7 @@ _NOUNS = "|".join(n.replace(" ", r"\ ") for n in CODE_NOUNS).replace("test", "te
 INSTRUCTION = re.compile(
     r"\b(?:" + "|".join(re.escape(word) for word in LANGUAGES) + r")\b"
     r"|(?<![\w+\#])(?:c\+\+|c\#)(?![\w+\#])"
-    r"|\b(?:in|using|with)\s+(?:go|c|r)\b"
+    r"|\b(?:(?:in|using|with)\s+|language[ \t]*:[ \t]*)(?:go|c|r)\b"
     r"|\b(?:" + _VERBS + r")\b[^.\n]{0,48}?\b(?:" + _NOUNS + r")s?\b"
 )
 # Searching that regex costs about 9 us an opening: each of its ~70 branches starts with a word
@@ -57,7 +58,9 @@ INSTRUCTION = re.compile(
 # the one with no keyword, runs only when nothing else matched. Same answers, in a third of the
 # time (benchmarks/README.md).
 _VERB_NOUN = re.compile(r"\b(?:" + _VERBS + r")\b[^.\n]{0,48}?\b(?:" + _NOUNS + r")s?\b")
-_IN_GO = re.compile(r"(?:in|using|with)\s+(?:go|c|r)\b")  # no leading \b: `re` skips ahead
+# "go", "c" and "r" are words too: they name a language only after these (no leading \b, so
+# that `re` can skip ahead; the boundary before is checked below).
+_IN_GO = re.compile(r"(?:(?:in|using|with)\s+|language[ \t]*:[ \t]*)(?:go|c|r)\b")
 _VERB_REACH = 64  # a verb (at most 9 letters) and up to 48 characters before its noun
 _LANGUAGE, _SYMBOL, _NOUN = 1, 2, 3
 
