@@ -111,6 +111,31 @@ def test_describe_a_failed_record() -> None:
     ]
 
 
+def test_describe_shows_a_timeline_with_the_time_spent_in_each_stage() -> None:
+    """Issue 15, item 3: `codetune status` shows each stage with its time and duration."""
+    record = Record.from_json(
+        {
+            "dataset": "gs://b/incoming/a.jsonl",
+            "generation": "3",
+            "state": "SUCCEEDED",
+            "history": [
+                {"state": "VALIDATED", "time": "2026-11-29T10:00:00+00:00", "by": "validate"},
+                {"state": "SUBMITTED", "time": "2026-11-29T10:00:04+00:00", "by": "tune"},
+                {"state": "RUNNING", "time": "2026-11-29T10:12:34+00:00", "by": "status"},
+                {"state": "SUCCEEDED", "time": "2026-11-29T12:40:04+00:00", "by": "sweep"},
+            ],
+        }
+    )
+    assert describe(record)[-6:] == [
+        "  timeline:",
+        "    2026-11-29 10:00:00 UTC  VALIDATED by validate",
+        "    2026-11-29 10:00:04 UTC  SUBMITTED by tune  +4 s",
+        "    2026-11-29 10:12:34 UTC  RUNNING   by status  +12 min 30 s",
+        "    2026-11-29 12:40:04 UTC  SUCCEEDED by sweep  +2 h 27 min",
+        "    2 h 40 min from VALIDATED to SUCCEEDED",
+    ]
+
+
 # --- Events -----------------------------------------------------------------------------------
 def log_entry(**overrides: object) -> bytes:
     entry = {

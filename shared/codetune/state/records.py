@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Self
 
@@ -255,4 +255,33 @@ def describe(record: Record) -> list[str]:
             lines.append(f"  {problem['parameter']} [{problem['rule']}] {problem['message']}")
         if record.error.get("message"):
             lines.append(f"  error: {record.error['message']}")
+    return lines + timeline(record.history)
+
+
+def timeline(history: tuple[Step, ...]) -> list[str]:
+    """Each stage with when it was recorded, by which function, and how long the dataset
+    stayed in the stage before it (the last line: the whole way so far)."""
+    if not history:
+        return []
+    times = [datetime.fromisoformat(step.time) for step in history]
+    lines = ["  timeline:"]
+    for index, (step, moment) in enumerate(zip(history, times, strict=True)):
+        stamp = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        after = f"  +{_duration(moment - times[index - 1])}" if index else ""
+        lines.append(f"    {stamp}  {step.state:<9} by {step.by}{after}")
+    if len(history) > 1:
+        lines.append(
+            f"    {_duration(times[-1] - times[0])} from {history[0].state} to {history[-1].state}"
+        )
     return lines
+
+
+def _duration(delta: timedelta) -> str:
+    seconds = max(0, round(delta.total_seconds()))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min {seconds:02d} s"
+    return f"{seconds} s"
