@@ -58,6 +58,9 @@ class PermanentVertexError(VertexError):
     """A failure that repeating will not fix (400, 403, 404, ...): report it, do not retry."""
 
 
+NOT_FOUND = 404  # the HTTP status of a job Vertex AI does not know (any more)
+
+
 class StorageError(CodetuneError):
     """Cloud Storage could not do what was asked (e.g. too many concurrent writers): retry."""
 

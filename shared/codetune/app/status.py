@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from codetune.exceptions import PermanentVertexError, VertexError
+from codetune.exceptions import NOT_FOUND, PermanentVertexError, VertexError
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
 from codetune.tuning.backends import JobOutcome, by_name
 from codetune.tuning.backends.base import VertexAI
-
-NOT_FOUND = 404
 
 
 def record_outcome(

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from codetune.exceptions import PermanentVertexError, RetryableVertexError
+from codetune.exceptions import NOT_FOUND, PermanentVertexError, RetryableVertexError
 from codetune.state import Claim, RecordStore
 
 TOO_MANY_REQUESTS = 429
@@ -56,7 +56,7 @@ def create_once(
             return existing, False
     if not may_create:
         raise PermanentVertexError(
-            f"job {request} was created but no longer exists in Vertex AI", 404, "NOT_FOUND"
+            f"job {request} was created but no longer exists in Vertex AI", NOT_FOUND, "NOT_FOUND"
         )
     if claim is None:
         if not store.write_claim(Claim(request, time.time()), if_generation_match=0):

@@ -17,7 +17,7 @@ from codetune.dataset import DatasetFormat, DatasetKind, RuleSet, code_bison
 from codetune.dataset.lines import read_lines
 from codetune.dataset.rules import MAX_LINE_BYTES, MAX_LISTED_PER_RULE
 from codetune.dataset.seed import Inexpressible, to_seed_chat
-from codetune.exceptions import PermanentVertexError, PlanRejected, StorageError
+from codetune.exceptions import NOT_FOUND, PermanentVertexError, PlanRejected, StorageError
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
 from codetune.tuning import models
@@ -32,8 +32,6 @@ from codetune.tuning.backends.once import Creation, create_once
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem, TuningParameters
 from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
-
-NOT_FOUND = 404
 
 # FACTS: PipelineJob states. PAUSED and CANCELLING are still on their way somewhere.
 STAGES = {
