@@ -653,7 +653,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
             vertex,
             lambda job: JobPointer(job, "gemini", bucket, ref.name, "1", "ct"),
         )
-        return create_once(context.store, creation(context, plan), 600)
+        return create_once(context, creation(context, plan))
 
     # First delivery creates; a repeat reads the job from the claim.
     first = plan_for("1")

@@ -89,12 +89,7 @@ class GeminiBackend:
                 models.GEMINI_MODELS[plan.base_model],
                 context.evaluation_format,
             )
-        job, created = create_once(
-            context.store,
-            creation(context, plan),
-            context.claim_timeout_seconds,
-            context.may_create,
-        )
+        job, created = create_once(context, creation(context, plan))
         context.store.write_pointer(context.pointer(job["name"]))
         return Submitted(job, created)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from codetune.exceptions import NOT_FOUND, PermanentVertexError, RetryableVertexError
 from codetune.state import Claim, RecordStore
+from codetune.tuning.backends.base import SubmitContext
 
 TOO_MANY_REQUESTS = 429
 
@@ -38,14 +39,13 @@ class Creation:
     refused_if_exists: bool = False
 
 
-def create_once(
-    store: RecordStore, creation: Creation, claim_timeout_seconds: float, may_create: bool = True
-) -> tuple[dict[str, Any], bool]:
+def create_once(context: SubmitContext, creation: Creation) -> tuple[dict[str, Any], bool]:
     """The job, and whether this call created it. Every step that could let two deliveries
     both create is a conditional write: the claim is taken only if there is none (generation
     0), taken over only at the generation read, and named only at the generation written.
-    With `may_create` False (a job is known to have existed) the job is only looked for."""
-    request = creation.request
+    With `context.may_create` False (a job is known to have existed) the job is only looked
+    for."""
+    store, request, may_create = context.store, creation.request, context.may_create
     claim, generation = store.claim(request)
     if claim and claim.job:
         return creation.get(claim.job), False
@@ -62,7 +62,7 @@ def create_once(
         if not store.write_claim(Claim(request, time.time()), if_generation_match=0):
             raise RetryableVertexError(f"another delivery claimed job {request}")
     else:
-        young = time.time() - claim.since < claim_timeout_seconds
+        young = time.time() - claim.since < context.claim_timeout_seconds
         if young and not creation.refused_if_exists:
             raise RetryableVertexError(
                 f"another delivery is creating job {request}; try again later"

@@ -104,12 +104,7 @@ class PipelineBackend:
         # The pointer first: a status event for this job must find its record even if it comes
         # before the SUBMITTED write.
         context.store.write_pointer(context.pointer(plan.job_name))
-        job, created = create_once(
-            context.store,
-            creation(context, plan),
-            context.claim_timeout_seconds,
-            context.may_create,
-        )
+        job, created = create_once(context, creation(context, plan))
         return Submitted(job, created)
 
     def outcome(self, job: Mapping[str, Any]) -> JobOutcome:
