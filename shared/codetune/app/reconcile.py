@@ -55,7 +55,8 @@ def reconcile(
     validated = announced = stuck = 0
     just_validated: set[tuple[str, str]] = set()  # announced by validate in this very run
     # Uploads whose storage event was lost: validate them now.
-    recorded = store.recorded()
+    records = store.listed_records()  # one listing serves both loops below
+    recorded = store.recorded(records)
     for listed in storage.list_objects(settings.bucket, settings.upload_prefix):
         name = listed.name
         if not name.lower().endswith(DATASET_SUFFIX) or store.is_system_object(name):
@@ -79,7 +80,7 @@ def reconcile(
         validated += outcome in (Validation.VALIDATED, Validation.REJECTED)
         just_validated.add((name, listed.generation))
     # Datasets whose "dataset validated" message was lost or dead-lettered: announce again.
-    for dataset, generation, record in store.unfinished(bad, limit):
+    for dataset, generation, record in store.unfinished(records, bad, limit):
         age = _age(now, record.updated)
         if (dataset, generation) in just_validated:
             continue

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from codetune.exceptions import InputError
-from codetune.ports import ObjectStore
+from codetune.ports import ListedObject, ObjectStore
 from codetune.state.records import FINAL, Claim, JobPointer, Record, Stage, advance
 
 SYSTEM_PREFIX = "_codetune/"
@@ -153,26 +153,30 @@ class RecordStore:
         )
         return None if written is None else Record.from_json(written)
 
-    def recorded(self) -> set[tuple[str, str]]:
-        """Every version that has a record, as (dataset_key(dataset), generation): one paged
-        listing, no reads."""
+    def listed_records(self) -> list[ListedObject]:
+        """Every record object, from one paged listing: names and stages, no reads."""
+        return list(self.storage.list_objects(self.bucket, f"{self.prefix}records/"))
+
+    def recorded(self, listing: list[ListedObject]) -> set[tuple[str, str]]:
+        """The versions of a `listed_records` listing, as (dataset_key(dataset), generation)."""
         prefix = f"{self.prefix}records/"
         found = set()
-        for listed in self.storage.list_objects(self.bucket, prefix):
+        for listed in listing:
             key, _, leaf = listed.name[len(prefix) :].rpartition("/")
             found.add((key, leaf.removesuffix(".json")))
         return found
 
     def unfinished(
-        self, on_bad: Callable[[str, Exception], None], limit: int
+        self, listing: list[ListedObject], on_bad: Callable[[str, Exception], None], limit: int
     ) -> list[tuple[str, str, Record]]:
-        """Up to `limit` records not at an end, as (dataset, generation, record). The listing
-        carries each record's stage (its object metadata), so a finished record is never read;
-        a record written before the stage was kept there is read once to find out. An
-        unreadable record is reported to `on_bad` and skipped."""
+        """Up to `limit` records not at an end, as (dataset, generation, record), of a
+        `listed_records` listing. The listing carries each record's
+        stage (its object metadata), so a finished record is never read; a record written
+        before the stage was kept there is read once to find out. An unreadable record is
+        reported to `on_bad` and skipped."""
         prefix = f"{self.prefix}records/"
         found: list[tuple[str, str, Record]] = []
-        for listed in self.storage.list_objects(self.bucket, prefix):
+        for listed in listing:
             if listed.metadata.get(STAGE_METADATA) in _FINAL_NAMES:
                 continue
             if len(found) >= limit:
