@@ -27,9 +27,8 @@ class Tuning(StrEnum):
     REJECTED = "rejected"  # parameters or data break a rule: no job
     REFUSED = "refused"  # Vertex AI refused the job for good
     SUBMITTED = "submitted"
-    ALREADY_SUBMITTED = (
-        "already submitted"  # a repeated delivery: the job exists or the dataset ended
-    )
+    # A repeated delivery: the job exists, or the dataset ended.
+    ALREADY_SUBMITTED = "already submitted"
 
 
 def tune_dataset(

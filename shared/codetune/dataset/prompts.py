@@ -86,16 +86,15 @@ def has_instruction(prompt_opening: str) -> bool:
     text, size = prompt_opening, len(prompt_opening)
     for end, (kind, length) in _KEYWORDS.iter(text):
         start, after = end - length + 1, end + 1
-        before_char = text[start - 1] if start else ""
-        after_char = text[after] if after < size else ""
+        # The text's ends count as a space: neither a word character nor "+" or "#".
+        before_char = text[start - 1] if start else " "
+        after_char = text[after] if after < size else " "
         if kind == _LANGUAGE:
-            if not (before_char and _is_word(before_char)) and not (
-                after_char and _is_word(after_char)
-            ):
+            if not _is_word(before_char) and not _is_word(after_char):
                 return True
         elif kind == _SYMBOL:
-            if not (before_char and (_is_word(before_char) or before_char in "+#")) and not (
-                after_char and (_is_word(after_char) or after_char in "+#")
+            if not (_is_word(before_char) or before_char in "+#") and not (
+                _is_word(after_char) or after_char in "+#"
             ):
                 return True
         else:

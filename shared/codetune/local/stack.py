@@ -64,9 +64,8 @@ class StackConfig:
     step_seconds: float = 1.0  # how long a stand-in job stays in each state
     sweep_seconds: float = 1.0  # how often the Cloud Scheduler stand-in calls the sweep function
     log_dir: Path | None = None  # where each process writes its output; a temporary folder if None
-    storage: str = (
-        "memory"  # the storage emulator's backend: "memory", or "filesystem" (restartable)
-    )
+    # The storage emulator's backend: "memory", or "filesystem" (restartable).
+    storage: str = "memory"
     extra_env: dict[str, str] = field(
         default_factory=dict
     )  # e.g. CODETUNE_TRAIN_STEPS for the functions
