@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -19,6 +20,7 @@ from codetune.dataset import (
     code_bison,
     validate_stream,
 )
+from codetune.dataset.checks import ExampleCheck
 
 # The rules of Google's "Tune code models" page (S-1..S-9), which most dataset tests hold.
 LEGACY_RULES = code_bison("code-bison@002")
@@ -69,12 +71,19 @@ def validate(
     role: DatasetRole = DatasetRole.TRAINING,
     rules: RuleSet | None = None,
     format: DatasetFormat | None = None,
+    checks: Sequence[ExampleCheck] = (),
 ) -> dict[str, Any]:
     """The JSON report of `data` (by the seed's code-bison rules unless `rules` says otherwise),
     checked against the report's published schema."""
     rules = rules or LEGACY_RULES
     report = validate_stream(
-        io.BytesIO(data), "gs://bucket/data.jsonl", kind, role, rules=rules, format=format
+        io.BytesIO(data),
+        "gs://bucket/data.jsonl",
+        kind,
+        role,
+        rules=rules,
+        format=format,
+        checks=checks,
     ).to_dict()
     jsonschema.validate(report, report_schema())
     # The report must survive a JSON round trip unchanged: it is written to Cloud Storage.

@@ -21,6 +21,8 @@ from codetune.dataset import (
     ValidationReport,
     validate_path,
 )
+from codetune.dataset.checks import ExampleCheck
+from codetune.dataset.overlap import TrainingOverlap, index_evaluation
 from codetune.exceptions import PlanRejected
 from codetune.tuning import parameters as tuning_parameters
 from codetune.tuning.backends import default_rules, known_models, plan_from_sources, rules_for
@@ -80,6 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("CODETUNE_LARGE_MODEL_REFERENCE"),
         help="check it for this base model's rules (default: $CODETUNE_LARGE_MODEL_REFERENCE, "
         "else the default, gemini-3.5-flash)",
+    )
+    validate.add_argument(
+        "--eval",
+        dest="evaluation_path",
+        metavar="EVAL",
+        help="the evaluation dataset paired with PATH: it is validated as one, and every one of "
+        "its examples that is also in PATH is an error (rule overlap)",
     )
     validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     validate.set_defaults(handler=_validate)
@@ -160,24 +169,46 @@ def _validate(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_UNREADABLE
-    progress = _progress_bar(args.path, sys.stderr) if not args.json else None
+    if args.evaluation_path and role is DatasetRole.EVALUATION:
+        print("codetune: --eval pairs an evaluation dataset with a training one", file=sys.stderr)
+        return EXIT_UNREADABLE
+    form = DatasetFormat(args.format) if args.format else None
+    reports: list[ValidationReport] = []
+    checks: list[ExampleCheck] = []
+    path = args.path
     try:
-        form = DatasetFormat(args.format) if args.format else None
-        report = validate_path(args.path, kind, role, progress, rules=rules, format=form)
+        if args.evaluation_path:
+            path = args.evaluation_path
+            with open(path, "rb") as stream:
+                evaluation, index = index_evaluation(stream, path, rules=rules)
+            reports.append(evaluation)
+            checks.append(TrainingOverlap(index))
+            path = args.path
+        progress = _progress_bar(path, sys.stderr) if not args.json else None
+        try:
+            reports.insert(
+                0, validate_path(path, kind, role, progress, rules=rules, format=form, checks=checks)
+            )
+        finally:
+            if progress is not None:
+                progress(-1)
     except OSError as fault:
-        message = f"cannot read {args.path}: {fault.strerror or fault}"
+        message = f"cannot read {path}: {fault.strerror or fault}"
         if args.json:
-            sys.stdout.write(orjson.dumps({"dataset": args.path, "error": message}).decode() + "\n")
+            sys.stdout.write(orjson.dumps({"dataset": path, "error": message}).decode() + "\n")
         print(f"codetune: {message}", file=sys.stderr)
         return EXIT_UNREADABLE
-    finally:
-        if progress is not None:
-            progress(-1)
     if args.json:
-        sys.stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        # One report as before; a pair as {"training": ..., "evaluation": ...}.
+        shown = (
+            {"training": reports[0].to_dict(), "evaluation": reports[1].to_dict()}
+            if len(reports) == 2
+            else reports[0].to_dict()
+        )
+        sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        sys.stdout.write(summary(report))
-    return EXIT_VALID if report.valid else EXIT_INVALID
+        sys.stdout.write("".join(summary(report) for report in reports))
+    return EXIT_VALID if all(report.valid for report in reports) else EXIT_INVALID
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -356,6 +387,13 @@ def summary(report: ValidationReport) -> str:
             f"prompts ~{tokens['prompt']['mean']:,} tokens on average (max ~{tokens['prompt']['max']:,}), "
             f"responses ~{tokens['response']['mean']:,} (max ~{tokens['response']['max']:,}); "
             "token counts are estimates"
+        )
+    overlap = stats.get("overlap")
+    if overlap:
+        lines.append(
+            f"{overlap['training_examples_in_evaluation']:,} training example(s) also in the "
+            f"evaluation dataset {overlap['evaluation_dataset']} "
+            f"({overlap['evaluation_examples']:,} examples)"
         )
     return "\n".join(lines) + "\n"
 

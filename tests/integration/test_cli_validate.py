@@ -133,3 +133,34 @@ def test_the_shipped_examples_are_valid(name: str, flags: list[str]) -> None:
     result = codetune("validate", EXAMPLES / name, *flags, "--json")
     assert result.returncode == 0, result.stdout
     assert json.loads(result.stdout)["valid"] is True
+
+
+def test_eval_pairs_an_evaluation_dataset_and_reports_overlap(write) -> None:  # type: ignore[no-untyped-def]
+    evaluation = [generation(500 + i) for i in range(12)]
+    training = generation_dataset(20)
+    training[4] = evaluation[7]
+    train_path = write(dataset(training))
+    eval_path = write(dataset(evaluation), "data.eval.jsonl")
+    result = codetune("validate", train_path, "--eval", eval_path)
+    assert result.returncode == 1, result.stderr
+    assert f"line 5 [overlap] example is also line 8 of the evaluation dataset {eval_path}" in (
+        result.stdout
+    )
+    assert "valid generation evaluation dataset, 12 examples" in result.stdout
+    assert "1 training example(s) also in the evaluation dataset" in result.stdout
+
+    as_json = json.loads(codetune("validate", train_path, "--eval", eval_path, "--json").stdout)
+    assert set(as_json) == {"training", "evaluation"}
+    for report in as_json.values():
+        jsonschema.validate(report, report_schema())
+    assert as_json["training"]["stats"]["overlap"]["evaluation_lines"] == [8]
+
+    training[4] = generation(4)
+    assert codetune("validate", write(dataset(training)), "--eval", eval_path).returncode == 0
+
+
+def test_eval_names_an_unreadable_evaluation_dataset(write, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    missing = tmp_path / "missing.eval.jsonl"
+    result = codetune("validate", write(dataset(generation_dataset(12))), "--eval", missing)
+    assert result.returncode == 2
+    assert f"cannot read {missing}" in result.stderr

@@ -850,3 +850,32 @@ def test_a_dataset_may_choose_only_among_the_deployments_base_models(
     )
     assert tune_dataset(allowed, storage, vertex, settings, ENVIRON, LOG) is Tuning.SUBMITTED
     assert vertex.creates == 1
+
+
+def test_an_evaluation_dataset_that_overlaps_training_stops_the_job(storage: MemoryStorage) -> None:
+    """Rule `overlap`: tune compares the two validated copies, whichever came first, and names
+    the training line and the evaluation line of every overlap."""
+    evaluation = [generation(900 + i) for i in range(12)]
+    validated(storage, "incoming/v.eval.jsonl", dataset(evaluation))
+    storage.put(BUCKET, "incoming/v.tuning.json", orjson.dumps({"evaluation": "v.eval.jsonl"}))
+    training = generation_dataset(30)
+    training[10] = evaluation[2]
+    message = validated(storage, "incoming/v.jsonl", dataset(training))
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    assert vertex.creates == 0
+    record = store(storage).record("incoming/v.jsonl", message.generation)
+    assert record is not None and record.state is Stage.FAILED and record.error
+    [problem] = record.error["problems"]
+    assert problem["parameter"] == "evaluation_data_uri" and problem["rule"] == "overlap"
+    assert problem["message"].startswith(
+        f"training line 11: example is also line 3 of the evaluation dataset gs://{BUCKET}/"
+        "incoming/v.eval.jsonl"
+    )
+    # Without the overlap, the same pair is tuned.
+    training[10] = generation(10)
+    storage.put(BUCKET, "incoming/w.tuning.json", orjson.dumps({"evaluation": "v.eval.jsonl"}))
+    clean = validated(storage, "incoming/w.jsonl", dataset(training))
+    assert tune_dataset(clean, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    [job] = vertex.jobs.values()
+    assert job["supervisedTuningSpec"]["validationDatasetUri"].endswith("validation.gemini.jsonl")

@@ -8,14 +8,21 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from codetune.config import Settings
-from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
+from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
+from codetune.dataset.overlap import find_overlap
 from codetune.exceptions import PermanentVertexError, PlanRejected, RetryableVertexError
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
 from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
-from codetune.tuning.backends import SubmitContext, by_name, plan_from_sources
-from codetune.tuning.backends.base import VertexAI
+from codetune.tuning.backends import (
+    SubmitContext,
+    by_name,
+    default_rules,
+    plan_from_sources,
+    rules_for,
+)
+from codetune.tuning.backends.base import TuningPlan, VertexAI
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem
 from codetune.tuning.sources import frozen_sources
@@ -108,6 +115,9 @@ def tune_dataset(
         evaluation, evaluation_format = validated_evaluation(
             plan.evaluation_source, plan.base_model, store, settings.upload_prefix
         )
+        pinned = DatasetRef(store.pinned_uri(dataset.name, dataset.generation))
+        if evaluation is not None and plan.evaluation_source is not None:
+            no_overlap(pinned, form, evaluation, evaluation_format, plan, storage)
 
         def pointer(job: str) -> JobPointer:
             return JobPointer(
@@ -121,7 +131,6 @@ def tune_dataset(
 
         for warning in plan.warnings:
             log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
-        pinned = DatasetRef(store.pinned_uri(dataset.name, dataset.generation))
         context = SubmitContext(
             pinned,
             kind,
@@ -250,6 +259,46 @@ def validated_evaluation(
         )
     pinned = DatasetRef(store.pinned_uri(ref.name, live.generation))
     return pinned, DatasetFormat(record.format or DatasetFormat.SEED)
+
+
+def no_overlap(
+    training: DatasetRef,
+    training_format: DatasetFormat,
+    evaluation: DatasetRef,
+    evaluation_format: DatasetFormat,
+    plan: TuningPlan,
+    storage: ObjectStore,
+) -> None:
+    """No job scored on its own training data (rule `overlap`): the two validated copies are
+    compared here, whichever was uploaded first."""
+    rules = rules_for(plan.base_model) or default_rules()
+    with (
+        storage.open_dataset(evaluation.bucket, evaluation.name, None) as evaluation_stream,
+        storage.open_dataset(training.bucket, training.name, None) as training_stream,
+    ):
+        count, listed = find_overlap(
+            training_stream,
+            evaluation_stream,
+            plan.evaluation_source or evaluation.uri,
+            rules=rules,
+            training_format=training_format,
+            evaluation_format=evaluation_format,
+        )
+    if not count:
+        return
+    problems = [
+        Problem("evaluation_data_uri", str(Rule.OVERLAP), f"training line {f.line}: {f.message}")
+        for f in listed
+    ]
+    if count > len(listed):
+        problems.append(
+            Problem(
+                "evaluation_data_uri",
+                str(Rule.OVERLAP),
+                f"and {count - len(listed):,} more training examples in the evaluation dataset",
+            )
+        )
+    raise PlanRejected(problems)
 
 
 def _now() -> str:

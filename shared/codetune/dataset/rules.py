@@ -121,6 +121,12 @@ class Rule(StrEnum):
     # Warnings of our own.
     DUPLICATE = "duplicate"
     UNKNOWN_FIELD = "unknown-field"
+    # What the data would cost a team that no tuning service checks (codetune.dataset.overlap,
+    # codetune.dataset.secrets, codetune.dataset.near).
+    OVERLAP = "overlap"  # error: an evaluation example is also a training example
+    NEAR_OVERLAP = "near-overlap"  # warning: ... nearly (opt-in)
+    NEAR_DUPLICATE = "near-duplicate"  # warning: two training examples nearly the same (opt-in)
+    SECRET = "secret"  # error by default: a credential in an example
 
 
 RULE_SUMMARIES: dict[Rule, str] = {
@@ -146,6 +152,10 @@ RULE_SUMMARIES: dict[Rule, str] = {
     Rule.GEMINI_SIZE: "Gemini datasets: at most 1 GB and 1M examples; validation at most 5,000",
     Rule.DUPLICATE: "no example appears twice",
     Rule.UNKNOWN_FIELD: "examples carry only the fields of their kind",
+    Rule.OVERLAP: "no evaluation example is also a training example (white space normalised)",
+    Rule.NEAR_OVERLAP: "no evaluation example nearly repeats a training example",
+    Rule.NEAR_DUPLICATE: "no two training examples are nearly the same",
+    Rule.SECRET: "no credentials in examples: keys, tokens, passwords, private keys",
 }
 
 

@@ -8,7 +8,7 @@ contains raises: every fault becomes a finding with its line, field and rule.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -16,6 +16,7 @@ from typing import Any, TypeGuard
 import orjson
 
 from codetune.dataset import prompts
+from codetune.dataset.checks import ExampleCheck, Texts
 from codetune.dataset.lines import ByteStream, read_lines
 from codetune.dataset.report import Finding, Findings, ValidationReport
 from codetune.dataset.rules import (
@@ -133,6 +134,8 @@ class _Validation:
     other_layouts: int = 0
     fingerprints: dict[int, int] = field(default_factory=dict)
     duplicates: int = 0
+    checks: Sequence[ExampleCheck] = ()
+    check_stats: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.count_marks = (
@@ -148,6 +151,17 @@ class _Validation:
 
     def warn(self, rule: Rule, message: str, line: int | None, field: str | None = None) -> None:
         self.warnings.add(Finding(rule, message, line, field))
+
+    def field_of(self, index: int, texts: Texts) -> str:
+        """The field `texts[index]` came from, in the file's format (see codetune.dataset.checks)."""
+        if self.kind is DatasetKind.GENERATION:
+            return ("input_text", "output_text")[index]
+        if self.format is DatasetFormat.GEMINI:
+            return "systemInstruction.parts" if index == 0 else f"contents[{index - 1}].parts"
+        if self.format is DatasetFormat.OPENAI:
+            offset = 0 if texts[0] is None else 1
+            return "messages[0].content" if index == 0 else f"messages[{index - 1 + offset}].content"
+        return "context" if index == 0 else f"messages[{index - 1}].content"
 
     # --- one line ---------------------------------------------------------------------------
     def check_line(self, number: int, data: bytes | memoryview | None) -> None:
@@ -328,7 +342,7 @@ class _Validation:
             response,
             prompts.has_instruction(opening),
             prompts.prompt_layout(opening),
-            hash((prompt, response)),
+            (prompt, response),
         )
 
     # --- code chat ---------------------------------------------------------------------------
@@ -644,7 +658,7 @@ class _Validation:
             prompts.has_instruction(opening)
             or (system is not None and prompts.has_instruction(prompts.opening(system))),
             prompts.prompt_layout(opening),
-            hash((system, *contents)),
+            (system, *contents),
         )
 
     # --- shared by both kinds ----------------------------------------------------------------
@@ -680,9 +694,10 @@ class _Validation:
         response: str,
         instructed: bool,
         layout: tuple[str, ...],
-        fingerprint: int,
+        texts: Texts,
     ) -> None:
-        """Statistics and warnings of a well-formed example (S-7, S-8, S-9, duplicates).
+        """Statistics and warnings of a well-formed example (S-7, S-8, S-9, duplicates), then
+        the checks of its texts.
 
         The prompt is everything the model reads before the answer: the input text, or the
         chat's context and every turn before the last.
@@ -705,12 +720,15 @@ class _Validation:
             seen.examples += 1
         else:
             self._new_layout(number, layout)
+        fingerprint = hash(texts)
         first = self.fingerprints.get(fingerprint)
         if first is not None:
             self.duplicates += 1
             self.warn(Rule.DUPLICATE, f"example repeats line {first} exactly", number)
         elif len(self.fingerprints) < _MAX_FINGERPRINTS:
             self.fingerprints[fingerprint] = number
+        for check in self.checks:
+            check.example(number, texts, self)
 
     def _over_model_limit(self, number: int, chars: int) -> None:
         self.over_model_limit += 1
@@ -793,6 +811,10 @@ class _Validation:
                 "use the one layout production prompts will have",
                 None,
             )
+        for check in self.checks:
+            stats = check.finish(self)
+            if stats:
+                self.check_stats[check.name] = stats
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {
@@ -816,6 +838,7 @@ class _Validation:
                 for layout, seen in sorted(self.layouts.items(), key=lambda i: -i[1].examples)
             ],
             "duplicate_examples": self.duplicates,
+            **self.check_stats,
         }
         if self.kind is DatasetKind.CHAT:
             stats["author_fields"] = self.author_fields
@@ -867,15 +890,17 @@ def validate_stream(
     *,
     rules: RuleSet,
     format: DatasetFormat | None = None,
+    checks: Sequence[ExampleCheck] = (),
 ) -> ValidationReport:
     """Validate the JSONL dataset read from `stream` (bytes), named `dataset` in the report.
 
     `kind` and `format` None detect them from the first example. `on_progress` is called with
-    the number of bytes read so far, after each chunk.
+    the number of bytes read so far, after each chunk. `checks` see every well-formed example
+    in the same pass (codetune.dataset.checks); their stats join the report's under their names.
     """
     if format in (DatasetFormat.GEMINI, DatasetFormat.OPENAI):
         kind = DatasetKind.CHAT  # conversations
-    state = _Validation(kind=kind, role=role, rules=rules, format=format)
+    state = _Validation(kind=kind, role=role, rules=rules, format=format, checks=checks)
     if kind is not None:
         state._check_kind_for_role()
 
@@ -909,9 +934,10 @@ def validate_path(
     *,
     rules: RuleSet,
     format: DatasetFormat | None = None,
+    checks: Sequence[ExampleCheck] = (),
 ) -> ValidationReport:
     """Validate a local file. Raises OSError when it cannot be read."""
     with open(path, "rb") as stream:
         return validate_stream(
-            stream, str(path), kind, role, on_progress, rules=rules, format=format
+            stream, str(path), kind, role, on_progress, rules=rules, format=format, checks=checks
         )

@@ -1,0 +1,129 @@
+"""Train/evaluation overlap (rule `overlap`): an evaluation example that is also a training
+example, exactly or once white space is normalised.
+
+A model scored on examples it was tuned on looks better than it is, and no tuning service
+checks for it. The evaluation dataset is small (Gemini: at most 5,000 examples; code-bison:
+250), so its fingerprints are held in memory while the training dataset streams past: memory
+is bounded by the evaluation dataset's limit, whatever the training dataset's size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from codetune.dataset.checks import Findings, Texts
+from codetune.dataset.lines import ByteStream
+from codetune.dataset.report import Finding, ValidationReport
+from codetune.dataset.rules import DatasetFormat, DatasetRole, Rule, RuleSet
+from codetune.dataset.validator import validate_stream
+
+# Fingerprints an index keeps: twice the largest evaluation dataset a base model takes (Gemini's
+# 5,000 validation examples, codetune.gemini.models); a larger one is rejected by its own
+# validation anyway.
+MAX_INDEXED = 10_000
+_LINES_SHOWN = 20
+
+
+def normalised(texts: Texts) -> tuple[str, ...]:
+    """An example's texts with every run of white space made one space, ends trimmed."""
+    return tuple(" ".join(text.split()) for text in texts if text is not None)
+
+
+def _exact(texts: Texts) -> tuple[str, ...]:
+    return tuple(text for text in texts if text is not None)
+
+
+@dataclass(slots=True)
+class EvaluationIndex:
+    """The fingerprints of an evaluation dataset's examples, built while it is validated.
+
+    An example's fingerprint covers all its texts (prompt and response, or every turn), so the
+    same prompt with another answer is not an overlap. A conversation without a system text
+    and a code-generation example with the same texts are the same example.
+    """
+
+    dataset: str  # the evaluation dataset, as findings name it
+    name: str = "evaluation_index"
+    lines: dict[int, int] = field(default_factory=dict)  # normalised fingerprint -> line
+    exact: dict[int, int] = field(default_factory=dict)  # line -> fingerprint of the raw texts
+    examples: int = 0
+
+    def example(self, line: int, texts: Texts, findings: Findings) -> None:
+        self.examples += 1
+        if len(self.lines) < MAX_INDEXED:
+            key = hash(normalised(texts))
+            if key not in self.lines:
+                self.lines[key] = line
+                self.exact[line] = hash(_exact(texts))
+
+    def finish(self, findings: Findings) -> dict[str, Any]:
+        return {}  # the evaluation dataset's own report says nothing of it
+
+
+@dataclass(slots=True)
+class TrainingOverlap:
+    """Checks each training example against an evaluation dataset's index."""
+
+    index: EvaluationIndex
+    name: str = "overlap"
+    found: int = 0
+    whitespace_only: int = 0
+    evaluation_lines: set[int] = field(default_factory=set)
+
+    def example(self, line: int, texts: Texts, findings: Findings) -> None:
+        evaluation_line = self.index.lines.get(hash(normalised(texts)))
+        if evaluation_line is None:
+            return
+        self.found += 1
+        self.evaluation_lines.add(evaluation_line)
+        exact = self.index.exact[evaluation_line] == hash(_exact(texts))
+        if not exact:
+            self.whitespace_only += 1
+        how = "" if exact else ", once white space is normalised"
+        findings.error(
+            Rule.OVERLAP,
+            f"example is also line {evaluation_line} of the evaluation dataset "
+            f"{self.index.dataset}{how}; a model scored on what it trained on looks better than "
+            "it is: remove it from one of them",
+            line,
+        )
+
+    def finish(self, findings: Findings) -> dict[str, Any]:
+        return {
+            "evaluation_dataset": self.index.dataset,
+            "evaluation_examples": self.index.examples,
+            "training_examples_in_evaluation": self.found,
+            "of_which_only_after_normalising_white_space": self.whitespace_only,
+            "evaluation_lines": sorted(self.evaluation_lines)[:_LINES_SHOWN],
+        }
+
+
+def index_evaluation(
+    stream: ByteStream, dataset: str, *, rules: RuleSet, format: DatasetFormat | None = None
+) -> tuple[ValidationReport, EvaluationIndex]:
+    """Validate an evaluation dataset and index its examples in the same pass."""
+    index = EvaluationIndex(dataset)
+    report = validate_stream(
+        stream, dataset, role=DatasetRole.EVALUATION, rules=rules, format=format, checks=[index]
+    )
+    return report, index
+
+
+def find_overlap(
+    training: ByteStream,
+    evaluation: ByteStream,
+    evaluation_name: str,
+    *,
+    rules: RuleSet,
+    training_format: DatasetFormat | None = None,
+    evaluation_format: DatasetFormat | None = None,
+) -> tuple[int, list[Finding]]:
+    """How many training examples are evaluation examples, and the first of them listed, for a
+    pair that was each validated before (tune's last look before it pays for a job)."""
+    _, index = index_evaluation(evaluation, evaluation_name, rules=rules, format=evaluation_format)
+    report = validate_stream(
+        training, "training", rules=rules, format=training_format, checks=[TrainingOverlap(index)]
+    )
+    listed = [finding for finding in report.errors.listed if finding.rule is Rule.OVERLAP]
+    return report.errors.counts[str(Rule.OVERLAP)], listed
