@@ -3,8 +3,8 @@
 What real code datasets look like and the standard-library set (`datasets.py`) does not: many
 small and mid-sized examples rather than few large ones, eight languages, multi-line code full of
 quotes, backslashes and tabs, unicode in every prompt, the instruction sometimes 80 to 110
-characters in, some prompts laid out with labels; and chats of two to four turns, most with a
-context.
+characters in, some prompts laid out with labels, credentials read from the environment or left
+as placeholders in 5% of code blocks; and chats of two to four turns, most with a context.
 
     python -m benchmarks.realistic OUT_DIR   # writes realistic-generation.jsonl, realistic-chat.jsonl
 """
@@ -62,6 +62,22 @@ _CODE = {
 }
 
 
+# How real code handles credentials: read from the environment, or a placeholder for the reader
+# to fill in. Secret-like, no secret: what the secret scan must pass without a finding (some
+# lines get through its pre-filter, so its second stage is measured too).
+_CREDENTIALS = {
+    "Python": 'DB_PASSWORD = os.environ["DB_PASSWORD"]\nAPI_KEY = "YOUR_API_KEY"  # set before running\n',
+    "Go": 'token := os.Getenv("API_TOKEN")\nconst apiKey = "<your-api-key>"\n',
+    "Rust": 'let token = std::env::var("API_TOKEN")?;\n',
+    "Java": 'String password = System.getenv("DB_PASSWORD");\nprivate static final String SECRET = "changeme";\n',
+    "TypeScript": 'const apiKey = process.env.API_KEY ?? "your-api-key";\n',
+    "C++": 'const char* password = std::getenv("DB_PASSWORD");\n',
+    "SQL": "-- password: set through PGPASSWORD, never in this file\n",
+    "Bash": 'export API_TOKEN="${API_TOKEN:?set it first}"\n',
+}
+CREDENTIAL_SHARE = 0.05  # of code blocks
+
+
 def _prompt(rng: random.Random, language: str, task: str) -> str:
     uni = rng.choice(UNICODE)
     draw = rng.random()
@@ -81,7 +97,10 @@ def _code(rng: random.Random, language: str, task: str) -> str:
     body = _CODE[language].format(
         name=f"{rng.choice(('parse', 'merge', 'count', 'load'))}_{rng.randrange(10**6)}", doc=task
     )
-    return body * rng.choice((1, 1, 1, 2, 3, 6))  # mixed sizes
+    body *= rng.choice((1, 1, 1, 2, 3, 6))  # mixed sizes
+    if rng.random() < CREDENTIAL_SHARE:
+        body = _CREDENTIALS[language] + body
+    return body
 
 
 def generation_lines(count: int = GENERATION_EXAMPLES, seed: int = 13) -> Iterator[bytes]:

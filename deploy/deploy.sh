@@ -171,7 +171,7 @@ deploy_function() {  # name memory timeout env... -- trigger flags...
     --ingress-settings internal-only --no-allow-unauthenticated \
     --memory "$memory" --timeout "$timeout" --set-env-vars "$(join_env "${env[@]}")"
 }
-deploy_function validate 1Gi 540s "${COMMON_ENV[@]}" -- \
+deploy_function validate 1Gi 540s "${COMMON_ENV[@]}" "CODETUNE_SECRETS=$SECRETS" -- \
   --trigger-event-filters type=google.cloud.storage.object.v1.finalized \
   --trigger-event-filters "bucket=$BUCKET" --trigger-location "$REGION" \
   --trigger-service-account "$(sa validate)" --retry

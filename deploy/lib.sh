@@ -7,7 +7,8 @@ usage: $(basename "$0") --project P --region R --bucket B [--settings FILE] [--d
 
 Settings may also come from a file of KEY=VALUE lines (default deploy/settings.env when it
 exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, SWEEP_INTERVAL_MINUTES
-(1 to 59, default 1), and CODETUNE_* tuning defaults passed to the tune function.
+(1 to 59, default 1), SECRETS (error or warning, default error: what a credential in a
+dataset is), and CODETUNE_* tuning defaults passed to the tune function.
 Command-line flags win over the file.
 --dry-run prints every command, one a line, and touches nothing.
 EOF
@@ -18,6 +19,8 @@ DRY_RUN=0
 PROJECT="" REGION="" BUCKET="" SETTINGS=""
 # How often the sweep re-reads unfinished jobs; a Gemini job's end is recorded within it.
 SWEEP_INTERVAL_MINUTES=1
+# A credential found in a dataset (rule `secret`): an error that rejects it, or a warning.
+SECRETS=error
 TUNING_DEFAULTS=()
 
 parse_args() {
@@ -42,6 +45,10 @@ parse_args() {
     [1-9]|[1-5][0-9]) ;;
     *) echo "SWEEP_INTERVAL_MINUTES must be 1 to 59, not '$SWEEP_INTERVAL_MINUTES'" >&2; exit 2 ;;
   esac
+  case "$SECRETS" in
+    error|warning) ;;
+    *) echo "SECRETS must be error or warning, not '$SECRETS'" >&2; exit 2 ;;
+  esac
   names
 }
 
@@ -57,6 +64,7 @@ read_settings() {
       REGION) REGION=$value ;;
       BUCKET) BUCKET=$value ;;
       SWEEP_INTERVAL_MINUTES) SWEEP_INTERVAL_MINUTES=$value ;;
+      SECRETS) SECRETS=$value ;;
       CODETUNE_*) TUNING_DEFAULTS+=("$key=$value") ;;
       *) echo "unknown setting $key in $1" >&2; exit 2 ;;
     esac

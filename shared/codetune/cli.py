@@ -18,6 +18,7 @@ from codetune.dataset import (
     DatasetFormat,
     DatasetKind,
     DatasetRole,
+    SecretSeverity,
     ValidationReport,
     validate_path,
 )
@@ -89,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="EVAL",
         help="the evaluation dataset paired with PATH: it is validated as one, and every one of "
         "its examples that is also in PATH is an error (rule overlap)",
+    )
+    validate.add_argument(
+        "--secrets",
+        choices=[s.value for s in SecretSeverity],
+        default=os.environ.get("CODETUNE_SECRETS") or SecretSeverity.ERROR.value,
+        help="a credential in an example is an error (the default, or $CODETUNE_SECRETS), a "
+        "warning, or not looked for (off)",
     )
     validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     validate.set_defaults(handler=_validate)
@@ -173,6 +181,7 @@ def _validate(args: argparse.Namespace) -> int:
         print("codetune: --eval pairs an evaluation dataset with a training one", file=sys.stderr)
         return EXIT_UNREADABLE
     form = DatasetFormat(args.format) if args.format else None
+    secrets = SecretSeverity(args.secrets)
     reports: list[ValidationReport] = []
     checks: list[ExampleCheck] = []
     path = args.path
@@ -180,14 +189,24 @@ def _validate(args: argparse.Namespace) -> int:
         if args.evaluation_path:
             path = args.evaluation_path
             with open(path, "rb") as stream:
-                evaluation, index = index_evaluation(stream, path, rules=rules)
+                evaluation, index = index_evaluation(stream, path, rules=rules, secrets=secrets)
             reports.append(evaluation)
             checks.append(TrainingOverlap(index))
             path = args.path
         progress = _progress_bar(path, sys.stderr) if not args.json else None
         try:
             reports.insert(
-                0, validate_path(path, kind, role, progress, rules=rules, format=form, checks=checks)
+                0,
+                validate_path(
+                    path,
+                    kind,
+                    role,
+                    progress,
+                    rules=rules,
+                    format=form,
+                    checks=checks,
+                    secrets=secrets,
+                ),
             )
         finally:
             if progress is not None:

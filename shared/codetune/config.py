@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from codetune.dataset.rules import SecretSeverity
 from codetune.state.store import SYSTEM_PREFIX
 from codetune.vertex import VertexConfig
 
@@ -31,6 +32,9 @@ class Settings:
     # The base models a dataset may choose (empty: any tunable one); the deployment's own
     # default is always allowed.
     allowed_base_models: tuple[str, ...] = ()
+    # A credential in a dataset (rule `secret`): an error, or a warning. Never off: a team that
+    # tunes on keys publishes them to everyone who can query the model.
+    secrets: SecretSeverity = SecretSeverity.ERROR
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -51,6 +55,7 @@ class Settings:
                 for m in env.get("CODETUNE_ALLOWED_BASE_MODELS", "").split(",")
                 if m.strip()
             ),
+            secrets=_secrets(env.get("CODETUNE_SECRETS") or "error"),
         )
 
     @property
@@ -62,3 +67,10 @@ class Settings:
     @property
     def vertex(self) -> VertexConfig:
         return VertexConfig(endpoint=self.vertex_endpoint)
+
+
+def _secrets(value: str) -> SecretSeverity:
+    """CODETUNE_SECRETS: 'error' or 'warning'; anything else stops the function at start."""
+    if value not in (SecretSeverity.ERROR, SecretSeverity.WARNING):
+        raise ValueError(f"CODETUNE_SECRETS must be 'error' or 'warning', not {value!r}")
+    return SecretSeverity(value)

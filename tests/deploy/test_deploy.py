@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from codetune.config import Settings
+
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--project", "acme-ml", "--region", "us-central1", "--bucket", "acme-tuning-drop"]
 SETTINGS = ROOT / "deploy" / "settings.example.env"
@@ -587,3 +589,39 @@ def test_a_sweep_interval_outside_an_hour_is_refused(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "SWEEP_INTERVAL_MINUTES" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["error", "warning"])
+def test_the_secrets_setting_reaches_the_validate_function(tmp_path: Path, value: str) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text().replace("SECRETS=error", f"SECRETS={value}"))
+    [validate] = [
+        c
+        for c in gcloud_lines(dry_run("deploy.sh", "--settings", str(settings)))
+        if c[1:4] == ["functions", "deploy", "codetune-validate"]
+    ]
+    env = validate[validate.index("--set-env-vars") + 1]
+    values = dict(item.split("=", 1) for item in env[3:].split("|"))
+    assert values["CODETUNE_SECRETS"] == value
+    assert Settings.from_environment(values).secrets == value
+
+
+def test_secrets_cannot_be_turned_off_by_a_deployment(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text().replace("SECRETS=error", "SECRETS=off"))
+    result = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "deploy" / "deploy.sh"),
+            *ARGS,
+            "--settings",
+            str(settings),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "SECRETS must be error or warning" in result.stderr
+    with pytest.raises(ValueError, match="CODETUNE_SECRETS"):
+        Settings.from_environment({"CODETUNE_SECRETS": "off"})

@@ -164,3 +164,17 @@ def test_eval_names_an_unreadable_evaluation_dataset(write, tmp_path: Path) -> N
     result = codetune("validate", write(dataset(generation_dataset(12))), "--eval", missing)
     assert result.returncode == 2
     assert f"cannot read {missing}" in result.stderr
+
+
+def test_secrets_are_errors_unless_asked_otherwise(write) -> None:  # type: ignore[no-untyped-def]
+    key = "AKIA" + "Q7" * 8
+    lines = generation_dataset(12)
+    lines[2] = generation(2, output_text=f'client = boto3.client("s3", aws_access_key_id="{key}")')
+    path = write(dataset(lines))
+    result = codetune("validate", path)
+    assert result.returncode == 1
+    assert "line 3, output_text [secret] AWS access key on line 1 of the text" in result.stdout
+    assert key not in result.stdout
+    assert codetune("validate", path, "--secrets", "warning").returncode == 0
+    off = codetune("validate", path, "--secrets", "off", "--json")
+    assert off.returncode == 0 and "secrets" not in json.loads(off.stdout)["stats"]

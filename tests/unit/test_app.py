@@ -14,7 +14,7 @@ from codetune.app.status import job_event, sweep
 from codetune.app.tune import Tuning, tune_dataset
 from codetune.app.validate import Validation, validate_upload
 from codetune.config import Settings
-from codetune.dataset import DatasetKind, DatasetRole, code_bison, validate_stream
+from codetune.dataset import DatasetKind, DatasetRole, SecretSeverity, code_bison, validate_stream
 from codetune.events import StorageObject
 from codetune.exceptions import PermanentVertexError
 from codetune.logs import Logger
@@ -879,3 +879,27 @@ def test_an_evaluation_dataset_that_overlaps_training_stops_the_job(storage: Mem
     assert tune_dataset(clean, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
     [job] = vertex.jobs.values()
     assert job["supervisedTuningSpec"]["validationDatasetUri"].endswith("validation.gemini.jsonl")
+
+
+def test_a_dataset_with_a_credential_is_rejected_unless_the_deployment_says_warning(
+    storage: MemoryStorage,
+) -> None:
+    lines = generation_dataset(12)
+    lines[5] = generation(
+        5, output_text='requests.get(url, auth=("bot", "ghp_' + "x7Q" * 12 + '"))'
+    )
+    publisher = MemoryPublisher()
+    rejected = upload(storage, "incoming/k.jsonl", dataset(lines))
+    assert validate_upload(rejected, storage, publisher, SETTINGS, LOG) is Validation.REJECTED
+    report, _ = storage.read_json(BUCKET, "incoming/k.jsonl.report.json")
+    assert report is not None
+    [error] = report["errors"]
+    assert (error["rule"], error["line"], error["field"]) == ("secret", 6, "output_text")
+    assert "ghp_" not in orjson.dumps(report).decode()
+    assert publisher.messages == []
+    warned = dataclasses.replace(SETTINGS, secrets=SecretSeverity.WARNING)
+    again = upload(storage, "incoming/k2.jsonl", dataset(lines))
+    assert validate_upload(again, storage, publisher, warned, LOG) is Validation.VALIDATED
+    report, _ = storage.read_json(BUCKET, "incoming/k2.jsonl.report.json")
+    assert report is not None and "secret" in [w["rule"] for w in report["warnings"]]
+    assert len(publisher.messages) == 1

@@ -72,7 +72,7 @@ def validate_upload(
         rule_set=rules.name,
     )
     with storage.open_dataset(obj.bucket, obj.name, obj.generation) as stream:
-        report = validate_stream(stream, obj.uri, role=role, rules=rules)
+        report = validate_stream(stream, obj.uri, role=role, rules=rules, secrets=settings.secrets)
     summary = report.to_dict()
     report_object = report_name(obj.name)
     storage.write_json(obj.bucket, report_object, {**summary, "generation": obj.generation})

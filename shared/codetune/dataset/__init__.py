@@ -7,6 +7,7 @@ from codetune.dataset.rules import (
     DatasetRole,
     Rule,
     RuleSet,
+    SecretSeverity,
     code_bison,
 )
 from codetune.dataset.validator import validate_path, validate_stream
@@ -19,6 +20,7 @@ __all__ = [
     "Findings",
     "Rule",
     "RuleSet",
+    "SecretSeverity",
     "ValidationReport",
     "code_bison",
     "validate_path",

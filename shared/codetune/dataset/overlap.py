@@ -15,7 +15,7 @@ from typing import Any
 from codetune.dataset.checks import Findings, Texts
 from codetune.dataset.lines import ByteStream
 from codetune.dataset.report import Finding, ValidationReport
-from codetune.dataset.rules import DatasetFormat, DatasetRole, Rule, RuleSet
+from codetune.dataset.rules import DatasetFormat, DatasetRole, Rule, RuleSet, SecretSeverity
 from codetune.dataset.validator import validate_stream
 
 # Fingerprints an index keeps: twice the largest evaluation dataset a base model takes (Gemini's
@@ -100,12 +100,23 @@ class TrainingOverlap:
 
 
 def index_evaluation(
-    stream: ByteStream, dataset: str, *, rules: RuleSet, format: DatasetFormat | None = None
+    stream: ByteStream,
+    dataset: str,
+    *,
+    rules: RuleSet,
+    format: DatasetFormat | None = None,
+    secrets: SecretSeverity = SecretSeverity.ERROR,
 ) -> tuple[ValidationReport, EvaluationIndex]:
     """Validate an evaluation dataset and index its examples in the same pass."""
     index = EvaluationIndex(dataset)
     report = validate_stream(
-        stream, dataset, role=DatasetRole.EVALUATION, rules=rules, format=format, checks=[index]
+        stream,
+        dataset,
+        role=DatasetRole.EVALUATION,
+        rules=rules,
+        format=format,
+        checks=[index],
+        secrets=secrets,
     )
     return report, index
 
@@ -121,9 +132,17 @@ def find_overlap(
 ) -> tuple[int, list[Finding]]:
     """How many training examples are evaluation examples, and the first of them listed, for a
     pair that was each validated before (tune's last look before it pays for a job)."""
-    _, index = index_evaluation(evaluation, evaluation_name, rules=rules, format=evaluation_format)
+    off = SecretSeverity.OFF  # both were scanned when they were validated
+    _, index = index_evaluation(
+        evaluation, evaluation_name, rules=rules, format=evaluation_format, secrets=off
+    )
     report = validate_stream(
-        training, "training", rules=rules, format=training_format, checks=[TrainingOverlap(index)]
+        training,
+        "training",
+        rules=rules,
+        format=training_format,
+        checks=[TrainingOverlap(index)],
+        secrets=off,
     )
     listed = [finding for finding in report.errors.listed if finding.rule is Rule.OVERLAP]
     return report.errors.counts[str(Rule.OVERLAP)], listed

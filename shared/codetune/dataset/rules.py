@@ -26,6 +26,14 @@ class DatasetFormat(StrEnum):
     OPENAI = "openai"  # OpenAI's chat fine-tuning: {"messages": [{"role", "content"}]}
 
 
+class SecretSeverity(StrEnum):
+    """What a credential in a dataset is (rule `secret`): the deployment's choice."""
+
+    ERROR = "error"  # the default: the dataset is rejected
+    WARNING = "warning"  # reported; the dataset is tuned (`CODETUNE_SECRETS=warning`)
+    OFF = "off"  # not scanned: `codetune validate --secrets off`, never a deployment
+
+
 class DatasetRole(StrEnum):
     """What a dataset is for: tuning (S-2..S-4) or evaluation during tuning (S-5, S-6)."""
 

@@ -42,7 +42,9 @@ from codetune.dataset.rules import (
     DatasetRole,
     Rule,
     RuleSet,
+    SecretSeverity,
 )
+from codetune.dataset.secrets import SecretScan
 
 _BOM = b"\xef\xbb\xbf"
 # Fingerprints kept for duplicate detection: twice the largest valid dataset, so memory stays
@@ -136,6 +138,7 @@ class _Validation:
     duplicates: int = 0
     checks: Sequence[ExampleCheck] = ()
     check_stats: dict[str, Any] = field(default_factory=dict)
+    secrets: SecretScan | None = None
 
     def __post_init__(self) -> None:
         self.count_marks = (
@@ -160,7 +163,9 @@ class _Validation:
             return "systemInstruction.parts" if index == 0 else f"contents[{index - 1}].parts"
         if self.format is DatasetFormat.OPENAI:
             offset = 0 if texts[0] is None else 1
-            return "messages[0].content" if index == 0 else f"messages[{index - 1 + offset}].content"
+            return (
+                "messages[0].content" if index == 0 else f"messages[{index - 1 + offset}].content"
+            )
         return "context" if index == 0 else f"messages[{index - 1}].content"
 
     # --- one line ---------------------------------------------------------------------------
@@ -193,6 +198,8 @@ class _Validation:
         self.examples += 1
         if self.examples in self.count_marks:
             self._check_counts(number)
+        if self.secrets is not None:
+            self.secrets.line(number, data, example, self)
         if self.kind is DatasetKind.GENERATION and len(example) == 2:
             # The fast path, for the well-formed examples that make up most datasets.
             prompt, response = example.get("input_text"), example.get("output_text")
@@ -815,6 +822,8 @@ class _Validation:
             stats = check.finish(self)
             if stats:
                 self.check_stats[check.name] = stats
+        if self.secrets is not None:
+            self.check_stats[self.secrets.name] = self.secrets.stats()
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {
@@ -891,16 +900,25 @@ def validate_stream(
     rules: RuleSet,
     format: DatasetFormat | None = None,
     checks: Sequence[ExampleCheck] = (),
+    secrets: SecretSeverity = SecretSeverity.ERROR,
 ) -> ValidationReport:
     """Validate the JSONL dataset read from `stream` (bytes), named `dataset` in the report.
 
     `kind` and `format` None detect them from the first example. `on_progress` is called with
     the number of bytes read so far, after each chunk. `checks` see every well-formed example
     in the same pass (codetune.dataset.checks); their stats join the report's under their names.
+    Every example is scanned for credentials (codetune.dataset.secrets) unless `secrets` is off.
     """
     if format in (DatasetFormat.GEMINI, DatasetFormat.OPENAI):
         kind = DatasetKind.CHAT  # conversations
-    state = _Validation(kind=kind, role=role, rules=rules, format=format, checks=checks)
+    state = _Validation(
+        kind=kind,
+        role=role,
+        rules=rules,
+        format=format,
+        checks=checks,
+        secrets=None if secrets is SecretSeverity.OFF else SecretScan(secrets),
+    )
     if kind is not None:
         state._check_kind_for_role()
 
@@ -935,9 +953,18 @@ def validate_path(
     rules: RuleSet,
     format: DatasetFormat | None = None,
     checks: Sequence[ExampleCheck] = (),
+    secrets: SecretSeverity = SecretSeverity.ERROR,
 ) -> ValidationReport:
     """Validate a local file. Raises OSError when it cannot be read."""
     with open(path, "rb") as stream:
         return validate_stream(
-            stream, str(path), kind, role, on_progress, rules=rules, format=format, checks=checks
+            stream,
+            str(path),
+            kind,
+            role,
+            on_progress,
+            rules=rules,
+            format=format,
+            checks=checks,
+            secrets=secrets,
         )
