@@ -11,7 +11,7 @@ Files (`--scale` shrinks them all, for a quick run):
 Checkers:
 - **codetune**: `codetune.dataset.validate_path` with the rules a dataset gets by default, the
   secret scan included; **codetune, no secret scan**: the same with `secrets=off`, so that the
-  scan's own cost shows beside;
+  scan's own cost shows beside; **codetune + near-duplicates**: with the opt-in MinHash search;
 - **jsonschema**: `json.loads` per line and a prebuilt `jsonschema.Draft202012Validator`;
 - **load-all**: the OpenAI cookbook's way: load every line, then check each example's keys,
   types and roles in Python;
@@ -40,6 +40,7 @@ import orjson
 from benchmarks import realistic
 from benchmarks.datasets import chat_examples, generation_examples, write
 from codetune.dataset import DatasetKind, SecretSeverity, validate_path
+from codetune.dataset.near import NearDuplicates
 from codetune.tuning.backends import default_rules
 
 MIN_BYTES = 50 * 1000 * 1000
@@ -88,6 +89,12 @@ def baseline(path: Path, kind: DatasetKind) -> int:
 
 def ours(path: Path, kind: DatasetKind) -> int:
     return validate_path(path, kind, rules=default_rules()).errors.total
+
+
+def ours_with_near_duplicates(path: Path, kind: DatasetKind) -> int:
+    """With the opt-in near-duplicate search, whose own cost this shows."""
+    report = validate_path(path, kind, rules=default_rules(), checks=[NearDuplicates()])
+    return report.errors.total
 
 
 def ours_without_secret_scan(path: Path, kind: DatasetKind) -> int:
@@ -170,6 +177,7 @@ def peak_memory(check: Check, path: Path, kind: DatasetKind) -> int:
 CHECKERS: dict[str, Check] = {
     "codetune": ours,
     "codetune, no secret scan": ours_without_secret_scan,
+    "codetune + near-duplicates": ours_with_near_duplicates,
     "jsonschema": baseline,
     "load-all": load_all,
     "orjson": bare_orjson,
@@ -216,6 +224,9 @@ def run(repeat: int, scale: float = 1.0) -> list[dict[str, Any]]:
             row["vs_jsonschema"] = round(seconds["jsonschema"] / seconds["codetune"], 2)
             row["vs_load_all"] = round(seconds["load-all"] / seconds["codetune"], 2)
             row["orjson_multiple"] = round(seconds["codetune"] / seconds["orjson"], 2)
+            row["near_duplicates_multiple"] = round(
+                seconds["codetune + near-duplicates"] / seconds["codetune"], 2
+            )
             row["secret_scan_share"] = round(
                 1 - seconds["codetune, no secret scan"] / seconds["codetune"], 3
             )
@@ -240,13 +251,14 @@ def table(results: list[dict[str, Any]], repeat: int) -> str:
     out += [
         "",
         "| file | codetune vs jsonschema | codetune vs load-all | codetune time / orjson time "
-        "| secret scan's share of codetune's time |",
-        "|---|---|---|---|---|",
+        "| secret scan's share of codetune's time | with near-duplicates / codetune |",
+        "|---|---|---|---|---|---|",
     ]
     for row in results:
         out.append(
             f"| {row['file']} | {row['vs_jsonschema']}x | {row['vs_load_all']}x | "
-            f"{row['orjson_multiple']}x | {row['secret_scan_share']:.0%} |"
+            f"{row['orjson_multiple']}x | {row['secret_scan_share']:.0%} | "
+            f"{row['near_duplicates_multiple']}x |"
         )
     return "\n".join(out)
 

@@ -152,6 +152,11 @@ for function in "${FUNCTIONS[@]}" sweep; do
   run find "$BUILD/$function" -name __pycache__ -prune -exec rm -rf {} +
   run cp "$ROOT/deploy/requirements.txt" "$BUILD/$function/requirements.txt"
 done
+VALIDATE_ENV=("CODETUNE_SECRETS=$SECRETS" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES")
+if [ -n "$TOKENIZER_MODEL" ]; then  # shipped with the function: no bucket grant to read it
+  run cp "$TOKENIZER_MODEL" "$BUILD/validate/tokenizer.model"
+  VALIDATE_ENV+=("CODETUNE_TOKENIZER_MODEL=tokenizer.model")
+fi
 
 join_env() { local IFS='|'; echo "^|^$*"; }  # gcloud's own escape for values with commas
 COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_BUCKET=$BUCKET" "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC")
@@ -171,7 +176,7 @@ deploy_function() {  # name memory timeout env... -- trigger flags...
     --ingress-settings internal-only --no-allow-unauthenticated \
     --memory "$memory" --timeout "$timeout" --set-env-vars "$(join_env "${env[@]}")"
 }
-deploy_function validate 1Gi 540s "${COMMON_ENV[@]}" "CODETUNE_SECRETS=$SECRETS" -- \
+deploy_function validate 1Gi 540s "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" -- \
   --trigger-event-filters type=google.cloud.storage.object.v1.finalized \
   --trigger-event-filters "bucket=$BUCKET" --trigger-location "$REGION" \
   --trigger-service-account "$(sa validate)" --retry

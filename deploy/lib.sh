@@ -8,7 +8,9 @@ usage: $(basename "$0") --project P --region R --bucket B [--settings FILE] [--d
 Settings may also come from a file of KEY=VALUE lines (default deploy/settings.env when it
 exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, SWEEP_INTERVAL_MINUTES
 (1 to 59, default 1), SECRETS (error or warning, default error: what a credential in a
-dataset is), and CODETUNE_* tuning defaults passed to the tune function.
+dataset is), NEAR_DUPLICATES (on or off, default off), TOKENIZER_MODEL (a SentencePiece model
+file of the base model's tokenizer, shipped with the validate function for exact token counts),
+and CODETUNE_* tuning defaults passed to the tune function.
 Command-line flags win over the file.
 --dry-run prints every command, one a line, and touches nothing.
 EOF
@@ -21,6 +23,10 @@ PROJECT="" REGION="" BUCKET="" SETTINGS=""
 SWEEP_INTERVAL_MINUTES=1
 # A credential found in a dataset (rule `secret`): an error that rejects it, or a warning.
 SECRETS=error
+# Warn about near-duplicate training examples (MinHash; several times validation's cost).
+NEAR_DUPLICATES=off
+# A SentencePiece model file (local path): exact token counts instead of characters / 4.
+TOKENIZER_MODEL=""
 TUNING_DEFAULTS=()
 
 parse_args() {
@@ -49,6 +55,13 @@ parse_args() {
     error|warning) ;;
     *) echo "SECRETS must be error or warning, not '$SECRETS'" >&2; exit 2 ;;
   esac
+  case "$NEAR_DUPLICATES" in
+    on|off) ;;
+    *) echo "NEAR_DUPLICATES must be on or off, not '$NEAR_DUPLICATES'" >&2; exit 2 ;;
+  esac
+  if [ -n "$TOKENIZER_MODEL" ] && [ ! -f "$TOKENIZER_MODEL" ]; then
+    echo "TOKENIZER_MODEL: no file $TOKENIZER_MODEL" >&2; exit 2
+  fi
   names
 }
 
@@ -65,6 +78,8 @@ read_settings() {
       BUCKET) BUCKET=$value ;;
       SWEEP_INTERVAL_MINUTES) SWEEP_INTERVAL_MINUTES=$value ;;
       SECRETS) SECRETS=$value ;;
+      NEAR_DUPLICATES) NEAR_DUPLICATES=$value ;;
+      TOKENIZER_MODEL) TOKENIZER_MODEL=$value ;;
       CODETUNE_*) TUNING_DEFAULTS+=("$key=$value") ;;
       *) echo "unknown setting $key in $1" >&2; exit 2 ;;
     esac

@@ -21,6 +21,7 @@ from codetune.dataset import (
     validate_stream,
 )
 from codetune.dataset.checks import ExampleCheck
+from codetune.dataset.tokens import TokenCounter
 
 # The rules of Google's "Tune code models" page (S-1..S-9), which most dataset tests hold.
 LEGACY_RULES = code_bison("code-bison@002")
@@ -72,6 +73,7 @@ def validate(
     rules: RuleSet | None = None,
     format: DatasetFormat | None = None,
     checks: Sequence[ExampleCheck] = (),
+    tokenizer: TokenCounter | None = None,
 ) -> dict[str, Any]:
     """The JSON report of `data` (by the seed's code-bison rules unless `rules` says otherwise),
     checked against the report's published schema."""
@@ -84,6 +86,7 @@ def validate(
         rules=rules,
         format=format,
         checks=checks,
+        tokenizer=tokenizer,
     ).to_dict()
     jsonschema.validate(report, report_schema())
     # The report must survive a JSON round trip unchanged: it is written to Cloud Storage.

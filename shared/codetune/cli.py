@@ -23,7 +23,9 @@ from codetune.dataset import (
     validate_path,
 )
 from codetune.dataset.checks import ExampleCheck
+from codetune.dataset.near import NearDuplicates
 from codetune.dataset.overlap import TrainingOverlap, index_evaluation
+from codetune.dataset.tokens import SentencePiece
 from codetune.exceptions import PlanRejected
 from codetune.tuning import parameters as tuning_parameters
 from codetune.tuning.backends import default_rules, known_models, plan_from_sources, rules_for
@@ -97,6 +99,19 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get("CODETUNE_SECRETS") or SecretSeverity.ERROR.value,
         help="a credential in an example is an error (the default, or $CODETUNE_SECRETS), a "
         "warning, or not looked for (off)",
+    )
+    validate.add_argument(
+        "--near-duplicates",
+        action="store_true",
+        help="also warn about examples nearly the same as another, and (with --eval) training "
+        "examples nearly the same as an evaluation example (slower: MinHash of every example)",
+    )
+    validate.add_argument(
+        "--tokenizer",
+        metavar="MODEL",
+        default=os.environ.get("CODETUNE_TOKENIZER_MODEL"),
+        help="a SentencePiece model file of the base model's tokenizer: exact token counts "
+        "(default: $CODETUNE_TOKENIZER_MODEL, else estimated as characters / 4)",
     )
     validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     validate.set_defaults(handler=_validate)
@@ -182,14 +197,21 @@ def _validate(args: argparse.Namespace) -> int:
         return EXIT_UNREADABLE
     form = DatasetFormat(args.format) if args.format else None
     secrets = SecretSeverity(args.secrets)
+    try:
+        counter = SentencePiece(args.tokenizer) if args.tokenizer else None
+    except (OSError, RuntimeError) as fault:
+        print(f"codetune: cannot load the tokenizer {args.tokenizer}: {fault}", file=sys.stderr)
+        return EXIT_UNREADABLE
     reports: list[ValidationReport] = []
-    checks: list[ExampleCheck] = []
+    checks: list[ExampleCheck] = [NearDuplicates()] if args.near_duplicates else []
     path = args.path
     try:
         if args.evaluation_path:
             path = args.evaluation_path
             with open(path, "rb") as stream:
-                evaluation, index = index_evaluation(stream, path, rules=rules, secrets=secrets)
+                evaluation, index = index_evaluation(
+                    stream, path, rules=rules, secrets=secrets, near=args.near_duplicates
+                )
             reports.append(evaluation)
             checks.append(TrainingOverlap(index))
             path = args.path
@@ -206,6 +228,7 @@ def _validate(args: argparse.Namespace) -> int:
                     format=form,
                     checks=checks,
                     secrets=secrets,
+                    tokenizer=counter,
                 ),
             )
         finally:

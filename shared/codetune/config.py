@@ -35,6 +35,12 @@ class Settings:
     # A credential in a dataset (rule `secret`): an error, or a warning. Never off: a team that
     # tunes on keys publishes them to everyone who can query the model.
     secrets: SecretSeverity = SecretSeverity.ERROR
+    # Near-duplicate examples (codetune.dataset.near): several times the cost of the rest of
+    # validation, so off unless the deployment turns it on.
+    near_duplicates: bool = False
+    # A SentencePiece model of the base model's tokenizer (a file in the function's source):
+    # exact token counts and costs; None: estimated from characters.
+    tokenizer_model: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -56,6 +62,10 @@ class Settings:
                 if m.strip()
             ),
             secrets=_secrets(env.get("CODETUNE_SECRETS") or "error"),
+            near_duplicates=_switch(
+                "CODETUNE_NEAR_DUPLICATES", env.get("CODETUNE_NEAR_DUPLICATES")
+            ),
+            tokenizer_model=env.get("CODETUNE_TOKENIZER_MODEL") or None,
         )
 
     @property
@@ -74,3 +84,12 @@ def _secrets(value: str) -> SecretSeverity:
     if value not in (SecretSeverity.ERROR, SecretSeverity.WARNING):
         raise ValueError(f"CODETUNE_SECRETS must be 'error' or 'warning', not {value!r}")
     return SecretSeverity(value)
+
+
+def _switch(name: str, value: str | None) -> bool:
+    """An on/off setting; anything else stops the function at start."""
+    if value in (None, "", "off"):
+        return False
+    if value == "on":
+        return True
+    raise ValueError(f"{name} must be 'on' or 'off', not {value!r}")

@@ -625,3 +625,62 @@ def test_secrets_cannot_be_turned_off_by_a_deployment(tmp_path: Path) -> None:
     assert result.returncode == 2 and "SECRETS must be error or warning" in result.stderr
     with pytest.raises(ValueError, match="CODETUNE_SECRETS"):
         Settings.from_environment({"CODETUNE_SECRETS": "off"})
+
+
+@pytest.mark.parametrize(("setting", "env"), [(None, "off"), ("on", "on"), ("off", "off")])
+def test_near_duplicates_is_the_deployments_choice(
+    tmp_path: Path, setting: str | None, env: str
+) -> None:
+    settings = tmp_path / "settings.env"
+    text = SETTINGS.read_text()
+    if setting is None:
+        text = text.replace("NEAR_DUPLICATES=off\n", "")
+    else:
+        text = text.replace("NEAR_DUPLICATES=off", f"NEAR_DUPLICATES={setting}")
+    settings.write_text(text)
+    [validate] = [
+        c
+        for c in gcloud_lines(dry_run("deploy.sh", "--settings", str(settings)))
+        if c[1:4] == ["functions", "deploy", "codetune-validate"]
+    ]
+    values = dict(
+        item.split("=", 1) for item in validate[validate.index("--set-env-vars") + 1][3:].split("|")
+    )
+    assert values["CODETUNE_NEAR_DUPLICATES"] == env
+    assert Settings.from_environment(values).near_duplicates is (env == "on")
+    with pytest.raises(ValueError, match="CODETUNE_NEAR_DUPLICATES"):
+        Settings.from_environment({"CODETUNE_NEAR_DUPLICATES": "yes"})
+
+
+def test_a_tokenizer_model_ships_with_the_validate_function(tmp_path: Path) -> None:
+    model = tmp_path / "gemma.model"
+    model.write_bytes(b"model")
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text() + f"TOKENIZER_MODEL={model}\n")
+    lines = dry_run("deploy.sh", "--settings", str(settings))
+    assert any(
+        line.startswith(f"cp {model} ") and line.endswith("/validate/tokenizer.model")
+        for line in lines
+    )
+    [validate] = [
+        c for c in gcloud_lines(lines) if c[1:4] == ["functions", "deploy", "codetune-validate"]
+    ]
+    values = dict(
+        item.split("=", 1) for item in validate[validate.index("--set-env-vars") + 1][3:].split("|")
+    )
+    assert values["CODETUNE_TOKENIZER_MODEL"] == "tokenizer.model"
+    settings.write_text(SETTINGS.read_text() + f"TOKENIZER_MODEL={tmp_path / 'missing.model'}\n")
+    result = subprocess.run(
+        [
+            "bash",
+            str(ROOT / "deploy" / "deploy.sh"),
+            *ARGS,
+            "--settings",
+            str(settings),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and "TOKENIZER_MODEL: no file" in result.stderr

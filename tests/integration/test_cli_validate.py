@@ -178,3 +178,19 @@ def test_secrets_are_errors_unless_asked_otherwise(write) -> None:  # type: igno
     assert codetune("validate", path, "--secrets", "warning").returncode == 0
     off = codetune("validate", path, "--secrets", "off", "--json")
     assert off.returncode == 0 and "secrets" not in json.loads(off.stdout)["stats"]
+
+
+def test_near_duplicates_only_when_asked(write) -> None:  # type: ignore[no-untyped-def]
+    task = (
+        "Write the code in Python: read a CSV file of orders, group the rows by customer, sum "
+        "the amount of each group and print the ten largest totals with the customers' names."
+    )
+    lines = generation_dataset(20)
+    lines[1] = generation(1, input_text=task)
+    lines[15] = generation(1, input_text=task.replace("ten largest", "five largest"))
+    path = write(dataset(lines))
+    assert "[near-duplicate]" not in codetune("validate", path).stdout
+    result = codetune("validate", path, "--near-duplicates")
+    assert result.returncode == 0, result.stderr
+    assert "line 16 [near-duplicate] example is about" in result.stdout
+    assert "similar to line 2" in result.stdout

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetRole, RuleSet, validate_stream
+from codetune.dataset.near import NearDuplicates
+from codetune.dataset.tokens import SentencePiece, TokenCounter
 from codetune.events import StorageObject
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
@@ -72,7 +75,18 @@ def validate_upload(
         rule_set=rules.name,
     )
     with storage.open_dataset(obj.bucket, obj.name, obj.generation) as stream:
-        report = validate_stream(stream, obj.uri, role=role, rules=rules, secrets=settings.secrets)
+        checks = (
+            [NearDuplicates()] if settings.near_duplicates and role is DatasetRole.TRAINING else []
+        )
+        report = validate_stream(
+            stream,
+            obj.uri,
+            role=role,
+            rules=rules,
+            secrets=settings.secrets,
+            checks=checks,
+            tokenizer=tokenizer(settings.tokenizer_model),
+        )
     summary = report.to_dict()
     report_object = report_name(obj.name)
     storage.write_json(obj.bucket, report_object, {**summary, "generation": obj.generation})
@@ -101,6 +115,7 @@ def validate_upload(
         base_model=rules.base_model,
         inputs=inputs,
         examples=report.examples,
+        tokens={k: summary["stats"]["tokens"][k] for k in ("per_epoch", "method", "exact")},
         report=report_uri,
         first_errors=summary["errors"][:5] if not report.valid else None,
     )
@@ -134,6 +149,13 @@ def validate_upload(
         message_id=message_id,
     )
     return Validation.VALIDATED
+
+
+@cache
+def tokenizer(model: str | None) -> TokenCounter | None:
+    """The deployment's tokenizer (a SentencePiece model file in the function's source), loaded
+    once per instance."""
+    return SentencePiece(model) if model else None
 
 
 def frozen_inputs(

@@ -14,6 +14,7 @@ from typing import Any
 
 from codetune.dataset.checks import Findings, Texts
 from codetune.dataset.lines import ByteStream
+from codetune.dataset.near import METHOD, NearIndex, signature
 from codetune.dataset.report import Finding, ValidationReport
 from codetune.dataset.rules import DatasetFormat, DatasetRole, Rule, RuleSet, SecretSeverity
 from codetune.dataset.validator import validate_stream
@@ -48,6 +49,7 @@ class EvaluationIndex:
     lines: dict[int, int] = field(default_factory=dict)  # normalised fingerprint -> line
     exact: dict[int, int] = field(default_factory=dict)  # line -> fingerprint of the raw texts
     examples: int = 0
+    near: NearIndex | None = None  # signatures for near-overlap (opt-in, codetune.dataset.near)
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
         self.examples += 1
@@ -56,6 +58,8 @@ class EvaluationIndex:
             if key not in self.lines:
                 self.lines[key] = line
                 self.exact[line] = hash(_exact(texts))
+                if self.near is not None:
+                    self.near.add(line, signature(texts))
 
     def finish(self, findings: Findings) -> dict[str, Any]:
         return {}  # the evaluation dataset's own report says nothing of it
@@ -69,11 +73,14 @@ class TrainingOverlap:
     name: str = "overlap"
     found: int = 0
     whitespace_only: int = 0
+    nearly: int = 0
     evaluation_lines: set[int] = field(default_factory=set)
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
         evaluation_line = self.index.lines.get(hash(normalised(texts)))
         if evaluation_line is None:
+            if self.index.near is not None:
+                self._near(line, texts, self.index.near, findings)
             return
         self.found += 1
         self.evaluation_lines.add(evaluation_line)
@@ -89,8 +96,26 @@ class TrainingOverlap:
             line,
         )
 
+    def _near(self, line: int, texts: Texts, near: NearIndex, findings: Findings) -> None:
+        match = near.nearest(signature(texts))
+        if match is None:
+            return
+        evaluation_line, similarity = match
+        self.nearly += 1
+        findings.warn(
+            Rule.NEAR_OVERLAP,
+            f"example is about {similarity:.0%} similar to line {evaluation_line} of the "
+            f"evaluation dataset {self.index.dataset} (word 3-grams): the evaluation may "
+            "overstate the tuned model",
+            line,
+        )
+
     def finish(self, findings: Findings) -> dict[str, Any]:
+        near = {}
+        if self.index.near is not None:
+            near = {"training_examples_nearly_in_evaluation": self.nearly, "near_method": METHOD}
         return {
+            **near,
             "evaluation_dataset": self.index.dataset,
             "evaluation_examples": self.index.examples,
             "training_examples_in_evaluation": self.found,
@@ -106,9 +131,11 @@ def index_evaluation(
     rules: RuleSet,
     format: DatasetFormat | None = None,
     secrets: SecretSeverity = SecretSeverity.ERROR,
+    near: bool = False,
 ) -> tuple[ValidationReport, EvaluationIndex]:
-    """Validate an evaluation dataset and index its examples in the same pass."""
-    index = EvaluationIndex(dataset)
+    """Validate an evaluation dataset and index its examples in the same pass (and their
+    signatures, for near-overlap, if `near`)."""
+    index = EvaluationIndex(dataset, near=NearIndex(limit=MAX_INDEXED) if near else None)
     report = validate_stream(
         stream,
         dataset,

@@ -45,6 +45,7 @@ from codetune.dataset.rules import (
     SecretSeverity,
 )
 from codetune.dataset.secrets import SecretScan
+from codetune.dataset.tokens import Estimate, TokenCounter, TokenStats
 
 _BOM = b"\xef\xbb\xbf"
 # Fingerprints kept for duplicate detection: twice the largest valid dataset, so memory stays
@@ -139,6 +140,7 @@ class _Validation:
     checks: Sequence[ExampleCheck] = ()
     check_stats: dict[str, Any] = field(default_factory=dict)
     secrets: SecretScan | None = None
+    tokens: TokenStats = field(default_factory=TokenStats)
 
     def __post_init__(self) -> None:
         self.count_marks = (
@@ -712,6 +714,7 @@ class _Validation:
         response_chars = len(response)
         self.prompt_chars.add(prompt_chars)
         self.response_chars.add(response_chars)
+        self.tokens.add(texts, prompt_chars, response_chars)
         if self.max_example_chars:  # Gemini: input and output together
             if prompt_chars + response_chars > self.max_example_chars:
                 self._over_model_limit(number, prompt_chars + response_chars)
@@ -841,6 +844,7 @@ class _Validation:
                 "examples_over_32k_limits": self.over_32k,
                 "examples_over_model_limit": self.over_model_limit,
             },
+            "tokens": self.tokens.to_dict(),
             "examples_without_instruction": self.without_instruction,
             "prompt_layouts": [
                 {"labels": list(layout), "examples": seen.examples, "first_line": seen.first_line}
@@ -901,6 +905,7 @@ def validate_stream(
     format: DatasetFormat | None = None,
     checks: Sequence[ExampleCheck] = (),
     secrets: SecretSeverity = SecretSeverity.ERROR,
+    tokenizer: TokenCounter | None = None,
 ) -> ValidationReport:
     """Validate the JSONL dataset read from `stream` (bytes), named `dataset` in the report.
 
@@ -908,6 +913,7 @@ def validate_stream(
     the number of bytes read so far, after each chunk. `checks` see every well-formed example
     in the same pass (codetune.dataset.checks); their stats join the report's under their names.
     Every example is scanned for credentials (codetune.dataset.secrets) unless `secrets` is off.
+    Tokens are counted by `tokenizer`, else estimated (codetune.dataset.tokens).
     """
     if format in (DatasetFormat.GEMINI, DatasetFormat.OPENAI):
         kind = DatasetKind.CHAT  # conversations
@@ -918,6 +924,7 @@ def validate_stream(
         format=format,
         checks=checks,
         secrets=None if secrets is SecretSeverity.OFF else SecretScan(secrets),
+        tokens=TokenStats(tokenizer or Estimate()),
     )
     if kind is not None:
         state._check_kind_for_role()
@@ -954,6 +961,7 @@ def validate_path(
     format: DatasetFormat | None = None,
     checks: Sequence[ExampleCheck] = (),
     secrets: SecretSeverity = SecretSeverity.ERROR,
+    tokenizer: TokenCounter | None = None,
 ) -> ValidationReport:
     """Validate a local file. Raises OSError when it cannot be read."""
     with open(path, "rb") as stream:
@@ -967,4 +975,5 @@ def validate_path(
             format=format,
             checks=checks,
             secrets=secrets,
+            tokenizer=tokenizer,
         )

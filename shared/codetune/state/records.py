@@ -83,6 +83,9 @@ class Record:
     format: str | None = None  # the examples' format (codetune.dataset.DatasetFormat)
     role: str | None = None
     examples: int | None = None
+    # The examples' tokens, from the report: {"per_epoch", "method", "exact"}; the budget and
+    # the cost estimate are computed from them.
+    tokens: dict[str, Any] | None = None
     report: str | None = None
     first_errors: list[dict[str, Any]] | None = None
     # What the uploader set for this version, frozen by validate: {"layers": [[origin,

@@ -1,0 +1,65 @@
+"""Token counts in the report: exact with a SentencePiece model (one the test trains here), the
+estimate (characters / 4) labelled as one otherwise; sums, extremes and a histogram."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+import sentencepiece
+
+from codetune.dataset.tokens import HISTOGRAM_BOUNDS, Estimate, SentencePiece
+from tests.support import chat, dataset, generation, generation_dataset, validate
+
+
+@pytest.fixture(scope="module")
+def model() -> bytes:
+    rng = random.Random(7)
+    words = ["def", "return", "self", "value", "list", "import", "print", "for", "in", "range"]
+    corpus = [" ".join(rng.choice(words) for _ in range(12)) for _ in range(400)]
+    written = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(corpus), model_writer=written, vocab_size=30, minloglevel=2
+    )
+    return written.getvalue()
+
+
+def test_without_a_tokenizer_tokens_are_estimated_and_say_so() -> None:
+    lines = generation_dataset(12)
+    lines[0] = generation(0, input_text="x" * 41, output_text="y" * 8)
+    tokens = validate(dataset(lines))["stats"]["tokens"]
+    assert tokens["method"] == "estimate: characters / 4" and tokens["exact"] is False
+    assert tokens["prompt"]["max"] >= 11 and tokens["response"]["min"] <= 2
+    assert tokens["per_epoch"] == tokens["prompt"]["total"] + tokens["response"]["total"]
+    assert sum(tokens["prompt"]["histogram"]) == 12
+    assert tokens["histogram_upper_bounds"] == list(HISTOGRAM_BOUNDS)
+
+
+def test_a_sentencepiece_model_gives_exact_counts(model: bytes) -> None:
+    counter = SentencePiece(model)
+    processor = sentencepiece.SentencePieceProcessor(model_proto=model)
+    lines = [chat(i) for i in range(12)]
+    tokens = validate(dataset(lines), checks=(), tokenizer=counter)["stats"]["tokens"]
+    assert tokens["exact"] is True and tokens["method"] == "sentencepiece"
+    expected_prompt = [
+        len(processor.encode(f"Write a Python function that returns {i} squared."))
+        for i in range(12)
+    ]
+    assert tokens["prompt"]["total"] == sum(expected_prompt)
+    assert tokens["prompt"]["max"] == max(expected_prompt)
+    assert tokens["per_epoch"] == tokens["prompt"]["total"] + tokens["response"]["total"]
+
+
+def test_the_histogram_puts_each_example_in_its_power_of_two() -> None:
+    from codetune.dataset.tokens import _Sum
+
+    counts = _Sum()
+    for tokens in (0, 1, 2, 3, 4, 5, 131_072, 131_073):
+        counts.add(tokens)
+    assert counts.histogram[:4] == [2, 1, 2, 1]  # <=1: 0 and 1; <=2: 2; <=4: 3, 4; <=8: 5
+    assert counts.histogram[17] == 1 and counts.histogram[18] == 1  # <= 2^17, and more
+
+
+def test_the_estimate_rounds_up() -> None:
+    assert [Estimate().count("x" * n) for n in (0, 1, 4, 5)] == [0, 1, 1, 2]
