@@ -27,6 +27,7 @@ from codetune.dataset.near import NearDuplicates
 from codetune.dataset.overlap import TrainingOverlap, index_evaluation
 from codetune.dataset.tokens import SentencePiece
 from codetune.exceptions import PlanRejected
+from codetune.tuning import budget
 from codetune.tuning import parameters as tuning_parameters
 from codetune.tuning.backends import default_rules, known_models, plan_from_sources, rules_for
 from codetune.tuning.common import DatasetRef
@@ -125,8 +126,15 @@ def _parser() -> argparse.ArgumentParser:
         "unreadable manifest.",
     )
     plan.add_argument("dataset", metavar="DATASET_URI", help="gs://bucket/name.jsonl[#generation]")
-    plan.add_argument("--kind", required=True, choices=[kind.value for kind in DatasetKind])
-    plan.add_argument("--examples", required=True, type=int, metavar="N", help="examples in it")
+    plan.add_argument("--kind", choices=[kind.value for kind in DatasetKind])
+    plan.add_argument("--examples", type=int, metavar="N", help="examples in it")
+    plan.add_argument(
+        "--report",
+        metavar="REPORT.json",
+        help="a validation report (codetune validate --json, or the *.report.json beside an "
+        "upload): its kind, examples, format and tokens, for the training tokens, the cost and "
+        "the deployment's budget (instead of --kind and --examples)",
+    )
     plan.add_argument(
         "--format",
         choices=[f.value for f in DatasetFormat],
@@ -255,6 +263,19 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     dataset = DatasetRef.parse(args.dataset)
+    tokens = None
+    if args.report:
+        try:
+            report = orjson.loads(Path(args.report).read_bytes())
+            args.kind, args.examples = report["kind"], report["examples"]
+            args.format = report.get("format", args.format)
+            tokens = report["stats"].get("tokens")
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as fault:
+            print(f"codetune: cannot read the report {args.report}: {fault}", file=sys.stderr)
+            return EXIT_UNREADABLE
+    if args.kind is None or args.examples is None:
+        print("codetune: plan needs --report, or --kind and --examples", file=sys.stderr)
+        return EXIT_UNREADABLE
     manifest = None
     if args.manifest:
         try:
@@ -276,6 +297,11 @@ def _plan(args: argparse.Namespace) -> int:
             problems,
             DatasetFormat(args.format),
         )
+        limits, _ = tuning_parameters.resolve(layers)
+        spend = budget.estimate(tokens, result.to_dict()["derived"], limits)
+        over_budget = budget.problems(spend, limits) if tokens is not None else []
+        if over_budget:
+            raise PlanRejected(over_budget)
     except PlanRejected as rejected:
         if args.json:
             errors = [problem.to_dict() for problem in rejected.problems]
@@ -288,7 +314,9 @@ def _plan(args: argparse.Namespace) -> int:
                 print(f"  {problem.parameter} [{problem.rule}] {problem.message}")
         return EXIT_INVALID
     if args.json:
-        sys.stdout.write(orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        # With a report, the training tokens and the cost beside the request.
+        shown = {**result.to_dict(), **({"cost": spend.to_dict()} if tokens is not None else {})}
+        sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         derived = result.to_dict()["derived"]
         print(f"{result.method} {result.url}")
@@ -298,6 +326,8 @@ def _plan(args: argparse.Namespace) -> int:
         batch = f", batch size {derived['batch_size']}" if derived["batch_size"] else ""
         epochs = derived["epochs"] if derived["epochs"] is not None else "the service's default"
         print(f"tuning in {derived['tuning_region']}{batch}, {epochs} epochs")
+        if tokens is not None:
+            print(f"cost: {spend.describe()}")
         for warning in result.warnings:
             print(f"warning: {warning}")
     return EXIT_VALID

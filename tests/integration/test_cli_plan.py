@@ -213,3 +213,40 @@ def test_without_a_base_model_the_plan_is_a_gemini_tuning_job() -> None:
     assert plan["url"].endswith("/v1/projects/acme-ml/locations/us-central1/tuningJobs")
     assert plan["body"]["baseModel"] == "gemini-3.5-flash"
     assert not any("2024-10-09" in w for w in plan["warnings"])
+
+
+def test_a_validation_report_gives_the_training_tokens_the_cost_and_the_budget(
+    tmp_path: Path,
+) -> None:
+    from tests.support import dataset, generation_dataset
+
+    data = tmp_path / "train.jsonl"
+    data.write_bytes(dataset(generation_dataset(120)))
+    validated = codetune("validate", str(data), "--json")
+    assert validated.returncode == 0, validated.stderr
+    report = tmp_path / "train.report.json"
+    report.write_text(validated.stdout)
+    per_epoch = json.loads(validated.stdout)["stats"]["tokens"]["per_epoch"]
+    priced = {**DEPLOYMENT, "CODETUNE_EPOCH_COUNT": "3", "CODETUNE_TRAINING_PRICE": "5"}
+    result = codetune("plan", DATASET, "--report", str(report), "--json", env=priced)
+    assert result.returncode == 0, result.stdout + result.stderr
+    cost = json.loads(result.stdout)["cost"]
+    assert cost["training_tokens"] == 3 * per_epoch
+    assert cost["estimated_cost_usd"] == round(3 * per_epoch / 1e6 * 5, 2)
+    readable = codetune("plan", DATASET, "--report", str(report), env=priced)
+    assert f"cost: ~{3 * per_epoch:,} training tokens ({per_epoch:,} an epoch x 3 epochs)" in (
+        readable.stdout
+    )
+    over = codetune(
+        "plan",
+        DATASET,
+        "--report",
+        str(report),
+        env={**priced, "CODETUNE_MAX_TRAINING_TOKENS": str(per_epoch)},
+    )
+    assert over.returncode == 1
+    assert "max_training_tokens [budget]" in over.stdout
+    assert "over the deployment's" in over.stdout
+    unreadable = codetune("plan", DATASET, "--report", str(tmp_path / "none.json"))
+    assert unreadable.returncode == 2 and "cannot read the report" in unreadable.stderr
+    assert codetune("plan", DATASET).returncode == 2

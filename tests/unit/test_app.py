@@ -903,3 +903,75 @@ def test_a_dataset_with_a_credential_is_rejected_unless_the_deployment_says_warn
     report, _ = storage.read_json(BUCKET, "incoming/k2.jsonl.report.json")
     assert report is not None and "secret" in [w["rule"] for w in report["warnings"]]
     assert len(publisher.messages) == 1
+
+
+def test_a_job_over_the_deployments_budget_is_never_created(storage: MemoryStorage) -> None:
+    """Rule `budget`: training tokens = the dataset's tokens x epochs; cost at the deployment's
+    price. Checked before any job; the record keeps the estimate of a job that was created."""
+    message = validated(storage, "incoming/b.jsonl", dataset(generation_dataset(40)))
+    record = store(storage).record("incoming/b.jsonl", message.generation)
+    assert record is not None and record.tokens is not None
+    per_epoch = record.tokens["per_epoch"]
+    assert per_epoch > 0 and record.tokens["method"] == "estimate: characters / 4"
+
+    def tune_with(**settings: str) -> Tuning:
+        environ = {**ENVIRON, **{f"CODETUNE_{k.upper()}": v for k, v in settings.items()}}
+        return tune_dataset(message, storage, vertex, SETTINGS, environ, LOG)
+
+    vertex = FakeVertex()
+    assert tune_with(epoch_count="3", max_training_tokens=str(3 * per_epoch - 1)) is (
+        Tuning.REJECTED
+    )
+    assert vertex.creates == 0
+    failed = store(storage).record("incoming/b.jsonl", message.generation)
+    assert failed is not None and failed.error
+    [problem] = failed.error["problems"]
+    assert (problem["parameter"], problem["rule"]) == ("max_training_tokens", "budget")
+    assert (
+        f"~{3 * per_epoch:,} training tokens ({per_epoch:,} an epoch x 3 epochs)"
+        in (problem["message"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "parameter", "says"),
+    [
+        ({"epoch_count": "2", "training_price": "1000000", "max_cost": "0.5"}, "max_cost", "over"),
+        ({"epoch_count": "2", "max_cost": "5"}, "max_cost", "needs training_price"),
+        ({"max_training_tokens": "10"}, "max_training_tokens", "set epoch_count"),
+    ],
+)
+def test_a_budget_that_cannot_be_met_or_checked_refuses_the_job(
+    storage: MemoryStorage, settings: dict[str, str], parameter: str, says: str
+) -> None:
+    message = validated(storage, "incoming/c.jsonl", dataset(generation_dataset(40)))
+    environ = {**ENVIRON, **{f"CODETUNE_{k.upper()}": v for k, v in settings.items()}}
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, environ, LOG) is Tuning.REJECTED
+    assert vertex.creates == 0
+    record = store(storage).record("incoming/c.jsonl", message.generation)
+    assert record is not None and record.error
+    [problem] = record.error["problems"]
+    assert problem["parameter"] == parameter and says in problem["message"]
+
+
+def test_the_record_keeps_the_estimate_of_the_job_it_submitted(storage: MemoryStorage) -> None:
+    message = validated(storage, "incoming/e.jsonl", dataset(generation_dataset(40)))
+    environ = {**ENVIRON, "CODETUNE_EPOCH_COUNT": "2", "CODETUNE_TRAINING_PRICE": "4"}
+    environ["CODETUNE_MAX_COST"] = "100"
+    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, environ, LOG) is Tuning.SUBMITTED
+    record = store(storage).record("incoming/e.jsonl", message.generation)
+    assert record is not None and record.derived and record.tokens
+    cost = record.derived["cost"]
+    assert cost["training_tokens"] == 2 * record.tokens["per_epoch"]
+    assert cost["estimated_cost_usd"] == round(cost["training_tokens"] / 1e6 * 4, 2)
+
+
+def test_an_uploader_cannot_raise_the_budget(storage: MemoryStorage) -> None:
+    manifest = {"parameters": {"max_cost": 1e9, "training_price": 0.0001}}
+    storage.put(BUCKET, "incoming/u.tuning.json", orjson.dumps(manifest))
+    message = validated(storage, "incoming/u.jsonl", dataset(generation_dataset(40)))
+    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    record = store(storage).record("incoming/u.jsonl", message.generation)
+    assert record is not None and record.error
+    assert {p["rule"] for p in record.error["problems"]} == {"deployment-only"}

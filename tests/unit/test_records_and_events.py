@@ -111,6 +111,24 @@ def test_describe_a_failed_record() -> None:
     ]
 
 
+def test_describe_shows_the_estimated_training_tokens_and_cost() -> None:
+    cost = {
+        "tokens_per_epoch": 120_000,
+        "token_method": "estimate: characters / 4",
+        "epochs": 3.0,
+        "training_tokens": 360_000,
+        "price_per_million_training_tokens": 5.0,
+        "estimated_cost_usd": 1.8,
+    }
+    record = Record.from_json(
+        {"dataset": "gs://b/a.jsonl", "state": "SUBMITTED", "derived": {"cost": cost}}
+    )
+    assert (
+        "  estimated 360,000 training tokens (120,000 an epoch x 3 epochs, estimate: characters "
+        "/ 4), about $1.80"
+    ) in describe(record)
+
+
 def test_describe_shows_a_timeline_with_the_time_spent_in_each_stage() -> None:
     """Issue 15, item 3: `codetune status` shows each stage with its time and duration."""
     record = Record.from_json(

@@ -15,6 +15,7 @@ from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
 from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
+from codetune.tuning import budget
 from codetune.tuning.backends import (
     SubmitContext,
     by_name,
@@ -24,7 +25,7 @@ from codetune.tuning.backends import (
 )
 from codetune.tuning.backends.base import TuningPlan, VertexAI
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.parameters import Problem
+from codetune.tuning.parameters import Problem, resolve
 from codetune.tuning.sources import frozen_sources
 
 
@@ -101,6 +102,12 @@ def tune_dataset(
                     )
                 ]
             )
+        # The budget is the deployment's (its parameters are refused from a dataset's sources).
+        limits, _ = resolve(sources)
+        spend = budget.estimate(record.tokens, plan.to_dict()["derived"], limits)
+        over_budget = budget.problems(spend, limits)
+        if over_budget:
+            raise PlanRejected(over_budget)
         if form not in backend.formats:
             raise PlanRejected(
                 [
@@ -194,7 +201,7 @@ def tune_dataset(
         base_model=plan.base_model,
         job=JobRef(job["name"], job["name"].rpartition("/")[2], job.get("state")),
         parameters=plan.body,
-        derived=plan.to_dict()["derived"],
+        derived={**plan.to_dict()["derived"], "cost": spend.to_dict()},
         warnings=plan.warnings or None,
     )
     log.info(
@@ -202,6 +209,8 @@ def tune_dataset(
         job=job["name"],
         backend=backend.name,
         base_model=plan.base_model,
+        training_tokens=spend.training_tokens,
+        estimated_cost_usd=spend.cost,
     )
     return Tuning.SUBMITTED if submitted.created else Tuning.ALREADY_SUBMITTED
 

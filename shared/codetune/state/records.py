@@ -245,6 +245,14 @@ def describe(record: Record) -> list[str]:
         lines.append(f"  base model {record.base_model} ({record.backend} backend)")
     if record.job:
         lines.append(f"  job {record.job.name} ({record.job.state or 'state unknown'})")
+    cost = (record.derived or {}).get("cost") or {}
+    if cost.get("training_tokens") is not None:
+        price = cost.get("estimated_cost_usd")
+        lines.append(
+            f"  estimated {cost['training_tokens']:,} training tokens "
+            f"({cost['tokens_per_epoch']:,} an epoch x {cost['epochs']:g} epochs, "
+            f"{cost.get('token_method')})" + (f", about ${price:,.2f}" if price is not None else "")
+        )
     if record.tuned_model:
         lines.append(f"  tuned model: {record.tuned_model.model}")
     for warning in record.warnings or []:

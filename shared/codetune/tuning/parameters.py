@@ -66,6 +66,10 @@ class TuningParameters:
     display_name: str | None = None
     service_account: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    # The deployment's budget (codetune.tuning.budget): never in the request.
+    training_price: float | None = None
+    max_cost: float | None = None
+    max_training_tokens: int | None = None
 
     def set_values(self) -> dict[str, Any]:
         """The parameters that are set, by name."""
@@ -101,6 +105,20 @@ def _number(value: object) -> float:
         number = math.nan
     if not math.isfinite(number):
         raise ValueError("expected a finite number")
+    return number
+
+
+def _positive(value: object) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise ValueError("expected a number above 0")
+    return number
+
+
+def _positive_integer(value: object) -> int:
+    number = _integer(value)
+    if number <= 0:
+        raise ValueError("expected a whole number above 0")
     return number
 
 
@@ -403,6 +421,37 @@ PARAMETERS: tuple[Parameter, ...] = (
         "—",
         {PIPELINE: "`labels`", GEMINI: "`labels`"},
         "`key=value,key=value` (or a JSON object); lowercase letters, digits, `_`, `-`, up to 63 characters; `codetune-*` keys are the system's own",
+    ),
+    # The budget: checked by tune before any job (rule `budget`), never sent.
+    Parameter(
+        "training_price",
+        _positive,
+        _BOTH,
+        Scope.DEPLOYMENT,
+        "— (no cost estimate)",
+        {PIPELINE: "— (the cost estimate)", GEMINI: "— (the cost estimate)"},
+        "USD per 1M training tokens for the base model, from Google's Vertex AI pricing page "
+        "(training tokens = the dataset's tokens x epochs)",
+    ),
+    Parameter(
+        "max_training_tokens",
+        _positive_integer,
+        _BOTH,
+        Scope.DEPLOYMENT,
+        "— (no limit)",
+        {PIPELINE: "— (checked before the job)", GEMINI: "— (checked before the job)"},
+        "a job that would train on more tokens (the dataset's tokens x epochs) is refused, rule "
+        "`budget`",
+    ),
+    Parameter(
+        "max_cost",
+        _positive,
+        _BOTH,
+        Scope.DEPLOYMENT,
+        "— (no limit)",
+        {PIPELINE: "— (checked before the job)", GEMINI: "— (checked before the job)"},
+        "USD; a job whose estimated cost (training tokens x `training_price`) is higher is "
+        "refused, rule `budget`; needs `training_price`",
     ),
 )
 BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
