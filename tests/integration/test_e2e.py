@@ -455,6 +455,9 @@ GEMINI = {"codetune-large_model_reference": "gemini-3.5-flash"}
 def test_with_no_model_named_a_dataset_gets_a_gemini_supervised_tuning_job(
     stack: LocalStack,
 ) -> None:
+    import jsonschema
+
+    from codetune.local.discovery import json_schema
     from codetune.local.vertex_standin import GEMINI_EXAMPLE
 
     # As a user drops it: no base model named anywhere, so the default, today's Gemini Flash.
@@ -488,6 +491,16 @@ def test_with_no_model_named_a_dataset_gets_a_gemini_supervised_tuning_job(
         not in codetune(stack, "models", "list", "--base-model", "gemini-2.5-pro").stdout
     )
     assert record["tuned_model"]["model"] in codetune(stack, "models", "list").stdout.split()
+    # What Google counted, beside codetune's own count; the job's schema is Google's.
+    jsonschema.validate(job, json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1TuningJob"))
+    stats = record["data_stats"]
+    assert stats["examples"] == 20 and stats["dropped_examples"] == 0
+    assert stats["estimated_tokens"] == record["tokens"]["per_epoch"]
+    assert stats["billed_to_estimate"] == round(
+        stats["billable_tokens"] / stats["estimated_tokens"], 3
+    )
+    shown = codetune(stack, "status", f"gs://{stack.config.bucket}/incoming/gemini.jsonl")
+    assert f"Google counted {stats['billable_tokens']:,} billable tokens" in shown.stdout
 
 
 def test_the_shipped_openai_and_gemini_examples_are_tuned_on_gemini(stack: LocalStack) -> None:

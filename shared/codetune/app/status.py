@@ -8,6 +8,7 @@ lost. Both only ever move a record forward.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from codetune.exceptions import NOT_FOUND, PermanentVertexError, VertexError
 from codetune.logs import Logger
@@ -48,6 +49,7 @@ def record_outcome(
             job=JobRef(pointer.job, pointer.job_id, outcome.state),
             tuned_model=outcome.tuned_model,
             error=outcome.error,
+            data_stats=beside_estimate(outcome.data_stats, current.tokens),
         )
 
     written = store.update(pointer.dataset, pointer.generation, step)
@@ -75,6 +77,18 @@ def record_outcome(
     if outcome.stage in FINAL:
         store.close_job(pointer.job_id)
     return outcome.stage
+
+
+def beside_estimate(
+    stats: dict[str, Any] | None, tokens: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The service's counts with the ratio of its billable tokens to the dataset's tokens as
+    codetune counted them (an estimate, unless the deployment gave a tokenizer)."""
+    if stats is None:
+        return None
+    billed, counted = stats.get("billable_tokens"), (tokens or {}).get("per_epoch")
+    ratio = round(billed / counted, 3) if billed is not None and counted else None
+    return {**stats, "estimated_tokens": counted, "billed_to_estimate": ratio}
 
 
 def job_event(job_id: str, store: RecordStore, vertex: VertexAI, log: Logger) -> Stage | None:

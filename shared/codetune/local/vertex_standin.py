@@ -50,6 +50,11 @@ from codetune.tuning.common import JOB_ID_PATTERN
 from codetune.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
 
 JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
+# Google drops a training example over the model's tokens per example and reports it in
+# tuningDataStats (FACTS.md); 131,072 for the tunable Gemini models. The reason text is the
+# stand-in's own (Google's wording is not documented).
+MAX_TOKENS_PER_EXAMPLE = 131_072
+DROPPED_REASON = "The example has more tokens than the model takes per example."
 # One line of Gemini tuning data, as Google documents it (schemas/, written from Google's pages).
 GEMINI_EXAMPLE = jsonschema.Draft202012Validator(
     json.loads(
@@ -96,6 +101,7 @@ class VertexStandIn:
         self.publish = publish
         self.step_seconds = step_seconds
         self.jobs: dict[str, dict[str, Any]] = {}
+        self._stats: dict[str, dict[str, Any] | None] = {}  # tuning job -> its tuningDataStats
         self.models: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path): what was asked, in order
         self.log_entries: list[dict[str, Any]] = []
@@ -249,6 +255,9 @@ class VertexStandIn:
                 model = f"projects/{project}/locations/{location}/models/{number}@1"
                 endpoint = f"projects/{project}/locations/{location}/endpoints/{number}"
                 job.update(endTime=now(), tunedModel={"model": model, "endpoint": endpoint})
+                stats = self._stats.get(name)
+                if stats is not None:
+                    job["tuningDataStats"] = {"supervisedTuningDataStats": stats}
                 self.models[model.partition("@")[0]] = {
                     "name": model.partition("@")[0],
                     "displayName": job.get("tunedModelDisplayName", "tuned model"),
@@ -327,6 +336,7 @@ class VertexStandIn:
         with self._lock:
             failure = self._fail_next.pop(0) if self._fail_next else self._dataset_fault(spec)
             job = self._register(name, body, "JOB_STATE_PENDING")
+            self._stats[name] = self._data_stats(spec)
         self._later(1, name, "JOB_STATE_RUNNING", None)
         self._later(2, name, "JOB_STATE_FAILED" if failure else "JOB_STATE_SUCCEEDED", failure)
         return self._committed(job)
@@ -353,6 +363,40 @@ class VertexStandIn:
                 if found:
                     return f"{key} line {number}: {found[0]}"
         return None
+
+    def _data_stats(self, spec: dict[str, Any]) -> dict[str, Any] | None:
+        """What Vertex AI reports of a dataset it tuned on (TuningJob.tuningDataStats): its
+        examples, billable tokens and the examples it dropped for being over the model's tokens
+        per example (1-based indices, each with a reason). Tokens here are characters / 4 of
+        the text parts, the stand-in's own count: the real service's tokenizer differs."""
+        data = self.read_dataset(spec["trainingDatasetUri"]) if self.read_dataset else None
+        if data is None:
+            return None
+        examples, billable, dropped = 0, 0, []
+        for number, line in enumerate(data.splitlines(), start=1):
+            try:
+                example = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                return None
+            turns = [example.get("systemInstruction") or {}, *(example.get("contents") or [])]
+            characters = sum(
+                len(part.get("text") or "") for turn in turns for part in turn.get("parts") or []
+            )
+            tokens = -(-characters // 4)
+            examples += 1
+            if tokens > MAX_TOKENS_PER_EXAMPLE:
+                dropped.append(number)
+            else:
+                billable += tokens
+        epochs = int((spec.get("hyperParameters") or {}).get("epochCount") or 3)
+        return {
+            "tuningDatasetExampleCount": str(examples),
+            "totalBillableTokenCount": str(billable),
+            "tuningStepCount": str(max(1, -(-(examples - len(dropped)) * epochs // 8))),
+            "totalTruncatedExampleCount": str(len(dropped)),
+            "truncatedExampleIndices": [str(index) for index in dropped[:50]],
+            "droppedExampleReasons": [DROPPED_REASON for _ in dropped[:50]],
+        }
 
     def _tuning_jobs(
         self, project: str, location: str, query: dict[str, list[str]]

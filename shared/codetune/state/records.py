@@ -99,6 +99,9 @@ class Record:
     derived: dict[str, Any] | None = None
     warnings: list[str] | None = None
     tuned_model: TunedModel | None = None
+    # What the service counted (Gemini's tuningDataStats): billable tokens, steps, dropped
+    # examples by dataset line, and `billed_to_estimate`, its tokens over the estimate's.
+    data_stats: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     waiting: dict[str, Any] | None = None  # why a VALIDATED dataset has no job yet (retried)
     updated: str | None = None
@@ -255,6 +258,23 @@ def describe(record: Record) -> list[str]:
         )
     if record.tuned_model:
         lines.append(f"  tuned model: {record.tuned_model.model}")
+    stats = record.data_stats or {}
+    if stats.get("billable_tokens") is not None:
+        ratio = stats.get("billed_to_estimate")
+        lines.append(
+            f"  Google counted {stats['billable_tokens']:,} billable tokens in the dataset"
+            + (f" ({ratio:g}x codetune's count)" if ratio is not None else "")
+            + f", {stats.get('tuning_steps') or '?'} steps"
+        )
+    if stats.get("metrics"):
+        where = stats.get("tensorboard") or "the job's TensorBoard (none was named)"
+        lines.append(f"  metrics (S-24) in {where}: {', '.join(stats['metrics'])}")
+    if stats.get("dropped_examples"):
+        dropped = "; ".join(
+            f"line {d['line']}" + (f" ({d['reason']})" if d.get("reason") else "")
+            for d in stats.get("dropped") or []
+        )
+        lines.append(f"  {stats['dropped_examples']:,} examples dropped by Google: {dropped}")
     for warning in record.warnings or []:
         lines.append(f"  warning: {warning}")
     if record.waiting and record.state is Stage.VALIDATED:

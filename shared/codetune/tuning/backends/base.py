@@ -103,6 +103,8 @@ class JobOutcome:
     stage: Stage | None
     tuned_model: TunedModel | None = None
     error: dict[str, Any] | None = None
+    # What the service counted in the dataset (Gemini's tuningDataStats), by our names.
+    data_stats: dict[str, Any] | None = None
 
 
 def job_error(job: Mapping[str, Any]) -> dict[str, Any] | None:

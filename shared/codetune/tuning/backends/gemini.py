@@ -103,6 +103,7 @@ class GeminiBackend:
             stage=stage,
             tuned_model=TunedModel(model, tuned.get("endpoint")) if model else None,
             error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
+            data_stats=data_stats(job),
         )
 
     def rules(self, base_model: str) -> RuleSet:
@@ -179,3 +180,37 @@ def creation(context: SubmitContext, plan: TuningJobPlan) -> Creation:
     return Creation(
         plan.request_id, lambda: (vertex.create_tuning_job(plan), True), find, vertex.get_job
     )
+
+
+MAX_DROPPED_LISTED = 20
+
+
+def data_stats(job: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A job's `tuningDataStats.supervisedTuningDataStats` (aiplatform v1): billable tokens,
+    steps, and the examples Google dropped, each with its dataset line and Google's reason.
+
+    The tuning dataset is the converted copy, one example a line in the dataset's order (a
+    validated dataset has an example on every line), so Google's 1-based example index is the
+    dataset's line number.
+    """
+    stats = (job.get("tuningDataStats") or {}).get("supervisedTuningDataStats")
+    if not isinstance(stats, dict) or not stats:
+        return None
+
+    def number(key: str) -> int | None:
+        value = stats.get(key)
+        return int(value) if isinstance(value, str | int) and str(value).isdigit() else None
+
+    indices = stats.get("truncatedExampleIndices") or []
+    reasons = stats.get("droppedExampleReasons") or []
+    return {
+        "billable_tokens": number("totalBillableTokenCount"),
+        "tuning_steps": number("tuningStepCount"),
+        "examples": number("tuningDatasetExampleCount"),
+        "dropped_examples": number("totalTruncatedExampleCount") or 0,
+        "dropped": [
+            {"line": int(index), "reason": reasons[i] if i < len(reasons) else None}
+            for i, index in enumerate(indices[:MAX_DROPPED_LISTED])
+            if str(index).isdigit()
+        ],
+    }

@@ -116,6 +116,7 @@ class PipelineBackend:
             stage=stage,
             tuned_model=TunedModel(model, tuned_endpoint_name(job)) if model else None,
             error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
+            data_stats=metrics(job) if stage is Stage.SUCCEEDED else None,
         )
 
     def rules(self, base_model: str) -> RuleSet:
@@ -188,3 +189,22 @@ def creation(context: SubmitContext, plan: PipelineJobPlan) -> Creation:
             raise
 
     return Creation(plan.job_id, create, find, vertex.get_job, refused_if_exists=True)
+
+
+# S-24: what a pipeline job reports to TensorBoard (the eval_ metrics with evaluation data).
+METRICS = (
+    "/train_total_loss",
+    "/train_fraction_of_correct_next_step_preds",
+    "/train_num_predictions",
+    "/eval_total_loss",
+    "/eval_fraction_of_correct_next_step_preds",
+    "/eval_num_predictions",
+)
+
+
+def metrics(job: Mapping[str, Any]) -> dict[str, Any]:
+    """Where a finished pipeline job's metrics are (S-24): the TensorBoard instance it wrote
+    to, when the deployment named one, and the metrics' names."""
+    values = (job.get("runtimeConfig") or {}).get("parameterValues") or {}
+    tensorboard = values.get("tensorboard_resource_id")
+    return {"tensorboard": tensorboard or None, "metrics": list(METRICS)}
