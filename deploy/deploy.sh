@@ -152,9 +152,13 @@ for function in "${FUNCTIONS[@]}" sweep; do
   run find "$BUILD/$function" -name __pycache__ -prune -exec rm -rf {} +
   run cp "$ROOT/deploy/requirements.txt" "$BUILD/$function/requirements.txt"
 done
-VALIDATE_ENV=("CODETUNE_SECRETS=$SECRETS" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES")
+# validate checks a dataset by the rules of the base model tune will use, and prices it at the
+# epochs and price tune will use: it gets the same tuning defaults.
+VALIDATE_ENV=("CODETUNE_SECRETS=$SECRETS" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES"
+  "${TUNING_DEFAULTS[@]}")
 if [ -n "$TOKENIZER_MODEL" ]; then  # shipped with the function: no bucket grant to read it
   run cp "$TOKENIZER_MODEL" "$BUILD/validate/tokenizer.model"
+  run cp "$TOKENIZER_MODEL" "$BUILD/sweep/tokenizer.model"  # the sweep validates missed uploads
   VALIDATE_ENV+=("CODETUNE_TOKENIZER_MODEL=tokenizer.model")
 fi
 
@@ -182,7 +186,7 @@ deploy_function validate 1Gi 540s "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" -- \
   --trigger-service-account "$(sa validate)" --retry
 deploy_function tune 512Mi "$TUNE_TIMEOUT" "${TUNE_ENV[@]}" -- --trigger-http
 deploy_function status 512Mi 300s "${COMMON_ENV[@]}" -- --trigger-http
-deploy_function sweep 512Mi 540s "${COMMON_ENV[@]}" -- --trigger-http
+deploy_function sweep 512Mi 540s "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" -- --trigger-http
 run gcloud functions add-invoker-policy-binding "$PREFIX-validate" --project "$PROJECT" \
   --region "$REGION" --member "serviceAccount:$(sa validate)"
 for function in tune status sweep; do

@@ -119,7 +119,8 @@ objects_under() {  # prefix... -> "resource.name.startsWith(...) || ..."
   echo "$expression"
 }
 reports_beside_uploads() {
-  echo "resource.name.startsWith(\"projects/_/buckets/$BUCKET/objects/$UPLOAD_PREFIX\") && resource.name.endsWith(\".report.json\")"
+  local uploads="resource.name.startsWith(\"projects/_/buckets/$BUCKET/objects/$UPLOAD_PREFIX\")"
+  echo "$uploads && resource.name.endsWith(\".report.json\") || $uploads && resource.name.endsWith(\".report.html\")"
 }
 # Listing is a bucket-level call: a grant conditioned on the bucket resource gives it, and
 # nothing on any object.

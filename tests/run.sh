@@ -15,6 +15,17 @@ if ! command -v java >/dev/null; then
   echo "tests/run.sh: the Pub/Sub emulator needs Java 11 or newer (apt-get install default-jre-headless)" >&2
   exit 2
 fi
+# The report page is tested in a real headless browser: Chromium from the distribution.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+    echo "tests/run.sh: installing Chromium (apt-get install chromium)" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -q chromium >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  else
+    echo "tests/run.sh: the report page tests need Chromium (apt-get install chromium)" >&2
+    exit 2
+  fi
+fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy

@@ -114,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a SentencePiece model file of the base model's tokenizer: exact token counts "
         "(default: $CODETUNE_TOKENIZER_MODEL, else estimated as characters / 4)",
     )
+    validate.add_argument(
+        "--html",
+        metavar="FILE",
+        help="also write the report as a self-contained page to look at (training's, with --eval)",
+    )
     validate.add_argument("--json", action="store_true", help="print the report as one JSON object")
     validate.set_defaults(handler=_validate)
 
@@ -248,6 +253,18 @@ def _validate(args: argparse.Namespace) -> int:
             sys.stdout.write(orjson.dumps({"dataset": path, "error": message}).decode() + "\n")
         print(f"codetune: {message}", file=sys.stderr)
         return EXIT_UNREADABLE
+    if args.html:
+        from codetune.dataset.html import render
+
+        limits, _ = tuning_parameters.resolve(
+            [("deployment", tuning_parameters.from_environment(os.environ))]
+        )
+        cost = budget.for_report(reports[0].stats["tokens"], limits)
+        try:
+            Path(args.html).write_text(render(reports[0], cost.to_dict()), encoding="utf-8")
+        except OSError as fault:
+            print(f"codetune: cannot write {args.html}: {fault.strerror or fault}", file=sys.stderr)
+            return EXIT_UNREADABLE
     if args.json:
         # One report as before; a pair as {"training": ..., "evaluation": ...}.
         shown = (

@@ -123,9 +123,12 @@ class Storage:
                 blob.name, str(blob.generation), blob.updated, dict(blob.metadata or {})
             )
 
-    def writer(self, bucket: str, name: str) -> IO[bytes]:
+    def writer(self, bucket: str, name: str, content_type: str | None = None) -> IO[bytes]:
         """A streaming writer of a new object (resumable upload in chunks)."""
-        writer: IO[bytes] = self.blob(bucket, name).open("wb", chunk_size=4 * 1024 * 1024)
+        options = {"content_type": content_type} if content_type else {}
+        writer: IO[bytes] = self.blob(bucket, name).open(
+            "wb", chunk_size=4 * 1024 * 1024, **options
+        )
         return writer
 
     def update_json(

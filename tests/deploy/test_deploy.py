@@ -264,7 +264,7 @@ def test_every_grant_on_the_upload_bucket_is_limited_to_prefixes(cmek_lines: lis
             prefix = re.fullmatch(r'resource\.name\.startsWith\("([^"]+)"\)', clause)
             report = re.fullmatch(
                 r'resource\.name\.startsWith\("([^"]+)"\) && '
-                r'resource\.name\.endsWith\("\.report\.json"\)',
+                r'resource\.name\.endsWith\("\.report\.(json|html)"\)',
                 clause,
             )
             found = prefix or report

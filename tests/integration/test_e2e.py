@@ -128,6 +128,11 @@ def test_a_generation_dataset_ends_with_a_tuned_model(stack: LocalStack) -> None
     assert record["job"]["name"] == job["name"]
     report = stack.read_json(report_name("incoming/snippets.jsonl"))
     assert report is not None and report["valid"] is True and report["generation"] == generation_id
+    page = stack.storage_client.bucket(stack.config.bucket).get_blob(
+        "incoming/snippets.jsonl.report.html"
+    )
+    assert page is not None and page.content_type == "text/html; charset=utf-8"
+    assert page.download_as_bytes().startswith(b"<!doctype html>")
     # People follow it with the command line.
     status = codetune(stack, "status", f"gs://{stack.config.bucket}/incoming/snippets.jsonl")
     assert status.returncode == 0 and f"tuned model: {model}" in status.stdout

@@ -52,7 +52,7 @@ class MemoryStorage:
             raise NotFound(f"gs://{bucket}/{name}#{generation}")
         return io.BytesIO(live[1])
 
-    def writer(self, bucket: str, name: str) -> IO[bytes]:
+    def writer(self, bucket: str, name: str, content_type: str | None = None) -> IO[bytes]:
         storage = self
 
         class Writer(io.BytesIO):

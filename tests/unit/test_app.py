@@ -975,3 +975,13 @@ def test_an_uploader_cannot_raise_the_budget(storage: MemoryStorage) -> None:
     record = store(storage).record("incoming/u.jsonl", message.generation)
     assert record is not None and record.error
     assert {p["rule"] for p in record.error["problems"]} == {"deployment-only"}
+
+
+def test_validate_writes_the_report_page_beside_the_json_report(storage: MemoryStorage) -> None:
+    upload(storage, "incoming/p.jsonl", dataset(generation_dataset(40)))
+    obj = upload(storage, "incoming/p.jsonl", dataset(generation_dataset(40)))
+    environ = {"CODETUNE_EPOCH_COUNT": "2", "CODETUNE_TRAINING_PRICE": "3"}
+    validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, environ)
+    page = storage.read_bytes(BUCKET, "incoming/p.jsonl.report.html")
+    assert page is not None and page.startswith(b"<!doctype html>")
+    assert b"VALID" in page and b"training tokens (2 epochs)" in page and b"estimated cost" in page

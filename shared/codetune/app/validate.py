@@ -9,13 +9,15 @@ from typing import Any
 
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetRole, RuleSet, validate_stream
+from codetune.dataset.html import render
 from codetune.dataset.near import NearDuplicates
 from codetune.dataset.tokens import SentencePiece, TokenCounter
 from codetune.events import StorageObject
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
-from codetune.state import RecordStore, Stage, report_name
+from codetune.state import RecordStore, Stage, html_report_name, report_name
+from codetune.tuning import budget
 from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
 from codetune.tuning.manifest import (
     DATASET_SUFFIX,
@@ -24,6 +26,7 @@ from codetune.tuning.manifest import (
     manifest_name,
     training_name,
 )
+from codetune.tuning.parameters import resolve
 from codetune.tuning.sources import dataset_layers, freeze, frozen_sources
 
 
@@ -90,6 +93,12 @@ def validate_upload(
     summary = report.to_dict()
     report_object = report_name(obj.name)
     storage.write_json(obj.bucket, report_object, {**summary, "generation": obj.generation})
+    # The same report as a page to look at; the cost at the epochs and price in force.
+    cost = budget.for_report(
+        summary["stats"]["tokens"], resolve(frozen_sources(environ or {}, inputs)[0])[0]
+    )
+    with storage.writer(obj.bucket, html_report_name(obj.name), "text/html; charset=utf-8") as page:
+        page.write(render(report, cost.to_dict()).encode())
     report_uri = f"gs://{obj.bucket}/{report_object}"
     store = RecordStore(storage, obj.bucket, settings.system_prefix)
     # Every job reads a copy of exactly this generation: a later upload under the same name

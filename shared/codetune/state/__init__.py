@@ -10,7 +10,7 @@ from codetune.state.records import (
     TunedModel,
     describe,
 )
-from codetune.state.store import SYSTEM_PREFIX, RecordStore, report_name
+from codetune.state.store import SYSTEM_PREFIX, RecordStore, html_report_name, report_name
 
 __all__ = [
     "FINAL",
@@ -23,5 +23,6 @@ __all__ = [
     "Stage",
     "TunedModel",
     "describe",
+    "html_report_name",
     "report_name",
 ]

@@ -69,6 +69,14 @@ def pinned_uri(bucket: str, prefix: str, dataset: str, generation: str | None) -
     return f"gs://{bucket}/{prefix}pinned/{dataset_key(dataset)}/{generation or 'latest'}.jsonl"
 
 
+HTML_SUFFIX = ".report.html"
+
+
+def html_report_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
+    """The page beside the JSON report: `incoming/train.jsonl.report.html`."""
+    return report_name(dataset_object, prefix).removesuffix(REPORT_SUFFIX) + HTML_SUFFIX
+
+
 def report_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
     """The validation report beside the dataset: `incoming/train.jsonl.report.json`; for a name
     too long to take the suffix, under the system prefix by the name's digest."""

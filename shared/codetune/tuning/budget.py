@@ -121,3 +121,9 @@ def problems(found: Estimate, p: TuningParameters) -> list[Problem]:
                 Problem(name, RULE, f"{found.describe()}: over the deployment's ${limit:,.2f}")
             )
     return out
+
+
+def for_report(tokens: Mapping[str, Any] | None, p: TuningParameters) -> Estimate:
+    """What a report can say before a plan: the tokens at the `epoch_count` and
+    `training_price` in force (a Gemini job's epochs; None when left to the service)."""
+    return estimate(tokens, {"epochs": p.epoch_count}, p)
