@@ -985,3 +985,24 @@ def test_validate_writes_the_report_page_beside_the_json_report(storage: MemoryS
     page = storage.read_bytes(BUCKET, "incoming/p.jsonl.report.html")
     assert page is not None and page.startswith(b"<!doctype html>")
     assert b"VALID" in page and b"training tokens (2 epochs)" in page and b"estimated cost" in page
+
+
+def test_with_near_duplicates_on_a_near_overlap_is_a_warning_of_the_job(
+    storage: MemoryStorage,
+) -> None:
+    task = (
+        "Write the code in Python: read a CSV file of orders, group the rows by customer, sum "
+        "the amount of each group and print the ten largest totals with the customers' names."
+    )
+    evaluation = [generation(900 + i) for i in range(11)] + [generation(950, input_text=task)]
+    validated(storage, "incoming/n.eval.jsonl", dataset(evaluation))
+    storage.put(BUCKET, "incoming/n.tuning.json", orjson.dumps({"evaluation": "n.eval.jsonl"}))
+    training = generation_dataset(30)
+    training[4] = generation(950, input_text=task.replace("ten largest", "five largest"))
+    message = validated(storage, "incoming/n.jsonl", dataset(training))
+    near = dataclasses.replace(SETTINGS, near_duplicates=True)
+    assert tune_dataset(message, storage, FakeVertex(), near, ENVIRON, LOG) is Tuning.SUBMITTED
+    record = store(storage).record("incoming/n.jsonl", message.generation)
+    assert record is not None and record.warnings
+    [warning] = [w for w in record.warnings if "evaluation dataset" in w]
+    assert warning.startswith("training line 5: example is about") and "line 12 of the" in warning

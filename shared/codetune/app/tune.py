@@ -123,8 +123,11 @@ def tune_dataset(
             plan.evaluation_source, plan.base_model, store, settings.upload_prefix
         )
         pinned = DatasetRef(store.pinned_uri(dataset.name, dataset.generation))
+        warnings = list(plan.warnings)
         if evaluation is not None and plan.evaluation_source is not None:
-            no_overlap(pinned, form, evaluation, evaluation_format, plan, storage)
+            warnings += no_overlap(
+                pinned, form, evaluation, evaluation_format, plan, storage, settings.near_duplicates
+            )
 
         def pointer(job: str) -> JobPointer:
             return JobPointer(
@@ -136,7 +139,7 @@ def tune_dataset(
                 dataset.correlation_id,
             )
 
-        for warning in plan.warnings:
+        for warning in warnings:
             log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
         context = SubmitContext(
             pinned,
@@ -202,7 +205,7 @@ def tune_dataset(
         job=JobRef(job["name"], job["name"].rpartition("/")[2], job.get("state")),
         parameters=plan.body,
         derived={**plan.to_dict()["derived"], "cost": spend.to_dict()},
-        warnings=plan.warnings or None,
+        warnings=warnings or None,
     )
     log.info(
         "tuning job submitted" if submitted.created else "tuning job already existed",
@@ -277,34 +280,41 @@ def no_overlap(
     evaluation_format: DatasetFormat,
     plan: TuningPlan,
     storage: ObjectStore,
-) -> None:
+    near: bool = False,
+) -> list[str]:
     """No job scored on its own training data (rule `overlap`): the two validated copies are
-    compared here, whichever was uploaded first."""
+    compared here, whichever was uploaded first. Near-overlaps (when the deployment asks for
+    near-duplicates) do not stop the job: they come back as the job's warnings."""
     rules = rules_for(plan.base_model) or default_rules()
     with (
         storage.open_dataset(evaluation.bucket, evaluation.name, None) as evaluation_stream,
         storage.open_dataset(training.bucket, training.name, None) as training_stream,
     ):
-        count, listed = find_overlap(
+        found = find_overlap(
             training_stream,
             evaluation_stream,
             plan.evaluation_source or evaluation.uri,
             rules=rules,
             training_format=training_format,
             evaluation_format=evaluation_format,
+            near=near,
         )
-    if not count:
-        return
+    if not found.exact:
+        warnings = [f"training line {f.line}: {f.message}" for f in found.near_listed]
+        if found.near > len(found.near_listed):
+            warnings.append(f"and {found.near - len(found.near_listed):,} more near-overlaps")
+        return warnings
     problems = [
         Problem("evaluation_data_uri", str(Rule.OVERLAP), f"training line {f.line}: {f.message}")
-        for f in listed
+        for f in found.exact_listed
     ]
-    if count > len(listed):
+    if found.exact > len(found.exact_listed):
         problems.append(
             Problem(
                 "evaluation_data_uri",
                 str(Rule.OVERLAP),
-                f"and {count - len(listed):,} more training examples in the evaluation dataset",
+                f"and {found.exact - len(found.exact_listed):,} more training examples in the "
+                "evaluation dataset",
             )
         )
     raise PlanRejected(problems)

@@ -156,12 +156,13 @@ def find_overlap(
     rules: RuleSet,
     training_format: DatasetFormat | None = None,
     evaluation_format: DatasetFormat | None = None,
-) -> tuple[int, list[Finding]]:
-    """How many training examples are evaluation examples, and the first of them listed, for a
-    pair that was each validated before (tune's last look before it pays for a job)."""
+    near: bool = False,
+) -> Overlap:
+    """The training examples that are evaluation examples (and, if `near`, nearly), for a pair
+    that was each validated before (tune's last look before it pays for a job)."""
     off = SecretSeverity.OFF  # both were scanned when they were validated
     _, index = index_evaluation(
-        evaluation, evaluation_name, rules=rules, format=evaluation_format, secrets=off
+        evaluation, evaluation_name, rules=rules, format=evaluation_format, secrets=off, near=near
     )
     report = validate_stream(
         training,
@@ -171,5 +172,19 @@ def find_overlap(
         checks=[TrainingOverlap(index)],
         secrets=off,
     )
-    listed = [finding for finding in report.errors.listed if finding.rule is Rule.OVERLAP]
-    return report.errors.counts[str(Rule.OVERLAP)], listed
+    return Overlap(
+        report.errors.counts[str(Rule.OVERLAP)],
+        [finding for finding in report.errors.listed if finding.rule is Rule.OVERLAP],
+        report.warnings.counts[str(Rule.NEAR_OVERLAP)],
+        [finding for finding in report.warnings.listed if finding.rule is Rule.NEAR_OVERLAP],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Overlap:
+    """What `find_overlap` found: counts, and the first findings of each."""
+
+    exact: int
+    exact_listed: list[Finding]
+    near: int
+    near_listed: list[Finding]
