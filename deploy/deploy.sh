@@ -47,7 +47,8 @@ for bucket in "$BUCKET" "$OUTPUT_BUCKET"; do
 done
 
 # --- Topics, and dead letters kept 7 days in a pull subscription for a person to inspect --------
-for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ" "$STORAGE_DLQ"; do
+for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ" "$STORAGE_DLQ" \
+  "$FINISHED_TOPIC"; do
   run_tolerant gcloud pubsub topics create "$topic" --project "$PROJECT"
 done
 for topic in "$VALIDATED_DLQ" "$EVENTS_DLQ" "$STORAGE_DLQ"; do
@@ -103,6 +104,11 @@ run gcloud storage buckets add-iam-policy-binding "gs://$OUTPUT_BUCKET" \
 # datasets whose message was lost): publish to the one topic; validate receives Eventarc's events.
 for account in validate sweep; do
   run gcloud pubsub topics add-iam-policy-binding "$VALIDATED_TOPIC" --project "$PROJECT" \
+    --member "serviceAccount:$(sa "$account")" --role roles/pubsub.publisher
+done
+# Whoever records a dataset's end tells the completion topic (codetune.app.finished).
+for account in validate tune status sweep; do
+  run gcloud pubsub topics add-iam-policy-binding "$FINISHED_TOPIC" --project "$PROJECT" \
     --member "serviceAccount:$(sa "$account")" --role roles/pubsub.publisher
 done
 run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
@@ -163,7 +169,8 @@ if [ -n "$TOKENIZER_MODEL" ]; then  # shipped with the function: no bucket grant
 fi
 
 join_env() { local IFS='|'; echo "^|^$*"; }  # gcloud's own escape for values with commas
-COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_BUCKET=$BUCKET" "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC")
+COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_BUCKET=$BUCKET" "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC"
+  "CODETUNE_FINISHED_TOPIC=$FINISHED_TOPIC")
 TUNE_ENV=("${COMMON_ENV[@]}" "CODETUNE_PIPELINE_REGION=$REGION" "CODETUNE_OUTPUT_DIR=gs://$OUTPUT_BUCKET/pipeline"
   "CODETUNE_SERVICE_ACCOUNT=$(sa pipeline)" "${TUNING_DEFAULTS[@]}")
 

@@ -8,7 +8,8 @@ usage: $(basename "$0") --project P --region R --bucket B [--settings FILE] [--d
 Settings may also come from a file of KEY=VALUE lines (default deploy/settings.env when it
 exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, SWEEP_INTERVAL_MINUTES
 (1 to 59, default 1), SECRETS (error or warning, default error: what a credential in a
-dataset is), NEAR_DUPLICATES (on or off, default off), TOKENIZER_MODEL (a SentencePiece model
+dataset is), NEAR_DUPLICATES (on or off, default off), FINISHED_TOPIC (the completion topic,
+default codetune-finished), TOKENIZER_MODEL (a SentencePiece model
 file of the base model's tokenizer, shipped with the validate function for exact token counts),
 and CODETUNE_* tuning defaults passed to the tune function.
 Command-line flags win over the file.
@@ -80,6 +81,7 @@ read_settings() {
       SECRETS) SECRETS=$value ;;
       NEAR_DUPLICATES) NEAR_DUPLICATES=$value ;;
       TOKENIZER_MODEL) TOKENIZER_MODEL=$value ;;
+      FINISHED_TOPIC) FINISHED_TOPIC=$value ;;
       CODETUNE_*) TUNING_DEFAULTS+=("$key=$value") ;;
       *) echo "unknown setting $key in $1" >&2; exit 2 ;;
     esac
@@ -97,6 +99,7 @@ names() {
   OUTPUT_BUCKET=$BUCKET-pipeline  # the pipeline's output: its own bucket, not the upload bucket
   STORAGE_DLQ=$PREFIX-storage-events-dead-letter
   VALIDATED_TOPIC=$PREFIX-dataset-validated
+  FINISHED_TOPIC=${FINISHED_TOPIC:-$PREFIX-finished}  # for systems downstream (docs/chain.md)
   EVENTS_TOPIC=$PREFIX-job-events
   VALIDATED_DLQ=$VALIDATED_TOPIC-dead-letter
   EVENTS_DLQ=$EVENTS_TOPIC-dead-letter

@@ -21,7 +21,8 @@ done
 for function in "${FUNCTIONS[@]}" sweep; do
   run_tolerant gcloud functions delete "$PREFIX-$function" --gen2 --project "$PROJECT" --region "$REGION" --quiet
 done
-for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ" "$STORAGE_DLQ"; do
+for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ" "$STORAGE_DLQ" \
+  "$FINISHED_TOPIC"; do
   run_tolerant gcloud pubsub topics delete "$topic" --project "$PROJECT" --quiet
 done
 # Grants before accounts: a deleted account's bindings would linger as deleted:serviceAccount.

@@ -10,16 +10,18 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from codetune import events, logs
+from codetune.app.finished import Announcer
 from codetune.app.status import job_event
 from codetune.config import Settings
 from codetune.exceptions import InputError
+from codetune.pubsub import Publisher
 from codetune.state import RecordStore
 from codetune.storage import Storage
 from codetune.vertex import VertexClient
 
 logs.setup("status")
 LOG = logs.Logger("status")
-storage = Storage()
+storage, publisher = Storage(), Publisher()
 
 
 @functions_framework.cloud_event
@@ -32,5 +34,6 @@ def status(event: CloudEvent) -> None:
         LOG.error("unreadable job event acknowledged and dropped", error=str(fault))
         return
     store = RecordStore(storage, settings.bucket, settings.system_prefix)
-    stage = job_event(job.job_id, store, VertexClient(settings.vertex), LOG)
+    announcer = Announcer(publisher, settings)
+    stage = job_event(job.job_id, store, VertexClient(settings.vertex), LOG, announcer)
     LOG.info("status done", job=job.job_name, stage=stage and str(stage))

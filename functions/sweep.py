@@ -15,6 +15,7 @@ import functions_framework
 from flask import Request
 
 from codetune import logs
+from codetune.app.finished import Announcer
 from codetune.app.reconcile import reconcile
 from codetune.app.status import sweep as sweep_jobs
 from codetune.config import Settings
@@ -33,7 +34,7 @@ def sweep(request: Request) -> tuple[dict[str, int], int]:
     settings = Settings.from_environment()
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)
     store = RecordStore(storage, settings.bucket, settings.system_prefix)
-    jobs = sweep_jobs(store, VertexClient(settings.vertex), LOG)
+    jobs = sweep_jobs(store, VertexClient(settings.vertex), LOG, Announcer(publisher, settings))
     rest = reconcile(storage, publisher, settings, LOG, dict(os.environ))
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)
     result = {**dataclasses.asdict(jobs), **dataclasses.asdict(rest)}

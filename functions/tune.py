@@ -12,16 +12,18 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from codetune import events, logs
+from codetune.app.finished import Announcer
 from codetune.app.tune import tune_dataset
 from codetune.config import Settings
 from codetune.exceptions import InputError
 from codetune.messages import DatasetValidated
+from codetune.pubsub import Publisher
 from codetune.storage import Storage
 from codetune.vertex import VertexClient
 
 logs.setup("tune")
 LOG = logs.Logger("tune")
-storage = Storage()
+storage, publisher = Storage(), Publisher()
 
 
 @functions_framework.cloud_event
@@ -37,6 +39,12 @@ def tune(event: CloudEvent) -> None:
     logs.begin("tune", dataset.traceparent or event.get("traceparent"), settings.project)
     log = LOG.bind(dataset.correlation_id)
     outcome = tune_dataset(
-        dataset, storage, VertexClient(settings.vertex), settings, os.environ, log
+        dataset,
+        storage,
+        VertexClient(settings.vertex),
+        settings,
+        os.environ,
+        log,
+        Announcer(publisher, settings),
     )
     log.info("tune done", outcome=str(outcome), dataset=dataset.uri, generation=dataset.generation)

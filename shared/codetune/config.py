@@ -13,6 +13,7 @@ from codetune.vertex import VertexConfig
 
 UPLOAD_PREFIX = "incoming/"  # datasets are dropped under this prefix
 VALIDATED_TOPIC = "dataset-validated"
+FINISHED_TOPIC = "codetune-finished"  # one message per dataset version that ends
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,7 @@ class Settings:
     upload_prefix: str = UPLOAD_PREFIX
     system_prefix: str = SYSTEM_PREFIX
     validated_topic: str = VALIDATED_TOPIC
+    finished_topic: str = FINISHED_TOPIC
     vertex_endpoint: str | None = None  # a local stand-in; None: Google's regional endpoint
     # The reconciler (the sweep): how long an upload or a validated dataset may wait for its
     # event before it acts, and how long a dataset may take before it is reported stuck.
@@ -52,6 +54,7 @@ class Settings:
             upload_prefix=env.get("CODETUNE_UPLOAD_PREFIX", UPLOAD_PREFIX),
             system_prefix=env.get("CODETUNE_SYSTEM_PREFIX", SYSTEM_PREFIX),
             validated_topic=env.get("CODETUNE_VALIDATED_TOPIC", VALIDATED_TOPIC),
+            finished_topic=env.get("CODETUNE_FINISHED_TOPIC", FINISHED_TOPIC),
             vertex_endpoint=env.get("CODETUNE_VERTEX_ENDPOINT") or None,
             reconcile_grace_seconds=float(env.get("CODETUNE_RECONCILE_GRACE_SECONDS") or 300),
             stuck_seconds=float(env.get("CODETUNE_STUCK_SECONDS") or 3 * 3600),
@@ -73,6 +76,12 @@ class Settings:
         if self.validated_topic.startswith("projects/"):
             return self.validated_topic
         return f"projects/{self.project}/topics/{self.validated_topic}"
+
+    @property
+    def finished_topic_path(self) -> str:
+        if self.finished_topic.startswith("projects/"):
+            return self.finished_topic
+        return f"projects/{self.project}/topics/{self.finished_topic}"
 
     @property
     def vertex(self) -> VertexConfig:

@@ -813,3 +813,55 @@ def test_the_push_relay_loses_repeats_and_delays_as_told(stack: LocalStack) -> N
         "incoming/relay-lost.jsonl", generation_id
     )
     assert not wait_for(lambda: stack.read_json(name) is not None, 3)
+
+
+def test_a_downstream_subscriber_gets_one_message_per_dataset_that_ends(
+    stack: LocalStack,
+) -> None:
+    """The completion topic on the Pub/Sub emulator: a message for every end (rejected,
+    succeeded), one per dataset although every job event is delivered three times."""
+    import time
+    from collections import Counter
+    from pathlib import Path
+
+    import jsonschema
+
+    from codetune.local.relay import once
+
+    schema = orjson.loads(
+        (Path(__file__).resolve().parents[2] / "docs" / "finished.schema.json").read_bytes()
+    )
+    relay = stack.relays["status"]
+    relay.route = lambda body: [0.0, 0.4, 0.8]
+    try:
+        ok = drop(stack, "told-ok.jsonl", dataset(generation_dataset(12)))
+        bad = drop(stack, "told-bad.jsonl", dataset([generation(1, output_text="")] * 12))
+        assert finished(stack, "told-ok.jsonl", ok)["state"] == "SUCCEEDED"
+        assert finished(stack, "told-bad.jsonl", bad)["state"] == "REJECTED"
+        received: list[tuple[dict[str, Any], dict[str, str]]] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            received += [
+                m for m in stack.finished_messages(timeout=2) if "/told-" in m[0]["dataset"]
+            ]
+            if len(received) >= 2:
+                time.sleep(3)  # the repeated events and a sweep or two
+                received += [
+                    m for m in stack.finished_messages(timeout=2) if "/told-" in m[0]["dataset"]
+                ]
+                break
+    finally:
+        relay.route = once
+    assert relay.outcomes["duplicated"] >= 1
+    bucket = stack.config.bucket
+    assert Counter(body["dataset"] for body, _ in received) == {
+        f"gs://{bucket}/incoming/told-ok.jsonl": 1,
+        f"gs://{bucket}/incoming/told-bad.jsonl": 1,
+    }
+    for body, attributes in received:
+        jsonschema.validate(body, schema)
+        assert (
+            attributes["finished_id"] == f"{body['dataset']}#{body['generation']}/{body['stage']}"
+        )
+    stages = {body["generation"]: body["stage"] for body, _ in received}
+    assert stages == {ok: "SUCCEEDED", bad: "REJECTED"}

@@ -12,8 +12,9 @@ it), and a VALIDATED dataset with no job is announced again; tune, idempotent, d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from codetune.app.finished import announce
 from codetune.app.validate import Validation, validate_upload
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
@@ -25,6 +26,9 @@ from codetune.state import FINAL, RecordStore, Stage
 from codetune.state.store import dataset_key
 from codetune.tuning.manifest import DATASET_SUFFIX
 
+# How far back the sweep looks for ended datasets that were never announced.
+ANNOUNCE_WINDOW_SECONDS = 24 * 3600
+
 
 @dataclass(frozen=True, slots=True)
 class ReconcileResult:
@@ -32,6 +36,7 @@ class ReconcileResult:
     announced: int = 0  # VALIDATED datasets announced again
     stuck: int = 0  # datasets not at an end after `stuck_seconds`
     skipped: int = 0  # unreadable objects
+    finished: int = 0  # ended datasets whose "dataset finished" message is sent now
 
 
 def reconcile(
@@ -118,7 +123,14 @@ def reconcile(
                 stage=str(record.state),
                 age_seconds=round(age),
             )
-    return ReconcileResult(validated, announced, stuck, len(skipped))
+    # Ended datasets whose "dataset finished" message was never sent (a crash between the
+    # record and the publish); records that ended before ANNOUNCE_WINDOW are left alone, so
+    # that a new deployment does not announce its history.
+    finished = 0
+    since = now - timedelta(seconds=ANNOUNCE_WINDOW_SECONDS)
+    for dataset, generation in store.unannounced(records, bad, limit, since):
+        finished += announce(dataset, generation, store, publisher, settings, log) is not None
+    return ReconcileResult(validated, announced, stuck, len(skipped), finished)
 
 
 def _age(now: datetime, updated: str | None) -> float:

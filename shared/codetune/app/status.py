@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from codetune.app.finished import Announcer
 from codetune.exceptions import NOT_FOUND, PermanentVertexError, VertexError
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
@@ -18,7 +19,12 @@ from codetune.tuning.backends.base import VertexAI
 
 
 def record_outcome(
-    pointer: JobPointer, store: RecordStore, vertex: VertexAI, by: str, log: Logger
+    pointer: JobPointer,
+    store: RecordStore,
+    vertex: VertexAI,
+    by: str,
+    log: Logger,
+    announcer: Announcer | None = None,
 ) -> Stage | None:
     """Read the job, move its record forward, close it when it has ended; the job's stage now."""
     backend = by_name(pointer.backend)
@@ -75,6 +81,9 @@ def record_outcome(
     else:
         log.info("tuning job progressed", job=pointer.job, state=outcome.state)
     if outcome.stage in FINAL:
+        # Also on a repeated event: announcing stands down once the end was announced.
+        if announcer is not None:
+            announcer(store, pointer.dataset, pointer.generation, log)
         store.close_job(pointer.job_id)
     return outcome.stage
 
@@ -91,13 +100,21 @@ def beside_estimate(
     return {**stats, "estimated_tokens": counted, "billed_to_estimate": ratio}
 
 
-def job_event(job_id: str, store: RecordStore, vertex: VertexAI, log: Logger) -> Stage | None:
+def job_event(
+    job_id: str,
+    store: RecordStore,
+    vertex: VertexAI,
+    log: Logger,
+    announcer: Announcer | None = None,
+) -> Stage | None:
     """A job changed state: record it, if it is one of ours."""
     pointer = store.pointer(job_id)
     if pointer is None:
         log.info("not a codetune job: ignored", job_id=job_id)
         return None
-    return record_outcome(pointer, store, vertex, "status", log.bind(pointer.correlation_id))
+    return record_outcome(
+        pointer, store, vertex, "status", log.bind(pointer.correlation_id), announcer
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +125,9 @@ class SweepResult:
     skipped: int = 0  # objects under open/ that are not job pointers
 
 
-def sweep(store: RecordStore, vertex: VertexAI, log: Logger) -> SweepResult:
+def sweep(
+    store: RecordStore, vertex: VertexAI, log: Logger, announcer: Announcer | None = None
+) -> SweepResult:
     """Re-read every unfinished job; one unreadable job does not stop the others."""
     checked = finished = unreadable_jobs = 0
     skipped: list[str] = []
@@ -121,7 +140,7 @@ def sweep(store: RecordStore, vertex: VertexAI, log: Logger) -> SweepResult:
         checked += 1
         try:
             stage = record_outcome(
-                pointer, store, vertex, "sweep", log.bind(pointer.correlation_id)
+                pointer, store, vertex, "sweep", log.bind(pointer.correlation_id), announcer
             )
         except VertexError as fault:
             unreadable_jobs += 1

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from codetune.app.finished import Announcer
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
 from codetune.dataset.overlap import find_overlap
@@ -46,6 +47,7 @@ def tune_dataset(
     settings: Settings,
     environ: Mapping[str, str],
     log: Logger,
+    announcer: Announcer | None = None,
 ) -> Tuning:
     """Raises RetryableVertexError (and storage errors) for the delivery to be retried.
 
@@ -85,6 +87,8 @@ def tune_dataset(
 
     def fail(error: dict[str, object]) -> None:
         store.advance(dataset.name, dataset.generation, Stage.FAILED, "tune", error=error)
+        if announcer is not None:
+            announcer(store, dataset.name, dataset.generation, log)
 
     try:
         plan = plan_from_sources(version, kind, record.examples or 0, sources, problems, form)

@@ -7,6 +7,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from codetune.app.finished import announce
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetRole, RuleSet, validate_stream
 from codetune.dataset.html import render
@@ -127,12 +128,14 @@ def validate_upload(
         tokens={k: summary["stats"]["tokens"][k] for k in ("per_epoch", "method", "exact")},
         report=report_uri,
         first_errors=summary["errors"][:5] if not report.valid else None,
+        traceparent=traceparent,
     )
     counts = summary["stats"]["findings"]
     if not report.valid or report.kind is None:
         log.error(
             "dataset rejected", dataset=obj.uri, errors=counts["errors"], report=report_object
         )
+        announce(obj.name, obj.generation, store, publisher, settings, log)
         return Validation.REJECTED
     message = DatasetValidated(
         obj.bucket,

@@ -10,7 +10,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from codetune.local.stack import LocalStack, StackConfig, StackError
+import orjson
+
+from codetune.local.stack import FINISHED_TOPIC, LocalStack, StackConfig, StackError
 from codetune.state import FINAL, Record, RecordStore, Stage, describe
 from codetune.storage import Storage
 
@@ -46,6 +48,11 @@ def run_demo(
         )
         store = RecordStore(Storage(), stack.config.bucket)
         record = _follow(lambda: store.record(name, generation), timeout_seconds, say)
+        if record is not None:
+            # What a downstream system subscribed to the completion topic receives.
+            for body, attributes in stack.finished_messages(timeout=10):
+                say(f"message on {FINISHED_TOPIC} (finished_id {attributes.get('finished_id')}):")
+                say("  " + orjson.dumps(body).decode())
     say("stopped every process the demo started")
     if record is None:
         say(f"the chain did not finish within {timeout_seconds:.0f} s")

@@ -50,6 +50,8 @@ PUBSUB_EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-
 NOTIFICATIONS_TOPIC = "gcs-notifications"
 VALIDATED_TOPIC = "dataset-validated"
 JOB_EVENTS_TOPIC = "job-events"
+FINISHED_TOPIC = "codetune-finished"
+FINISHED_SUBSCRIPTION = "finished-downstream"  # a downstream system's pull subscription
 
 
 class StackError(CodetuneError):
@@ -177,7 +179,7 @@ class LocalStack:
             "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs_port}",
         }
         os.environ.update(self.env)  # this process's clients (uploads, records, the stand-ins)
-        for topic in (NOTIFICATIONS_TOPIC, VALIDATED_TOPIC, JOB_EVENTS_TOPIC):
+        for topic in (NOTIFICATIONS_TOPIC, VALIDATED_TOPIC, JOB_EVENTS_TOPIC, FINISHED_TOPIC):
             self.publisher.create_topic(
                 name=self.topic(topic)
             )  # before fake-gcs: it drops events to a missing topic
@@ -219,6 +221,7 @@ class LocalStack:
             "CODETUNE_PIPELINE_REGION": cfg.pipeline_region,
             "CODETUNE_OUTPUT_DIR": f"gs://{cfg.bucket}-pipeline/pipeline",
             "CODETUNE_VALIDATED_TOPIC": VALIDATED_TOPIC,
+            "CODETUNE_FINISHED_TOPIC": FINISHED_TOPIC,
             "CODETUNE_VERTEX_ENDPOINT": self.vertex.url,
             **cfg.extra_env,
         }
@@ -260,6 +263,15 @@ class LocalStack:
             "status",
             f"{self.function_urls['status']}/{self.topic(JOB_EVENTS_TOPIC)}",
         )
+        from google.cloud import pubsub_v1
+
+        with pubsub_v1.SubscriberClient() as subscriber:
+            subscriber.create_subscription(
+                request={
+                    "name": self.subscription(FINISHED_SUBSCRIPTION),
+                    "topic": self.topic(FINISHED_TOPIC),
+                }
+            )
 
     def _schedule_sweeps(self) -> None:
         """What Cloud Scheduler does in the cloud: call the sweep function on a timer."""
@@ -338,6 +350,38 @@ class LocalStack:
     # --- Pub/Sub -----------------------------------------------------------------------------
     def topic(self, name: str) -> str:
         return f"projects/{self.config.project}/topics/{name}"
+
+    def subscription(self, name: str) -> str:
+        return f"projects/{self.config.project}/subscriptions/{name}"
+
+    def finished_messages(self, timeout: float = 5) -> list[tuple[dict[str, Any], dict[str, str]]]:
+        """What a downstream subscriber of the completion topic has received (and acks): each
+        message's data and attributes."""
+        from google.cloud import pubsub_v1
+
+        received: list[tuple[dict[str, Any], dict[str, str]]] = []
+        deadline = time.monotonic() + timeout
+        with pubsub_v1.SubscriberClient() as subscriber:
+            name = self.subscription(FINISHED_SUBSCRIPTION)
+            while time.monotonic() < deadline:
+                answer = subscriber.pull(
+                    request={"subscription": name, "max_messages": 100}, timeout=timeout
+                )
+                if not answer.received_messages:
+                    if received:
+                        break
+                    time.sleep(0.2)
+                    continue
+                for item in answer.received_messages:
+                    message = item.message
+                    received.append((orjson.loads(message.data), dict(message.attributes)))
+                subscriber.acknowledge(
+                    request={
+                        "subscription": name,
+                        "ack_ids": [item.ack_id for item in answer.received_messages],
+                    }
+                )
+        return received
 
     @property
     def publisher(self) -> Any:

@@ -104,6 +104,11 @@ class Record:
     data_stats: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     waiting: dict[str, Any] | None = None  # why a VALIDATED dataset has no job yet (retried)
+    # The upload's W3C trace context: every message about this version carries it.
+    traceparent: str | None = None
+    # The "dataset finished" message (codetune.app.finished): {"claimed": time} while it is
+    # being published, then {"message_id", "time"}.
+    announced: dict[str, Any] | None = None
     updated: str | None = None
     history: tuple[Step, ...] = ()
     version: int = RECORD_VERSION

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from codetune.exceptions import InputError
@@ -44,6 +45,9 @@ REPORT_SUFFIX = ".report.json"
 # A record object's custom metadata key holding its stage, so that a listing tells which
 # records are at an end without reading them.
 STAGE_METADATA = "codetune-stage"
+# ... and whether its end was announced (codetune.app.finished), so that the sweep finds the
+# ended records still to announce from the same listing.
+ANNOUNCED_METADATA = "codetune-announced"
 _FINAL_NAMES = frozenset(str(stage) for stage in FINAL)
 # The names pinned_uri and converted_uri write, relative to the system prefix.
 _COPY = re.compile(
@@ -157,7 +161,7 @@ class RecordStore:
             lambda document: _json(
                 change(None if document is None else Record.from_json(document))
             ),
-            lambda document: {STAGE_METADATA: str(document.get("state", ""))},
+            _metadata,
         )
         return None if written is None else Record.from_json(written)
 
@@ -203,6 +207,37 @@ class RecordStore:
             if record.dataset:  # the full name, also when the key is a digest
                 dataset = record.dataset.removeprefix(f"gs://{self.bucket}/")
             found.append((dataset, leaf.removesuffix(".json"), record))
+        return found
+
+    def unannounced(
+        self,
+        listing: list[ListedObject],
+        on_bad: Callable[[str, Exception], None],
+        limit: int,
+        since: datetime,
+    ) -> list[tuple[str, str]]:
+        """Up to `limit` ended records whose end was not announced, as (dataset, generation),
+        from a `listed_records` listing, that ended after `since`: only those
+        records are read."""
+        found: list[tuple[str, str]] = []
+        for listed in listing:
+            if len(found) >= limit:
+                break
+            if listed.metadata.get(STAGE_METADATA) not in _FINAL_NAMES:
+                continue
+            if listed.metadata.get(ANNOUNCED_METADATA) or (
+                listed.updated is not None and listed.updated < since
+            ):
+                continue
+            try:
+                document, _ = self.storage.read_json(self.bucket, listed.name)
+                record = None if document is None else Record.from_json(document)
+            except (InputError, ValueError) as fault:
+                on_bad(listed.name, fault)
+                continue
+            if record is None or record.dataset is None or record.generation is None:
+                continue
+            found.append((record.dataset.removeprefix(f"gs://{self.bucket}/"), record.generation))
         return found
 
     def generations(self, dataset: str) -> list[str]:
@@ -254,6 +289,14 @@ class RecordStore:
         return self.storage.write_json(
             self.bucket, self._claim_name(claim.request), claim.to_json(), if_generation_match
         )
+
+
+def _metadata(document: dict[str, Any]) -> dict[str, str]:
+    """A record object's metadata: its stage, and whether its end was announced."""
+    metadata = {STAGE_METADATA: str(document.get("state", ""))}
+    if (document.get("announced") or {}).get("message_id"):
+        metadata[ANNOUNCED_METADATA] = "true"
+    return metadata
 
 
 def _json(record: Record | None) -> dict[str, Any] | None:
