@@ -993,15 +993,13 @@ def test_validate_writes_the_report_page_beside_the_json_report(storage: MemoryS
 def test_with_near_duplicates_on_a_near_overlap_is_a_warning_of_the_job(
     storage: MemoryStorage,
 ) -> None:
-    task = (
-        "Write the code in Python: read a CSV file of orders, group the rows by customer, sum "
-        "the amount of each group and print the ten largest totals with the customers' names."
-    )
-    evaluation = [generation(900 + i) for i in range(11)] + [generation(950, input_text=task)]
+    from tests.unit.test_near import TASK, near_copy
+
+    evaluation = [generation(900 + i) for i in range(11)] + [generation(950, input_text=TASK)]
     validated(storage, "incoming/n.eval.jsonl", dataset(evaluation))
     storage.put(BUCKET, "incoming/n.tuning.json", orjson.dumps({"evaluation": "n.eval.jsonl"}))
     training = generation_dataset(30)
-    training[4] = generation(950, input_text=task.replace("ten largest", "five largest"))
+    training[4] = generation(950, input_text=near_copy(TASK))
     message = validated(storage, "incoming/n.jsonl", dataset(training))
     near = dataclasses.replace(SETTINGS, near_duplicates=True)
     assert tune_dataset(message, storage, FakeVertex(), near, ENVIRON, LOG) is Tuning.SUBMITTED

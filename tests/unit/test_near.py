@@ -12,13 +12,15 @@ from tests.support import LEGACY_RULES, dataset, generation, generation_dataset,
 TASK = (
     "Write the code in Python: read a CSV file of orders, group the rows by customer, sum the "
     "amount of each group, sort the customers by their total and print the ten largest with "
-    "their names and totals, skipping rows whose amount is not a number."
+    "their names and totals, skipping rows whose amount is not a number. Keep the output "
+    "stable: ties are broken by the customer's name, and totals print with two decimals."
 )
 ANSWER = "import csv\nfrom collections import defaultdict\n\ndef top(path):\n    totals = defaultdict(float)\n"
 
 
 def near_copy(text: str) -> str:
-    return text.replace("ten largest", "twenty largest")
+    """One word changed near the end: about 0.9 Jaccard similarity of the word 3-grams."""
+    return text.replace("not a number", "not a float")
 
 
 def warnings(report: dict, rule: str) -> list[dict]:  # type: ignore[type-arg]
