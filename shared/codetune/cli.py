@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 
@@ -175,6 +176,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print the record")
     status.set_defaults(handler=_in_google_cloud(_status))
+
+    logs = commands.add_parser(
+        "logs",
+        help="one dataset's story: the chain's log entries for it, in order",
+        description="Print the log entries of every function for one dataset version (by its "
+        "correlation id): from Cloud Logging's entries.list, or from a local stack's log folder "
+        "(--local). Exit status 0, or 2 when they cannot be read.",
+    )
+    logs.add_argument("target", metavar="DATASET_URI", help="gs://BUCKET/NAME[#generation]")
+    logs.add_argument("--project", default=os.environ.get("CODETUNE_PROJECT"))
+    logs.add_argument("--follow", action="store_true", help="keep printing new entries")
+    logs.add_argument("--local", metavar="DIR", help="a local stack's log folder")
+    logs.add_argument("--json", action="store_true", help="one entry a line, as JSON")
+    logs.set_defaults(handler=_in_google_cloud(_logs))
 
     models = commands.add_parser("models", help="tuned models").add_subparsers(
         dest="models", required=True
@@ -366,7 +381,7 @@ def _in_google_cloud(
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth
 
-        from codetune.exceptions import PermanentVertexError
+        from codetune.exceptions import LogsRefused, PermanentVertexError
 
         target = getattr(args, "target", None) or ""
         bucket = DatasetRef.parse(target).bucket if target.startswith("gs://") else None
@@ -384,6 +399,9 @@ def _in_google_cloud(
                 f"{where}: permission denied; reading records needs roles/storage.objectViewer "
                 "on the bucket"
             )
+        except LogsRefused as fault:
+            role = " (reading logs needs roles/logging.viewer)" if fault.status == 403 else ""
+            problem = f"{fault}{role}"
         except PermanentVertexError as fault:
             role = " (listing models needs roles/aiplatform.viewer)" if fault.status == 403 else ""
             problem = f"Vertex AI refused: {fault}{role}"
@@ -420,6 +438,69 @@ def _status(args: argparse.Namespace) -> int:
     else:
         print("\n".join(describe(record)))
     return EXIT_VALID
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from codetune import logreader
+    from codetune.logs import correlation_id
+
+    dataset = DatasetRef.parse(args.target)
+    if args.local:
+        folder = Path(args.local)
+        generation = dataset.generation or _local_generation(folder, dataset.uri)
+        if generation is None:
+            print(f"codetune: no entries of {dataset.uri} in {folder}", file=sys.stderr)
+            return EXIT_UNREADABLE
+        entries = logreader.local_entries(folder, correlation_id(dataset.uri, generation))
+        _print_entries(entries, args.json)
+        return EXIT_VALID
+    if not args.project:
+        print("codetune: --project (or $CODETUNE_PROJECT) is needed", file=sys.stderr)
+        return EXIT_UNREADABLE
+    generation = dataset.generation
+    if generation is None:
+        from codetune.config import Settings
+        from codetune.state import RecordStore
+        from codetune.storage import Storage
+
+        store = RecordStore(Storage(), dataset.bucket, Settings.from_environment().system_prefix)
+        generation = next(reversed(store.generations(dataset.name)), None)
+        if generation is None:
+            print(f"codetune: no record of {dataset.uri}", file=sys.stderr)
+            return EXIT_UNREADABLE
+    reader = logreader.CloudLogs(args.project, os.environ.get("CODETUNE_LOGGING_ENDPOINT"))
+    correlation = correlation_id(dataset.uri, generation)
+    last: str | None = None
+    while True:
+        for entry in reader.entries(correlation, last):
+            _print_entries([entry], args.json)
+            last = entry.get("timestamp") or last
+        if not args.follow:
+            return EXIT_VALID
+        time.sleep(FOLLOW_SECONDS)
+
+
+FOLLOW_SECONDS = 5.0
+
+
+def _print_entries(entries: list[dict[str, Any]], as_json: bool) -> None:
+    from codetune import logreader
+
+    for entry in entries:
+        print(orjson.dumps(entry).decode() if as_json else logreader.line(entry), flush=True)
+
+
+def _local_generation(folder: Path, uri: str) -> str | None:
+    """The newest generation of `uri` that a local stack's functions logged."""
+    found = []
+    for path in folder.glob("*.log"):
+        for raw in path.read_bytes().splitlines():
+            if raw.startswith(b"{") and uri.encode() in raw:
+                with contextlib.suppress(orjson.JSONDecodeError):
+                    entry = orjson.loads(raw)
+                    if entry.get("dataset") == uri and entry.get("generation"):
+                        found.append(str(entry["generation"]))
+    return max(found, key=int, default=None)
 
 
 def _models_list(args: argparse.Namespace) -> int:

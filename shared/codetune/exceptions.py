@@ -61,6 +61,14 @@ class PermanentVertexError(VertexError):
 NOT_FOUND = 404  # the HTTP status of a job Vertex AI does not know (any more)
 
 
+class LogsRefused(CodetuneError):
+    """Cloud Logging refused to list entries (a missing role, an unknown project)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        self.status = status
+        super().__init__(message)
+
+
 class StorageError(CodetuneError):
     """Cloud Storage could not do what was asked (e.g. too many concurrent writers): retry."""
 

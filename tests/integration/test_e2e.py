@@ -865,3 +865,13 @@ def test_a_downstream_subscriber_gets_one_message_per_dataset_that_ends(
         )
     stages = {body["generation"]: body["stage"] for body, _ in received}
     assert stages == {ok: "SUCCEEDED", bad: "REJECTED"}
+    # One dataset's story, from the functions' own log lines, in order.
+    story = codetune(
+        stack, "logs", f"gs://{bucket}/incoming/told-ok.jsonl", "--local", str(stack.log_dir)
+    )
+    assert story.returncode == 0, story.stderr
+    components = [line.split()[2] for line in story.stdout.splitlines()]
+    assert components[0] == "validate" and "tune" in components
+    assert components.index("tune") > components.index("validate")
+    assert {"status", "sweep"} & set(components[components.index("tune") :])
+    assert "told-bad" not in story.stdout
