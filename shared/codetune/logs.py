@@ -16,6 +16,7 @@ Never pass dataset contents: they may be private code. Log names, counts, rules 
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import hashlib
 import logging
 import re
@@ -58,6 +59,7 @@ class Context:
     trace: str | None = None  # projects/P/traces/TRACE_ID
     span: str | None = None
     sampled: bool = False
+    project: str = ""  # for the trace of a traceparent learned later (Logger.bind)
 
 
 _NO_CONTEXT = Context()
@@ -131,7 +133,9 @@ def setup(component: str, stream: TextIO | None = None, level: int = logging.INF
 
 def begin(component: str, traceparent: str | None = None, project: str = "") -> None:
     """Start handling one event: forget the last one's dataset, take this one's trace."""
-    _context.set(Context(component=component, **trace_fields(traceparent, project)))
+    _context.set(
+        Context(component=component, project=project, **trace_fields(traceparent, project))
+    )
 
 
 class Logger:
@@ -145,18 +149,22 @@ class Logger:
         self.correlation = correlation
         self._logger = logging.getLogger(f"codetune.{component}")
 
-    def bind(self, correlation: str) -> Logger:
-        """This logger for one dataset; library records logged from now on carry its id too."""
+    def bind(self, correlation: str, traceparent: str | None = None) -> Logger:
+        """This logger for one dataset; library records logged from now on carry its id too,
+        and the dataset's trace (the upload's `traceparent`, for a function its event does not
+        carry it to: status and the sweep) when the event brought none."""
         current = _context.get()
-        _context.set(
-            Context(
-                current.component or self.component,
-                correlation,
-                current.trace,
-                current.span,
-                current.sampled,
-            )
+        context = Context(
+            current.component or self.component,
+            correlation,
+            current.trace,
+            current.span,
+            current.sampled,
+            current.project,
         )
+        if current.trace is None and traceparent:
+            context = dataclasses.replace(context, **trace_fields(traceparent, current.project))
+        _context.set(context)
         return Logger(self.component, correlation)
 
     def log(self, level: int, message: str, fields: Mapping[str, Any]) -> None:

@@ -92,3 +92,41 @@ def test_an_uncaught_exception_in_a_function_is_one_structured_entry(
     [entry] = [orjson.loads(line) for line in lines if "kaput" in line]
     assert entry["severity"] == "ERROR"
     assert "Traceback" in entry["stack_trace"] and "ValueError: kaput" in entry["stack_trace"]
+
+
+def test_status_and_the_sweep_log_under_the_uploads_trace() -> None:
+    """Their events (job events, the schedule) carry no traceparent: the job pointer brings the
+    upload's, so Cloud Logging groups all the functions' entries of a dataset under one trace."""
+    import io
+    import logging
+
+    from codetune import logs
+    from codetune.state import JobPointer
+
+    upload = "00-" + "4" * 32 + "-" + "5" * 16 + "-01"
+    pointer = JobPointer.from_json(
+        JobPointer(
+            "projects/p/locations/l/tuningJobs/1",
+            "gemini",
+            "b",
+            "d.jsonl",
+            "1",
+            "ct-1",
+            traceparent=upload,
+        ).to_json()
+    )
+    assert pointer.traceparent == upload
+    old = {k: v for k, v in pointer.to_json().items() if k != "traceparent"}
+    assert JobPointer.from_json(old).traceparent is None  # pointers written before it
+    stream = io.StringIO()
+    logs.setup("status", stream)
+    try:
+        logs.begin("status", None, "acme-ml")
+        logs.Logger("status").bind("ct-1", pointer.traceparent).info("job succeeded")
+        logs.begin("status", "00-" + "6" * 32 + "-" + "7" * 16 + "-01", "acme-ml")
+        logs.Logger("status").bind("ct-1", pointer.traceparent).info("an event with its own trace")
+    finally:
+        logging.getLogger().handlers.clear()
+    first, second = (orjson.loads(line) for line in stream.getvalue().splitlines())
+    assert first[logs.TRACE] == f"projects/acme-ml/traces/{'4' * 32}"
+    assert second[logs.TRACE] == f"projects/acme-ml/traces/{'6' * 32}"

@@ -113,7 +113,12 @@ def job_event(
         log.info("not a codetune job: ignored", job_id=job_id)
         return None
     return record_outcome(
-        pointer, store, vertex, "status", log.bind(pointer.correlation_id), announcer
+        pointer,
+        store,
+        vertex,
+        "status",
+        log.bind(pointer.correlation_id, pointer.traceparent),
+        announcer,
     )
 
 
@@ -140,7 +145,12 @@ def sweep(
         checked += 1
         try:
             stage = record_outcome(
-                pointer, store, vertex, "sweep", log.bind(pointer.correlation_id), announcer
+                pointer,
+                store,
+                vertex,
+                "sweep",
+                log.bind(pointer.correlation_id, pointer.traceparent),
+                announcer,
             )
         except VertexError as fault:
             unreadable_jobs += 1

@@ -141,6 +141,7 @@ def tune_dataset(
                 dataset.name,
                 dataset.generation,
                 dataset.correlation_id,
+                traceparent=dataset.traceparent,
             )
 
         for warning in warnings:

@@ -191,6 +191,7 @@ class JobPointer:
     generation: str
     correlation_id: str
     version: int = POINTER_VERSION
+    traceparent: str | None = None  # the upload's W3C trace: status and the sweep log under it
 
     @property
     def job_id(self) -> str:
@@ -206,7 +207,14 @@ class JobPointer:
                 f"job pointer version {document.get('version')!r}; this reads {POINTER_VERSION}"
             )
         try:
-            return cls(**{f.name: document[f.name] for f in dataclasses.fields(cls)})
+            return cls(
+                **{
+                    f.name: document[f.name]
+                    if f.default is dataclasses.MISSING
+                    else document.get(f.name, f.default)
+                    for f in dataclasses.fields(cls)
+                }
+            )
         except (KeyError, TypeError) as fault:
             raise InputError(f"not a job pointer: {fault}") from fault
 
