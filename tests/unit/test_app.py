@@ -1007,3 +1007,27 @@ def test_with_near_duplicates_on_a_near_overlap_is_a_warning_of_the_job(
     assert record is not None and record.warnings
     [warning] = [w for w in record.warnings if "evaluation dataset" in w]
     assert warning.startswith("training line 5: example is about") and "line 12 of the" in warning
+
+
+def test_the_log_lines_metrics_count_carry_their_labels(
+    storage: MemoryStorage, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What log-based metrics will be labelled by: a rejection's most broken rule, a job end's
+    base model, and the time from validation to the tuned model."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    bad = upload(storage, "incoming/m.jsonl", dataset([generation(1, output_text="")] * 12))
+    validate_upload(bad, storage, MemoryPublisher(), SETTINGS, LOG)
+    [rejected] = [r for r in caplog.records if r.getMessage() == "dataset rejected"]
+    assert rejected.rule == "S-1"  # type: ignore[attr-defined]
+    vertex = FakeVertex()
+    submitted(storage, "incoming/t.jsonl", vertex, **LEGACY)
+    [pointer] = store(storage).open_jobs(no_bad)
+    model = {"output:model_resource_name": "projects/p/locations/l/models/9"}
+    detail = {"taskDetails": [{"taskName": "upload-llm-model", "execution": {"metadata": model}}]}
+    vertex.finish(pointer.job, "PIPELINE_STATE_SUCCEEDED", jobDetail=detail)
+    job_event(pointer.job_id, store(storage), vertex, LOG)
+    [ready] = [r for r in caplog.records if r.getMessage() == "tuned model ready"]
+    assert ready.base_model == "code-bison@002"  # type: ignore[attr-defined]
+    assert ready.seconds_since_upload >= 0  # type: ignore[attr-defined]

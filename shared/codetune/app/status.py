@@ -8,6 +8,7 @@ lost. Both only ever move a record forward.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from codetune.app.finished import Announcer
@@ -70,6 +71,8 @@ def record_outcome(
             job=pointer.job,
             tuned_model=model and model.model,
             endpoint=model and model.endpoint,
+            base_model=written.base_model,
+            seconds_since_upload=_since_first_step(written),
         )
     elif outcome.stage in FINAL:
         log.error(
@@ -77,6 +80,7 @@ def record_outcome(
             job=pointer.job,
             state=outcome.state,
             error=outcome.error,
+            base_model=written.base_model,
         )
     else:
         log.info("tuning job progressed", job=pointer.job, state=outcome.state)
@@ -86,6 +90,14 @@ def record_outcome(
             announcer(store, pointer.dataset, pointer.generation, log)
         store.close_job(pointer.job_id)
     return outcome.stage
+
+
+def _since_first_step(record: Record) -> float | None:
+    """Seconds from the version's first recorded step (its validation) to its last."""
+    if len(record.history) < 2:
+        return None
+    first = datetime.fromisoformat(record.history[0].time)
+    return round((datetime.fromisoformat(record.history[-1].time) - first).total_seconds(), 1)
 
 
 def beside_estimate(

@@ -132,8 +132,14 @@ def validate_upload(
     )
     counts = summary["stats"]["findings"]
     if not report.valid or report.kind is None:
+        errors = counts["errors"]
         log.error(
-            "dataset rejected", dataset=obj.uri, errors=counts["errors"], report=report_object
+            "dataset rejected",
+            dataset=obj.uri,
+            errors=errors,
+            # The rule most broken: what a log-based metric of rejections is labelled by.
+            rule=max(errors, key=errors.get) if errors else "unknown",
+            report=report_object,
         )
         announce(obj.name, obj.generation, store, publisher, settings, log)
         return Validation.REJECTED
