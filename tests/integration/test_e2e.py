@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -624,7 +625,6 @@ def test_the_sweep_rescues_a_pipeline_job_whose_event_was_lost(stack: LocalStack
 
 def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalStack) -> None:
     """The Gemini backend's claim protocol, against the emulator and the stand-in."""
-    import time
 
     from codetune.exceptions import RetryableVertexError
     from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan
@@ -752,7 +752,7 @@ def test_the_vertex_stand_in_refuses_what_vertex_ai_refuses(stack: LocalStack) -
 def test_a_listing_tells_finished_records_without_reading_them(stack: LocalStack) -> None:
     """The reconciler's scaling rests on Cloud Storage listings returning custom metadata
     (objects.list, projection noAcl): held here against the storage emulator."""
-    from codetune.state.store import STAGE_METADATA
+    from codetune.state.store import ANNOUNCED_METADATA, STAGE_METADATA
     from codetune.storage import Storage
 
     generation_id = drop(stack, "listed.jsonl", b'{"input_text": 7}\n')
@@ -762,7 +762,13 @@ def test_a_listing_tells_finished_records_without_reading_them(stack: LocalStack
         "incoming/listed.jsonl", generation_id
     )
     [listed] = Storage().list_objects(stack.config.bucket, name)
-    assert listed.metadata == {STAGE_METADATA: "REJECTED"}
+    assert listed.metadata[STAGE_METADATA] == "REJECTED"
+    # Announced on the completion topic by validate (a moment after the stage was written).
+    deadline = time.monotonic() + 10
+    while ANNOUNCED_METADATA not in listed.metadata and time.monotonic() < deadline:
+        time.sleep(0.2)
+        [listed] = Storage().list_objects(stack.config.bucket, name)
+    assert listed.metadata == {STAGE_METADATA: "REJECTED", ANNOUNCED_METADATA: "true"}
     assert listed.generation and listed.updated is not None
 
 
@@ -820,7 +826,6 @@ def test_a_downstream_subscriber_gets_one_message_per_dataset_that_ends(
 ) -> None:
     """The completion topic on the Pub/Sub emulator: a message for every end (rejected,
     succeeded), one per dataset although every job event is delivered three times."""
-    import time
     from collections import Counter
     from pathlib import Path
 
