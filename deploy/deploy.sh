@@ -253,6 +253,30 @@ SCHEDULE=(--project "$PROJECT" --location "$REGION" --schedule "$(sweep_schedule
 run_tolerant gcloud scheduler jobs create http "$PREFIX-sweep" "${SCHEDULE[@]}"
 run gcloud scheduler jobs update http "$PREFIX-sweep" "${SCHEDULE[@]}"
 
+# --- Monitoring: log-based metrics, alert policies, a dashboard ---------------------------------
+# The bodies are deploy/monitoring/ (written from codetune/monitoring.py; docs/monitoring.md).
+# A second run brings each to its file: metrics are updated, policies replaced by name, the
+# dashboard deleted and created again. Alert policies need gcloud's alpha component.
+for file in "$ROOT"/deploy/monitoring/metrics/*.json; do
+  metric=$(basename "$file" .json)
+  run_tolerant gcloud logging metrics create "$metric" --project "$PROJECT" --config-from-file "$file"
+  run gcloud logging metrics update "$metric" --project "$PROJECT" --config-from-file "$file"
+done
+for file in "$ROOT"/deploy/monitoring/policies/*.json; do
+  title=$(sed -n 's/^  "displayName": "\(.*\)",$/\1/p' "$file")
+  for old in $(ask "" gcloud alpha monitoring policies list --project "$PROJECT" \
+      --filter "displayName=\"$title\"" --format 'value(name)'); do
+    run gcloud alpha monitoring policies delete "$old" --project "$PROJECT" --quiet
+  done
+  run gcloud alpha monitoring policies create --project "$PROJECT" --policy-from-file "$file"
+done
+for old in $(ask "" gcloud monitoring dashboards list --project "$PROJECT" \
+    --filter "displayName=$PREFIX" --format 'value(name)'); do
+  run gcloud monitoring dashboards delete "$old" --project "$PROJECT" --quiet
+done
+run gcloud monitoring dashboards create --project "$PROJECT" \
+  --config-from-file "$ROOT/deploy/monitoring/dashboard.json"
+
 if [ "$DRY_RUN" != 1 ]; then
   cat >&2 <<EOF
 

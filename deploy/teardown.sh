@@ -44,6 +44,18 @@ for account in validate tune status sweep pipeline; do
 done
 run_tolerant gcloud storage buckets remove-iam-policy-binding "gs://$OUTPUT_BUCKET" \
   --member "serviceAccount:$(sa pipeline)" --role roles/storage.objectUser
+# Monitoring: the metrics by name; policies and the dashboard by their display names.
+for file in "$ROOT"/deploy/monitoring/metrics/*.json; do
+  run_tolerant gcloud logging metrics delete "$(basename "$file" .json)" --project "$PROJECT" --quiet
+done
+for old in $(ask "POLICY" gcloud alpha monitoring policies list --project "$PROJECT" \
+    --filter "displayName:\"$PREFIX: \"" --format 'value(name)'); do
+  run_tolerant gcloud alpha monitoring policies delete "$old" --project "$PROJECT" --quiet
+done
+for old in $(ask "DASHBOARD" gcloud monitoring dashboards list --project "$PROJECT" \
+    --filter "displayName=$PREFIX" --format 'value(name)'); do
+  run_tolerant gcloud monitoring dashboards delete "$old" --project "$PROJECT" --quiet
+done
 for account in "${ACCOUNTS[@]}"; do
   run_tolerant gcloud iam service-accounts delete "$(sa "$account")" --project "$PROJECT" --quiet
 done

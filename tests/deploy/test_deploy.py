@@ -12,6 +12,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import orjson
 import pytest
 
 from codetune.config import Settings
@@ -353,6 +354,8 @@ def _made(lines: list[str]) -> set[tuple[str, str]]:
             made.add(("sink", c[4]))
         elif c[1:4] == ["scheduler", "jobs", "create"]:
             made.add(("scheduler", c[5]))
+        elif c[1:4] == ["logging", "metrics", "create"]:
+            made.add(("metric", c[4]))
     return made
 
 
@@ -365,6 +368,7 @@ def _removed(lines: list[str]) -> set[tuple[str, str]]:
         ("iam", "service-accounts"): "account",
         ("logging", "sinks"): "sink",
         ("scheduler", "jobs"): "scheduler",
+        ("logging", "metrics"): "metric",
     }
     for c in gcloud_lines(lines):
         if c[1:3] == ["storage", "rm"]:
@@ -379,7 +383,7 @@ def test_teardown_removes_what_deploy_made_and_the_buckets_only_when_told(
 ) -> None:
     made = _made(deploy_lines)
     assert {kind for kind, _ in made} == {
-        "bucket", "topics", "subscriptions", "function", "account", "sink", "scheduler"
+        "bucket", "topics", "subscriptions", "function", "account", "sink", "scheduler", "metric"
     }  # fmt: skip
     kept = _removed(dry_run("teardown.sh"))
     assert sorted(made - kept) == [
@@ -408,6 +412,9 @@ case "$*" in
   *"storage service-agent"*) echo service-123456789012@gs-project-accounts.iam.gserviceaccount.com ;;
   *"sinks describe"*) echo serviceAccount:service-123456789012@gcp-sa-logging.iam.gserviceaccount.com ;;
   *"services identity create"*) ;;  # returns the agent, whether new or not
+  *"monitoring policies list"*) echo projects/acme-ml/alertPolicies/111 ;;
+  *"monitoring dashboards list"*) echo projects/acme-ml/dashboards/222 ;;
+  *"monitoring policies create"*|*"monitoring dashboards create"*) ;;  # no ids to collide on
   *" create "*) echo "ERROR: already exists" >&2; exit 1 ;;
 esac
 exit 0
@@ -448,6 +455,18 @@ def test_a_second_run_fails_nothing_and_names_the_urls_google_gives(tmp_path: Pa
     assert dead[3].endswith("eventarc-us-central1-codetune-validate-914702-sub-318")
     assert dead[dead.index("--dead-letter-topic") + 1] == "codetune-storage-events-dead-letter"
     assert any(c[:4] == ["scheduler", "jobs", "update", "http"] for c in made)
+    # Monitoring converges: the old policies and dashboard go before the new ones come.
+    joined = [" ".join(c) for c in made]
+    old_policy = joined.index(
+        "alpha monitoring policies delete projects/acme-ml/alertPolicies/111 --project acme-ml --quiet"
+    )
+    assert old_policy < next(
+        i for i, c in enumerate(joined) if c.startswith("alpha monitoring policies create")
+    )
+    assert (
+        "monitoring dashboards delete projects/acme-ml/dashboards/222 --project acme-ml --quiet"
+        in joined
+    )
 
 
 def test_tune_has_time_for_its_worst_case_and_no_more_than_its_ack_deadline(
@@ -684,3 +703,25 @@ def test_a_tokenizer_model_ships_with_the_validate_function(tmp_path: Path) -> N
         timeout=60,
     )
     assert result.returncode == 2 and "TOKENIZER_MODEL: no file" in result.stderr
+
+
+def test_monitoring_is_created_from_its_files_and_removed(deploy_lines: list[str]) -> None:
+    """Issue 15: every metric, alert policy and the dashboard of deploy/monitoring/ is created
+    (or brought to its file), and teardown removes them."""
+    from codetune import monitoring
+
+    commands = gcloud_lines(deploy_lines)
+    metrics = {c[4] for c in commands if c[1:4] == ["logging", "metrics", "update"]}
+    assert metrics == {m.name for m in monitoring.METRICS}
+    policies = [c for c in commands if c[1:5] == ["alpha", "monitoring", "policies", "create"]]
+    assert len(policies) == len(monitoring.alert_policies())
+    for command in policies:
+        body = orjson.loads(Path(command[command.index("--policy-from-file") + 1]).read_bytes())
+        assert body in monitoring.alert_policies()
+    [board] = [c for c in commands if c[1:4] == ["monitoring", "dashboards", "create"]]
+    assert orjson.loads(Path(board[board.index("--config-from-file") + 1]).read_bytes()) == (
+        monitoring.dashboard()
+    )
+    down = gcloud_lines(dry_run("teardown.sh"))
+    assert any(c[1:5] == ["alpha", "monitoring", "policies", "delete"] for c in down)
+    assert any(c[1:4] == ["monitoring", "dashboards", "delete"] for c in down)
