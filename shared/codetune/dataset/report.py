@@ -16,6 +16,28 @@ from codetune.dataset.rules import (
 )
 
 
+@dataclass(slots=True)
+class Summary:
+    """Running min / max / mean / total of a count, in constant memory."""
+
+    count: int = 0
+    total: int = 0
+    least: int = 0
+    most: int = 0
+
+    def add(self, value: int) -> None:
+        if value < self.least or not self.count:
+            self.least = value
+        if value > self.most:
+            self.most = value
+        self.count += 1
+        self.total += value
+
+    def to_dict(self) -> dict[str, Any]:
+        mean = round(self.total / self.count, 1) if self.count else 0
+        return {"min": self.least, "max": self.most, "mean": mean, "total": self.total}
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One fault (or warning) in a dataset.

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from codetune.dataset.prompts import estimate_tokens
+from codetune.dataset.report import Summary
 from codetune.dataset.rules import CHARS_PER_TOKEN
 
 # Histogram buckets: an example's tokens fall in the first bucket whose upper bound holds them
@@ -39,7 +41,7 @@ class Estimate:
     exact = False
 
     def count(self, text: str) -> int:
-        return -(-len(text) // CHARS_PER_TOKEN)
+        return estimate_tokens(len(text))
 
 
 class SentencePiece:
@@ -63,32 +65,18 @@ class SentencePiece:
 
 
 @dataclass(slots=True)
-class _Sum:
-    count: int = 0
-    total: int = 0
-    least: int = 0
-    most: int = 0
+class _Sum(Summary):
+    """A Summary of tokens per example, with their histogram."""
+
     histogram: list[int] = field(default_factory=lambda: [0] * (len(HISTOGRAM_BOUNDS) + 1))
 
     def add(self, tokens: int) -> None:
-        if tokens < self.least or not self.count:
-            self.least = tokens
-        if tokens > self.most:
-            self.most = tokens
-        self.count += 1
-        self.total += tokens
+        Summary.add(self, tokens)
         # bit_length: the bucket of the smallest power of two at or above `tokens`.
         self.histogram[min((tokens - 1).bit_length() if tokens else 0, len(HISTOGRAM_BOUNDS))] += 1
 
     def to_dict(self) -> dict[str, Any]:
-        mean = round(self.total / self.count, 1) if self.count else 0
-        return {
-            "min": self.least,
-            "max": self.most,
-            "mean": mean,
-            "total": self.total,
-            "histogram": self.histogram,
-        }
+        return {**Summary.to_dict(self), "histogram": self.histogram}
 
 
 @dataclass(slots=True)
@@ -105,8 +93,8 @@ class TokenStats:
             self.prompt.add(sum(counter.count(text) for text in texts[:-1] if text))
             self.response.add(counter.count(texts[-1] or ""))
         else:  # the estimate from the lengths the validator already has
-            self.prompt.add(-(-prompt_chars // CHARS_PER_TOKEN))
-            self.response.add(-(-response_chars // CHARS_PER_TOKEN))
+            self.prompt.add(estimate_tokens(prompt_chars))
+            self.response.add(estimate_tokens(response_chars))
 
     @property
     def per_epoch(self) -> int:

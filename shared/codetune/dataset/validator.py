@@ -18,7 +18,7 @@ import orjson
 from codetune.dataset import prompts
 from codetune.dataset.checks import ExampleCheck, Texts
 from codetune.dataset.lines import ByteStream, read_lines
-from codetune.dataset.report import Finding, Findings, ValidationReport
+from codetune.dataset.report import Finding, Findings, Summary, ValidationReport
 from codetune.dataset.rules import (
     CHARS_PER_TOKEN,
     CHAT_AUTHORS,
@@ -78,28 +78,6 @@ def json_type(value: object) -> str:
 
 
 @dataclass(slots=True)
-class _Summary:
-    """Running min / max / mean of a count, in constant memory."""
-
-    count: int = 0
-    total: int = 0
-    least: int = 0
-    most: int = 0
-
-    def add(self, value: int) -> None:
-        if value < self.least or not self.count:
-            self.least = value
-        if value > self.most:
-            self.most = value
-        self.count += 1
-        self.total += value
-
-    def to_dict(self) -> dict[str, float | int]:
-        mean = round(self.total / self.count, 1) if self.count else 0
-        return {"min": self.least, "max": self.most, "mean": mean, "total": self.total}
-
-
-@dataclass(slots=True)
 class _Layout:
     examples: int = 0
     first_line: int = 0
@@ -123,9 +101,9 @@ class _Validation:
     crlf_lines: int = 0
     author_fields: int = 0
     authors: Counter[str] = field(default_factory=Counter)
-    messages_per_example: _Summary = field(default_factory=_Summary)
-    prompt_chars: _Summary = field(default_factory=_Summary)
-    response_chars: _Summary = field(default_factory=_Summary)
+    messages_per_example: Summary = field(default_factory=Summary)
+    prompt_chars: Summary = field(default_factory=Summary)
+    response_chars: Summary = field(default_factory=Summary)
     over_8k: int = 0
     over_32k: int = 0
     over_model_limit: int = 0  # Gemini: examples over the model's tokens per example
@@ -884,7 +862,7 @@ def _layout_name(layout: tuple[str, ...]) -> str:
     return " then ".join(f"'{label}:'" for label in layout) if layout else "no labels"
 
 
-def _tokens(chars: _Summary) -> dict[str, float | int]:
+def _tokens(chars: Summary) -> dict[str, float | int]:
     """The estimated token counts of a character-count summary."""
     mean = chars.total / chars.count / CHARS_PER_TOKEN if chars.count else 0
     return {
