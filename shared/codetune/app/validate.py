@@ -28,7 +28,7 @@ from codetune.tuning.manifest import (
     training_name,
 )
 from codetune.tuning.parameters import resolve
-from codetune.tuning.sources import dataset_layers, freeze, frozen_sources
+from codetune.tuning.sources import Source, dataset_layers, freeze, frozen_sources
 
 
 class Validation(StrEnum):
@@ -69,7 +69,10 @@ def validate_upload(
         else DatasetRole.TRAINING
     )
     inputs = frozen_inputs(obj, live.metadata, storage)
-    rules = target_rules(inputs, environ or {}, log)
+    # The parameter sources as tune will resolve them: the deployment's defaults < the
+    # manifest < the object's metadata (the base model's rules, the epochs and price in force).
+    sources, _ = frozen_sources(environ or {}, inputs)
+    rules = target_rules(sources, log)
     log.info(
         "validating dataset",
         dataset=obj.uri,
@@ -95,9 +98,7 @@ def validate_upload(
     report_object = report_name(obj.name)
     storage.write_json(obj.bucket, report_object, {**summary, "generation": obj.generation})
     # The same report as a page to look at; the cost at the epochs and price in force.
-    cost = budget.for_report(
-        summary["stats"]["tokens"], resolve(frozen_sources(environ or {}, inputs)[0])[0]
-    )
+    cost = budget.for_report(summary["stats"]["tokens"], resolve(sources)[0])
     with storage.writer(obj.bucket, html_report_name(obj.name), "text/html; charset=utf-8") as page:
         page.write(render(report, cost.to_dict()).encode())
     report_uri = f"gs://{obj.bucket}/{report_object}"
@@ -189,10 +190,8 @@ def frozen_inputs(
     return freeze(layers, problems)
 
 
-def target_rules(inputs: dict[str, Any], environ: Mapping[str, str], log: Logger) -> RuleSet:
-    """The rules of the base model this upload will be tuned on, resolved as tune resolves it:
-    the deployment's default < the manifest < the object's metadata."""
-    sources, _ = frozen_sources(environ, inputs)
+def target_rules(sources: list[Source], log: Logger) -> RuleSet:
+    """The rules of the base model this upload will be tuned on, resolved as tune resolves it."""
     model = resolve_base_model(sources)
     rules = rules_for(model)
     if rules is None:  # tune refuses the model by name; validate by the default's rules meanwhile
