@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import signal
 import sys
@@ -447,7 +446,7 @@ def _logs(args: argparse.Namespace) -> int:
     dataset = DatasetRef.parse(args.target)
     if args.local:
         folder = Path(args.local)
-        generation = dataset.generation or _local_generation(folder, dataset.uri)
+        generation = dataset.generation or logreader.local_generation(folder, dataset.uri)
         if generation is None:
             print(f"codetune: no entries of {dataset.uri} in {folder}", file=sys.stderr)
             return EXIT_UNREADABLE
@@ -488,19 +487,6 @@ def _print_entries(entries: list[dict[str, Any]], as_json: bool) -> None:
 
     for entry in entries:
         print(orjson.dumps(entry).decode() if as_json else logreader.line(entry), flush=True)
-
-
-def _local_generation(folder: Path, uri: str) -> str | None:
-    """The newest generation of `uri` that a local stack's functions logged."""
-    found = []
-    for path in folder.glob("*.log"):
-        for raw in path.read_bytes().splitlines():
-            if raw.startswith(b"{") and uri.encode() in raw:
-                with contextlib.suppress(orjson.JSONDecodeError):
-                    entry = orjson.loads(raw)
-                    if entry.get("dataset") == uri and entry.get("generation"):
-                        found.append(str(entry["generation"]))
-    return max(found, key=int, default=None)
 
 
 def _models_list(args: argparse.Namespace) -> int:

@@ -79,30 +79,47 @@ class CloudLogs:
             request["pageToken"] = token
 
 
-def local_entries(folder: Path, correlation: str) -> list[dict[str, Any]]:
-    """The entries of a local stack's log folder (one file a process) for one version, in
-    time order, shaped as Cloud Logging shows them (timestamp, severity, labels, jsonPayload)."""
-    found = []
+def _structured_lines(folder: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects the functions wrote to a local stack's log folder (one file a process),
+    without the servers' own lines."""
     for path in sorted(folder.glob("*.log")):
-        for line in path.read_bytes().splitlines():
-            if not line.startswith(b"{"):
-                continue  # the servers' own lines, not the functions' entries
-            try:
-                payload = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                continue
-            labels = payload.get(LABELS) or {}
-            if not isinstance(labels, dict) or labels.get(CORRELATION_LABEL) != correlation:
-                continue
-            found.append(
-                {
-                    "timestamp": payload.get("time"),
-                    "severity": payload.get("severity", "DEFAULT"),
-                    "labels": labels,
-                    "jsonPayload": payload,
-                }
-            )
+        for raw in path.read_bytes().splitlines():
+            if raw.startswith(b"{"):
+                try:
+                    payload = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(payload, dict):
+                    yield payload
+
+
+def local_entries(folder: Path, correlation: str) -> list[dict[str, Any]]:
+    """The entries of a local stack's log folder for one version, in time order, shaped as
+    Cloud Logging shows them (timestamp, severity, labels, jsonPayload)."""
+    found = []
+    for payload in _structured_lines(folder):
+        labels = payload.get(LABELS) or {}
+        if not isinstance(labels, dict) or labels.get(CORRELATION_LABEL) != correlation:
+            continue
+        found.append(
+            {
+                "timestamp": payload.get("time"),
+                "severity": payload.get("severity", "DEFAULT"),
+                "labels": labels,
+                "jsonPayload": payload,
+            }
+        )
     return sorted(found, key=lambda entry: entry["timestamp"] or "")
+
+
+def local_generation(folder: Path, uri: str) -> str | None:
+    """The newest generation of `uri` that a local stack's functions logged."""
+    found = [
+        str(payload["generation"])
+        for payload in _structured_lines(folder)
+        if payload.get("dataset") == uri and payload.get("generation")
+    ]
+    return max(found, key=int, default=None)
 
 
 def line(entry: dict[str, Any]) -> str:
