@@ -14,14 +14,13 @@ makes of it (special JSON fields lifted out, the rest the jsonPayload). Answers 
 from __future__ import annotations
 
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from typing import Any
 
 import jsonschema
 import orjson
 
 from codetune.local.discovery import json_schema
+from codetune.local.http import LocalEndpoint
 from codetune.logs import LABELS, SAMPLED, SPAN, TRACE
 
 _FILTER = re.compile(
@@ -29,8 +28,9 @@ _FILTER = re.compile(
 )
 
 
-class LoggingStandIn:
+class LoggingStandIn(LocalEndpoint):
     def __init__(self, project: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.project = project
         self.entries: list[dict[str, Any]] = []
         self.requests: list[dict[str, Any]] = []
@@ -41,33 +41,9 @@ class LoggingStandIn:
         self._entry_schema = jsonschema.Draft202012Validator(
             json_schema("logging", "v2", "LogEntry")
         )
-        stand_in = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                status, answer = stand_in.handle(self.path, self.rfile.read(length))
-                data = orjson.dumps(answer)
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def start(self) -> Self:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def respond(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        return self.handle(path, body)
 
     def refuse(self, status: int) -> None:
         self._refusals.append(status)
