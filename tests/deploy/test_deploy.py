@@ -59,6 +59,33 @@ def gcloud_lines(lines: list[str]) -> list[list[str]]:
     return [shlex.split(line) for line in lines if line.startswith("gcloud ")]
 
 
+def function_env(lines: list[str], function: str) -> dict[str, str]:
+    """The environment a dry run deploys `function` with (gcloud's ^|^ escape undone)."""
+    [deploy] = [
+        c for c in gcloud_lines(lines) if c[1:4] == ["functions", "deploy", f"codetune-{function}"]
+    ]
+    env = deploy[deploy.index("--set-env-vars") + 1]
+    assert env.startswith("^|^")
+    return dict(item.split("=", 1) for item in env[3:].split("|"))
+
+
+def refused(settings: Path) -> subprocess.CompletedProcess[str]:
+    """A dry run of deploy.sh with these settings, expected to refuse them."""
+    return subprocess.run(
+        [
+            "bash",
+            str(ROOT / "deploy" / "deploy.sh"),
+            *ARGS,
+            "--settings",
+            str(settings),
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 @pytest.fixture(scope="module")
 def deploy_lines() -> list[str]:
     return dry_run("deploy.sh", "--settings", str(SETTINGS))
@@ -155,12 +182,7 @@ def test_the_sink_filter_is_the_pipeline_job_events_filter(deploy_lines: list[st
 
 
 def test_settings_reach_the_tune_function(deploy_lines: list[str]) -> None:
-    [tune] = [
-        c for c in gcloud_lines(deploy_lines) if c[1:4] == ["functions", "deploy", "codetune-tune"]
-    ]
-    env = tune[tune.index("--set-env-vars") + 1]
-    assert env.startswith("^|^")
-    values = dict(item.split("=", 1) for item in env[3:].split("|"))
+    values = function_env(deploy_lines, "tune")
     assert values["CODETUNE_LARGE_MODEL_REFERENCE"] == "gemini-3.5-flash"
     assert values["CODETUNE_EPOCH_COUNT"] == "3"
     assert values["CODETUNE_PIPELINE_REGION"] == "us-central1"
@@ -541,11 +563,7 @@ def test_every_gcloud_command_gets_past_gcloud_parsing(
 
 def test_the_example_settings_plan_a_job_for_the_default_model(deploy_lines: list[str]) -> None:
     """Exactly what deploy.sh gives the tune function from settings.example.env plans a job."""
-    [tune] = [
-        c for c in gcloud_lines(deploy_lines) if c[1:4] == ["functions", "deploy", "codetune-tune"]
-    ]
-    pairs = tune[tune.index("--set-env-vars") + 1].removeprefix("^|^").split("|")
-    env = {k: v for k, _, v in (pair.partition("=") for pair in pairs)}
+    env = function_env(deploy_lines, "tune")
     assert env["CODETUNE_LARGE_MODEL_REFERENCE"] == "gemini-3.5-flash"
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")}
     for kind in ("generation", "chat"):
@@ -594,19 +612,7 @@ def test_a_sweep_interval_outside_an_hour_is_refused(tmp_path: Path) -> None:
     settings.write_text(
         SETTINGS.read_text().replace("SWEEP_INTERVAL_MINUTES=1", "SWEEP_INTERVAL_MINUTES=90")
     )
-    result = subprocess.run(
-        [
-            "bash",
-            str(ROOT / "deploy" / "deploy.sh"),
-            *ARGS,
-            "--settings",
-            str(settings),
-            "--dry-run",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = refused(settings)
     assert result.returncode == 2 and "SWEEP_INTERVAL_MINUTES" in result.stderr
 
 
@@ -614,13 +620,7 @@ def test_a_sweep_interval_outside_an_hour_is_refused(tmp_path: Path) -> None:
 def test_the_secrets_setting_reaches_the_validate_function(tmp_path: Path, value: str) -> None:
     settings = tmp_path / "settings.env"
     settings.write_text(SETTINGS.read_text().replace("SECRETS=error", f"SECRETS={value}"))
-    [validate] = [
-        c
-        for c in gcloud_lines(dry_run("deploy.sh", "--settings", str(settings)))
-        if c[1:4] == ["functions", "deploy", "codetune-validate"]
-    ]
-    env = validate[validate.index("--set-env-vars") + 1]
-    values = dict(item.split("=", 1) for item in env[3:].split("|"))
+    values = function_env(dry_run("deploy.sh", "--settings", str(settings)), "validate")
     assert values["CODETUNE_SECRETS"] == value
     assert Settings.from_environment(values).secrets == value
 
@@ -628,19 +628,7 @@ def test_the_secrets_setting_reaches_the_validate_function(tmp_path: Path, value
 def test_secrets_cannot_be_turned_off_by_a_deployment(tmp_path: Path) -> None:
     settings = tmp_path / "settings.env"
     settings.write_text(SETTINGS.read_text().replace("SECRETS=error", "SECRETS=off"))
-    result = subprocess.run(
-        [
-            "bash",
-            str(ROOT / "deploy" / "deploy.sh"),
-            *ARGS,
-            "--settings",
-            str(settings),
-            "--dry-run",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = refused(settings)
     assert result.returncode == 2 and "SECRETS must be error or warning" in result.stderr
     with pytest.raises(ValueError, match="CODETUNE_SECRETS"):
         Settings.from_environment({"CODETUNE_SECRETS": "off"})
@@ -657,14 +645,7 @@ def test_near_duplicates_is_the_deployments_choice(
     else:
         text = text.replace("NEAR_DUPLICATES=off", f"NEAR_DUPLICATES={setting}")
     settings.write_text(text)
-    [validate] = [
-        c
-        for c in gcloud_lines(dry_run("deploy.sh", "--settings", str(settings)))
-        if c[1:4] == ["functions", "deploy", "codetune-validate"]
-    ]
-    values = dict(
-        item.split("=", 1) for item in validate[validate.index("--set-env-vars") + 1][3:].split("|")
-    )
+    values = function_env(dry_run("deploy.sh", "--settings", str(settings)), "validate")
     assert values["CODETUNE_NEAR_DUPLICATES"] == env
     assert Settings.from_environment(values).near_duplicates is (env == "on")
     with pytest.raises(ValueError, match="CODETUNE_NEAR_DUPLICATES"):
@@ -681,27 +662,9 @@ def test_a_tokenizer_model_ships_with_the_validate_function(tmp_path: Path) -> N
         line.startswith(f"cp {model} ") and line.endswith("/validate/tokenizer.model")
         for line in lines
     )
-    [validate] = [
-        c for c in gcloud_lines(lines) if c[1:4] == ["functions", "deploy", "codetune-validate"]
-    ]
-    values = dict(
-        item.split("=", 1) for item in validate[validate.index("--set-env-vars") + 1][3:].split("|")
-    )
-    assert values["CODETUNE_TOKENIZER_MODEL"] == "tokenizer.model"
+    assert function_env(lines, "validate")["CODETUNE_TOKENIZER_MODEL"] == "tokenizer.model"
     settings.write_text(SETTINGS.read_text() + f"TOKENIZER_MODEL={tmp_path / 'missing.model'}\n")
-    result = subprocess.run(
-        [
-            "bash",
-            str(ROOT / "deploy" / "deploy.sh"),
-            *ARGS,
-            "--settings",
-            str(settings),
-            "--dry-run",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = refused(settings)
     assert result.returncode == 2 and "TOKENIZER_MODEL: no file" in result.stderr
 
 
