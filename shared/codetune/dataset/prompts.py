@@ -9,7 +9,7 @@ import re
 
 import ahocorasick
 
-from codetune.dataset.rules import CHARS_PER_TOKEN, LIMITS_8K, LIMITS_32K
+from codetune.dataset.rules import LIMITS_8K, LIMITS_32K
 
 # Prompts are judged by their opening, as a person reads them: the instruction and the layout
 # labels come first, and what follows is mostly the code the prompt is about. Reading only the
@@ -154,11 +154,6 @@ def prompt_layout(prompt_opening: str) -> tuple[str, ...]:
     fence = prompt_opening.find("```")
     found = _LAYOUT_LABEL.findall("\n" + (prompt_opening if fence < 0 else prompt_opening[:fence]))
     return tuple(dict.fromkeys(found)) if found else ()
-
-
-def estimate_tokens(characters: int) -> int:
-    """Estimated tokens for a text of this many characters (an estimate, not a tokenizer)."""
-    return -(-characters // CHARS_PER_TOKEN)
 
 
 def token_limit_warning(input_tokens: int, output_tokens: int) -> str | None:

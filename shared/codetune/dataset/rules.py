@@ -63,6 +63,12 @@ LIMITS_32K = {"total": 32_768, "output": 8_192}
 # estimate and is labelled as one.
 CHARS_PER_TOKEN = 4
 
+
+def estimate_tokens(characters: int) -> int:
+    """Estimated tokens for a text of this many characters (an estimate, not a tokenizer)."""
+    return -(-characters // CHARS_PER_TOKEN)
+
+
 # Own limit: the longest line the validator reads. A whole example at the 32k model's limit is
 # about 128 KiB of text; 8 MiB leaves room for JSON escapes and keeps memory bounded.
 MAX_LINE_BYTES = 8 * 1024 * 1024

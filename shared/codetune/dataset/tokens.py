@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from codetune.dataset.prompts import estimate_tokens
 from codetune.dataset.report import Summary
-from codetune.dataset.rules import CHARS_PER_TOKEN
+from codetune.dataset.rules import CHARS_PER_TOKEN, estimate_tokens
 
 # Histogram buckets: an example's tokens fall in the first bucket whose upper bound holds them
 # (powers of two up to 2^17 = 131,072, Gemini's tokens per example, then "more").

@@ -43,6 +43,7 @@ from codetune.dataset.rules import (
     Rule,
     RuleSet,
     SecretSeverity,
+    estimate_tokens,
 )
 from codetune.dataset.secrets import SecretScan
 from codetune.dataset.tokens import Estimate, TokenCounter, TokenStats
@@ -723,14 +724,14 @@ class _Validation:
         limit = self.rules.max_tokens_per_example or 0
         self.warn(
             Rule.GEMINI_TOKENS,
-            f"about {prompts.estimate_tokens(chars):,} tokens (estimated); {self.rules.base_model} "
+            f"about {estimate_tokens(chars):,} tokens (estimated); {self.rules.base_model} "
             f"takes {limit:,} per example and drops longer ones from training",
             number,
         )
 
     def _check_tokens(self, number: int, prompt_chars: int, response_chars: int) -> None:
-        input_tokens = prompts.estimate_tokens(prompt_chars)
-        output_tokens = prompts.estimate_tokens(response_chars)
+        input_tokens = estimate_tokens(prompt_chars)
+        output_tokens = estimate_tokens(response_chars)
         warning = prompts.token_limit_warning(input_tokens, output_tokens)
         if warning is None:
             return
@@ -866,8 +867,8 @@ def _tokens(chars: Summary) -> dict[str, float | int]:
     """The estimated token counts of a character-count summary."""
     mean = chars.total / chars.count / CHARS_PER_TOKEN if chars.count else 0
     return {
-        "min": prompts.estimate_tokens(chars.least),
-        "max": prompts.estimate_tokens(chars.most),
+        "min": estimate_tokens(chars.least),
+        "max": estimate_tokens(chars.most),
         "mean": round(mean, 1),
     }
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Finding, Findings, Rule
-from codetune.dataset.prompts import estimate_tokens
+from codetune.dataset.rules import estimate_tokens
 from codetune.gemini import models
 from codetune.gemini.convert import convert_example
 
