@@ -3,15 +3,22 @@ publishing costs through Google's gRPC client against the REST API codetune uses
 
     .venv/bin/python -m benchmarks.bench_coldstart [--repeat 7] [--publishes 50]
 
-Every import is timed in a fresh interpreter (median of `--repeat`), as a new instance of a
-function starts. Publishing is timed against the Pub/Sub emulator, `--publishes` messages one
-after the other, each waited for, as validate does.
+Every import is timed in a fresh interpreter (CPU time, median of `--repeat`, the variants
+taking turns), as a new instance of a function starts, from a folder laid out as deploy.sh
+lays out a function's source (main.py beside codetune): once with the bytecode deploy.sh
+compiles, once from the source alone (`python -B`, the interpreter compiling every module).
+The libraries come from site-packages, whose bytecode pip compiled. Publishing is timed against
+the Pub/Sub emulator, `--publishes` messages one after the other, each waited for, as validate
+does.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
+import py_compile
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,30 +36,69 @@ LIBRARIES = {
     "status": "functions_framework, google.cloud.storage, google.auth.transport.requests, orjson",
     "sweep": "functions_framework, google.cloud.storage, google.auth.transport.requests, orjson, ahocorasick",
 }
+# CPU time (user + system) of the import: a shared machine's other tenants move wall time by
+# a third between identical runs, and an import is all CPU once the files are cached.
 _PROBE = """
 import resource, sys, time
+sys.meta_path = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
 sys.path.insert(0, {path!r})
-started = time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+started = cpu()
 {statement}
-elapsed = time.perf_counter() - started
+elapsed = cpu() - started
 print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def timed_import(statement: str, path: str, repeat: int) -> tuple[float, float]:
-    """Median seconds and median peak RSS (MiB) of running `statement` in a fresh interpreter."""
-    seconds, memory = [], []
+def _probe(statement: str, path: str, compile: bool = False) -> tuple[float, float]:
+    """Run `statement` in a fresh interpreter with `path` first on sys.path; `compile`: the
+    interpreter compiles what has no bytecode, and writes none."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            *(["-B"] if compile else []),
+            "-c",
+            _PROBE.format(path=path, statement=statement),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")},
+    ).stdout.split()
+    return float(out[0]), int(out[1]) / 1024
+
+
+def timed_imports(probes: list[tuple[str, str, bool]], repeat: int) -> list[tuple[float, float]]:
+    """Median CPU seconds and median peak RSS (MiB) of each probe (statement, path, compile) in
+    a fresh interpreter, the probes taking turns so that a busy spell hits them alike."""
+    runs: list[list[tuple[float, float]]] = [[] for _ in probes]
     for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, "-c", _PROBE.format(path=path, statement=statement)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")},
-        ).stdout.split()
-        seconds.append(float(out[0]))
-        memory.append(int(out[1]) / 1024)
-    return statistics.median(seconds), statistics.median(memory)
+        for index, probe in enumerate(probes):
+            runs[index].append(_probe(*probe))
+    return [
+        (statistics.median(s for s, _ in each), statistics.median(m for _, m in each))
+        for each in runs
+    ]
+
+
+def function_source(folder: Path, function: str, bytecode: bool) -> str:
+    """A function's source as deploy.sh builds it (main.py beside codetune), with or without
+    the bytecode deploy.sh compiles."""
+    source = folder / f"{function}-{'bytecode' if bytecode else 'source'}"
+    source.mkdir()
+    shutil.copy(ROOT / "functions" / f"{function}.py", source / "main.py")
+    shutil.copytree(
+        ROOT / "shared" / "codetune",
+        source / "codetune",
+        ignore=shutil.ignore_patterns("__pycache__", "local", "cli.py"),
+    )
+    if bytecode:
+        compileall.compile_dir(
+            source, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        )
+    return str(source)
 
 
 def publish_latency(publishes: int) -> dict[str, float]:
@@ -96,22 +142,31 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--publishes", type=int, default=50)
     args = parser.parse_args()
-    functions = str(ROOT / "functions")
-    print(f"median of {args.repeat} fresh interpreters")
+    print(f"CPU time, median of {args.repeat} fresh interpreters, taking turns")
     print(
-        "| function | import of its libraries | import of the function | ratio | peak RSS, function |"
+        "| function | import of its libraries | with bytecode (as deployed) | ratio "
+        "| from source | ratio | peak RSS, as deployed |"
     )
-    print("|---|---|---|---|---|")
-    for name, libraries in LIBRARIES.items():
-        base, _ = timed_import(f"import {libraries}", functions, args.repeat)
-        whole, rss = timed_import(f"import {name}", functions, args.repeat)
-        print(
-            f"| {name} | {base * 1000:.0f} ms | {whole * 1000:.0f} ms | {whole / base:.2f}x | {rss:.0f} MiB |"
-        )
-    base, base_rss = timed_import(f"import {LIBRARIES['validate']}", functions, args.repeat)
-    grpc, grpc_rss = timed_import(
-        f"import {LIBRARIES['validate']}, google.cloud.pubsub_v1", functions, args.repeat
-    )
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        for name, libraries in LIBRARIES.items():
+            compiled = function_source(folder, name, bytecode=True)
+            source = function_source(folder, name, bytecode=False)
+            (base, _), (deployed, rss), (raw, _) = timed_imports(
+                [(f"import {libraries}", compiled, False), ("import main", compiled, False),
+                 ("import main", source, True)],
+                args.repeat,
+            )  # fmt: skip
+            print(
+                f"| {name} | {base * 1000:.0f} ms | {deployed * 1000:.0f} ms "
+                f"| {deployed / base:.2f}x | {raw * 1000:.0f} ms | {raw / base:.2f}x | {rss:.0f} MiB |"
+            )
+        (base, base_rss), (grpc, grpc_rss) = timed_imports(
+            [(f"import {LIBRARIES['validate']}", scratch, False),
+             (f"import {LIBRARIES['validate']}, google.cloud.pubsub_v1", scratch, False)],
+            args.repeat,
+        )  # fmt: skip
     print()
     print(
         "| publishing | import cost on top of validate's libraries | peak RSS added | per publish (emulator) |"

@@ -3,6 +3,7 @@ parses every one of them, and no broad role can creep in."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shlex
@@ -100,7 +101,7 @@ def test_dry_runs_print_one_command_a_line_and_touch_nothing(tmp_path: Path) -> 
     for script in ("deploy.sh", "teardown.sh"):
         lines = dry_run(script, "--settings", str(SETTINGS), fake_bin=fake)
         assert lines and all(
-            line.split()[0] in {"gcloud", "rm", "mkdir", "cp", "find"} for line in lines
+            line.split()[0] in {"gcloud", "rm", "mkdir", "cp", "find", "python3"} for line in lines
         )
     assert not calls.exists()  # not one real gcloud call, not even a read
     assert not (ROOT / "deploy" / "build").exists()
@@ -149,7 +150,14 @@ def test_each_function_source_holds_its_entry_point_and_codetune_without_develop
         ).read_text()
         assert not (source / "codetune" / "local").exists()
         assert not (source / "codetune" / "cli.py").exists()
-        assert not list(source.rglob("__pycache__"))
+        # Bytecode for every module, used without the source: a source that were read would
+        # now raise. (PEP 552: flags 0b01, a hash-based .pyc whose source is not checked.)
+        modules = sorted(source.rglob("*.py"))
+        for module in modules:
+            cached = Path(importlib.util.cache_from_source(str(module)))
+            assert cached.read_bytes()[4:8] == b"\x01\x00\x00\x00", cached
+            module.write_text("raise RuntimeError('the source was read')\n")
+        assert len(list(source.rglob("*.pyc"))) == len(modules)
         probe = (
             # Without the development install's finder, as in the cloud.
             "import sys, importlib.util; "
