@@ -39,10 +39,12 @@ CODE_NOUNS = (
     "test", "api", "endpoint", "component", "sample", "cli", "regex", "regular expression",
     "dockerfile", "makefile",
 )  # fmt: skip
-_VERBS = (
-    r"write|generate|create|implement|complete|refactor|fix|debug|explain|document|convert"
-    r"|translate|port|optimi[sz]e|rewrite|add|review|test"
-)
+VERBS = (
+    "write", "generate", "create", "implement", "complete", "refactor", "fix", "debug", "explain",
+    "document", "convert", "translate", "port", "optimise", "optimize", "rewrite", "add",
+    "review", "test",
+)  # fmt: skip
+_VERBS = "|".join(VERBS)
 _NOUNS = "|".join(n.replace(" ", r"\ ") for n in CODE_NOUNS).replace("test", "tests?")
 # The definition, as one regex (tests hold `has_instruction` to it).
 INSTRUCTION = re.compile(
@@ -53,23 +55,30 @@ INSTRUCTION = re.compile(
 )
 # Searching that regex costs about 9 us an opening: each of its ~70 branches starts with a word
 # boundary or a lookbehind, so `re` tries them all at every position. Instead one Aho-Corasick
-# pass finds the languages and code nouns; a language is checked for word boundaries in place,
-# a noun by the verb branch searched only in the 64 characters before it; the "in go" branch,
-# the one with no keyword, runs only when nothing else matched. Same answers, in a third of the
-# time (benchmarks/README.md).
-_VERB_NOUN = re.compile(r"\b(?:" + _VERBS + r")\b[^.\n]{0,48}?\b(?:" + _NOUNS + r")s?\b")
-# "go", "c" and "r" are words too: they name a language only after these (no leading \b, so
-# that `re` can skip ahead; the boundary before is checked below).
-_IN_GO = re.compile(r"(?:(?:in|using|with)\s+|language[ \t]*:[ \t]*)(?:go|c|r)\b")
-_VERB_REACH = 64  # a verb (at most 9 letters) and up to 48 characters before its noun
-_LANGUAGE, _SYMBOL, _NOUN = 1, 2, 3
+# pass finds every keyword: languages, verbs and code nouns. A language is checked for word
+# boundaries in place; a noun reaches back to the latest whole-word verb (a later one cannot
+# start before it, and an earlier one's gap holds the latest one's); the "in go" branch, the one
+# with no keyword, runs only when nothing else matched, from the few "go", "c" and "r" that
+# follow a space or a colon. Same answers (tests hold the two to each other), in about a
+# quarter of the regex's time (benchmarks/README.md).
+_LANGUAGE, _SYMBOL, _NOUN, _VERB = 1, 2, 4, 8
+_VERB_GAP = 48  # the most characters between a verb and its noun
+_GO_C_R = re.compile(r"[\s:](?:go|c|r)\b")
 
 
 def _keywords() -> ahocorasick.Automaton:
-    automaton = ahocorasick.Automaton()
-    for kind, words in ((_LANGUAGE, LANGUAGES), (_SYMBOL, SYMBOL_LANGUAGES), (_NOUN, CODE_NOUNS)):
+    kinds: dict[str, int] = {}
+    for kind, words in (
+        (_LANGUAGE, LANGUAGES),
+        (_SYMBOL, SYMBOL_LANGUAGES),
+        (_NOUN, CODE_NOUNS),
+        (_VERB, VERBS),
+    ):
         for word in words:
-            automaton.add_word(word, (kind, len(word)))
+            kinds[word] = kinds.get(word, 0) | kind  # "test" is a verb and a noun
+    automaton = ahocorasick.Automaton()
+    for word, kind in kinds.items():
+        automaton.add_word(word, (kind, len(word)))
     automaton.make_automaton()
     return automaton
 
@@ -84,30 +93,71 @@ def _is_word(character: str) -> bool:
 def has_instruction(prompt_opening: str) -> bool:
     """True when the (lower-cased) opening says what code to produce (S-7)."""
     text, size = prompt_opening, len(prompt_opening)
+    verb_end = -1  # where the latest whole-word verb ends
     for end, (kind, length) in _KEYWORDS.iter(text):
         start, after = end - length + 1, end + 1
         # The text's ends count as a space: neither a word character nor "+" or "#".
         before_char = text[start - 1] if start else " "
         after_char = text[after] if after < size else " "
-        if kind == _LANGUAGE:
-            if not _is_word(before_char) and not _is_word(after_char):
-                return True
-        elif kind == _SYMBOL:
+        if kind == _SYMBOL:
             if not (_is_word(before_char) or before_char in "+#") and not (
                 _is_word(after_char) or after_char in "+#"
             ):
                 return True
-        else:
-            # A verb-noun match ending with this noun lies within this window. `re` sees the
-            # text before `pos` but takes `endpos` for the end of the text, so the word boundary
-            # after a match ending there is checked against the real next character.
-            found = _VERB_NOUN.search(text, max(0, start - _VERB_REACH), min(size, after + 1))
-            if found and (found.end() == size or not _is_word(text[found.end()])):
+            continue
+        if _is_word(before_char):
+            continue  # every other keyword starts a word
+        ends_word = not _is_word(after_char)
+        if kind & _LANGUAGE and ends_word:
+            return True
+        if (
+            kind & _NOUN
+            and verb_end >= 0
+            and start - verb_end <= _VERB_GAP
+            and text.find(".", verb_end, start) < 0
+            and text.find("\n", verb_end, start) < 0
+            and (ends_word or _plural_ends_word(text, after, text.startswith("test", start)))
+        ):
+            return True
+        if kind & _VERB and ends_word:
+            verb_end = after
+    return any(_in_go(text, match.start() + 1) for match in _GO_C_R.finditer(text))
+
+
+def _plural_ends_word(text: str, after: int, test: bool) -> bool:
+    """Whether the noun ending at `after` ends its word with an "s" (or "ss": "tests?" takes one
+    more)."""
+    for index in range(after, after + (2 if test else 1)):
+        if index >= len(text) or text[index] != "s":
+            return False
+        if index + 1 == len(text) or not _is_word(text[index + 1]):
+            return True
+    return False
+
+
+def _in_go(text: str, name: int) -> bool:
+    """Whether the "go", "c" or "r" at `name` follows "in", "using" or "with" and white space,
+    or a "language:" label, each a word of its own."""
+    index = name
+    while index and text[index - 1].isspace():
+        index -= 1
+    if index < name:
+        for word in ("in", "using", "with"):
+            if text.endswith(word, 0, index) and _starts_word(text, index - len(word)):
                 return True
-    return any(
-        not match.start() or not _is_word(text[match.start() - 1])
-        for match in _IN_GO.finditer(text)
-    )
+    index = name
+    while index and text[index - 1] in " \t":
+        index -= 1
+    if not index or text[index - 1] != ":":
+        return False
+    index -= 1
+    while index and text[index - 1] in " \t":
+        index -= 1
+    return text.endswith("language", 0, index) and _starts_word(text, index - len("language"))
+
+
+def _starts_word(text: str, index: int) -> bool:
+    return index >= 0 and (index == 0 or not _is_word(text[index - 1]))
 
 
 # S-8. The page's example of a layout is labelled sections in a fixed order ("question:" then
