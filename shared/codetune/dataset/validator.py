@@ -187,6 +187,12 @@ class _Validation:
             if _is_text(prompt) and _is_text(response):
                 self._measure_generation(number, prompt, response)
                 return
+        elif (
+            self.kind is DatasetKind.CHAT
+            and self.format is DatasetFormat.SEED
+            and self._chat_fast_path(number, example)
+        ):
+            return  # a well-formed seed conversation is of no other format: no need to ask
         form = self.format if self.format is not None else self._detect_format(number, example)
         if form is not DatasetFormat.SEED:
             if self._format_of(number, example) is form:
@@ -401,7 +407,7 @@ class _Validation:
     def _chat_fast_path(self, number: int, example: dict[str, Any]) -> bool:
         """True when a well-formed chat was checked whole here; False hands the example to the
         detailed path, which reports every fault with its field (and re-does this work)."""
-        messages = example["messages"]
+        messages = example.get("messages")
         if type(messages) is not list or not messages:
             return False
         context = example.get("context")
