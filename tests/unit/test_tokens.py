@@ -8,6 +8,8 @@ import random
 
 import pytest
 import sentencepiece
+from hypothesis import given
+from hypothesis import strategies as st
 
 from codetune.dataset.tokens import HISTOGRAM_BOUNDS, Estimate, SentencePiece
 from tests.support import chat, dataset, generation, generation_dataset, validate
@@ -63,3 +65,46 @@ def test_the_histogram_puts_each_example_in_its_power_of_two() -> None:
 
 def test_the_estimate_rounds_up() -> None:
     assert [Estimate().count("x" * n) for n in (0, 1, 4, 5)] == [0, 1, 1, 2]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=300_000), max_size=40), st.integers(1, 7))
+def test_adding_a_block_at_a_time_equals_adding_one_at_a_time(
+    values: list[int], block: int
+) -> None:
+    from codetune.dataset.tokens import _Sum
+
+    one, many = _Sum(), _Sum()
+    for value in values:
+        one.add(value)
+    for start in range(0, len(values), block):
+        many.extend(values[start : start + block])
+    many.extend([])
+    assert many.to_dict() == one.to_dict() and many.count == one.count
+
+
+@pytest.mark.parametrize("fold_every", [1, 3, 4096])
+def test_the_statistics_do_not_depend_on_how_lengths_are_folded(
+    fold_every: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The validator holds examples' lengths and adds them to its statistics a block at a
+    time: where the blocks fall changes nothing in the report."""
+    from codetune.dataset import validator
+
+    lines = [
+        generation(i, input_text="p" * (1 + i * 7 % 50), output_text="r" * (1 + i * 13 % 90))
+        for i in range(11)
+    ]
+    monkeypatch.setattr(validator, "_FOLD_EVERY", fold_every)
+    stats = validate(dataset(lines))["stats"]
+    prompts = [1 + i * 7 % 50 for i in range(11)]
+    responses = [1 + i * 13 % 90 for i in range(11)]
+    assert stats["prompt_chars"] == {
+        "min": min(prompts),
+        "max": max(prompts),
+        "mean": round(sum(prompts) / 11, 1),
+        "total": sum(prompts),
+    }
+    assert stats["response_chars"]["total"] == sum(responses)
+    assert stats["tokens"]["prompt"]["total"] == sum(-(-n // 4) for n in prompts)
+    assert stats["tokens"]["response"]["max"] == -(-max(responses) // 4)
+    assert sum(stats["tokens"]["response"]["histogram"]) == 11

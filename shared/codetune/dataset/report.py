@@ -33,6 +33,18 @@ class Summary:
         self.count += 1
         self.total += value
 
+    def extend(self, values: list[int]) -> None:
+        """Add many values at once (min, max and sum in C: much cheaper than one `add` each)."""
+        if not values:
+            return
+        least, most = min(values), max(values)
+        if least < self.least or not self.count:
+            self.least = least
+        if most > self.most:
+            self.most = most
+        self.count += len(values)
+        self.total += sum(values)
+
     def to_dict(self) -> dict[str, Any]:
         mean = round(self.total / self.count, 1) if self.count else 0
         return {"min": self.least, "max": self.most, "mean": mean, "total": self.total}

@@ -8,6 +8,7 @@ report keeps running sums and a histogram, never per-example lists: memory stays
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -74,6 +75,13 @@ class _Sum(Summary):
         # bit_length: the bucket of the smallest power of two at or above `tokens`.
         self.histogram[min((tokens - 1).bit_length() if tokens else 0, len(HISTOGRAM_BOUNDS))] += 1
 
+    def extend(self, values: list[int]) -> None:
+        Summary.extend(self, values)
+        last = len(HISTOGRAM_BOUNDS)
+        buckets = Counter([(tokens - 1).bit_length() if tokens else 0 for tokens in values])
+        for bucket, examples in buckets.items():
+            self.histogram[min(bucket, last)] += examples
+
     def to_dict(self) -> dict[str, Any]:
         return {**Summary.to_dict(self), "histogram": self.histogram}
 
@@ -86,14 +94,16 @@ class TokenStats:
     prompt: _Sum = field(default_factory=_Sum)
     response: _Sum = field(default_factory=_Sum)
 
-    def add(self, texts: tuple[str | None, ...], prompt_chars: int, response_chars: int) -> None:
+    def count(self, texts: tuple[str | None, ...]) -> None:
+        """One example's exact tokens: its prompt texts, then its response."""
         counter = self.counter
-        if counter.exact:
-            self.prompt.add(sum(counter.count(text) for text in texts[:-1] if text))
-            self.response.add(counter.count(texts[-1] or ""))
-        else:  # the estimate from the lengths the validator already has
-            self.prompt.add(estimate_tokens(prompt_chars))
-            self.response.add(estimate_tokens(response_chars))
+        self.prompt.add(sum(counter.count(text) for text in texts[:-1] if text))
+        self.response.add(counter.count(texts[-1] or ""))
+
+    def estimate(self, prompt_chars: list[int], response_chars: list[int]) -> None:
+        """Many examples' estimated tokens, from the lengths the validator already has."""
+        self.prompt.extend(list(map(estimate_tokens, prompt_chars)))
+        self.response.extend(list(map(estimate_tokens, response_chars)))
 
     @property
     def per_epoch(self) -> int:
