@@ -10,7 +10,6 @@ from enum import StrEnum
 from codetune.app.finished import Announcer
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
-from codetune.dataset.overlap import find_overlap
 from codetune.exceptions import PermanentVertexError, PlanRejected, RetryableVertexError
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
@@ -290,6 +289,10 @@ def no_overlap(
     """No job scored on its own training data (rule `overlap`): the two validated copies are
     compared here, whichever was uploaded first. Near-overlaps (when the deployment asks for
     near-duplicates) do not stop the job: they come back as the job's warnings."""
+    # Here, not at import: only a dataset paired with an evaluation set needs the validator,
+    # and tune's cold start then skips it (benchmarks/README.md).
+    from codetune.dataset.overlap import find_overlap
+
     rules = rules_for(plan.base_model) or default_rules()
     with (
         storage.open_dataset(evaluation.bucket, evaluation.name, None) as evaluation_stream,
