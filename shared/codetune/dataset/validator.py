@@ -197,7 +197,9 @@ class _Validation:
             and self.format is DatasetFormat.SEED
             and self._chat_fast_path(number, example)
         ):
-            return  # a well-formed seed conversation is of no other format: no need to ask
+            # Likewise (the detailed path below is _check_chat); a well-formed seed
+            # conversation is of no other format, so its format need not be asked.
+            return
         form = self.format if self.format is not None else self._detect_format(number, example)
         if form is not DatasetFormat.SEED:
             if self._format_of(number, example) is form:
@@ -346,8 +348,6 @@ class _Validation:
 
     # --- code chat ---------------------------------------------------------------------------
     def _check_chat(self, number: int, example: dict[str, Any]) -> None:
-        if self._chat_fast_path(number, example):
-            return
         messages = example["messages"]
         self._unknown_fields(number, example, CHAT_FIELDS, "")
         context = None
