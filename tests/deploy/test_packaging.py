@@ -96,3 +96,33 @@ def test_the_entry_points_import_only_codetune_of_this_project() -> None:
 
 def test_the_command_line_reaches_the_local_stack_only_through_its_entry_point() -> None:
     assert {i for i in _imports(PACKAGE / "cli.py") if i.startswith(LOCAL)} == set()
+
+
+@pytest.mark.parametrize("function", ["tune", "status", "sweep"])
+def test_a_function_that_does_not_validate_starts_without_the_validator(function: str) -> None:
+    """Cold start (benchmarks/README.md): status never validates, tune only to compare a paired
+    evaluation set, the sweep only a lost upload; none of them imports the validator, its
+    matchers or the secret scan when it starts."""
+    probe = (
+        "import sys; "
+        f"sys.path.insert(0, {str(ROOT / 'functions')!r}); import {function}; "
+        "print(sorted(m for m in sys.modules if m in {"
+        "'codetune.dataset.validator', 'codetune.dataset.prompts', 'codetune.dataset.secrets', "
+        "'codetune.app.validate', 'codetune.dataset.overlap'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "[]", result.stdout
+
+
+def test_validate_starts_with_what_it_uses() -> None:
+    """The probe above can tell: validate, which needs the validator, has it at start."""
+    probe = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'functions')!r}); import validate; "
+        "print('codetune.dataset.validator' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert result.stdout.strip() == "True"
