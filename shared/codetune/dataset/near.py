@@ -14,10 +14,11 @@ compared with those, not with each other), about 1.2 KB each; an evaluation data
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 from zlib import crc32
+
+import msgspec
 
 from codetune.dataset.checks import Findings, Texts
 from codetune.dataset.rules import Rule
@@ -80,13 +81,12 @@ def _index() -> Any:
     return _datasketch().MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM, params=BANDS)
 
 
-@dataclass(slots=True)
-class NearIndex:
+class NearIndex(msgspec.Struct):
     """Signatures by line, and the LSH index over them."""
 
     limit: int = MAX_INDEXED
-    lsh: Any = field(default_factory=_index)
-    signatures: dict[int, Any] = field(default_factory=dict)
+    lsh: Any = msgspec.field(default_factory=_index)
+    signatures: dict[int, Any] = msgspec.field(default_factory=dict)
 
     def add(self, line: int, minhash: Any) -> bool:
         if len(self.signatures) >= self.limit:
@@ -106,16 +106,15 @@ class NearIndex:
         return best
 
 
-@dataclass(slots=True)
-class NearDuplicates:
+class NearDuplicates(msgspec.Struct):
     """Training examples nearly the same as an earlier one (exact repeats are the
     `duplicate` rule's)."""
 
     name: str = "near_duplicates"
-    index: NearIndex = field(default_factory=NearIndex)
-    exact: set[int] = field(default_factory=set)
+    index: NearIndex = msgspec.field(default_factory=NearIndex)
+    exact: set[int] = msgspec.field(default_factory=set)
     examples: int = 0
-    pairs: list[tuple[int, int, float]] = field(default_factory=list)
+    pairs: list[tuple[int, int, float]] = msgspec.field(default_factory=list)
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
         key = hash(texts)

@@ -9,8 +9,9 @@ is bounded by the evaluation dataset's limit, whatever the training dataset's si
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from codetune.dataset.checks import Findings, Texts
 from codetune.dataset.lines import ByteStream
@@ -35,8 +36,7 @@ def _exact(texts: Texts) -> tuple[str, ...]:
     return tuple(text for text in texts if text is not None)
 
 
-@dataclass(slots=True)
-class EvaluationIndex:
+class EvaluationIndex(msgspec.Struct):
     """The fingerprints of an evaluation dataset's examples, built while it is validated.
 
     An example's fingerprint covers all its texts (prompt and response, or every turn), so the
@@ -46,8 +46,10 @@ class EvaluationIndex:
 
     dataset: str  # the evaluation dataset, as findings name it
     name: str = "evaluation_index"
-    lines: dict[int, int] = field(default_factory=dict)  # normalised fingerprint -> line
-    exact: dict[int, int] = field(default_factory=dict)  # line -> fingerprint of the raw texts
+    lines: dict[int, int] = msgspec.field(default_factory=dict)  # normalised fingerprint -> line
+    exact: dict[int, int] = msgspec.field(
+        default_factory=dict
+    )  # line -> fingerprint of the raw texts
     examples: int = 0
     near: NearIndex | None = None  # signatures for near-overlap (opt-in, codetune.dataset.near)
 
@@ -65,8 +67,7 @@ class EvaluationIndex:
         return {}  # the evaluation dataset's own report says nothing of it
 
 
-@dataclass(slots=True)
-class TrainingOverlap:
+class TrainingOverlap(msgspec.Struct):
     """Checks each training example against an evaluation dataset's index."""
 
     index: EvaluationIndex
@@ -74,7 +75,7 @@ class TrainingOverlap:
     found: int = 0
     whitespace_only: int = 0
     nearly: int = 0
-    evaluation_lines: set[int] = field(default_factory=set)
+    evaluation_lines: set[int] = msgspec.field(default_factory=set)
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
         evaluation_line = self.index.lines.get(hash(normalised(texts)))
@@ -180,8 +181,7 @@ def find_overlap(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Overlap:
+class Overlap(msgspec.Struct, frozen=True):
     """What `find_overlap` found: counts, and the first findings of each."""
 
     exact: int

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from codetune.dataset.rules import (
     MAX_LISTED_FINDINGS,
@@ -16,8 +17,7 @@ from codetune.dataset.rules import (
 )
 
 
-@dataclass(slots=True)
-class Summary:
+class Summary(msgspec.Struct):
     """Running min / max / mean / total of a count, in constant memory."""
 
     count: int = 0
@@ -50,8 +50,7 @@ class Summary:
         return {"min": self.least, "max": self.most, "mean": mean, "total": self.total}
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
+class Finding(msgspec.Struct, frozen=True):
     """One fault (or warning) in a dataset.
 
     `line` is 1-based, None for a rule about the whole file. `field` names the place in the
@@ -73,12 +72,11 @@ class Finding:
         }
 
 
-@dataclass(slots=True)
-class Findings:
+class Findings(msgspec.Struct):
     """Findings of one severity: all counted per rule, the first few of each rule listed."""
 
-    listed: list[Finding] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
+    listed: list[Finding] = msgspec.field(default_factory=list)
+    counts: Counter[str] = msgspec.field(default_factory=Counter)
     max_listed: int = MAX_LISTED_FINDINGS
     max_per_rule: int = MAX_LISTED_PER_RULE
 
@@ -100,8 +98,7 @@ class Findings:
         return bool(self.counts)
 
 
-@dataclass(slots=True)
-class ValidationReport:
+class ValidationReport(msgspec.Struct):
     """What the validator found in one dataset. `to_dict()` is the documented JSON report."""
 
     dataset: str

@@ -7,8 +7,9 @@ the file itself (encoding, JSON) and for rules Google documents on other pages.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+import msgspec
 
 
 class DatasetKind(StrEnum):
@@ -173,8 +174,7 @@ RULE_SUMMARIES: dict[Rule, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class RuleSet:
+class RuleSet(msgspec.Struct, frozen=True):
     """The limits a dataset is held to, by the family of the base model it is tuned for.
 
     The tuning backend of the base model builds it (codetune.tuning.backends): the pipeline's

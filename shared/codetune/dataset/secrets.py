@@ -20,10 +20,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field
 from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
 
 from codetune.dataset.rules import Rule, SecretSeverity
 
@@ -31,8 +32,7 @@ if TYPE_CHECKING:
     from codetune.dataset.checks import Findings
 
 
-@dataclass(frozen=True, slots=True)
-class Detector:
+class Detector(msgspec.Struct, frozen=True):
     """One kind of credential: how to find a line that may hold it, and what confirms it."""
 
     kind: str  # what a finding calls it
@@ -195,8 +195,7 @@ PLACEHOLDER = re.compile(
 NAMES_AS_VALUES = re.compile(r"pass|secret|token|key", re.IGNORECASE)
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(msgspec.Struct, frozen=True):
     """One credential: where, and what kind. Its value is never kept."""
 
     field: str
@@ -393,16 +392,15 @@ def find(example: Any, filter: PreFilter | None = None) -> list[Found]:
     return found
 
 
-@dataclass(slots=True)
-class SecretScan:
+class SecretScan(msgspec.Struct):
     """The validator's secret scan: the pre-filter on every line, the detectors on the few
     lines it lets through."""
 
     severity: SecretSeverity = SecretSeverity.ERROR
-    filter: PreFilter = field(default_factory=prefilter)
+    filter: PreFilter = msgspec.field(default_factory=prefilter)
     name: str = "secrets"
     examples: int = 0
-    kinds: Counter[str] = field(default_factory=Counter)
+    kinds: Counter[str] = msgspec.field(default_factory=Counter)
     lines_checked: int = 0  # lines the pre-filter let through
 
     def line(self, number: int, data: bytes | memoryview, example: Any, findings: Findings) -> None:

@@ -9,9 +9,10 @@ report keeps running sums and a histogram, never per-example lists: memory stays
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+import msgspec
 
 from codetune.dataset.report import Summary
 from codetune.dataset.rules import CHARS_PER_TOKEN, estimate_tokens
@@ -64,11 +65,10 @@ class SentencePiece:
         return len(self._encode(text))
 
 
-@dataclass(slots=True)
 class _Sum(Summary):
     """A Summary of tokens per example, with their histogram."""
 
-    histogram: list[int] = field(default_factory=lambda: [0] * (len(HISTOGRAM_BOUNDS) + 1))
+    histogram: list[int] = msgspec.field(default_factory=lambda: [0] * (len(HISTOGRAM_BOUNDS) + 1))
 
     def add(self, tokens: int) -> None:
         Summary.add(self, tokens)
@@ -86,13 +86,12 @@ class _Sum(Summary):
         return {**Summary.to_dict(self), "histogram": self.histogram}
 
 
-@dataclass(slots=True)
-class TokenStats:
+class TokenStats(msgspec.Struct):
     """Prompt and response tokens of every well-formed example."""
 
-    counter: TokenCounter = field(default_factory=Estimate)
-    prompt: _Sum = field(default_factory=_Sum)
-    response: _Sum = field(default_factory=_Sum)
+    counter: TokenCounter = msgspec.field(default_factory=Estimate)
+    prompt: _Sum = msgspec.field(default_factory=_Sum)
+    response: _Sum = msgspec.field(default_factory=_Sum)
 
     def count(self, texts: tuple[str | None, ...]) -> None:
         """One example's exact tokens: its prompt texts, then its response."""

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeGuard
 
+import msgspec
 import orjson
 
 from codetune.dataset import prompts
@@ -79,14 +79,12 @@ def json_type(value: object) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
-@dataclass(slots=True)
-class _Layout:
+class _Layout(msgspec.Struct):
     examples: int = 0
     first_line: int = 0
 
 
-@dataclass(slots=True)
-class _Validation:
+class _Validation(msgspec.Struct):
     """The state of one pass over a dataset."""
 
     kind: DatasetKind | None
@@ -95,36 +93,36 @@ class _Validation:
     format: DatasetFormat | None = None  # None: detected from the first example
     format_line: int | None = None  # where the format was detected; None when it was given
     kind_line: int | None = None  # where the kind was detected; None when it was given
-    errors: Findings = field(default_factory=Findings)
-    warnings: Findings = field(default_factory=Findings)
+    errors: Findings = msgspec.field(default_factory=Findings)
+    warnings: Findings = msgspec.field(default_factory=Findings)
     lines: int = 0
     examples: int = 0
     bytes_read: int = 0
     crlf_lines: int = 0
     author_fields: int = 0
-    authors: Counter[str] = field(default_factory=Counter)
-    messages_per_example: Summary = field(default_factory=Summary)
-    prompt_chars: Summary = field(default_factory=Summary)
-    response_chars: Summary = field(default_factory=Summary)
+    authors: Counter[str] = msgspec.field(default_factory=Counter)
+    messages_per_example: Summary = msgspec.field(default_factory=Summary)
+    prompt_chars: Summary = msgspec.field(default_factory=Summary)
+    response_chars: Summary = msgspec.field(default_factory=Summary)
     # Lengths not yet in those summaries (and the token estimates): folded a block at a time,
     # in C, which costs a tenth of one summary update an example (benchmarks/README.md).
-    pending_prompt_chars: list[int] = field(default_factory=list)
-    pending_response_chars: list[int] = field(default_factory=list)
+    pending_prompt_chars: list[int] = msgspec.field(default_factory=list)
+    pending_response_chars: list[int] = msgspec.field(default_factory=list)
     over_8k: int = 0
     over_32k: int = 0
     over_model_limit: int = 0  # Gemini: examples over the model's tokens per example
     count_marks: tuple[int, int] = (0, 0)  # example counts at which a size limit is crossed
     max_example_chars: int = 0  # Gemini: the characters whose token estimate fits
     without_instruction: int = 0
-    without_instruction_lines: list[int] = field(default_factory=list)
-    layouts: dict[tuple[str, ...], _Layout] = field(default_factory=dict)
+    without_instruction_lines: list[int] = msgspec.field(default_factory=list)
+    layouts: dict[tuple[str, ...], _Layout] = msgspec.field(default_factory=dict)
     other_layouts: int = 0
-    fingerprints: dict[int, int] = field(default_factory=dict)
+    fingerprints: dict[int, int] = msgspec.field(default_factory=dict)
     duplicates: int = 0
     checks: Sequence[ExampleCheck] = ()
-    check_stats: dict[str, Any] = field(default_factory=dict)
+    check_stats: dict[str, Any] = msgspec.field(default_factory=dict)
     secrets: SecretScan | None = None
-    tokens: TokenStats = field(default_factory=TokenStats)
+    tokens: TokenStats = msgspec.field(default_factory=TokenStats)
 
     def __post_init__(self) -> None:
         self.count_marks = (
