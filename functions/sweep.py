@@ -8,10 +8,10 @@ again validated datasets whose message was lost.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 import functions_framework
+import msgspec
 from flask import Request
 
 from codetune import logs
@@ -37,6 +37,6 @@ def sweep(request: Request) -> tuple[dict[str, int], int]:
     jobs = sweep_jobs(store, VertexClient(settings.vertex), LOG, Announcer(publisher, settings))
     rest = reconcile(storage, publisher, settings, LOG, dict(os.environ))
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)
-    result = {**dataclasses.asdict(jobs), **dataclasses.asdict(rest)}
+    result = {**msgspec.structs.asdict(jobs), **msgspec.structs.asdict(rest)}
     LOG.info("sweep done", **result)
     return result, 200

@@ -10,9 +10,9 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from codetune.exceptions import EventError
@@ -21,27 +21,24 @@ STORAGE_FINALIZED = "google.cloud.storage.object.v1.finalized"
 PUBSUB_PUBLISHED = "google.cloud.pubsub.topic.v1.messagePublished"
 
 
-@dataclass(frozen=True, slots=True)
-class StorageObject:
+class StorageObject(msgspec.Struct, frozen=True):
     bucket: str
     name: str
     generation: str
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
 
     @property
     def uri(self) -> str:
         return f"gs://{self.bucket}/{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
-class PubsubMessage:
+class PubsubMessage(msgspec.Struct, frozen=True):
     data: bytes
     attributes: dict[str, str]
     message_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineJobEvent:
+class PipelineJobEvent(msgspec.Struct, frozen=True):
     project: str
     location: str
     job_id: str

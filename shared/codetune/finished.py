@@ -11,9 +11,9 @@ a subscriber drops repeats by it), and `traceparent` (W3C) when the upload carri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from codetune.state import Record
@@ -22,8 +22,7 @@ MESSAGE_TYPE = "codetune.dataset.finished"
 MESSAGE_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetFinished:
+class DatasetFinished(msgspec.Struct, frozen=True):
     """What a subscriber learns of one dataset version's end, taken from its record."""
 
     record: Record

@@ -11,9 +11,9 @@ and `traceparent` (W3C) when the upload's event carried one, so tune's logs join
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
@@ -23,8 +23,7 @@ MESSAGE_TYPE = "codetune.dataset.validated"
 MESSAGE_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetValidated:
+class DatasetValidated(msgspec.Struct, frozen=True):
     bucket: str
     name: str
     generation: str
@@ -33,7 +32,7 @@ class DatasetValidated:
     examples: int
     report: str
     correlation_id: str
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
     traceparent: str | None = None
     format: DatasetFormat = DatasetFormat.SEED
 

@@ -5,28 +5,27 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any, Protocol
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class ObjectVersion:
+
+class ObjectVersion(msgspec.Struct, frozen=True):
     """An object's live version."""
 
     generation: str
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
     updated: datetime | None = None  # when this version was written
 
 
-@dataclass(frozen=True, slots=True)
-class ListedObject:
+class ListedObject(msgspec.Struct, frozen=True):
     """One object as a listing returns it: no read of its contents needed."""
 
     name: str
     generation: str
     updated: datetime | None = None
-    metadata: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class ObjectStore(Protocol):
@@ -83,7 +82,6 @@ class Publisher(Protocol):
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Submission:
+class Submission(msgspec.Struct, frozen=True):
     job: dict[str, Any]  # the job resource as Vertex AI returned it
     created: bool  # False: the job already existed (a repeated submission)

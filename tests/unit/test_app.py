@@ -7,6 +7,7 @@ import dataclasses
 import io
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
@@ -640,7 +641,7 @@ def test_when_job_events_came_first_a_delivery_finds_the_job_and_never_creates(
     records.update(
         message.name,
         message.generation,
-        lambda current: dataclasses.replace(
+        lambda current: msgspec.structs.replace(
             record, state=Stage.RUNNING, parameters=None, derived=None
         ),
     )

@@ -4,13 +4,13 @@ practice even when status, the sweep and redeliveries all see the end."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import msgspec
 import orjson
 import pytest
 
@@ -131,7 +131,7 @@ def test_a_claim_left_by_an_announcer_that_died_is_taken_over_after_the_timeout(
         store(storage).update(
             "incoming/d.jsonl",
             obj.generation,
-            lambda r, c=claimed: dataclasses.replace(r, announced={"claimed": c}),  # type: ignore[arg-type, misc]
+            lambda r, c=claimed: msgspec.structs.replace(r, announced={"claimed": c}),  # type: ignore[arg-type, misc]
         )
         assert (
             announce("incoming/d.jsonl", obj.generation, store(storage), publisher, SETTINGS, LOG)

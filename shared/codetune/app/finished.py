@@ -10,8 +10,9 @@ is taken over after the claim timeout: delivery is at least once, and the messag
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime
+
+import msgspec
 
 from codetune.config import Settings
 from codetune.finished import DatasetFinished
@@ -35,7 +36,7 @@ def announce(
     def claim(current: Record | None) -> Record | None:
         if current is None or current.state not in FINAL or not _due(current, now, settings):
             return None
-        return dataclasses.replace(current, announced={"claimed": now.isoformat()})
+        return msgspec.structs.replace(current, announced={"claimed": now.isoformat()})
 
     claimed = store.update(dataset, generation, claim)
     if claimed is None:
@@ -53,7 +54,7 @@ def announce(
         lambda r: (
             None
             if r is None
-            else dataclasses.replace(
+            else msgspec.structs.replace(
                 r, announced={"message_id": message_id, "time": datetime.now(UTC).isoformat()}
             )
         ),
@@ -83,11 +84,10 @@ def _due(record: Record, now: datetime, settings: Settings) -> bool:
 def _released(record: Record | None, claim: object) -> Record | None:
     if record is None or record.announced != claim:
         return None
-    return dataclasses.replace(record, announced=None)
+    return msgspec.structs.replace(record, announced=None)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Announcer:
+class Announcer(msgspec.Struct, frozen=True):
     """What a function hands the application layer to announce ends with."""
 
     publisher: Publisher

@@ -11,8 +11,9 @@ it), and a VALIDATED dataset with no job is announced again; tune, idempotent, d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+
+import msgspec
 
 from codetune.app.finished import announce
 from codetune.config import Settings
@@ -29,8 +30,7 @@ from codetune.tuning.manifest import DATASET_SUFFIX
 ANNOUNCE_WINDOW_SECONDS = 24 * 3600
 
 
-@dataclass(frozen=True, slots=True)
-class ReconcileResult:
+class ReconcileResult(msgspec.Struct, frozen=True):
     validated: int = 0  # uploads that had no record
     announced: int = 0  # VALIDATED datasets announced again
     stuck: int = 0  # datasets not at an end after `stuck_seconds`

@@ -7,9 +7,10 @@ lost. Both only ever move a record forward.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from codetune.app.finished import Announcer
 from codetune.exceptions import NOT_FOUND, PermanentVertexError, VertexError
@@ -134,8 +135,7 @@ def job_event(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class SweepResult:
+class SweepResult(msgspec.Struct, frozen=True):
     jobs: int = 0
     finished: int = 0
     unreadable: int = 0  # jobs Vertex AI did not answer for: tried again next time

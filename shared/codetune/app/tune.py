@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
+
+import msgspec
 
 from codetune.app.finished import Announcer
 from codetune.config import Settings
@@ -190,7 +191,7 @@ def tune_dataset(
             lambda current: (
                 None
                 if current is None or current.state is not Stage.VALIDATED
-                else dataclasses.replace(
+                else msgspec.structs.replace(
                     current,
                     waiting=why,
                 )

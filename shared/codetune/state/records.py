@@ -1,18 +1,18 @@
 """The system's state, typed: where a dataset version stands (`Record`), where a job's record
 is (`JobPointer`), and who is creating a Gemini tuning job (`Claim`).
 
-Each is a dataclass with a schema version and a JSON round trip; `RecordStore` (store.py) alone
+Each is a typed record (a msgspec Struct) with a schema version and a JSON round trip; `RecordStore` (store.py) alone
 knows their object names. A record only moves forward: `Record.advanced` returns None for any
 step that is not one.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Self
+
+import msgspec
 
 from codetune.exceptions import InputError
 
@@ -49,15 +49,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
+class Step(msgspec.Struct, frozen=True):
     state: Stage
     time: str
     by: str
 
 
-@dataclass(frozen=True, slots=True)
-class JobRef:
+class JobRef(msgspec.Struct, frozen=True):
     """The tuning job of a record, as last read."""
 
     name: str
@@ -65,14 +63,12 @@ class JobRef:
     state: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class TunedModel:
+class TunedModel(msgspec.Struct, frozen=True):
     model: str
     endpoint: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(msgspec.Struct, frozen=True):
     """Where one dataset version stands. JSON: `to_json()`; unset fields are left out."""
 
     state: Stage
@@ -124,7 +120,7 @@ class Record:
         return _step(Record(state=stage), stage, by, fields, fresh=True)
 
     def to_json(self) -> dict[str, Any]:
-        document = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        document = {k: v for k, v in msgspec.to_builtins(self).items() if v is not None}
         document["state"] = str(self.state)
         document["history"] = [
             {**step, "state": str(step["state"])} for step in document["history"]
@@ -137,7 +133,7 @@ class Record:
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Self:
         try:
-            fields = {f.name for f in dataclasses.fields(cls)}
+            fields = set(cls.__struct_fields__)
             values = {k: v for k, v in document.items() if k in fields}
             values["state"] = Stage(document["state"])
             values["history"] = tuple(
@@ -163,7 +159,7 @@ def advance(current: Record | None, stage: Stage, by: str, **changes: Any) -> Re
     if moved is not None or _RANK[stage] >= _RANK[current.state]:
         return moved
     missing = {k: v for k, v in changes.items() if v is not None and getattr(current, k) is None}
-    return dataclasses.replace(current, **missing, updated=_now()) if missing else None
+    return msgspec.structs.replace(current, **missing, updated=_now()) if missing else None
 
 
 def _step(
@@ -171,7 +167,7 @@ def _step(
 ) -> Record:
     time = _now()
     updates = {k: v for k, v in changes.items() if v is not None}
-    return dataclasses.replace(
+    return msgspec.structs.replace(
         record,
         **updates,
         state=stage,
@@ -180,8 +176,7 @@ def _step(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class JobPointer:
+class JobPointer(msgspec.Struct, frozen=True):
     """Where a job's record is: read by status (by job id) and by the sweep (unfinished jobs)."""
 
     job: str  # the job's resource name
@@ -198,7 +193,7 @@ class JobPointer:
         return self.job.rpartition("/")[2]
 
     def to_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return msgspec.structs.asdict(self)
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Self:
@@ -209,18 +204,15 @@ class JobPointer:
         try:
             return cls(
                 **{
-                    f.name: document[f.name]
-                    if f.default is dataclasses.MISSING
-                    else document.get(f.name, f.default)
-                    for f in dataclasses.fields(cls)
+                    f.name: document[f.name] if f.required else document.get(f.name, f.default)
+                    for f in msgspec.structs.fields(cls)
                 }
             )
         except (KeyError, TypeError) as fault:
             raise InputError(f"not a job pointer: {fault}") from fault
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(msgspec.Struct, frozen=True):
     """One delivery's claim to create the tuning job of a request digest."""
 
     request: str
@@ -229,7 +221,7 @@ class Claim:
     version: int = CLAIM_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Self:
