@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+
+import msgspec
 
 from codetune.dataset.rules import SecretSeverity
 from codetune.state.store import SYSTEM_PREFIX
@@ -16,8 +17,7 @@ VALIDATED_TOPIC = "dataset-validated"
 FINISHED_TOPIC = "codetune-finished"  # one message per dataset version that ends
 
 
-@dataclass(frozen=True, slots=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     project: str  # the Google Cloud project of the topics (and, by default, of the tuning)
     bucket: str = ""  # the upload bucket: datasets, reports and records
     upload_prefix: str = UPLOAD_PREFIX

@@ -16,17 +16,16 @@ Never pass dataset contents: they may be private code. Log names, counts, rules 
 from __future__ import annotations
 
 import contextvars
-import dataclasses
 import hashlib
 import logging
 import re
 import sys
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import msgspec
 import orjson
 
 CORRELATION_LABEL = "codetune/correlation_id"
@@ -50,8 +49,7 @@ def correlation_id(dataset_uri: str, generation: str | None) -> str:
     return f"ct-{digest}"
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(msgspec.Struct, frozen=True):
     """What every record logged while handling one event carries."""
 
     component: str = ""
@@ -163,7 +161,7 @@ class Logger:
             current.project,
         )
         if current.trace is None and traceparent:
-            context = dataclasses.replace(context, **trace_fields(traceparent, current.project))
+            context = msgspec.structs.replace(context, **trace_fields(traceparent, current.project))
         _context.set(context)
         return Logger(self.component, correlation)
 

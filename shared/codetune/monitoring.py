@@ -10,10 +10,10 @@ teardown.sh removes.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 
 from codetune.logs import COMPONENT_LABEL
@@ -22,15 +22,14 @@ PREFIX = "codetune"
 USER_METRIC = "logging.googleapis.com/user/"
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
+class Metric(msgspec.Struct, frozen=True):
     """One log-based metric: the log line it counts and what it is labelled by."""
 
     name: str
     description: str
     message: str  # the line's message, exactly as the functions log it
     components: tuple[str, ...]  # the functions that write it
-    labels: dict[str, str] = field(default_factory=dict)  # metric label -> payload field
+    labels: dict[str, str] = msgspec.field(default_factory=dict)  # metric label -> payload field
     value: str | None = None  # a payload field: a distribution of it, else a count
     unit: str = "1"
     source: str = ""  # where the line is written

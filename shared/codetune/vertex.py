@@ -15,9 +15,9 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import requests
 
 from codetune.exceptions import PermanentVertexError, RetryableVertexError
@@ -33,8 +33,7 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 CONFLICT = 409  # ALREADY_EXISTS (the job exists) or ABORTED (retry), by Google's status
 
 
-@dataclass(frozen=True, slots=True)
-class VertexConfig:
+class VertexConfig(msgspec.Struct, frozen=True):
     """How to reach Vertex AI. `endpoint` None means Google's regional endpoint."""
 
     endpoint: str | None = None  # e.g. "http://127.0.0.1:8085" for the local stand-in

@@ -3,7 +3,6 @@ milliseconds. The emulator end-to-end tests (tests/integration) run the same ste
 
 from __future__ import annotations
 
-import dataclasses
 import io
 from typing import Any
 
@@ -836,9 +835,7 @@ def test_a_dataset_with_the_longest_name_cloud_storage_allows_is_tuned(
 def test_a_dataset_may_choose_only_among_the_deployments_base_models(
     storage: MemoryStorage,
 ) -> None:
-    import dataclasses
-
-    settings = dataclasses.replace(SETTINGS, allowed_base_models=("gemini-3.5-flash-lite",))
+    settings = msgspec.structs.replace(SETTINGS, allowed_base_models=("gemini-3.5-flash-lite",))
     chosen = validated(storage, "incoming/m1.jsonl", dataset(generation_dataset(12)), LEGACY)
     vertex = FakeVertex()
     assert tune_dataset(chosen, storage, vertex, settings, ENVIRON, LOG) is Tuning.REJECTED
@@ -901,7 +898,7 @@ def test_a_dataset_with_a_credential_is_rejected_unless_the_deployment_says_warn
     assert "ghp_" not in orjson.dumps(report).decode()
     assert [m for m in publisher.messages if m[0] == SETTINGS.validated_topic_path] == []
     publisher.messages.clear()
-    warned = dataclasses.replace(SETTINGS, secrets=SecretSeverity.WARNING)
+    warned = msgspec.structs.replace(SETTINGS, secrets=SecretSeverity.WARNING)
     again = upload(storage, "incoming/k2.jsonl", dataset(lines))
     assert validate_upload(again, storage, publisher, warned, LOG) is Validation.VALIDATED
     report, _ = storage.read_json(BUCKET, "incoming/k2.jsonl.report.json")
@@ -1002,7 +999,7 @@ def test_with_near_duplicates_on_a_near_overlap_is_a_warning_of_the_job(
     training = generation_dataset(30)
     training[4] = generation(950, input_text=near_copy(TASK))
     message = validated(storage, "incoming/n.jsonl", dataset(training))
-    near = dataclasses.replace(SETTINGS, near_duplicates=True)
+    near = msgspec.structs.replace(SETTINGS, near_duplicates=True)
     assert tune_dataset(message, storage, FakeVertex(), near, ENVIRON, LOG) is Tuning.SUBMITTED
     record = store(storage).record("incoming/n.jsonl", message.generation)
     assert record is not None and record.warnings

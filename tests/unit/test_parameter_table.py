@@ -4,7 +4,6 @@ parsers, each backend's refusals, who may set it, and the documentation all foll
 from __future__ import annotations
 
 import re
-from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ def test_every_row_is_a_typed_parameter_and_every_typed_parameter_a_row() -> Non
     assert [p.name for p in PARAMETERS] != [] and len({p.name for p in PARAMETERS}) == len(
         PARAMETERS
     )
-    assert {p.name for p in PARAMETERS} == {f.name for f in fields(TuningParameters)}
+    assert {p.name for p in PARAMETERS} == set(TuningParameters.__struct_fields__)
 
 
 def test_rows_name_only_real_backends_and_say_where_each_value_lands() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Finding, Findings, Rule
@@ -16,11 +16,10 @@ from codetune.gemini import models
 from codetune.gemini.convert import convert_example
 
 
-@dataclass(slots=True)
-class GeminiDataset:
+class GeminiDataset(msgspec.Struct):
     examples: int = 0
     bytes_written: int = 0
-    errors: Findings = field(default_factory=Findings)
+    errors: Findings = msgspec.field(default_factory=Findings)
 
     @property
     def valid(self) -> bool:

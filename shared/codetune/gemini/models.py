@@ -20,8 +20,9 @@ Sources:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
+
+import msgspec
 
 ADAPTER_SIZES = {
     1: "ADAPTER_SIZE_ONE",
@@ -64,8 +65,7 @@ TUNING_REGIONS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class GeminiModel:
+class GeminiModel(msgspec.Struct, frozen=True):
     """A tunable Gemini base model."""
 
     name: str  # the model id sent as baseModel

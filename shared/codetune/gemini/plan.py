@@ -12,9 +12,10 @@ label before creating one, so a repeated delivery finds the existing job.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+import msgspec
 
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PlanRejected
@@ -37,14 +38,13 @@ from codetune.tuning.parameters import GEMINI, Problem, TuningParameters, refuse
 REQUEST_LABEL = "codetune-request"
 
 
-@dataclass(frozen=True, slots=True)
-class TuningJobPlan:
+class TuningJobPlan(msgspec.Struct, frozen=True):
     region: str
     project: str
     request_id: str
     body: dict[str, Any]
     derived: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = msgspec.field(default_factory=list)
     method: str = "POST"
 
     @property

@@ -21,9 +21,9 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from codetune.dataset import DatasetKind, DatasetRole
@@ -35,16 +35,17 @@ from codetune.storage import Storage
 from codetune.tuning.manifest import manifest_name
 
 
-@dataclass
-class Summary:
+class Summary(msgspec.Struct):
     datasets: int = 0
     tuned: int = 0
-    failed: dict[str, str] = field(default_factory=dict)  # dataset version -> recorded reason
-    lost: list[str] = field(default_factory=list)
+    failed: dict[str, str] = msgspec.field(
+        default_factory=dict
+    )  # dataset version -> recorded reason
+    lost: list[str] = msgspec.field(default_factory=list)
     duplicate_jobs: int = 0
     jobs_on_unvalidated_data: int = 0
     tuned_with_hostile_settings: int = 0  # uploads that named a project of their own
-    faults_injected: Counter[str] = field(default_factory=Counter)
+    faults_injected: Counter[str] = msgspec.field(default_factory=Counter)
     seconds: float = 0.0
 
     @property

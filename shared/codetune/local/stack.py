@@ -25,11 +25,11 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+import msgspec
 import orjson
 import requests
 
@@ -58,8 +58,7 @@ class StackError(CodetuneError):
     """A part of the local stack could not be started."""
 
 
-@dataclass
-class StackConfig:
+class StackConfig(msgspec.Struct):
     project: str = "local-project"
     bucket: str = "tuning-drop"
     pipeline_region: str = "us-central1"
@@ -68,7 +67,7 @@ class StackConfig:
     log_dir: Path | None = None  # where each process writes its output; a temporary folder if None
     # The storage emulator's backend: "memory", or "filesystem" (restartable).
     storage: str = "memory"
-    extra_env: dict[str, str] = field(
+    extra_env: dict[str, str] = msgspec.field(
         default_factory=dict
     )  # e.g. CODETUNE_TRAIN_STEPS for the functions
 

@@ -10,8 +10,9 @@ one gives tokens only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from codetune.tuning.parameters import Problem, TuningParameters
 
@@ -19,8 +20,7 @@ RULE = "budget"
 PRICE_SOURCE = "https://cloud.google.com/vertex-ai/generative-ai/pricing"
 
 
-@dataclass(frozen=True, slots=True)
-class Estimate:
+class Estimate(msgspec.Struct, frozen=True):
     """Training tokens and cost of a planned job; None where a factor is not known."""
 
     tokens_per_epoch: int | None

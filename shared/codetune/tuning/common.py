@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 
 from codetune.tuning.parameters import Problem, TuningParameters
@@ -34,8 +34,7 @@ KMS_KEY = re.compile(
 SERVICE_ACCOUNT = re.compile(r"^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$|^[^@\s]+@[^@\s]+$")
 
 
-@dataclass(frozen=True, slots=True)
-class DatasetRef:
+class DatasetRef(msgspec.Struct, frozen=True):
     """One version of a dataset object: `gs://bucket/name`, and its generation if known."""
 
     uri: str

@@ -14,9 +14,9 @@ becomes `evaluation_data_uri`. `parameters` takes every tuning parameter by name
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import orjson
 
 from codetune.tuning.parameters import Problem
@@ -28,10 +28,9 @@ DATASET_SUFFIX = ".jsonl"
 _KEYS = {"evaluation", "parameters"}
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(msgspec.Struct, frozen=True):
     evaluation: str | None = None
-    parameters: dict[str, Any] = field(default_factory=dict)
+    parameters: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 def manifest_name(dataset_object: str) -> str:

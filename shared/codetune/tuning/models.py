@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 from codetune.dataset import DatasetKind
 
@@ -42,8 +42,7 @@ TEMPLATES = {
 BASE_MODEL_LABEL = "google-vertex-llm-tuning-base-model-id"
 
 
-@dataclass(frozen=True, slots=True)
-class BaseModel:
+class BaseModel(msgspec.Struct, frozen=True):
     """A code model that can be tuned, and what follows from choosing it."""
 
     name: str

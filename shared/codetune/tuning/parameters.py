@@ -11,9 +11,10 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
+
+import msgspec
 
 from codetune.tuning.models import (
     CHECKPOINT_SELECTION_VALUES,
@@ -25,8 +26,7 @@ ENV_PREFIX = "CODETUNE_"
 METADATA_PREFIX = "codetune-"
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """Why a parameter (or the plan as a whole) cannot be used: the parameter, rule, message."""
 
     parameter: str
@@ -37,8 +37,7 @@ class Problem:
         return {"parameter": self.parameter, "rule": self.rule, "message": self.message}
 
 
-@dataclass(frozen=True, slots=True)
-class TuningParameters:
+class TuningParameters(msgspec.Struct, frozen=True):
     """Every parameter of a tuning job; None means "not set" (a default applies)."""
 
     # The pipeline's own parameters (S-11..S-21), by the source's names.
@@ -65,7 +64,7 @@ class TuningParameters:
     output_dir: str | None = None  # runtimeConfig.gcsOutputDirectory
     display_name: str | None = None
     service_account: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
     # The deployment's budget (codetune.tuning.budget): never in the request.
     training_price: float | None = None
     max_cost: float | None = None
@@ -73,7 +72,7 @@ class TuningParameters:
 
     def set_values(self) -> dict[str, Any]:
         """The parameters that are set, by name."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values = msgspec.structs.asdict(self)
         return {k: v for k, v in values.items() if v is not None and v != {}}
 
 
@@ -177,8 +176,7 @@ REFUSAL_RULE = {PIPELINE: "S-21", GEMINI: "gemini"}
 DATASET_SOURCES = frozenset({"manifest", "metadata"})
 
 
-@dataclass(frozen=True, slots=True)
-class Parameter:
+class Parameter(msgspec.Struct, frozen=True):
     """One tuning parameter: every fact about it, in one row."""
 
     name: str  # Google's name on the "Tune code models" page where it has one
@@ -188,7 +186,9 @@ class Parameter:
     default: str  # what applies when it is not set, as documented
     lands: Mapping[str, str]  # backend -> where it goes in the request
     rules: str  # what a value must be, citing SPEC.md rule ids
-    refused_by: Mapping[str, str] = field(default_factory=dict)  # backend -> why; else ignored
+    refused_by: Mapping[str, str] = msgspec.field(
+        default_factory=dict
+    )  # backend -> why; else ignored
 
 
 _BOTH = frozenset({PIPELINE, GEMINI})

@@ -6,8 +6,9 @@ S-11..S-21, types and ranges); only a plan without problems has a request. It do
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
+
+import msgspec
 
 from codetune.dataset import DatasetFormat, DatasetKind
 from codetune.exceptions import PlanRejected
@@ -30,8 +31,7 @@ from codetune.tuning.common import (
 from codetune.tuning.parameters import PIPELINE, Problem, TuningParameters, refused
 
 
-@dataclass(frozen=True, slots=True)
-class Derived:
+class Derived(msgspec.Struct, frozen=True):
     base_model: str
     template: str
     tuning_region: str
@@ -47,8 +47,7 @@ class Derived:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class PipelineJobPlan:
+class PipelineJobPlan(msgspec.Struct, frozen=True):
     """The request that creates the tuning job, and what was derived on the way."""
 
     region: str
@@ -56,7 +55,7 @@ class PipelineJobPlan:
     job_id: str
     body: dict[str, Any]
     derived: Derived
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = msgspec.field(default_factory=list)
     method: str = "POST"
     # The evaluation dataset the user named (gs://...), which must have been validated; the
     # job reads its pinned copy (parameterValues.evaluation_data_uri).

@@ -9,8 +9,9 @@ it is.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+import msgspec
 
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
 from codetune.gemini.plan import TuningJobPlan
@@ -68,8 +69,7 @@ class TuningPlan(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class SubmitContext:
+class SubmitContext(msgspec.Struct, frozen=True):
     """What submitting needs: the validated dataset version (and evaluation dataset version) and
     the collaborators. `pointer(job_name)` makes the job's pointer to its record."""
 
@@ -89,14 +89,12 @@ class SubmitContext:
     may_create: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class Submitted:
+class Submitted(msgspec.Struct, frozen=True):
     job: dict[str, Any]  # the job resource as Vertex AI returned it
     created: bool  # False: an earlier delivery had created it
 
 
-@dataclass(frozen=True, slots=True)
-class JobOutcome:
+class JobOutcome(msgspec.Struct, frozen=True):
     """A job as read now: its record stage (None for a state with none), result or error."""
 
     state: str

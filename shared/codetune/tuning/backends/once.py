@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from codetune.exceptions import NOT_FOUND, PermanentVertexError, RetryableVertexError
 from codetune.state import Claim, RecordStore
@@ -26,8 +27,7 @@ from codetune.tuning.backends.base import SubmitContext
 TOO_MANY_REQUESTS = 429
 
 
-@dataclass(frozen=True, slots=True)
-class Creation:
+class Creation(msgspec.Struct, frozen=True):
     """How to create one job and how to look for it."""
 
     request: str  # what the claim is keyed by
