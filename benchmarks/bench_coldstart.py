@@ -1,13 +1,15 @@
 """Cold start: each function's import against importing the libraries it uses, and what
 publishing costs through Google's gRPC client against the REST API codetune uses.
 
-    .venv/bin/python -m benchmarks.bench_coldstart [--repeat 7] [--publishes 50]
+    .venv/bin/python -m benchmarks.bench_coldstart [--repeat 7] [--publishes 50] [--instructions]
 
 Every import is timed in a fresh interpreter (CPU time, median of `--repeat`, the variants
 taking turns), as a new instance of a function starts, from a folder laid out as deploy.sh
 lays out a function's source (main.py beside codetune): once with the bytecode deploy.sh
 compiles, once from the source alone (`python -B`, the interpreter compiling every module).
-The libraries come from site-packages, whose bytecode pip compiled. Publishing is timed against
+The libraries come from site-packages, whose bytecode pip compiled; grpc is hidden from both, as
+deployed functions do not install grpcio (deploy/requirements.txt) and google-cloud-storage
+imports it only where it finds it. Publishing is timed against
 the Pub/Sub emulator, `--publishes` messages one after the other, each waited for, as validate
 does.
 """
@@ -18,6 +20,7 @@ import argparse
 import compileall
 import os
 import py_compile
+import re
 import shutil
 import statistics
 import subprocess
@@ -36,6 +39,9 @@ LIBRARIES = {
     "status": "functions_framework, google.cloud.storage, google.auth.transport.requests, orjson",
     "sweep": "functions_framework, google.cloud.storage, google.auth.transport.requests, orjson, ahocorasick",
 }
+# Deployed functions have no grpcio (no google-cloud-pubsub): without this, google-cloud-storage
+# would import grpc in the development environment, 70 to 90 ms the functions never spend.
+AS_DEPLOYED = "import sys; sys.modules['grpc'] = None; "
 # CPU time (user + system) of the import: a shared machine's other tenants move wall time by
 # a third between identical runs, and an import is all CPU once the files are cached.
 _PROBE = """
@@ -68,6 +74,27 @@ def _probe(statement: str, path: str, compile: bool = False) -> tuple[float, flo
         env={k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")},
     ).stdout.split()
     return float(out[0]), int(out[1]) / 1024
+
+
+def counted_imports(probes: list[tuple[str, str, bool]]) -> list[float]:
+    """Instructions (millions) of each probe's import, counted by valgrind's callgrind, less an
+    empty interpreter's: identical from run to run where CPU time moves by a tenth."""
+
+    def count(statement: str, path: str, compile: bool) -> float:
+        script = _PROBE.format(path=path, statement=statement)
+        run = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+             *(["-B"] if compile else []), "-c", script],
+            capture_output=True, text=True, check=True,
+            env={k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")},
+        )  # fmt: skip
+        found = re.search(r"Collected : (\d+)", run.stderr)
+        if found is None:
+            raise RuntimeError(f"no count from callgrind: {run.stderr[-500:]}")
+        return int(found.group(1)) / 1e6
+
+    empty = count("pass", ".", False)
+    return [count(*probe) - empty for probe in probes]
 
 
 def timed_imports(probes: list[tuple[str, str, bool]], repeat: int) -> list[tuple[float, float]]:
@@ -141,6 +168,11 @@ def main() -> int:
     )
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--publishes", type=int, default=50)
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each import's instructions with valgrind (a minute or so a function)",
+    )
     args = parser.parse_args()
     print(f"CPU time, median of {args.repeat} fresh interpreters, taking turns")
     print(
@@ -148,25 +180,40 @@ def main() -> int:
         "| from source | ratio | peak RSS, as deployed |"
     )
     print("|---|---|---|---|---|---|---|")
+    counts: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         for name, libraries in LIBRARIES.items():
             compiled = function_source(folder, name, bytecode=True)
             source = function_source(folder, name, bytecode=False)
-            (base, _), (deployed, rss), (raw, _) = timed_imports(
-                [(f"import {libraries}", compiled, False), ("import main", compiled, False),
-                 ("import main", source, True)],
-                args.repeat,
-            )  # fmt: skip
+            probes = [
+                (f"{AS_DEPLOYED}import {libraries}", compiled, False),
+                (f"{AS_DEPLOYED}import main", compiled, False),
+                (f"{AS_DEPLOYED}import main", source, True),
+            ]
+            (base, _), (deployed, rss), (raw, _) = timed_imports(probes, args.repeat)
             print(
                 f"| {name} | {base * 1000:.0f} ms | {deployed * 1000:.0f} ms "
                 f"| {deployed / base:.2f}x | {raw * 1000:.0f} ms | {raw / base:.2f}x | {rss:.0f} MiB |"
             )
+            if args.instructions:
+                counts[name] = counted_imports(probes)
         (base, base_rss), (grpc, grpc_rss) = timed_imports(
             [(f"import {LIBRARIES['validate']}", scratch, False),
              (f"import {LIBRARIES['validate']}, google.cloud.pubsub_v1", scratch, False)],
             args.repeat,
         )  # fmt: skip
+    if counts:
+        print("\nInstructions (valgrind callgrind), millions, an empty interpreter's subtracted")
+        print(
+            "| function | libraries | with bytecode (as deployed) | ratio | from source | ratio |"
+        )
+        print("|---|---|---|---|---|---|")
+        for name, (libs, as_deployed, from_source) in counts.items():
+            print(
+                f"| {name} | {libs:,.0f} M | {as_deployed:,.0f} M | {as_deployed / libs:.2f}x "
+                f"| {from_source:,.0f} M | {from_source / libs:.2f}x |"
+            )
     print()
     print(
         "| publishing | import cost on top of validate's libraries | peak RSS added | per publish (emulator) |"
