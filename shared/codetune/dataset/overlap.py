@@ -47,9 +47,8 @@ class EvaluationIndex(msgspec.Struct):
     dataset: str  # the evaluation dataset, as findings name it
     name: str = "evaluation_index"
     lines: dict[int, int] = msgspec.field(default_factory=dict)  # normalised fingerprint -> line
-    exact: dict[int, int] = msgspec.field(
-        default_factory=dict
-    )  # line -> fingerprint of the raw texts
+    # line -> fingerprint of the raw texts
+    exact: dict[int, int] = msgspec.field(default_factory=dict)
     examples: int = 0
     near: NearIndex | None = None  # signatures for near-overlap (opt-in, codetune.dataset.near)
 

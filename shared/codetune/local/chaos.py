@@ -38,9 +38,8 @@ from codetune.tuning.manifest import manifest_name
 class Summary(msgspec.Struct):
     datasets: int = 0
     tuned: int = 0
-    failed: dict[str, str] = msgspec.field(
-        default_factory=dict
-    )  # dataset version -> recorded reason
+    # dataset version -> recorded reason
+    failed: dict[str, str] = msgspec.field(default_factory=dict)
     lost: list[str] = msgspec.field(default_factory=list)
     duplicate_jobs: int = 0
     jobs_on_unvalidated_data: int = 0

@@ -67,9 +67,8 @@ class StackConfig(msgspec.Struct):
     log_dir: Path | None = None  # where each process writes its output; a temporary folder if None
     # The storage emulator's backend: "memory", or "filesystem" (restartable).
     storage: str = "memory"
-    extra_env: dict[str, str] = msgspec.field(
-        default_factory=dict
-    )  # e.g. CODETUNE_TRAIN_STEPS for the functions
+    # More environment for the functions, e.g. CODETUNE_TRAIN_STEPS.
+    extra_env: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 def free_port() -> int:

@@ -186,9 +186,9 @@ class Parameter(msgspec.Struct, frozen=True):
     default: str  # what applies when it is not set, as documented
     lands: Mapping[str, str]  # backend -> where it goes in the request
     rules: str  # what a value must be, citing SPEC.md rule ids
-    refused_by: Mapping[str, str] = msgspec.field(
-        default_factory=dict
-    )  # backend -> why; else ignored
+    # backend -> why it refuses the parameter; a backend that neither takes nor refuses it
+    # ignores it
+    refused_by: Mapping[str, str] = msgspec.field(default_factory=dict)
 
 
 _BOTH = frozenset({PIPELINE, GEMINI})
