@@ -7,11 +7,11 @@ Every import is timed in a fresh interpreter (CPU time, median of `--repeat`, th
 taking turns), as a new instance of a function starts, from a folder laid out as deploy.sh
 lays out a function's source (main.py beside codetune): once with the bytecode deploy.sh
 compiles, once from the source alone (`python -B`, the interpreter compiling every module).
-The libraries come from site-packages, whose bytecode pip compiled; grpc is hidden from both, as
-deployed functions do not install grpcio (deploy/requirements.txt) and google-cloud-storage
-imports it only where it finds it. Publishing is timed against
-the Pub/Sub emulator, `--publishes` messages one after the other, each waited for, as validate
-does.
+The libraries come from site-packages, whose bytecode pip compiled; grpc is hidden from both,
+as deployed functions do not install grpcio (deploy/requirements.txt) and google-cloud-storage
+imports it only where it finds it. `--instructions` also counts each import with valgrind's
+callgrind. Publishing is timed against the Pub/Sub emulator, `--publishes` messages one after
+the other, each waited for, as validate does.
 """
 
 from __future__ import annotations
@@ -58,11 +58,14 @@ print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def _probe(statement: str, path: str, compile: bool = False) -> tuple[float, float]:
-    """Run `statement` in a fresh interpreter with `path` first on sys.path; `compile`: the
-    interpreter compiles what has no bytecode, and writes none."""
-    out = subprocess.run(
+def _fresh_interpreter(
+    statement: str, path: str, compile: bool, wrapper: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run `statement` in a fresh interpreter (under `wrapper`, if any) with `path` first on
+    sys.path; `compile`: the interpreter compiles what has no bytecode, and writes none."""
+    return subprocess.run(
         [
+            *wrapper,
             sys.executable,
             *(["-B"] if compile else []),
             "-c",
@@ -72,22 +75,21 @@ def _probe(statement: str, path: str, compile: bool = False) -> tuple[float, flo
         text=True,
         check=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")},
-    ).stdout.split()
+    )
+
+
+def _probe(statement: str, path: str, compile: bool = False) -> tuple[float, float]:
+    out = _fresh_interpreter(statement, path, compile).stdout.split()
     return float(out[0]), int(out[1]) / 1024
 
 
 def counted_imports(probes: list[tuple[str, str, bool]]) -> list[float]:
     """Instructions (millions) of each probe's import, counted by valgrind's callgrind, less an
     empty interpreter's: identical from run to run where CPU time moves by a tenth."""
+    callgrind = ("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null")
 
     def count(statement: str, path: str, compile: bool) -> float:
-        script = _PROBE.format(path=path, statement=statement)
-        run = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-             *(["-B"] if compile else []), "-c", script],
-            capture_output=True, text=True, check=True,
-            env={k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")},
-        )  # fmt: skip
+        run = _fresh_interpreter(statement, path, compile, callgrind)
         found = re.search(r"Collected : (\d+)", run.stderr)
         if found is None:
             raise RuntimeError(f"no count from callgrind: {run.stderr[-500:]}")

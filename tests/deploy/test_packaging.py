@@ -74,12 +74,29 @@ def _module(path: Path) -> str:
     )
 
 
+def _deployed() -> list[Path]:
+    """What deploy.sh ships: codetune without its development parts, and the entry points."""
+    modules = [p for p in PACKAGE.rglob("*.py") if not _module(p).startswith(DEVELOPMENT)]
+    return modules + list((ROOT / "functions").glob("*.py"))
+
+
+def _loaded_at_start(function: str, modules: set[str]) -> list[str]:
+    """Which of `modules` a function's entry point has imported once it has started."""
+    probe = (
+        f"import sys; sys.path.insert(0, {str(ROOT / 'functions')!r}); import {function}; "
+        f"print(sorted(m for m in sys.modules if m in {sorted(modules)!r}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    loaded: list[str] = ast.literal_eval(result.stdout.strip())
+    return loaded
+
+
 def test_no_production_module_imports_the_development_parts() -> None:
-    production = [p for p in PACKAGE.rglob("*.py") if not _module(p).startswith(DEVELOPMENT)]
-    production += list((ROOT / "functions").glob("*.py"))
     offenders = {
         str(path.relative_to(ROOT)): sorted(i for i in _imports(path) if i.startswith(DEVELOPMENT))
-        for path in production
+        for path in _deployed()
     }
     assert {k: v for k, v in offenders.items() if v} == {}
 
@@ -88,11 +105,9 @@ def test_no_deployed_module_builds_its_records_with_the_dataclass_decorator() ->
     """Cold start (benchmarks/README.md): Python 3.11's dataclass decorator compiles each
     generated method from source as its module loads, about 1 ms a class and 60% of codetune's
     own import when its records were dataclasses; they are msgspec Structs, built in C."""
-    deployed = [p for p in PACKAGE.rglob("*.py") if not _module(p).startswith(DEVELOPMENT)]
-    deployed += list((ROOT / "functions").glob("*.py"))
     offenders = sorted(
         str(path.relative_to(ROOT))
-        for path in deployed
+        for path in _deployed()
         if any(i == "dataclasses" or i.startswith("dataclasses.") for i in _imports(path))
     )
     assert offenders == []
@@ -117,26 +132,17 @@ def test_a_function_that_does_not_validate_starts_without_the_validator(function
     """Cold start (benchmarks/README.md): status never validates, tune only to compare a paired
     evaluation set, the sweep only a lost upload; none of them imports the validator, its
     matchers or the secret scan when it starts."""
-    probe = (
-        "import sys; "
-        f"sys.path.insert(0, {str(ROOT / 'functions')!r}); import {function}; "
-        "print(sorted(m for m in sys.modules if m in {"
-        "'codetune.dataset.validator', 'codetune.dataset.prompts', 'codetune.dataset.secrets', "
-        "'codetune.app.validate', 'codetune.dataset.overlap'}))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert result.stdout.strip() == "[]", result.stdout
+    validator = {
+        "codetune.dataset.validator",
+        "codetune.dataset.prompts",
+        "codetune.dataset.secrets",
+        "codetune.app.validate",
+        "codetune.dataset.overlap",
+    }
+    assert _loaded_at_start(function, validator) == []
 
 
 def test_validate_starts_with_what_it_uses() -> None:
     """The probe above can tell: validate, which needs the validator, has it at start."""
-    probe = (
-        f"import sys; sys.path.insert(0, {str(ROOT / 'functions')!r}); import validate; "
-        "print('codetune.dataset.validator' in sys.modules)"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
-    )
-    assert result.stdout.strip() == "True"
+    validator = "codetune.dataset.validator"
+    assert _loaded_at_start("validate", {validator}) == [validator]

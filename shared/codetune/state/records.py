@@ -1,9 +1,9 @@
 """The system's state, typed: where a dataset version stands (`Record`), where a job's record
 is (`JobPointer`), and who is creating a Gemini tuning job (`Claim`).
 
-Each is a typed record (a msgspec Struct) with a schema version and a JSON round trip; `RecordStore` (store.py) alone
-knows their object names. A record only moves forward: `Record.advanced` returns None for any
-step that is not one.
+Each is a typed record (a msgspec Struct) with a schema version and a JSON round trip;
+`RecordStore` (store.py) alone knows their object names. A record only moves forward:
+`Record.advanced` returns None for any step that is not one.
 """
 
 from __future__ import annotations
