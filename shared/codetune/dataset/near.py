@@ -9,11 +9,14 @@ deployment's `CODETUNE_NEAR_DUPLICATES=on` (benchmarks/README.md gives its cost 
 
 Memory is bounded: the training index holds the first `MAX_INDEXED` examples (later ones are
 compared with those, not with each other), about 1.2 KB each; an evaluation dataset (at most
-5,000 examples) is indexed whole.
+5,000 examples) is indexed whole. Time is bounded too, where the deployment says: the search
+stops when its share of the validation's time is spent, and its warning says where.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 from zlib import crc32
@@ -36,6 +39,7 @@ METHOD = (
     f"{BANDS[1]}) at Jaccard {THRESHOLD} (datasketch); similarities are estimates"
 )
 _PAIRS_SHOWN = 10
+_CLOCK_EVERY = 64  # examples between two looks at the clock (each costs about 0.2 ms)
 # Odd 64-bit multipliers (from SplitMix64) that mix a 3-gram's word hashes in order.
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9)
 
@@ -115,8 +119,27 @@ class NearDuplicates(msgspec.Struct):
     exact: set[int] = msgspec.field(default_factory=set)
     examples: int = 0
     pairs: list[tuple[int, int, float]] = msgspec.field(default_factory=list)
+    time_limit: float | None = None  # seconds from its creation; None: no limit
+    clock: Callable[[], float] = time.monotonic
+    seen: int = 0  # examples handed to it
+    stopped_at: int | None = None  # the first line it did not compare, once out of time
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_limit is not None:
+            self.deadline = self.clock() + self.time_limit
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
+        if self.stopped_at is not None:
+            return
+        self.seen += 1
+        if (
+            self.deadline is not None
+            and not self.seen % _CLOCK_EVERY
+            and self.clock() > self.deadline
+        ):
+            self.stopped_at = line
+            return
         key = hash(texts)
         if key in self.exact:
             return  # an exact repeat: warned about as `duplicate`
@@ -138,9 +161,18 @@ class NearDuplicates(msgspec.Struct):
         self.index.add(line, minhash)
 
     def finish(self, findings: Findings) -> dict[str, Any]:
+        if self.stopped_at is not None:
+            findings.warn(
+                Rule.NEAR_DUPLICATE,
+                f"the near-duplicate search stopped at line {self.stopped_at:,}: its "
+                f"{self.time_limit:g} seconds (the deployment's share of the validation's time) "
+                "were spent; later examples were not compared",
+                None,
+            )
         return {
             "method": METHOD,
             "examples_nearly_repeating_an_earlier_one": self.examples,
             "first_pairs": [list(pair) for pair in self.pairs],
             "examples_indexed": len(self.index.signatures),
+            "stopped_at_line": self.stopped_at,
         }

@@ -142,6 +142,8 @@ class Rule(StrEnum):
     NEAR_OVERLAP = "near-overlap"  # warning: ... nearly (opt-in)
     NEAR_DUPLICATE = "near-duplicate"  # warning: two training examples nearly the same (opt-in)
     SECRET = "secret"  # error by default: a credential in an example
+    # The deployment's time limit on one validation (codetune.config, CODETUNE_VALIDATION_SECONDS).
+    TIME_LIMIT = "time-limit"  # error: the file was not checked to its end
 
 
 RULE_SUMMARIES: dict[Rule, str] = {
@@ -171,6 +173,7 @@ RULE_SUMMARIES: dict[Rule, str] = {
     Rule.NEAR_OVERLAP: "no evaluation example nearly repeats a training example",
     Rule.NEAR_DUPLICATE: "no two training examples are nearly the same",
     Rule.SECRET: "no credentials in examples: keys, tokens, passwords, private keys",
+    Rule.TIME_LIMIT: "the whole file is checked within the deployment's time for a validation",
 }
 
 

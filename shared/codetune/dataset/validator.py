@@ -7,6 +7,7 @@ contains raises: every fault becomes a finding with its line, field and rule.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -123,6 +124,7 @@ class _Validation(msgspec.Struct):
     check_stats: dict[str, Any] = msgspec.field(default_factory=dict)
     secrets: SecretScan | None = None
     tokens: TokenStats = msgspec.field(default_factory=TokenStats)
+    stopped_after: int | None = None  # the last line checked, when the time limit stopped it
 
     def __post_init__(self) -> None:
         self.count_marks = (
@@ -767,9 +769,32 @@ class _Validation(msgspec.Struct):
             self.layouts[layout] = _Layout(examples=1, first_line=number)
 
     # --- the whole file ----------------------------------------------------------------------
+    def stop(self, time_limit: float) -> None:
+        """The time limit has passed: the lines not yet read are never checked."""
+        self.stopped_after = self.lines
+        self.error(
+            Rule.TIME_LIMIT,
+            f"validation stopped here, {time_limit:g} seconds in (the deployment's limit), with "
+            f"{self.bytes_read:,} bytes read: this line and those after it were not checked, and "
+            "no job runs on data that was not; make the file smaller, or ask the deployment's "
+            "operators for a longer limit (CODETUNE_VALIDATION_SECONDS)",
+            self.lines + 1,
+        )
+
     def finish(self) -> None:
-        """Rules about the whole file, checked once every line has been read."""
+        """Rules about the whole file, checked once every line has been read (none when the
+        time limit stopped the pass: they would describe part of it)."""
         self._fold_lengths()
+        if self.stopped_after is None:
+            self._whole_file_rules()
+        for check in self.checks:
+            stats = check.finish(self)
+            if stats:
+                self.check_stats[check.name] = stats
+        if self.secrets is not None:
+            self.check_stats[self.secrets.name] = self.secrets.stats()
+
+    def _whole_file_rules(self) -> None:
         rules = self.rules
         if self.role is DatasetRole.EVALUATION:
             low, high = rules.evaluation_examples
@@ -821,17 +846,12 @@ class _Validation(msgspec.Struct):
                 "use the one layout production prompts will have",
                 None,
             )
-        for check in self.checks:
-            stats = check.finish(self)
-            if stats:
-                self.check_stats[check.name] = stats
-        if self.secrets is not None:
-            self.check_stats[self.secrets.name] = self.secrets.stats()
 
     def stats(self) -> dict[str, Any]:
         stats: dict[str, Any] = {
             "lines": self.lines,
             "bytes": self.bytes_read,
+            "complete": self.stopped_after is None,
             "crlf_lines": self.crlf_lines,
             "kind_detected_on_line": self.kind_line,
             "prompt_chars": self.prompt_chars.to_dict(),
@@ -894,6 +914,10 @@ def _tokens(chars: Summary) -> dict[str, float | int]:
     }
 
 
+class _OutOfTime(Exception):
+    """Raised from the reader's callback to end the pass at the time limit."""
+
+
 def validate_stream(
     stream: ByteStream,
     dataset: str,
@@ -906,6 +930,8 @@ def validate_stream(
     checks: Sequence[ExampleCheck] = (),
     secrets: SecretSeverity = SecretSeverity.ERROR,
     tokenizer: TokenCounter | None = None,
+    time_limit: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ValidationReport:
     """Validate the JSONL dataset read from `stream` (bytes), named `dataset` in the report.
 
@@ -914,6 +940,8 @@ def validate_stream(
     in the same pass (codetune.dataset.checks); their stats join the report's under their names.
     Every example is scanned for credentials (codetune.dataset.secrets) unless `secrets` is off.
     Tokens are counted by `tokenizer`, else estimated (codetune.dataset.tokens).
+    A pass still reading `time_limit` seconds after it began (checked as each chunk is read)
+    stops there, and the report's `time-limit` error names the first line left unchecked.
     """
     if format in (DatasetFormat.GEMINI, DatasetFormat.OPENAI):
         kind = DatasetKind.CHAT  # conversations
@@ -929,14 +957,21 @@ def validate_stream(
     if kind is not None:
         state._check_kind_for_role()
 
+    deadline = None if time_limit is None else clock() + time_limit
+
     def count(size: int) -> None:
+        if deadline is not None and clock() > deadline:
+            raise _OutOfTime
         state.bytes_read += size
         if on_progress is not None:
             on_progress(state.bytes_read)
 
     check_line = state.check_line  # bound once: this loop runs for every line
-    for number, data in read_lines(stream, MAX_LINE_BYTES, on_bytes=count):
-        check_line(number, data)
+    try:
+        for number, data in read_lines(stream, MAX_LINE_BYTES, on_bytes=count):
+            check_line(number, data)
+    except _OutOfTime:
+        state.stop(time_limit or 0)
     state.finish()
     return ValidationReport(
         dataset=dataset,
