@@ -9,6 +9,7 @@ again validated datasets whose message was lost.
 from __future__ import annotations
 
 import os
+import time
 
 import functions_framework
 import msgspec
@@ -31,11 +32,12 @@ storage, publisher = Storage(), Publisher()
 
 @functions_framework.http
 def sweep(request: Request) -> tuple[dict[str, int], int]:
+    started = time.monotonic()  # the sweep has settings.sweep_seconds from here
     settings = Settings.from_environment()
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)
     store = RecordStore(storage, settings.bucket, settings.system_prefix)
     jobs = sweep_jobs(store, VertexClient(settings.vertex), LOG, Announcer(publisher, settings))
-    rest = reconcile(storage, publisher, settings, LOG, dict(os.environ))
+    rest = reconcile(storage, publisher, settings, LOG, dict(os.environ), started=started)
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)
     result = {**msgspec.structs.asdict(jobs), **msgspec.structs.asdict(rest)}
     LOG.info("sweep done", **result)

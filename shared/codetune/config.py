@@ -43,6 +43,12 @@ class Settings(msgspec.Struct, frozen=True):
     # A SentencePiece model of the base model's tokenizer (a file in the function's source):
     # exact token counts and costs; None: estimated from characters.
     tokenizer_model: str | None = None
+    # How long one validation may read (rule `time-limit`); the near-duplicate search gets half.
+    # The validate function's timeout is this plus the time to write the report (deploy.sh).
+    validation_seconds: float = 420
+    # How long the sweep runs: it starts validating a missed upload only with a whole
+    # validation_seconds still ahead, so the upload is judged as validate would judge it.
+    sweep_seconds: float = 480
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -69,6 +75,8 @@ class Settings(msgspec.Struct, frozen=True):
                 "CODETUNE_NEAR_DUPLICATES", env.get("CODETUNE_NEAR_DUPLICATES")
             ),
             tokenizer_model=env.get("CODETUNE_TOKENIZER_MODEL") or None,
+            validation_seconds=_seconds(env, "CODETUNE_VALIDATION_SECONDS", 420),
+            sweep_seconds=_seconds(env, "CODETUNE_SWEEP_SECONDS", 480),
         )
 
     @property
@@ -93,6 +101,18 @@ def _secrets(value: str) -> SecretSeverity:
     if value not in (SecretSeverity.ERROR, SecretSeverity.WARNING):
         raise ValueError(f"CODETUNE_SECRETS must be 'error' or 'warning', not {value!r}")
     return SecretSeverity(value)
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A positive number of seconds; anything else stops the function at start."""
+    value = env.get(name) or str(default)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if not seconds > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
+    return seconds
 
 
 def _switch(name: str, value: str | None) -> bool:

@@ -113,6 +113,23 @@ def test_an_invalid_dataset_is_rejected_and_not_announced(storage: MemoryStorage
     assert topic == SETTINGS.finished_topic_path and attributes["stage"] == "REJECTED"
 
 
+def test_a_dataset_not_read_to_its_end_in_time_is_rejected_with_a_report(
+    storage: MemoryStorage,
+) -> None:
+    """Rule `time-limit`: a validation that would outlive the function ends, with a report and
+    a record, instead of being killed with neither; what was not checked is never tuned."""
+    settings = msgspec.structs.replace(SETTINGS, validation_seconds=1e-9)  # past at once
+    publisher = MemoryPublisher()
+    obj = upload(storage, "incoming/huge.jsonl", dataset(generation_dataset(12)))
+    assert validate_upload(obj, storage, publisher, settings, LOG) is Validation.REJECTED
+    record = store(storage).record(obj.name, obj.generation)
+    assert record is not None and record.state is Stage.REJECTED and record.first_errors
+    assert [e["rule"] for e in record.first_errors] == ["time-limit"]
+    report, _ = storage.read_json(BUCKET, "incoming/huge.jsonl.report.json")
+    assert report is not None and report["stats"]["complete"] is False
+    assert [m for m in publisher.messages if m[0] == settings.validated_topic_path] == []
+
+
 def test_a_stale_generation_and_non_datasets_are_left_alone(storage: MemoryStorage) -> None:
     publisher = MemoryPublisher()
     old = upload(storage, "incoming/a.jsonl", dataset(generation_dataset(12)))
@@ -750,6 +767,48 @@ def test_a_dataset_stuck_short_of_an_end_is_reported(
     assert reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(30)).stuck == 0
     assert reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(200)).stuck == 1
     assert any("not at an end" in r.getMessage() for r in caplog.records)
+
+
+def test_the_reconciler_validates_a_missed_upload_only_with_a_whole_validation_ahead(
+    storage: MemoryStorage,
+) -> None:
+    """A validation started late would be cut short by the sweep's timeout, or judged by less
+    time than validate gives it: it waits for the next sweep instead."""
+    from codetune.app.reconcile import reconcile
+
+    settings = msgspec.structs.replace(SETTINGS, validation_seconds=100, sweep_seconds=150)
+    upload(storage, "incoming/lost.jsonl", dataset(generation_dataset(12)))
+    publisher = MemoryPublisher()
+
+    def run_at(second: float) -> Any:
+        return reconcile(
+            storage, publisher, settings, LOG, {}, now=later(10), started=0, clock=lambda: second
+        )
+
+    assert (run_at(51).validated, run_at(51).deferred) == (0, 1)  # 51 + 100 > 150
+    assert publisher.messages == [] and store(storage).listed_records() == []
+    assert (run_at(50).validated, run_at(50).deferred) == (1, 0)
+
+
+def test_the_reconciler_announces_before_it_validates(storage: MemoryStorage) -> None:
+    """A missed upload's validation may take minutes, or fail: it never keeps a validated
+    dataset's lost message from being sent again."""
+    from codetune.app.reconcile import reconcile
+
+    obj = upload(storage, "incoming/quiet.jsonl", dataset(generation_dataset(12)))
+    assert validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG) is Validation.VALIDATED
+    upload(storage, "incoming/lost.jsonl", dataset(generation_dataset(12)))
+    storage.open_dataset = broken  # type: ignore[method-assign]
+    publisher = MemoryPublisher()
+    with pytest.raises(OSError):
+        reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10))
+    [(topic, body, attributes)] = publisher.messages
+    assert topic == SETTINGS.validated_topic_path
+    assert DatasetValidated.decode(body, attributes).name == "incoming/quiet.jsonl"
+
+
+def broken(*_: object) -> Any:
+    raise OSError("the bucket is unreachable")
 
 
 def test_the_reconciler_pays_by_the_page_not_by_the_object(storage: MemoryStorage) -> None:

@@ -7,10 +7,14 @@ object: one listing of the uploads and one of the records (each record's stage t
 object metadata) find what needs work, and only those objects, at most `limit` of each kind,
 are read. Nothing paid is done here: an upload with no record is validated (which announces
 it), and a VALIDATED dataset with no job is announced again; tune, idempotent, does the rest.
+Validations come last and within the sweep's time, so that a large one never keeps the
+announcements from going out.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -36,6 +40,7 @@ class ReconcileResult(msgspec.Struct, frozen=True):
     stuck: int = 0  # datasets not at an end after `stuck_seconds`
     skipped: int = 0  # unreadable objects
     finished: int = 0  # ended datasets whose "dataset finished" message is sent now
+    deferred: int = 0  # uploads with no record left for the next sweep (no time left)
 
 
 def reconcile(
@@ -46,7 +51,11 @@ def reconcile(
     environ: dict[str, str],
     now: datetime | None = None,
     limit: int = 500,
+    started: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ReconcileResult:
+    """One pass; `started` is when the sweep began, on `clock` (default: now), from which it
+    has `settings.sweep_seconds`."""
     now = now or datetime.now(UTC)
     grace_seconds, stuck_seconds = settings.reconcile_grace_seconds, settings.stuck_seconds
     store = RecordStore(storage, settings.bucket, settings.system_prefix)
@@ -56,42 +65,11 @@ def reconcile(
         skipped.append(name)
         log.error("unreadable object: skipped", object=name, error=str(fault))
 
-    validated = announced = stuck = 0
-    just_validated: set[tuple[str, str]] = set()  # announced by validate in this very run
-    # Uploads whose storage event was lost: validate them now.
-    records = store.listed_records()  # one listing serves both loops below
-    recorded = store.recorded(records)
-    for listed in storage.list_objects(settings.bucket, settings.upload_prefix):
-        name = listed.name
-        if not name.lower().endswith(DATASET_SUFFIX) or store.is_system_object(name):
-            continue
-        if (dataset_key(name), listed.generation) in recorded:
-            continue
-        if listed.updated is None or (now - listed.updated).total_seconds() < grace_seconds:
-            continue  # its event may still be on its way
-        if len(just_validated) >= limit:
-            break
-        # Here, not at import: only a lost upload needs the validator, and the sweep's cold
-        # start then skips it (benchmarks/README.md).
-        from codetune.app.validate import Validation, validate_upload
-
-        obj = StorageObject(settings.bucket, name, listed.generation, listed.metadata)
-        outcome = validate_upload(
-            obj,
-            storage,
-            publisher,
-            settings,
-            log.bind(correlation_id(obj.uri, obj.generation)),
-            None,
-            environ,
-        )
-        validated += outcome in (Validation.VALIDATED, Validation.REJECTED)
-        just_validated.add((name, listed.generation))
+    announced = stuck = 0
+    records = store.listed_records()  # one listing serves every loop below
     # Datasets whose "dataset validated" message was lost or dead-lettered: announce again.
     for dataset, generation, record in store.unfinished(records, bad, limit):
         age = _age(now, record.updated)
-        if (dataset, generation) in just_validated:
-            continue
         if (
             record.state is Stage.VALIDATED
             and record.role == DatasetRole.TRAINING
@@ -133,7 +111,40 @@ def reconcile(
     since = now - timedelta(seconds=ANNOUNCE_WINDOW_SECONDS)
     for dataset, generation in store.unannounced(records, bad, limit, since):
         finished += announce(dataset, generation, store, publisher, settings, log) is not None
-    return ReconcileResult(validated, announced, stuck, len(skipped), finished)
+    # Last, as they may take minutes: uploads whose storage event was lost are validated here,
+    # each only with a whole validation's time ahead (the rest wait for the next sweep).
+    validated = deferred = 0
+    deadline = (clock() if started is None else started) + settings.sweep_seconds
+    recorded = store.recorded(records)
+    for listed in storage.list_objects(settings.bucket, settings.upload_prefix):
+        name = listed.name
+        if not name.lower().endswith(DATASET_SUFFIX) or store.is_system_object(name):
+            continue
+        if (dataset_key(name), listed.generation) in recorded:
+            continue
+        if listed.updated is None or (now - listed.updated).total_seconds() < grace_seconds:
+            continue  # its event may still be on its way
+        if validated >= limit or clock() + settings.validation_seconds > deadline:
+            deferred += 1
+            continue
+        # Here, not at import: only a lost upload needs the validator, and the sweep's cold
+        # start then skips it (benchmarks/README.md).
+        from codetune.app.validate import Validation, validate_upload
+
+        obj = StorageObject(settings.bucket, name, listed.generation, listed.metadata)
+        outcome = validate_upload(
+            obj,
+            storage,
+            publisher,
+            settings,
+            log.bind(correlation_id(obj.uri, obj.generation)),
+            None,
+            environ,
+        )
+        validated += outcome in (Validation.VALIDATED, Validation.REJECTED)
+    if deferred:
+        log.info("missed uploads left for the next sweep: no time left", uploads=deferred)
+    return ReconcileResult(validated, announced, stuck, len(skipped), finished, deferred)
 
 
 def _age(now: datetime, updated: str | None) -> float:

@@ -82,8 +82,11 @@ def validate_upload(
         rule_set=rules.name,
     )
     with storage.open_dataset(obj.bucket, obj.name, obj.generation) as stream:
+        # Both stop in time for the report to be written before the function's timeout.
         checks = (
-            [NearDuplicates()] if settings.near_duplicates and role is DatasetRole.TRAINING else []
+            [NearDuplicates(time_limit=settings.validation_seconds / 2)]
+            if settings.near_duplicates and role is DatasetRole.TRAINING
+            else []
         )
         report = validate_stream(
             stream,
@@ -93,6 +96,7 @@ def validate_upload(
             secrets=settings.secrets,
             checks=checks,
             tokenizer=tokenizer(settings.tokenizer_model),
+            time_limit=settings.validation_seconds,
         )
     summary = report.to_dict()
     report_object = report_name(obj.name)
