@@ -174,7 +174,15 @@ done
 # validate checks a dataset by the rules of the base model tune will use, and prices it at the
 # epochs and price tune will use: it gets the same tuning defaults.
 VALIDATE_ENV=("CODETUNE_SECRETS=$SECRETS" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES"
-  "${TUNING_DEFAULTS[@]}")
+  "CODETUNE_VALIDATION_SECONDS=$VALIDATION_SECONDS" "${TUNING_DEFAULTS[@]}")
+# A validation stops reading after VALIDATION_SECONDS (rule time-limit) and still writes its
+# report and record: validate's timeout leaves it 120 s for that. The sweep validates missed
+# uploads only with a whole VALIDATION_SECONDS ahead, within SWEEP_SECONDS, and the same CPU
+# (memory sets it: https://cloud.google.com/functions/docs/configuring/memory), so that an
+# upload is judged alike by either function.
+VALIDATE_TIMEOUT=$((VALIDATION_SECONDS + 120))s
+SWEEP_SECONDS=$((VALIDATION_SECONDS + 60))
+SWEEP_TIMEOUT=$((SWEEP_SECONDS + 120))
 if [ -n "$TOKENIZER_MODEL" ]; then  # shipped with the function: no bucket grant to read it
   run cp "$TOKENIZER_MODEL" "$BUILD/validate/tokenizer.model"
   run cp "$TOKENIZER_MODEL" "$BUILD/sweep/tokenizer.model"  # the sweep validates missed uploads
@@ -200,13 +208,15 @@ deploy_function() {  # name memory timeout env... -- trigger flags...
     --ingress-settings internal-only --no-allow-unauthenticated \
     --memory "$memory" --timeout "$timeout" --set-env-vars "$(join_env "${env[@]}")"
 }
-deploy_function validate 1Gi 540s "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" -- \
+deploy_function validate 1Gi "$VALIDATE_TIMEOUT" "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" -- \
   --trigger-event-filters type=google.cloud.storage.object.v1.finalized \
   --trigger-event-filters "bucket=$BUCKET" --trigger-location "$REGION" \
   --trigger-service-account "$(sa validate)" --retry
 deploy_function tune 512Mi "$TUNE_TIMEOUT" "${TUNE_ENV[@]}" -- --trigger-http
 deploy_function status 512Mi 300s "${COMMON_ENV[@]}" -- --trigger-http
-deploy_function sweep 512Mi 540s "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" -- --trigger-http
+# One sweep at a time: two would validate the same missed upload twice.
+deploy_function sweep 1Gi "${SWEEP_TIMEOUT}s" "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" \
+  "CODETUNE_SWEEP_SECONDS=$SWEEP_SECONDS" -- --trigger-http --max-instances 1
 run gcloud functions add-invoker-policy-binding "$PREFIX-validate" --project "$PROJECT" \
   --region "$REGION" --member "serviceAccount:$(sa validate)"
 for function in tune status sweep; do
@@ -262,7 +272,8 @@ sweep_schedule() {  # cron: every SWEEP_INTERVAL_MINUTES minutes
 }
 SWEEP_URL=$(run_app_url sweep)
 SCHEDULE=(--project "$PROJECT" --location "$REGION" --schedule "$(sweep_schedule)" --uri "$SWEEP_URL"
-  --http-method POST --oidc-service-account-email "$(sa pusher)" --oidc-token-audience "$SWEEP_URL")
+  --http-method POST --oidc-service-account-email "$(sa pusher)" --oidc-token-audience "$SWEEP_URL"
+  --attempt-deadline "${SWEEP_TIMEOUT}s")  # Scheduler's default, 180 s, is shorter than a sweep
 run_tolerant gcloud scheduler jobs create http "$PREFIX-sweep" "${SCHEDULE[@]}"
 run gcloud scheduler jobs update http "$PREFIX-sweep" "${SCHEDULE[@]}"
 

@@ -8,7 +8,8 @@ usage: $(basename "$0") --project P --region R --bucket B [--settings FILE] [--d
 Settings may also come from a file of KEY=VALUE lines (default deploy/settings.env when it
 exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, SWEEP_INTERVAL_MINUTES
 (1 to 59, default 1), SECRETS (error or warning, default error: what a credential in a
-dataset is), NEAR_DUPLICATES (on or off, default off), FINISHED_TOPIC (the completion topic,
+dataset is), NEAR_DUPLICATES (on or off, default off), VALIDATION_SECONDS (60 to 420,
+default 420: how long one validation may read), FINISHED_TOPIC (the completion topic,
 default codetune-finished), TOKENIZER_MODEL (a SentencePiece model
 file of the base model's tokenizer, shipped with the validate function for exact token counts),
 and CODETUNE_* tuning defaults passed to the tune function.
@@ -26,6 +27,8 @@ SWEEP_INTERVAL_MINUTES=1
 SECRETS=error
 # Warn about near-duplicate training examples (MinHash; several times validation's cost).
 NEAR_DUPLICATES=off
+# How long one validation may read (rule time-limit); the functions' timeouts follow from it.
+VALIDATION_SECONDS=420
 # A SentencePiece model file (local path): exact token counts instead of characters / 4.
 TOKENIZER_MODEL=""
 TUNING_DEFAULTS=()
@@ -60,6 +63,12 @@ parse_args() {
     on|off) ;;
     *) echo "NEAR_DUPLICATES must be on or off, not '$NEAR_DUPLICATES'" >&2; exit 2 ;;
   esac
+  # validate's timeout is this plus 120 s to write the report, and an event-driven function
+  # runs at most 540 s (https://cloud.google.com/functions/docs/configuring/timeout).
+  if ! [[ "$VALIDATION_SECONDS" =~ ^[0-9]+$ ]] || [ "$VALIDATION_SECONDS" -lt 60 ] \
+    || [ "$VALIDATION_SECONDS" -gt 420 ]; then
+    echo "VALIDATION_SECONDS must be 60 to 420, not '$VALIDATION_SECONDS'" >&2; exit 2
+  fi
   if [ -n "$TOKENIZER_MODEL" ] && [ ! -f "$TOKENIZER_MODEL" ]; then
     echo "TOKENIZER_MODEL: no file $TOKENIZER_MODEL" >&2; exit 2
   fi
@@ -80,6 +89,7 @@ read_settings() {
       SWEEP_INTERVAL_MINUTES) SWEEP_INTERVAL_MINUTES=$value ;;
       SECRETS) SECRETS=$value ;;
       NEAR_DUPLICATES) NEAR_DUPLICATES=$value ;;
+      VALIDATION_SECONDS) VALIDATION_SECONDS=$value ;;
       TOKENIZER_MODEL) TOKENIZER_MODEL=$value ;;
       FINISHED_TOPIC) FINISHED_TOPIC=$value ;;
       CODETUNE_*) TUNING_DEFAULTS+=("$key=$value") ;;

@@ -660,6 +660,58 @@ def test_near_duplicates_is_the_deployments_choice(
         Settings.from_environment({"CODETUNE_NEAR_DUPLICATES": "yes"})
 
 
+def flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "validate_timeout", "sweep_timeout"),
+    [("420", "540s", "600s"), ("120", "240s", "300s")],
+)
+def test_the_validation_time_sets_both_functions_timeouts(
+    tmp_path: Path, seconds: str, validate_timeout: str, sweep_timeout: str
+) -> None:
+    """Rule time-limit: a validation stops reading in time to write its report before the
+    function's timeout; the sweep gives a missed upload the same time on the same CPU, one
+    sweep at a time, and Cloud Scheduler waits for it."""
+    settings = tmp_path / "settings.env"
+    settings.write_text(
+        SETTINGS.read_text().replace("VALIDATION_SECONDS=420", f"VALIDATION_SECONDS={seconds}")
+    )
+    lines = dry_run("deploy.sh", "--settings", str(settings))
+    deploys = {c[3]: c for c in gcloud_lines(lines) if c[1:3] == ["functions", "deploy"]}
+    validate, sweep = deploys["codetune-validate"], deploys["codetune-sweep"]
+    assert flag(validate, "--timeout") == validate_timeout
+    assert flag(sweep, "--timeout") == sweep_timeout
+    assert flag(sweep, "--memory") == flag(validate, "--memory")
+    assert flag(sweep, "--max-instances") == "1"
+    [job] = [c for c in gcloud_lines(lines) if c[1:5] == ["scheduler", "jobs", "create", "http"]]
+    assert flag(job, "--attempt-deadline") == sweep_timeout
+    for function in ("validate", "sweep"):
+        values = Settings.from_environment(function_env(lines, function))
+        assert values.validation_seconds == float(seconds)
+    sweep_settings = Settings.from_environment(function_env(lines, "sweep"))
+    assert sweep_settings.sweep_seconds == float(seconds) + 60
+    # Both leave time after the reading: validate to write the report, the sweep after its
+    # last validation may start.
+    assert int(validate_timeout[:-1]) - float(seconds) >= 120
+    assert int(sweep_timeout[:-1]) - sweep_settings.sweep_seconds >= 120
+
+
+@pytest.mark.parametrize("seconds", ["421", "59", "five", "-1"])
+def test_a_validation_time_that_cannot_fit_an_event_function_is_refused(
+    tmp_path: Path, seconds: str
+) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(
+        SETTINGS.read_text().replace("VALIDATION_SECONDS=420", f"VALIDATION_SECONDS={seconds}")
+    )
+    result = refused(settings)
+    assert result.returncode == 2 and "VALIDATION_SECONDS must be 60 to 420" in result.stderr
+    with pytest.raises(ValueError, match="CODETUNE_VALIDATION_SECONDS"):
+        Settings.from_environment({"CODETUNE_VALIDATION_SECONDS": "five"})
+
+
 def test_a_tokenizer_model_ships_with_the_validate_function(tmp_path: Path) -> None:
     model = tmp_path / "gemma.model"
     model.write_bytes(b"model")
