@@ -17,6 +17,7 @@ BENCHMARKS = [
     ("bench_latency", ["--datasets", "1"], "upload → tuned model recorded"),
     ("bench_coldstart", ["--repeat", "1", "--publishes", "3"], "per publish"),
     ("bench_read_chunks", ["--repeat", "1", "--scale", "0.02"], "local file"),
+    ("bench_largest", ["--megabytes", "1", "--near-duplicates"], "of the limit"),
 ]
 
 
