@@ -3,7 +3,17 @@ models, Google's Gemini limits for Gemini (codetune.gemini.models)."""
 
 from __future__ import annotations
 
-from codetune.dataset import DatasetRole
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
+from codetune.gemini.check import convert_and_check
 from codetune.tuning.backends import default_rules, rules_for
 from tests.support import (
     LEGACY_RULES,
@@ -76,3 +86,74 @@ def test_every_backend_gives_the_rules_of_each_of_its_models() -> None:
     assert rules_for("codechat-bison@002") is not None
     assert rules_for("gemini-2.5-pro") is not None and rules_for("gemini-9") is None
     assert LEGACY_RULES.name == "code-bison" and GEMINI.name == "gemini"
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+# Texts whose JSON and UTF-8 forms are longer than their characters: quotes, backslashes, tabs,
+# accents, CJK, emoji.
+WIDE = 'print("café\\t日本語 🚀")\nreturn "\\\\"'
+
+
+def converted_size(data: bytes, report: dict[str, Any]) -> int:
+    """The bytes of the file tune would write: the dataset converted to Gemini's format."""
+    written = io.BytesIO()
+    result = convert_and_check(
+        data.splitlines(),
+        written.write,
+        DatasetKind(report["kind"]),
+        DatasetRole.TRAINING,
+        format=DatasetFormat(report["format"]),
+    )
+    return result.bytes_written
+
+
+def floor_named(report: dict[str, Any]) -> int:
+    [error] = [e for e in report["errors"] if e["rule"] == "gemini-size"]
+    found = re.search(r"at least ([\d,]+) bytes", error["message"])
+    assert found is not None and error["line"] is None
+    return int(found.group(1).replace(",", ""))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        (EXAMPLES / "code-generation.jsonl").read_bytes(),
+        (EXAMPLES / "code-chat.jsonl").read_bytes(),
+        (EXAMPLES / "code-chat.gemini.jsonl").read_bytes(),
+        (EXAMPLES / "code-chat.openai.jsonl").read_bytes(),
+        dataset([generation(i, input_text=f"Write Python {i}: {WIDE}") for i in range(12)]),
+    ],
+    ids=["generation", "chat", "gemini", "openai", "wide-characters"],
+)
+def test_a_training_file_surely_over_geminis_size_is_refused_by_validate(data: bytes) -> None:
+    """Gemini takes a training file of at most 1 GB once converted; tune converts it hours of
+    CPU later for a file of many GB. validate refuses a file whose converted size cannot be
+    under the limit (a floor from its texts' characters), and only such a file."""
+    report = validate(data, rules=msgspec.structs.replace(GEMINI, max_training_file_bytes=1))
+    floor = floor_named(report)
+    assert floor <= converted_size(data, report)
+    at_floor = validate(data, rules=msgspec.structs.replace(GEMINI, max_training_file_bytes=floor))
+    assert "gemini-size" not in rules_of(at_floor)
+    under = validate(data, rules=msgspec.structs.replace(GEMINI, max_training_file_bytes=floor - 1))
+    assert floor_named(under) == floor
+    evaluation = validate(
+        data,
+        role=DatasetRole.EVALUATION,
+        rules=msgspec.structs.replace(GEMINI, max_training_file_bytes=1),
+    )
+    assert "gemini-size" not in rules_of(evaluation)  # the limit is the training file's
+
+
+def test_the_floor_is_exact_for_the_smallest_examples() -> None:
+    """One character a text, two turns, no system text: nothing is added in conversion beyond
+    what the floor counts, so a floor any higher would refuse a file Gemini takes."""
+    data = dataset(
+        [orjson.dumps({"input_text": chr(97 + i), "output_text": "b"}) for i in range(12)]
+    )
+    report = validate(data, rules=msgspec.structs.replace(GEMINI, max_training_file_bytes=1))
+    assert floor_named(report) == converted_size(data, report)
+
+
+def test_geminis_rules_carry_its_training_file_limit() -> None:
+    assert GEMINI.max_training_file_bytes == 1024**3
+    assert LEGACY_RULES.max_training_file_bytes is None

@@ -195,6 +195,8 @@ class RuleSet(msgspec.Struct, frozen=True):
     max_tokens_per_example: int | None  # Gemini: input and output together, estimated
     size_rule: Rule
     evaluation_rule: Rule
+    # Gemini: the largest training file, in bytes, once converted to Gemini's format.
+    max_training_file_bytes: int | None = None
 
     @property
     def legacy(self) -> bool:

@@ -56,6 +56,17 @@ _MAX_FINGERPRINTS = 2 * MAX_GENERATION_EXAMPLES
 _MAX_LAYOUTS = 50  # distinct prompt layouts tracked; further ones are counted as "other"
 _FOLD_EVERY = 4096  # examples' lengths held before they join the statistics
 _FIRST_LINES_SHOWN = 5
+# The fewest bytes an example takes in Gemini's format besides its texts: two turns of one text
+# part each, and its newline. Every text then adds at least its characters, so the texts'
+# characters plus this per example is a floor on a converted file's size.
+_GEMINI_EXAMPLE_BYTES = (
+    len(
+        orjson.dumps(
+            {"contents": [{"role": r, "parts": [{"text": ""}]} for r in ("user", "model")]}
+        )
+    )
+    + 1
+)
 # The most characters whose token estimate fits the 8k models (S-9).
 _FITS_8K_PROMPT_CHARS = LIMITS_8K["input"] * CHARS_PER_TOKEN
 _FITS_8K_RESPONSE_CHARS = LIMITS_8K["output"] * CHARS_PER_TOKEN
@@ -819,6 +830,8 @@ class _Validation(msgspec.Struct):
                 f"more give better results with {rules.base_model}",
                 None,
             )
+        if self.role is DatasetRole.TRAINING and rules.max_training_file_bytes is not None:
+            self._check_converted_size(rules.max_training_file_bytes)
         if self.examples and self.over_model_limit == self.examples:
             self.error(
                 Rule.GEMINI_TOKENS,
@@ -844,6 +857,20 @@ class _Validation(msgspec.Struct):
                 Rule.PROMPT_LAYOUT,
                 f"prompts use {len(self.layouts) + (self.other_layouts > 0)} layouts ({shown}); "
                 "use the one layout production prompts will have",
+                None,
+            )
+
+    def _check_converted_size(self, limit: int) -> None:
+        """Gemini's file limit, judged here rather than by tune's conversion hours later: a
+        file surely over it (its floor, from the texts' characters) never reaches tune."""
+        texts = self.prompt_chars.total + self.response_chars.total
+        floor = texts + self.examples * _GEMINI_EXAMPLE_BYTES
+        if floor > limit:
+            self.error(
+                Rule.GEMINI_SIZE,
+                f"at least {floor:,} bytes once converted to Gemini's format ({texts:,} "
+                f"characters of text in {_count(self.examples, 'example')}); "
+                f"{self.rules.base_model} takes a training file of at most {limit:,} bytes",
                 None,
             )
 

@@ -122,6 +122,7 @@ class GeminiBackend:
             max_tokens_per_example=model.max_tokens_per_example,
             size_rule=Rule.GEMINI_SIZE,
             evaluation_rule=Rule.GEMINI_SIZE,
+            max_training_file_bytes=model.max_training_file_bytes,
         )
 
     def tuned_models(
