@@ -24,7 +24,7 @@ from pathlib import Path
 from benchmarks import realistic
 from codetune.config import Settings
 from codetune.dataset import DatasetKind, validate_stream
-from codetune.dataset.near import NearDuplicates
+from codetune.dataset.near import NearDuplicates, TimeShare
 from codetune.tuning.backends import default_rules
 
 VALIDATE_VCPU = 0.583  # 1 GiB: https://cloud.google.com/functions/docs/configuring/memory
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(folder) / f"largest-{kind}.jsonl"
         size, examples = build(path, args.megabytes, kind)
         limit = args.validation_seconds
-        checks = [NearDuplicates(time_limit=limit / 2)] if args.near_duplicates else []
+        checks = [NearDuplicates(time=TimeShare(limit / 2))] if args.near_duplicates else []
         wall, cpu = time.monotonic(), time.process_time()
         with path.open("rb") as stream:
             report = validate_stream(

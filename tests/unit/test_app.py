@@ -1066,6 +1066,27 @@ def test_with_near_duplicates_on_a_near_overlap_is_a_warning_of_the_job(
     assert warning.startswith("training line 5: example is about") and "line 12 of the" in warning
 
 
+def test_a_near_overlap_search_out_of_time_is_a_warning_of_the_job(
+    storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tune's near-overlap search has NEAR_OVERLAP_SECONDS of its timeout: past them it stops,
+    the job goes ahead (the exact check ran whole), and its warnings say where it stopped."""
+    import codetune.app.tune
+
+    monkeypatch.setattr(codetune.app.tune, "NEAR_OVERLAP_SECONDS", 1e-9)
+    evaluation = [generation(900 + i) for i in range(12)]
+    validated(storage, "incoming/s.eval.jsonl", dataset(evaluation))
+    storage.put(BUCKET, "incoming/s.tuning.json", orjson.dumps({"evaluation": "s.eval.jsonl"}))
+    message = validated(storage, "incoming/s.jsonl", dataset(generation_dataset(100)))
+    near = msgspec.structs.replace(SETTINGS, near_duplicates=True)
+    assert tune_dataset(message, storage, FakeVertex(), near, ENVIRON, LOG) is Tuning.SUBMITTED
+    record = store(storage).record("incoming/s.jsonl", message.generation)
+    assert record is not None and record.warnings
+    # The clock is looked at every 64 training examples: the 64th is the first not compared.
+    [warning] = [w for w in record.warnings if "near-overlap" in w]
+    assert warning.startswith("the near-overlap search stopped at training line 64:")
+
+
 def test_the_log_lines_metrics_count_carry_their_labels(
     storage: MemoryStorage, caplog: pytest.LogCaptureFixture
 ) -> None:

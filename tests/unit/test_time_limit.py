@@ -5,6 +5,7 @@ The near-duplicate search (opt-in) stops at its own share and says so, as a warn
 
 from __future__ import annotations
 
+import io
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -12,9 +13,11 @@ from typing import Any
 import jsonschema
 
 from codetune.dataset import validate_stream
-from codetune.dataset.near import NearDuplicates
+from codetune.dataset.near import NearDuplicates, TimeShare
+from codetune.dataset.overlap import TrainingOverlap, index_evaluation
 from tests.support import (
     LEGACY_RULES,
+    dataset,
     faults,
     generation,
     generation_dataset,
@@ -101,7 +104,7 @@ def planted_near_copy(count: int) -> list[bytes]:
 
 
 def test_a_near_duplicate_search_within_its_share_runs_to_the_end() -> None:
-    check = NearDuplicates(time_limit=1000, clock=ticks())
+    check = NearDuplicates(time=TimeShare(1000, ticks()))
     report = run(planted_near_copy(300), time_limit=None, checks=[check])
     stats = report["stats"]["near_duplicates"]
     assert stats["stopped_at_line"] is None and stats["examples_indexed"] == 300
@@ -109,7 +112,7 @@ def test_a_near_duplicate_search_within_its_share_runs_to_the_end() -> None:
 
 
 def test_the_near_duplicate_search_stops_at_its_share_with_a_warning() -> None:
-    check = NearDuplicates(time_limit=2.5, clock=ticks())
+    check = NearDuplicates(time=TimeShare(2.5, ticks()))
     report = run(planted_near_copy(300), time_limit=None, checks=[check])
     assert report["valid"] is True  # the search is advice: its stop is a warning
     # Its clock is read as it starts and every 64 examples: 1 at 64 examples, 2 at 128,
@@ -119,3 +122,22 @@ def test_the_near_duplicate_search_stops_at_its_share_with_a_warning() -> None:
     assert "stopped at line 192" in warning["message"] and "2.5 seconds" in warning["message"]
     stats = report["stats"]["near_duplicates"]
     assert stats["stopped_at_line"] == 192 and stats["examples_indexed"] == 191
+
+
+def test_the_near_overlap_search_stops_at_its_time_and_the_exact_check_does_not() -> None:
+    evaluation = [generation(900 + i) for i in range(11)] + [generation(950, input_text=TASK)]
+    _, index = index_evaluation(
+        io.BytesIO(dataset(evaluation)), "eval.jsonl", rules=LEGACY_RULES, near=True
+    )
+    training = generation_dataset(300)
+    training[250] = generation(950, input_text=near_copy(TASK))  # after the search stopped
+    training[260] = evaluation[3]  # an exact overlap: still found
+    check = TrainingOverlap(index, near_time=TimeShare(2.5, ticks()))
+    report = run(training, time_limit=None, checks=[check])
+    assert [e["line"] for e in report["errors"] if e["rule"] == "overlap"] == [261]
+    [warning] = [w for w in report["warnings"] if w["rule"] == "near-overlap"]
+    assert warning["line"] is None and "stopped at training line 192" in warning["message"]
+    assert report["stats"]["overlap"]["near_stopped_at_line"] == 192
+    within = TrainingOverlap(index, near_time=TimeShare(1000, ticks()))
+    report = run(training, time_limit=None, checks=[within])
+    assert [w["line"] for w in report["warnings"] if w["rule"] == "near-overlap"] == [251]

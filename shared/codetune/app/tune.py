@@ -278,6 +278,12 @@ def validated_evaluation(
     return pinned, DatasetFormat(record.format or DatasetFormat.SEED)
 
 
+# How long tune may search for near-overlaps (opt-in warnings): its timeout, the push
+# subscription's 600 s ack deadline, must also hold the Gemini conversion of a 1 GB dataset,
+# the exact overlap check and Vertex AI's retries (deploy/deploy.sh).
+NEAR_OVERLAP_SECONDS = 120
+
+
 def no_overlap(
     training: DatasetRef,
     training_format: DatasetFormat,
@@ -307,9 +313,13 @@ def no_overlap(
             training_format=training_format,
             evaluation_format=evaluation_format,
             near=near,
+            near_time_limit=NEAR_OVERLAP_SECONDS,
         )
     if not found.exact:
-        warnings = [f"training line {f.line}: {f.message}" for f in found.near_listed]
+        warnings = [
+            f"training line {f.line}: {f.message}" if f.line else f.message
+            for f in found.near_listed
+        ]
         if found.near > len(found.near_listed):
             warnings.append(f"and {found.near - len(found.near_listed):,} more near-overlaps")
         return warnings

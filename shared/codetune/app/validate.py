@@ -11,7 +11,7 @@ from codetune.app.finished import announce
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetRole, RuleSet, validate_stream
 from codetune.dataset.html import render
-from codetune.dataset.near import NearDuplicates
+from codetune.dataset.near import NearDuplicates, TimeShare
 from codetune.dataset.tokens import SentencePiece, TokenCounter
 from codetune.events import StorageObject
 from codetune.logs import Logger
@@ -84,7 +84,7 @@ def validate_upload(
     with storage.open_dataset(obj.bucket, obj.name, obj.generation) as stream:
         # Both stop in time for the report to be written before the function's timeout.
         checks = (
-            [NearDuplicates(time_limit=settings.validation_seconds / 2)]
+            [NearDuplicates(time=TimeShare(settings.validation_seconds / 2))]
             if settings.near_duplicates and role is DatasetRole.TRAINING
             else []
         )

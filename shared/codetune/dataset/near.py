@@ -81,6 +81,29 @@ def _permutations() -> Any:
     return _datasketch().MinHash(num_perm=NUM_PERM, scheme="affine64").permutations
 
 
+class TimeShare(msgspec.Struct):
+    """Seconds a search may run from its creation, looked at every few examples; None: no
+    limit."""
+
+    seconds: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    examples: int = 0
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.seconds is not None:
+            self.deadline = self.clock() + self.seconds
+
+    def spent(self) -> bool:
+        """Count one more example; whether the time is up."""
+        self.examples += 1
+        return (
+            self.deadline is not None
+            and not self.examples % _CLOCK_EVERY
+            and self.clock() > self.deadline
+        )
+
+
 def _index() -> Any:
     return _datasketch().MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM, params=BANDS)
 
@@ -119,25 +142,13 @@ class NearDuplicates(msgspec.Struct):
     exact: set[int] = msgspec.field(default_factory=set)
     examples: int = 0
     pairs: list[tuple[int, int, float]] = msgspec.field(default_factory=list)
-    time_limit: float | None = None  # seconds from its creation; None: no limit
-    clock: Callable[[], float] = time.monotonic
-    seen: int = 0  # examples handed to it
+    time: TimeShare = msgspec.field(default_factory=TimeShare)
     stopped_at: int | None = None  # the first line it did not compare, once out of time
-    deadline: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.time_limit is not None:
-            self.deadline = self.clock() + self.time_limit
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
         if self.stopped_at is not None:
             return
-        self.seen += 1
-        if (
-            self.deadline is not None
-            and not self.seen % _CLOCK_EVERY
-            and self.clock() > self.deadline
-        ):
+        if self.time.spent():
             self.stopped_at = line
             return
         key = hash(texts)
@@ -165,7 +176,7 @@ class NearDuplicates(msgspec.Struct):
             findings.warn(
                 Rule.NEAR_DUPLICATE,
                 f"the near-duplicate search stopped at line {self.stopped_at:,}: its "
-                f"{self.time_limit:g} seconds (the deployment's share of the validation's time) "
+                f"{self.time.seconds:g} seconds (the deployment's share of the validation's time) "
                 "were spent; later examples were not compared",
                 None,
             )

@@ -15,7 +15,7 @@ import msgspec
 
 from codetune.dataset.checks import Findings, Texts
 from codetune.dataset.lines import ByteStream
-from codetune.dataset.near import METHOD, NearIndex, signature
+from codetune.dataset.near import METHOD, NearIndex, TimeShare, signature
 from codetune.dataset.report import Finding, ValidationReport
 from codetune.dataset.rules import DatasetFormat, DatasetRole, Rule, RuleSet, SecretSeverity
 from codetune.dataset.validator import validate_stream
@@ -67,7 +67,8 @@ class EvaluationIndex(msgspec.Struct):
 
 
 class TrainingOverlap(msgspec.Struct):
-    """Checks each training example against an evaluation dataset's index."""
+    """Checks each training example against an evaluation dataset's index. The near-overlap
+    search (opt-in) stops when its `near_time` is spent; the exact check never does."""
 
     index: EvaluationIndex
     name: str = "overlap"
@@ -75,11 +76,13 @@ class TrainingOverlap(msgspec.Struct):
     whitespace_only: int = 0
     nearly: int = 0
     evaluation_lines: set[int] = msgspec.field(default_factory=set)
+    near_time: TimeShare = msgspec.field(default_factory=TimeShare)
+    near_stopped_at: int | None = None  # the first training line not compared, once out of time
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
         evaluation_line = self.index.lines.get(hash(normalised(texts)))
         if evaluation_line is None:
-            if self.index.near is not None:
+            if self.index.near is not None and self._near_in_time(line):
                 self._near(line, texts, self.index.near, findings)
             return
         self.found += 1
@@ -95,6 +98,11 @@ class TrainingOverlap(msgspec.Struct):
             "it is: remove it from one of them",
             line,
         )
+
+    def _near_in_time(self, line: int) -> bool:
+        if self.near_stopped_at is None and self.near_time.spent():
+            self.near_stopped_at = line
+        return self.near_stopped_at is None
 
     def _near(self, line: int, texts: Texts, near: NearIndex, findings: Findings) -> None:
         match = near.nearest(signature(texts))
@@ -113,7 +121,19 @@ class TrainingOverlap(msgspec.Struct):
     def finish(self, findings: Findings) -> dict[str, Any]:
         near = {}
         if self.index.near is not None:
-            near = {"training_examples_nearly_in_evaluation": self.nearly, "near_method": METHOD}
+            near = {
+                "training_examples_nearly_in_evaluation": self.nearly,
+                "near_method": METHOD,
+                "near_stopped_at_line": self.near_stopped_at,
+            }
+            if self.near_stopped_at is not None:
+                findings.warn(
+                    Rule.NEAR_OVERLAP,
+                    f"the near-overlap search stopped at training line {self.near_stopped_at:,}: "
+                    f"its {self.near_time.seconds:g} seconds were spent; later training examples "
+                    "were not compared",
+                    None,
+                )
         return {
             **near,
             "evaluation_dataset": self.index.dataset,
@@ -157,9 +177,11 @@ def find_overlap(
     training_format: DatasetFormat | None = None,
     evaluation_format: DatasetFormat | None = None,
     near: bool = False,
+    near_time_limit: float | None = None,
 ) -> Overlap:
-    """The training examples that are evaluation examples (and, if `near`, nearly), for a pair
-    that was each validated before (tune's last look before it pays for a job)."""
+    """The training examples that are evaluation examples (and, if `near`, nearly, for at most
+    `near_time_limit` seconds), for a pair that was each validated before (tune's last look
+    before it pays for a job)."""
     off = SecretSeverity.OFF  # both were scanned when they were validated
     _, index = index_evaluation(
         evaluation, evaluation_name, rules=rules, format=evaluation_format, secrets=off, near=near
@@ -169,7 +191,7 @@ def find_overlap(
         "training",
         rules=rules,
         format=training_format,
-        checks=[TrainingOverlap(index)],
+        checks=[overlap := TrainingOverlap(index, near_time=TimeShare(near_time_limit))],
         secrets=off,
     )
     return Overlap(
@@ -177,6 +199,7 @@ def find_overlap(
         [finding for finding in report.errors.listed if finding.rule is Rule.OVERLAP],
         report.warnings.counts[str(Rule.NEAR_OVERLAP)],
         [finding for finding in report.warnings.listed if finding.rule is Rule.NEAR_OVERLAP],
+        overlap.near_stopped_at,
     )
 
 
@@ -187,3 +210,4 @@ class Overlap(msgspec.Struct, frozen=True):
     exact_listed: list[Finding]
     near: int
     near_listed: list[Finding]
+    near_stopped_at: int | None = None  # the near-overlap search ran out of time here
