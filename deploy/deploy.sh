@@ -192,8 +192,10 @@ fi
 join_env() { local IFS='|'; echo "^|^$*"; }  # gcloud's own escape for values with commas
 COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_BUCKET=$BUCKET" "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC"
   "CODETUNE_FINISHED_TOPIC=$FINISHED_TOPIC")
+# tune compares a training dataset with its evaluation dataset, nearly too where the deployment
+# asks for near-duplicates.
 TUNE_ENV=("${COMMON_ENV[@]}" "CODETUNE_PIPELINE_REGION=$REGION" "CODETUNE_OUTPUT_DIR=gs://$OUTPUT_BUCKET/pipeline"
-  "CODETUNE_SERVICE_ACCOUNT=$(sa pipeline)" "${TUNING_DEFAULTS[@]}")
+  "CODETUNE_SERVICE_ACCOUNT=$(sa pipeline)" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES" "${TUNING_DEFAULTS[@]}")
 
 # Only Eventarc, Pub/Sub and Cloud Scheduler of this project call the functions: internal
 # ingress lets exactly those through on the run.app URL

@@ -653,9 +653,12 @@ def test_near_duplicates_is_the_deployments_choice(
     else:
         text = text.replace("NEAR_DUPLICATES=off", f"NEAR_DUPLICATES={setting}")
     settings.write_text(text)
-    values = function_env(dry_run("deploy.sh", "--settings", str(settings)), "validate")
-    assert values["CODETUNE_NEAR_DUPLICATES"] == env
-    assert Settings.from_environment(values).near_duplicates is (env == "on")
+    lines = dry_run("deploy.sh", "--settings", str(settings))
+    # validate searches a training dataset; tune compares it with its evaluation dataset.
+    for function in ("validate", "tune"):
+        values = function_env(lines, function)
+        assert values["CODETUNE_NEAR_DUPLICATES"] == env, function
+        assert Settings.from_environment(values).near_duplicates is (env == "on")
     with pytest.raises(ValueError, match="CODETUNE_NEAR_DUPLICATES"):
         Settings.from_environment({"CODETUNE_NEAR_DUPLICATES": "yes"})
 
