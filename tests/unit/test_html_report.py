@@ -69,3 +69,19 @@ def test_the_datasets_contents_never_appear_and_names_are_escaped() -> None:
     html = page(faulty(), name="gs://b/incoming/<img src=x onerror=alert(1)>.jsonl")
     assert PRIVATE not in html and "AKIA" not in html
     assert "<img src=x" not in html and "&lt;img src=x" in html
+
+
+def test_a_pass_stopped_at_the_time_limit_says_so_on_the_page() -> None:
+    from tests.unit.test_time_limit import Trickle, ticks
+
+    report = validate_stream(
+        Trickle(generation_dataset(30)),
+        "gs://b/incoming/big.jsonl",
+        rules=LEGACY_RULES,
+        time_limit=10.5,
+        clock=ticks(),
+    )
+    html = render(report)
+    assert "INVALID" in html and "time-limit" in html
+    assert "10 lines checked: stopped at the time limit" in html
+    assert "stopped at the time limit" not in page(generation_dataset(30))

@@ -69,7 +69,11 @@ def _cards(data: dict[str, Any], stats: dict[str, Any], cost: dict[str, Any] | N
         _card(f"{data['examples']:,}", "examples"),
         _card(f"{sum(counts['errors'].values()):,}", "errors"),
         _card(f"{sum(counts['warnings'].values()):,}", "warnings"),
-        _card(f"{stats['bytes'] / 1e6:,.1f} MB", f"{stats['lines']:,} lines"),
+        _card(
+            f"{stats['bytes'] / 1e6:,.1f} MB",
+            f"{stats['lines']:,} lines"
+            + ("" if stats.get("complete", True) else " checked: stopped at the time limit"),
+        ),
     ]
     if tokens:
         label = "tokens an epoch" + ("" if tokens.get("exact") else " (estimated)")
