@@ -24,7 +24,8 @@ from pathlib import Path
 from benchmarks import realistic
 from codetune.config import Settings
 from codetune.dataset import DatasetKind, validate_stream
-from codetune.dataset.near import NearDuplicates, TimeShare
+from codetune.dataset.checks import TimeShare
+from codetune.dataset.near import NearDuplicates
 from codetune.tuning.backends import default_rules
 
 VALIDATE_VCPU = 0.583  # 1 GiB: https://cloud.google.com/functions/docs/configuring/memory

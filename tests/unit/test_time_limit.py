@@ -13,7 +13,8 @@ from typing import Any
 import jsonschema
 
 from codetune.dataset import validate_stream
-from codetune.dataset.near import NearDuplicates, TimeShare
+from codetune.dataset.checks import TimeShare
+from codetune.dataset.near import NearDuplicates
 from codetune.dataset.overlap import TrainingOverlap, index_evaluation
 from tests.support import (
     LEGACY_RULES,

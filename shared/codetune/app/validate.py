@@ -10,8 +10,9 @@ from typing import Any
 from codetune.app.finished import announce
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetRole, RuleSet, validate_stream
+from codetune.dataset.checks import TimeShare
 from codetune.dataset.html import render
-from codetune.dataset.near import NearDuplicates, TimeShare
+from codetune.dataset.near import NearDuplicates
 from codetune.dataset.tokens import SentencePiece, TokenCounter
 from codetune.events import StorageObject
 from codetune.logs import Logger

@@ -9,7 +9,11 @@ the validator, with the example's line and the field a text came from.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
+
+import msgspec
 
 from codetune.dataset.rules import Rule
 
@@ -39,3 +43,28 @@ class ExampleCheck(Protocol):
 
     def finish(self, findings: Findings) -> dict[str, Any]:
         """Report what is wrong with the file as a whole; return the stats of the check."""
+
+
+class TimeShare(msgspec.Struct):
+    """Seconds a pass or a search may run from its creation (None: no limit), the clock read
+    every `every` steps. Once out of time it stays out, and `stopped_at` is the first line it
+    did not look at."""
+
+    seconds: float | None = None
+    clock: Callable[[], float] = time.monotonic
+    every: int = 64
+    steps: int = 0
+    deadline: float | None = None
+    stopped_at: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.seconds is not None:
+            self.deadline = self.clock() + self.seconds
+
+    def out(self, line: int) -> bool:
+        """Count one more step, at `line`; whether the time is up."""
+        if self.stopped_at is None and self.deadline is not None:
+            self.steps += 1
+            if not self.steps % self.every and self.clock() > self.deadline:
+                self.stopped_at = line
+        return self.stopped_at is not None

@@ -15,15 +15,13 @@ stops when its share of the validation's time is spent, and its warning says whe
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 from zlib import crc32
 
 import msgspec
 
-from codetune.dataset.checks import Findings, Texts
+from codetune.dataset.checks import Findings, Texts, TimeShare
 from codetune.dataset.rules import Rule
 
 THRESHOLD = 0.8  # Jaccard similarity of the word 3-gram sets
@@ -39,7 +37,6 @@ METHOD = (
     f"{BANDS[1]}) at Jaccard {THRESHOLD} (datasketch); similarities are estimates"
 )
 _PAIRS_SHOWN = 10
-_CLOCK_EVERY = 64  # examples between two looks at the clock (each costs about 0.2 ms)
 # Odd 64-bit multipliers (from SplitMix64) that mix a 3-gram's word hashes in order.
 _MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9)
 
@@ -81,29 +78,6 @@ def _permutations() -> Any:
     return _datasketch().MinHash(num_perm=NUM_PERM, scheme="affine64").permutations
 
 
-class TimeShare(msgspec.Struct):
-    """Seconds a search may run from its creation, looked at every few examples; None: no
-    limit."""
-
-    seconds: float | None = None
-    clock: Callable[[], float] = time.monotonic
-    examples: int = 0
-    deadline: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.seconds is not None:
-            self.deadline = self.clock() + self.seconds
-
-    def spent(self) -> bool:
-        """Count one more example; whether the time is up."""
-        self.examples += 1
-        return (
-            self.deadline is not None
-            and not self.examples % _CLOCK_EVERY
-            and self.clock() > self.deadline
-        )
-
-
 def _index() -> Any:
     return _datasketch().MinHashLSH(threshold=THRESHOLD, num_perm=NUM_PERM, params=BANDS)
 
@@ -142,14 +116,11 @@ class NearDuplicates(msgspec.Struct):
     exact: set[int] = msgspec.field(default_factory=set)
     examples: int = 0
     pairs: list[tuple[int, int, float]] = msgspec.field(default_factory=list)
+    # Read every 64 examples, each about 0.2 ms.
     time: TimeShare = msgspec.field(default_factory=TimeShare)
-    stopped_at: int | None = None  # the first line it did not compare, once out of time
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
-        if self.stopped_at is not None:
-            return
-        if self.time.spent():
-            self.stopped_at = line
+        if self.time.out(line):
             return
         key = hash(texts)
         if key in self.exact:
@@ -172,10 +143,10 @@ class NearDuplicates(msgspec.Struct):
         self.index.add(line, minhash)
 
     def finish(self, findings: Findings) -> dict[str, Any]:
-        if self.stopped_at is not None:
+        if self.time.stopped_at is not None:
             findings.warn(
                 Rule.NEAR_DUPLICATE,
-                f"the near-duplicate search stopped at line {self.stopped_at:,}: its "
+                f"the near-duplicate search stopped at line {self.time.stopped_at:,}: its "
                 f"{self.time.seconds:g} seconds (the deployment's share of the validation's time) "
                 "were spent; later examples were not compared",
                 None,
@@ -185,5 +156,5 @@ class NearDuplicates(msgspec.Struct):
             "examples_nearly_repeating_an_earlier_one": self.examples,
             "first_pairs": [list(pair) for pair in self.pairs],
             "examples_indexed": len(self.index.signatures),
-            "stopped_at_line": self.stopped_at,
+            "stopped_at_line": self.time.stopped_at,
         }

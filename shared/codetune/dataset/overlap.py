@@ -13,9 +13,9 @@ from typing import Any
 
 import msgspec
 
-from codetune.dataset.checks import Findings, Texts
+from codetune.dataset.checks import Findings, Texts, TimeShare
 from codetune.dataset.lines import ByteStream
-from codetune.dataset.near import METHOD, NearIndex, TimeShare, signature
+from codetune.dataset.near import METHOD, NearIndex, signature
 from codetune.dataset.report import Finding, ValidationReport
 from codetune.dataset.rules import DatasetFormat, DatasetRole, Rule, RuleSet, SecretSeverity
 from codetune.dataset.validator import validate_stream
@@ -77,12 +77,11 @@ class TrainingOverlap(msgspec.Struct):
     nearly: int = 0
     evaluation_lines: set[int] = msgspec.field(default_factory=set)
     near_time: TimeShare = msgspec.field(default_factory=TimeShare)
-    near_stopped_at: int | None = None  # the first training line not compared, once out of time
 
     def example(self, line: int, texts: Texts, findings: Findings) -> None:
         evaluation_line = self.index.lines.get(hash(normalised(texts)))
         if evaluation_line is None:
-            if self.index.near is not None and self._near_in_time(line):
+            if self.index.near is not None and not self.near_time.out(line):
                 self._near(line, texts, self.index.near, findings)
             return
         self.found += 1
@@ -98,11 +97,6 @@ class TrainingOverlap(msgspec.Struct):
             "it is: remove it from one of them",
             line,
         )
-
-    def _near_in_time(self, line: int) -> bool:
-        if self.near_stopped_at is None and self.near_time.spent():
-            self.near_stopped_at = line
-        return self.near_stopped_at is None
 
     def _near(self, line: int, texts: Texts, near: NearIndex, findings: Findings) -> None:
         match = near.nearest(signature(texts))
@@ -124,12 +118,12 @@ class TrainingOverlap(msgspec.Struct):
             near = {
                 "training_examples_nearly_in_evaluation": self.nearly,
                 "near_method": METHOD,
-                "near_stopped_at_line": self.near_stopped_at,
+                "near_stopped_at_line": self.near_time.stopped_at,
             }
-            if self.near_stopped_at is not None:
+            if self.near_time.stopped_at is not None:
                 findings.warn(
                     Rule.NEAR_OVERLAP,
-                    f"the near-overlap search stopped at training line {self.near_stopped_at:,}: "
+                    f"the near-overlap search stopped at training line {self.near_time.stopped_at:,}: "
                     f"its {self.near_time.seconds:g} seconds were spent; later training examples "
                     "were not compared",
                     None,
@@ -191,7 +185,7 @@ def find_overlap(
         "training",
         rules=rules,
         format=training_format,
-        checks=[overlap := TrainingOverlap(index, near_time=TimeShare(near_time_limit))],
+        checks=[TrainingOverlap(index, near_time=TimeShare(near_time_limit))],
         secrets=off,
     )
     return Overlap(
@@ -199,7 +193,6 @@ def find_overlap(
         [finding for finding in report.errors.listed if finding.rule is Rule.OVERLAP],
         report.warnings.counts[str(Rule.NEAR_OVERLAP)],
         [finding for finding in report.warnings.listed if finding.rule is Rule.NEAR_OVERLAP],
-        overlap.near_stopped_at,
     )
 
 
@@ -210,4 +203,3 @@ class Overlap(msgspec.Struct, frozen=True):
     exact_listed: list[Finding]
     near: int
     near_listed: list[Finding]
-    near_stopped_at: int | None = None  # the near-overlap search ran out of time here

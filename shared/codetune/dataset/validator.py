@@ -17,7 +17,7 @@ import msgspec
 import orjson
 
 from codetune.dataset import prompts
-from codetune.dataset.checks import ExampleCheck, Texts
+from codetune.dataset.checks import ExampleCheck, Texts, TimeShare
 from codetune.dataset.lines import ByteStream, read_lines
 from codetune.dataset.report import Finding, Findings, Summary, ValidationReport
 from codetune.dataset.rules import (
@@ -135,7 +135,7 @@ class _Validation(msgspec.Struct):
     check_stats: dict[str, Any] = msgspec.field(default_factory=dict)
     secrets: SecretScan | None = None
     tokens: TokenStats = msgspec.field(default_factory=TokenStats)
-    stopped_after: int | None = None  # the last line checked, when the time limit stopped it
+    time: TimeShare = msgspec.field(default_factory=TimeShare)  # of the whole pass
 
     def __post_init__(self) -> None:
         self.count_marks = (
@@ -780,23 +780,22 @@ class _Validation(msgspec.Struct):
             self.layouts[layout] = _Layout(examples=1, first_line=number)
 
     # --- the whole file ----------------------------------------------------------------------
-    def stop(self, time_limit: float) -> None:
+    def stop(self) -> None:
         """The time limit has passed: the lines not yet read are never checked."""
-        self.stopped_after = self.lines
         self.error(
             Rule.TIME_LIMIT,
-            f"validation stopped here, {time_limit:g} seconds in (the deployment's limit), with "
+            f"validation stopped here, {self.time.seconds:g} seconds in (the deployment's limit), with "
             f"{self.bytes_read:,} bytes read: this line and those after it were not checked, and "
             "no job runs on data that was not; make the file smaller, or ask the deployment's "
             "operators for a longer limit (CODETUNE_VALIDATION_SECONDS)",
-            self.lines + 1,
+            self.time.stopped_at,
         )
 
     def finish(self) -> None:
         """Rules about the whole file, checked once every line has been read (none when the
         time limit stopped the pass: they would describe part of it)."""
         self._fold_lengths()
-        if self.stopped_after is None:
+        if self.time.stopped_at is None:
             self._whole_file_rules()
         for check in self.checks:
             stats = check.finish(self)
@@ -878,7 +877,7 @@ class _Validation(msgspec.Struct):
         stats: dict[str, Any] = {
             "lines": self.lines,
             "bytes": self.bytes_read,
-            "complete": self.stopped_after is None,
+            "complete": self.time.stopped_at is None,
             "crlf_lines": self.crlf_lines,
             "kind_detected_on_line": self.kind_line,
             "prompt_chars": self.prompt_chars.to_dict(),
@@ -980,14 +979,13 @@ def validate_stream(
         checks=checks,
         secrets=None if secrets is SecretSeverity.OFF else SecretScan(secrets),
         tokens=TokenStats(tokenizer or Estimate()),
+        time=TimeShare(time_limit, clock, every=1),  # read as each chunk is read
     )
     if kind is not None:
         state._check_kind_for_role()
 
-    deadline = None if time_limit is None else clock() + time_limit
-
     def count(size: int) -> None:
-        if deadline is not None and clock() > deadline:
+        if state.time.out(state.lines + 1):
             raise _OutOfTime
         state.bytes_read += size
         if on_progress is not None:
@@ -998,7 +996,7 @@ def validate_stream(
         for number, data in read_lines(stream, MAX_LINE_BYTES, on_bytes=count):
             check_line(number, data)
     except _OutOfTime:
-        state.stop(time_limit or 0)
+        state.stop()
     state.finish()
     return ValidationReport(
         dataset=dataset,
