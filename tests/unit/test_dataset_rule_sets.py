@@ -126,8 +126,8 @@ def floor_named(report: dict[str, Any]) -> int:
     ids=["generation", "chat", "gemini", "openai", "wide-characters"],
 )
 def test_a_training_file_surely_over_geminis_size_is_refused_by_validate(data: bytes) -> None:
-    """Gemini takes a training file of at most 1 GB once converted; tune converts it hours of
-    CPU later for a file of many GB. validate refuses a file whose converted size cannot be
+    """Gemini takes a training file of at most 1 GB once converted; tune would find a file over
+    it only after converting all of it. validate refuses a file whose converted size cannot be
     under the limit (a floor from its texts' characters), and only such a file."""
     report = validate(data, rules=msgspec.structs.replace(GEMINI, max_training_file_bytes=1))
     floor = floor_named(report)
