@@ -35,7 +35,7 @@ def measure(datasets: int, step_seconds: float) -> dict[str, dict[str, list[floa
     results: dict[str, dict[str, list[float]]] = {}
     config = StackConfig(step_seconds=step_seconds)
     with LocalStack(config) as stack:
-        store = RecordStore(Storage(), stack.config.bucket)
+        store = RecordStore(Storage(), stack.state_bucket, uploads=stack.config.bucket)
         for backend, model in BACKENDS.items():
             spans: dict[str, list[float]] = {name: [] for name, _, _ in SPANS}
             for index in range(datasets):

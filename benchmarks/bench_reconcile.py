@@ -63,8 +63,8 @@ def baseline(storage: Counting, settings: Settings, store: RecordStore) -> int:
         live = storage.current(BUCKET, name)
         if live is not None and store.record(name, live.generation) is None:
             work += 1
-    for listed in storage.list_objects(BUCKET, f"{store.prefix}records/"):
-        document, _ = storage.read_json(BUCKET, listed.name)
+    for listed in storage.list_objects(store.bucket, f"{store.prefix}records/"):
+        document, _ = storage.read_json(store.bucket, listed.name)
         work += document is not None and document.get("state") not in FINAL
     return work
 
@@ -101,10 +101,11 @@ def main() -> int:
     with storage_emulator():
         storage = Counting()
         storage.client.create_bucket(BUCKET)
+        storage.client.create_bucket(f"{BUCKET}-state")
         settings = Settings.from_environment(
             {"CODETUNE_BUCKET": BUCKET, "CODETUNE_PROJECT": "bench"}
         )
-        store = RecordStore(storage, BUCKET, settings.system_prefix)
+        store = RecordStore.of(storage, settings)
         populate(storage, store, args.datasets, args.unfinished)
         later = datetime.now(UTC) + timedelta(minutes=10)
         logging.getLogger("codetune").setLevel(logging.CRITICAL)  # time the work, not the logs

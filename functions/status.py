@@ -33,7 +33,7 @@ def status(event: CloudEvent) -> None:
     except InputError as fault:
         LOG.error("unreadable job event acknowledged and dropped", error=str(fault))
         return
-    store = RecordStore(storage, settings.bucket, settings.system_prefix)
+    store = RecordStore.of(storage, settings)
     announcer = Announcer(publisher, settings)
     stage = job_event(job.job_id, store, VertexClient(settings.vertex), LOG, announcer)
     LOG.info("status done", job=job.job_name, stage=stage and str(stage))

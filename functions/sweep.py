@@ -35,7 +35,7 @@ def sweep(request: Request) -> tuple[dict[str, int], int]:
     started = time.monotonic()  # the sweep has settings.sweep_seconds from here
     settings = Settings.from_environment()
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)
-    store = RecordStore(storage, settings.bucket, settings.system_prefix)
+    store = RecordStore.of(storage, settings)
     jobs = sweep_jobs(store, VertexClient(settings.vertex), LOG, Announcer(publisher, settings))
     rest = reconcile(storage, publisher, settings, LOG, dict(os.environ), started=started)
     logs.begin("sweep", request.headers.get("traceparent"), settings.project)

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
@@ -32,6 +32,9 @@ from codetune.tuning import parameters as tuning_parameters
 from codetune.tuning.backends import default_rules, known_models, plan_from_sources, rules_for
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.sources import parameter_sources
+
+if TYPE_CHECKING:
+    from codetune.state import RecordStore
 
 EXIT_VALID = 0
 EXIT_INVALID = 1
@@ -327,6 +330,7 @@ def _plan(args: argparse.Namespace) -> int:
             layers,
             problems,
             DatasetFormat(args.format),
+            os.environ.get("CODETUNE_STATE_BUCKET") or None,
         )
         limits, _ = tuning_parameters.resolve(layers)
         spend = budget.estimate(tokens, result.to_dict()["derived"], limits)
@@ -410,15 +414,27 @@ def _in_google_cloud(
     return run
 
 
+def _store(upload_bucket: str) -> RecordStore:
+    """The records of an upload bucket's datasets: in $CODETUNE_STATE_BUCKET, else in the
+    deployment's default state bucket, `<bucket>-state`."""
+    from codetune.config import Settings
+    from codetune.state import RecordStore
+    from codetune.state.store import default_state_bucket
+    from codetune.storage import Storage
+
+    settings = Settings.from_environment()
+    state = settings.state_bucket or default_state_bucket(upload_bucket)
+    return RecordStore(Storage(), state, settings.system_prefix, upload_bucket)
+
+
 def _status(args: argparse.Namespace) -> int:
     from codetune.config import Settings
-    from codetune.state import RecordStore, describe
-    from codetune.storage import Storage
+    from codetune.state import describe
 
     settings = Settings.from_environment()
     if args.target.startswith("gs://"):
         dataset = DatasetRef.parse(args.target)
-        store = RecordStore(Storage(), dataset.bucket, settings.system_prefix)
+        store = _store(dataset.bucket)
         generation = dataset.generation or next(reversed(store.generations(dataset.name)), None)
         record = store.record(dataset.name, generation) if generation else None
     else:
@@ -426,7 +442,7 @@ def _status(args: argparse.Namespace) -> int:
         if not bucket:
             print("codetune: a job id needs --bucket or $CODETUNE_BUCKET", file=sys.stderr)
             return EXIT_UNREADABLE
-        store = RecordStore(Storage(), bucket, settings.system_prefix)
+        store = _store(bucket)
         pointer = store.pointer(args.target)
         record = store.record(pointer.dataset, pointer.generation) if pointer else None
     if record is None:
@@ -458,11 +474,7 @@ def _logs(args: argparse.Namespace) -> int:
         return EXIT_UNREADABLE
     generation = dataset.generation
     if generation is None:
-        from codetune.config import Settings
-        from codetune.state import RecordStore
-        from codetune.storage import Storage
-
-        store = RecordStore(Storage(), dataset.bucket, Settings.from_environment().system_prefix)
+        store = _store(dataset.bucket)
         generation = next(reversed(store.generations(dataset.name)), None)
         if generation is None:
             print(f"codetune: no record of {dataset.uri}", file=sys.stderr)

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 import msgspec
 
 from codetune.dataset.rules import SecretSeverity
-from codetune.state.store import SYSTEM_PREFIX
+from codetune.deployment import Deployment
+from codetune.state.store import SYSTEM_PREFIX, default_state_bucket
 from codetune.vertex import VertexConfig
 
 UPLOAD_PREFIX = "incoming/"  # datasets are dropped under this prefix
@@ -19,7 +20,15 @@ FINISHED_TOPIC = "codetune-finished"  # one message per dataset version that end
 
 class Settings(msgspec.Struct, frozen=True):
     project: str  # the Google Cloud project of the topics (and, by default, of the tuning)
-    bucket: str = ""  # the upload bucket: datasets, reports and records
+    bucket: str = ""  # the upload bucket: datasets, manifests and the reports beside them
+    # The state bucket: every object the system writes and reads back (records, pointers,
+    # claims, pinned copies, conversions). Only the functions can touch it; "" means
+    # `<bucket>-state`, deploy.sh's default.
+    state_bucket: str = ""
+    project_number: str = ""  # Vertex AI names jobs by the project's number
+    # The regions jobs run and models live in (the deployment's pipeline_region and location):
+    # the only ones a request may go to.
+    regions: tuple[str, ...] = ()
     upload_prefix: str = UPLOAD_PREFIX
     system_prefix: str = SYSTEM_PREFIX
     validated_topic: str = VALIDATED_TOPIC
@@ -50,6 +59,23 @@ class Settings(msgspec.Struct, frozen=True):
     # validation_seconds still ahead, so the upload is judged as validate would judge it.
     sweep_seconds: float = 480
 
+    def __post_init__(self) -> None:
+        if self.bucket and self.state == self.bucket:
+            raise ValueError(
+                "CODETUNE_STATE_BUCKET must not be the upload bucket: uploaders could write state"
+            )
+
+    @property
+    def state(self) -> str:
+        """The state bucket's name."""
+        return self.state_bucket or (default_state_bucket(self.bucket) if self.bucket else "")
+
+    @property
+    def deployment(self) -> Deployment:
+        """The project and regions Vertex AI requests may go to."""
+        projects = tuple(p for p in (self.project, self.project_number) if p)
+        return Deployment(projects, self.regions)
+
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
@@ -57,6 +83,18 @@ class Settings(msgspec.Struct, frozen=True):
         return cls(
             project=project,
             bucket=env.get("CODETUNE_BUCKET", ""),
+            state_bucket=env.get("CODETUNE_STATE_BUCKET", ""),
+            project_number=env.get("CODETUNE_PROJECT_NUMBER", ""),
+            regions=tuple(
+                dict.fromkeys(
+                    region
+                    for region in (
+                        env.get("CODETUNE_PIPELINE_REGION"),
+                        env.get("CODETUNE_LOCATION"),
+                    )
+                    if region
+                )
+            ),
             upload_prefix=env.get("CODETUNE_UPLOAD_PREFIX", UPLOAD_PREFIX),
             system_prefix=env.get("CODETUNE_SYSTEM_PREFIX", SYSTEM_PREFIX),
             validated_topic=env.get("CODETUNE_VALIDATED_TOPIC", VALIDATED_TOPIC),
@@ -93,7 +131,7 @@ class Settings(msgspec.Struct, frozen=True):
 
     @property
     def vertex(self) -> VertexConfig:
-        return VertexConfig(endpoint=self.vertex_endpoint)
+        return VertexConfig(endpoint=self.vertex_endpoint, deployment=self.deployment)
 
 
 def _secrets(value: str) -> SecretSeverity:

@@ -58,6 +58,10 @@ class PermanentVertexError(VertexError):
     """A failure that repeating will not fix (400, 403, 404, ...): report it, do not retry."""
 
 
+class ForeignName(PermanentVertexError):
+    """A job name or region that is not the deployment's: no request is built from it."""
+
+
 NOT_FOUND = 404  # the HTTP status of a job Vertex AI does not know (any more)
 
 

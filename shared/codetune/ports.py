@@ -67,9 +67,11 @@ class ObjectStore(Protocol):
 
     def delete(self, bucket: str, name: str) -> None: ...
 
-    def copy(self, bucket: str, name: str, generation: str, target: str) -> bool:
-        """Copy exactly that generation to `target` in the same bucket, server-side; False if
-        that generation is no longer there."""
+    def copy(
+        self, bucket: str, name: str, generation: str, target_bucket: str, target: str
+    ) -> str | None:
+        """Copy exactly that generation to `target` in `target_bucket`, server-side; the
+        copy's generation, or None if that generation is no longer there."""
         ...
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:

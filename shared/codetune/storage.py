@@ -104,16 +104,21 @@ class Storage:
         with contextlib.suppress(NotFound):
             self.blob(bucket, name).delete()
 
-    def copy(self, bucket: str, name: str, generation: str, target: str) -> bool:
-        """A server-side copy of exactly that generation (sourceGeneration)."""
-        source = self.client.bucket(bucket)
+    def copy(
+        self, bucket: str, name: str, generation: str, target_bucket: str, target: str
+    ) -> str | None:
+        """A server-side copy of exactly that generation (sourceGeneration); the copy's
+        generation."""
         try:
-            source.copy_blob(
-                self.blob(bucket, name), source, target, source_generation=int(generation)
+            copied = self.client.bucket(bucket).copy_blob(
+                self.blob(bucket, name),
+                self.client.bucket(target_bucket),
+                target,
+                source_generation=int(generation),
             )
         except NotFound:
-            return False
-        return True
+            return None
+        return str(copied.generation)
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
         """objects.list pages (up to 1,000 objects each) carry generation, update time and

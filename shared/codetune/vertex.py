@@ -5,6 +5,9 @@
 - A create is sent once, never retried here: after a timeout or a 5xx the job may exist, and
   only the caller (tuning/backends/once.py) can look for it before creating again. A pipeline
   create answered 409 ALREADY_EXISTS returns the existing job.
+- Hosts come only from the deployment's regions (codetune.deployment): a job name read from
+  state, an event or an answer is checked against the deployment before any request is built
+  from it, and refused as ForeignName otherwise.
 - Reads are retried on 429, 5xx, 409 ABORTED and timeouts with exponential backoff and jitter,
   then raised as RetryableVertexError; other refusals are PermanentVertexError with Google's
   own message and status.
@@ -20,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 import requests
 
-from codetune.exceptions import PermanentVertexError, RetryableVertexError
+from codetune.deployment import Deployment
+from codetune.exceptions import ForeignName, PermanentVertexError, RetryableVertexError
 from codetune.ports import Submission
 from codetune.tuning.common import API_HOST
 from codetune.tuning.plan import PipelineJobPlan
@@ -41,6 +45,7 @@ class VertexConfig(msgspec.Struct, frozen=True):
     max_attempts: int = 5
     first_backoff_seconds: float = 1.0
     max_backoff_seconds: float = 32.0
+    deployment: Deployment = Deployment()  # the project and regions requests may go to
 
 
 class VertexClient:
@@ -60,7 +65,7 @@ class VertexClient:
     # --- pipeline jobs -----------------------------------------------------------------------
     def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission:
         """Submit the plan's job; a job that already exists under its id is returned as is."""
-        url = self._base(plan.region) + plan.path
+        url = self._base(plan.region) + self._path(plan.path)
         # Sent once, like a tuning job: the id refuses a second job only while the first exists
         # (a deleted job frees it). After an ambiguous failure the next delivery looks first.
         response = self._request(
@@ -68,7 +73,7 @@ class VertexClient:
         )
         if response.status_code == CONFLICT:
             return Submission(self.get_job(plan.job_name), created=False)
-        return Submission(self._json(response), created=True)
+        return Submission(self._job(response), created=True)
 
     # --- Gemini tuning jobs --------------------------------------------------------------------
     def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
@@ -76,9 +81,12 @@ class VertexClient:
         after a timeout or a 5xx could create a second paid job (Google's own client does not
         retry this method either). Such an ambiguous failure is raised as RetryableVertexError;
         the caller looks for the job by its request label before it creates again."""
-        return self._json(
+        return self._job(
             self._request(
-                "POST", self._base(plan.region) + plan.path, json=plan.body, max_attempts=1
+                "POST",
+                self._base(plan.region) + self._path(plan.path),
+                json=plan.body,
+                max_attempts=1,
             )
         )
 
@@ -86,23 +94,22 @@ class VertexClient:
         self, project: str, region: str, label: tuple[str, str]
     ) -> list[dict[str, Any]]:
         """Tuning jobs with this label."""
-        url = f"{self._base(region)}/v1/projects/{project}/locations/{region}/tuningJobs"
+        url = self._collection(project, region, "tuningJobs")
         return self._list(url, "tuningJobs", {"filter": f'labels.{label[0]}="{label[1]}"'})
 
     def list_tuning_jobs(self, project: str, region: str) -> list[dict[str, Any]]:
-        url = f"{self._base(region)}/v1/projects/{project}/locations/{region}/tuningJobs"
-        return self._list(url, "tuningJobs", {})
+        return self._list(self._collection(project, region, "tuningJobs"), "tuningJobs", {})
 
     def get_job(self, name: str) -> dict[str, Any]:
         """A pipeline job or a tuning job, by resource name (projects/P/locations/L/...)."""
-        region = name.split("/")[3]
-        return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
+        region = self.config.deployment.job_region(name)
+        return self._job(self._request("GET", f"{self._base(region)}/v1/{name}"))
 
     def list_models(
         self, project: str, location: str, label: tuple[str, str] | None = None
     ) -> list[dict[str, Any]]:
         """Models in the Model Registry, optionally those with one label."""
-        url = f"{self._base(location)}/v1/projects/{project}/locations/{location}/models"
+        url = self._collection(project, location, "models")
         return self._list(
             url, "models", {"filter": f"labels.{label[0]}={label[1]}"} if label else {}
         )
@@ -119,9 +126,27 @@ class VertexClient:
 
     # --- plumbing ----------------------------------------------------------------------------
     def _base(self, region: str) -> str:
+        self.config.deployment.region(region)  # the stand-in is held to the same check
         if self.config.endpoint:
             return self.config.endpoint.rstrip("/")
         return "https://" + API_HOST.format(region=region)
+
+    def _collection(self, project: str, region: str, collection: str) -> str:
+        projects = self.config.deployment.projects
+        if projects and project not in projects:
+            raise ForeignName(f"project {project!r} is not this deployment's")
+        return f"{self._base(region)}/v1/projects/{project}/locations/{region}/{collection}"
+
+    def _path(self, path: str) -> str:
+        """A plan's path, held to the deployment like a job name."""
+        self._collection(path.split("/")[3], path.split("/")[5], "")
+        return path
+
+    def _job(self, response: requests.Response) -> dict[str, Any]:
+        """A job resource whose name is one of the deployment's: what is stored and read again."""
+        job = self._json(response)
+        self.config.deployment.job_name(job.get("name"))
+        return job
 
     @property
     def session(self) -> requests.Session:

@@ -74,8 +74,8 @@ def finished(stack: LocalStack, name: str, generation: str, seconds: float = 60)
 def jobs_for(stack: LocalStack, name: str) -> list[dict[str, Any]]:
     """Pipeline jobs and Gemini tuning jobs whose training data is this dataset."""
     assert stack.vertex is not None
-    pinned = f"gs://{stack.config.bucket}/_codetune/pinned/incoming/{name}/"
-    converted = f"gs://{stack.config.bucket}/_codetune/converted/incoming/{name}/"
+    pinned = f"gs://{stack.state_bucket}/_codetune/pinned/incoming/{name}/"
+    converted = f"gs://{stack.state_bucket}/_codetune/converted/incoming/{name}/"
     with stack.vertex._lock:
         jobs = list(stack.vertex.jobs.values())
     return [
@@ -209,10 +209,14 @@ def test_the_systems_own_writes_do_not_trigger_it(stack: LocalStack) -> None:
     generation_id = drop(stack, "quiet.jsonl", dataset(generation_dataset(10)))
     finished(stack, "quiet.jsonl", generation_id)
     log = stack.logs("validate")
-    # Reports, records and job pointers were written to the bucket and reached validate...
+    # Reports are written beside the upload and reach validate; records and job pointers are
+    # in the state bucket, whose writes the trigger never sees...
     assert '"object":"gs://tuning-drop/incoming/quiet.jsonl.report.json"' in log
-    assert '"object":"gs://tuning-drop/_codetune/records/incoming/quiet.jsonl/' in log
-    # ...and were all ignored: validated once, one job, no record of a record.
+    assert "gs://tuning-drop-state/" not in log
+    assert stack.read_json(
+        RecordStore(None, "b").record_name("incoming/quiet.jsonl", generation_id)  # type: ignore[arg-type]
+    )
+    # ...and all were ignored: validated once, one job, no record of a record.
     validating = [line for line in log.splitlines() if '"message":"validating dataset"' in line]
     assert (
         sum('"dataset":"gs://tuning-drop/incoming/quiet.jsonl"' in line for line in validating) == 1
@@ -220,11 +224,11 @@ def test_the_systems_own_writes_do_not_trigger_it(stack: LocalStack) -> None:
     assert len(jobs_for(stack, "quiet.jsonl")) == 1
     names = [
         b.name
-        for b in stack.storage_client.list_blobs(
-            stack.config.bucket, prefix="_codetune/records/_codetune"
-        )
+        for b in stack.storage_client.list_blobs(stack.state_bucket, prefix="_codetune/records/")
+        if not b.name.startswith("_codetune/records/incoming/")
     ]
     assert names == []
+    assert list(stack.storage_client.list_blobs(stack.config.bucket, prefix="_codetune/")) == []
 
 
 def test_a_job_that_fails_is_recorded_with_its_reason(stack: LocalStack) -> None:
@@ -248,7 +252,7 @@ def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -
     name = RecordStore(None, "b").record_name(  # type: ignore[arg-type]
         "incoming/late.jsonl", generation_id
     )
-    before = stack.storage_client.bucket(stack.config.bucket).get_blob(name).generation
+    before = stack.storage_client.bucket(stack.state_bucket).get_blob(name).generation
     [job] = jobs_for(stack, "late.jsonl")
     stale = {**job, "state": "PIPELINE_STATE_RUNNING"}
     with stack.vertex._lock:  # the job reads as RUNNING again, as a stale replica might answer
@@ -270,7 +274,7 @@ def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -
         with stack.vertex._lock:
             stack.vertex.jobs[job["name"]] = job
     assert handled()[-1]["message"] == "older or repeated job state: record unchanged"
-    after = stack.storage_client.bucket(stack.config.bucket).get_blob(name)
+    after = stack.storage_client.bucket(stack.state_bucket).get_blob(name)
     assert after.generation == before
     assert stack.read_json(name)["state"] == "SUCCEEDED"
 
@@ -327,9 +331,9 @@ def test_a_manifest_pairs_the_evaluation_dataset(stack: LocalStack) -> None:
     assert finished(stack, "paired.jsonl", generation_id)["state"] == "SUCCEEDED"
     [job] = jobs_for(stack, "paired.jsonl")
     values = job["runtimeConfig"]["parameterValues"]
-    copy = values["evaluation_data_uri"].removeprefix("gs://tuning-drop/")
+    copy = values["evaluation_data_uri"].removeprefix("gs://tuning-drop-state/")
     assert copy.endswith(f"/incoming/paired.jsonl/{generation_id}/validation.seed.jsonl")
-    data = stack.storage_client.bucket(stack.config.bucket).get_blob(copy).download_as_bytes()
+    data = stack.storage_client.bucket(stack.state_bucket).get_blob(copy).download_as_bytes()
     assert data == dataset([generation(500 + i) for i in range(12)])  # as validated
     assert (values["train_steps"], values["evaluation_interval"]) == (40, 10)
     assert jobs_for(stack, "paired.eval.jsonl") == []  # evaluation data is never tuned on its own
@@ -480,9 +484,9 @@ def test_with_no_model_named_a_dataset_gets_a_gemini_supervised_tuning_job(
         "endpoint": job["tunedModel"]["endpoint"],
     }
     converted = job["supervisedTuningSpec"]["trainingDatasetUri"].removeprefix(
-        f"gs://{stack.config.bucket}/"
+        f"gs://{stack.state_bucket}/"
     )
-    blob = stack.storage_client.bucket(stack.config.bucket).get_blob(converted)
+    blob = stack.storage_client.bucket(stack.state_bucket).get_blob(converted)
     lines = blob.download_as_bytes().splitlines()
     assert len(lines) == 20 and all(GEMINI_EXAMPLE.is_valid(orjson.loads(line)) for line in lines)
     assert "sweep" in {step["by"] for step in record["history"]}  # tuning jobs send no events
@@ -533,10 +537,10 @@ def test_a_gemini_chat_dataset_carries_its_context_as_system_instruction(stack: 
     assert finished(stack, "gemini-chat.jsonl", generation_id)["state"] == "SUCCEEDED"
     [job] = jobs_for(stack, "gemini-chat.jsonl")
     converted = job["supervisedTuningSpec"]["trainingDatasetUri"].removeprefix(
-        f"gs://{stack.config.bucket}/"
+        f"gs://{stack.state_bucket}/"
     )
     first = orjson.loads(
-        stack.storage_client.bucket(stack.config.bucket)
+        stack.storage_client.bucket(stack.state_bucket)
         .get_blob(converted)
         .download_as_bytes()
         .splitlines()[0]
@@ -620,7 +624,7 @@ def test_the_sweep_rescues_a_pipeline_job_whose_event_was_lost(stack: LocalStack
     assert {step["by"] for step in record["history"][2:]} == {"sweep"}
     # Nothing left to sweep, once the end is announced (the job stays open until it is, so a
     # failed announcement is retried by the next sweep).
-    bucket = stack.storage_client.bucket(stack.config.bucket)
+    bucket = stack.storage_client.bucket(stack.state_bucket)
     pointer = f"_codetune/open/{record['job']['id']}.json"
     deadline = time.monotonic() + 10
     while bucket.get_blob(pointer) is not None and time.monotonic() < deadline:
@@ -672,7 +676,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
             None,
             DatasetFormat.SEED,
             storage,
-            RecordStore(storage, bucket),
+            RecordStore(storage, stack.state_bucket, uploads=bucket),
             vertex,
             lambda job: JobPointer(job, "gemini", bucket, ref.name, "1", "ct"),
         )
@@ -688,7 +692,9 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
     # A delivery died after creating the job but before naming it in the claim.
     died = plan_for("2")
     made = vertex.create_tuning_job(died)
-    storage.write_json(bucket, claim(died), {"request": died.request_id, "since": time.time()})
+    storage.write_json(
+        stack.state_bucket, claim(died), {"request": died.request_id, "since": time.time()}
+    )
     found, created = submit(died)
     assert (found["name"], created) == (made["name"], False)
     assert stack.read_json(claim(died))["job"] == made["name"]
@@ -703,7 +709,9 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
 
     # Another delivery is creating it right now: try again later, create nothing.
     busy = plan_for("3")
-    storage.write_json(bucket, claim(busy), {"request": busy.request_id, "since": time.time()})
+    storage.write_json(
+        stack.state_bucket, claim(busy), {"request": busy.request_id, "since": time.time()}
+    )
     with pytest.raises(RetryableVertexError):
         submit(busy)
     assert (
@@ -713,7 +721,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
 
     # A claim left long ago by a delivery that died before creating anything is taken over.
     storage.write_json(
-        bucket, claim(busy), {"request": busy.request_id, "since": time.time() - 3600}
+        stack.state_bucket, claim(busy), {"request": busy.request_id, "since": time.time() - 3600}
     )
     taken, created = submit(busy)
     assert created is True and stack.read_json(claim(busy))["job"] == taken["name"]
@@ -766,13 +774,13 @@ def test_a_listing_tells_finished_records_without_reading_them(stack: LocalStack
     name = RecordStore(Storage(), stack.config.bucket).record_name(
         "incoming/listed.jsonl", generation_id
     )
-    [listed] = Storage().list_objects(stack.config.bucket, name)
+    [listed] = Storage().list_objects(stack.state_bucket, name)
     assert listed.metadata[STAGE_METADATA] == "REJECTED"
     # Announced on the completion topic by validate (a moment after the stage was written).
     deadline = time.monotonic() + 10
     while ANNOUNCED_METADATA not in listed.metadata and time.monotonic() < deadline:
         time.sleep(0.2)
-        [listed] = Storage().list_objects(stack.config.bucket, name)
+        [listed] = Storage().list_objects(stack.state_bucket, name)
     assert listed.metadata == {STAGE_METADATA: "REJECTED", ANNOUNCED_METADATA: "true"}
     assert listed.generation and listed.updated is not None
 

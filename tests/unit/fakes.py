@@ -107,13 +107,14 @@ class MemoryStorage:
     def delete(self, bucket: str, name: str) -> None:
         self.live.pop((bucket, name), None)
 
-    def copy(self, bucket: str, name: str, generation: str, target: str) -> bool:
+    def copy(
+        self, bucket: str, name: str, generation: str, target_bucket: str, target: str
+    ) -> str | None:
         # Like a bucket without object versioning: only the live generation can be copied.
         live = self.live.get((bucket, name))
         if live is None or str(live[0]) != generation:
-            return False
-        self.put(bucket, target, live[1])
-        return True
+            return None
+        return self.put(target_bucket, target, live[1])
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
         self.listings += 1

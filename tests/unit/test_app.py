@@ -25,6 +25,7 @@ from tests.unit.fakes import FakeVertex, MemoryPublisher, MemoryStorage
 
 BUCKET = "drop"
 SETTINGS = Settings(project="acme-ml", bucket=BUCKET)
+STATE = SETTINGS.state  # the state bucket: what only the functions write
 ENVIRON = {
     "CODETUNE_PROJECT": "acme-ml",
     "CODETUNE_PIPELINE_REGION": "us-central1",
@@ -62,7 +63,7 @@ def validated(
 
 
 def store(storage: MemoryStorage) -> RecordStore:
-    return RecordStore(storage, BUCKET)
+    return RecordStore.of(storage, SETTINGS)
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def test_two_deliveries_taking_over_a_stale_claim_create_one_job(storage: Memory
         tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
     vertex.jobs.clear()  # ...it had created nothing after all
     records = store(storage)
-    [name] = storage.list_names(BUCKET, "_codetune/claims/")
+    [name] = storage.list_names(STATE, "_codetune/claims/")
     request = name.rpartition("/")[2].removesuffix(".json")
     claim, generation = records.claim(request)
     assert claim is not None and claim.job is None
@@ -318,10 +319,10 @@ def test_a_job_reads_exactly_the_version_validated_whatever_is_uploaded_after(
         [job] = vertex.jobs.values()
         if "runtimeConfig" in job:  # the pipeline reads the pinned copy
             uri = job["runtimeConfig"]["parameterValues"]["dataset_uri"]
-            assert storage.read_bytes(BUCKET, uri.removeprefix(f"gs://{BUCKET}/")) == v1
+            assert storage.read_bytes(STATE, uri.removeprefix(f"gs://{STATE}/")) == v1
         else:  # Gemini reads the conversion of the pinned copy
             uri = job["supervisedTuningSpec"]["trainingDatasetUri"]
-            converted = storage.read_bytes(BUCKET, uri.removeprefix(f"gs://{BUCKET}/"))
+            converted = storage.read_bytes(STATE, uri.removeprefix(f"gs://{STATE}/"))
             assert converted is not None and len(converted.splitlines()) == 12
             assert b"return 0 plus" in converted  # v1's first example, not v2's
 
@@ -333,9 +334,11 @@ def test_a_version_replaced_while_it_was_validated_is_not_announced(
     obj = upload(storage, "incoming/race.jsonl", dataset(generation_dataset(12)))
     real_copy = storage.copy
 
-    def replaced_first(bucket: str, name: str, generation: str, target: str) -> bool:
+    def replaced_first(
+        bucket: str, name: str, generation: str, target_bucket: str, target: str
+    ) -> str | None:
         storage.put(bucket, name, b"{}\n")  # a new upload lands before the copy
-        return real_copy(bucket, name, generation, target)
+        return real_copy(bucket, name, generation, target_bucket, target)
 
     storage.copy = replaced_first  # type: ignore[method-assign]
     assert validate_upload(obj, storage, publisher, SETTINGS, LOG) is Validation.STALE
@@ -382,7 +385,7 @@ def test_a_gemini_job_trains_on_the_converted_validated_version_once(
     converted = records.converted_uri("incoming/g.jsonl", message.generation, "training")
 
     def converted_first(name: str) -> None:
-        assert storage.read_bytes(BUCKET, converted.removeprefix(f"gs://{BUCKET}/")), (
+        assert storage.read_bytes(STATE, converted.removeprefix(f"gs://{STATE}/")), (
             "no converted data"
         )
 
@@ -394,7 +397,7 @@ def test_a_gemini_job_trains_on_the_converted_validated_version_once(
     assert vertex.creates == 1
     [job] = vertex.jobs.values()
     assert job["supervisedTuningSpec"]["trainingDatasetUri"] == converted
-    lines = storage.read_bytes(BUCKET, converted.removeprefix(f"gs://{BUCKET}/"))
+    lines = storage.read_bytes(STATE, converted.removeprefix(f"gs://{STATE}/"))
     assert lines is not None and len(lines.splitlines()) == 12
     assert orjson.loads(lines.splitlines()[0])["contents"][1]["role"] == "model"
     pointer = records.pointer(job["name"].rpartition("/")[2])
@@ -423,7 +426,7 @@ def test_an_openai_dataset_is_tuned_on_gemini_and_converted_for_the_legacy_pipel
     assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
     [job] = vertex.jobs.values()
     converted = storage.read_bytes(
-        BUCKET, job["supervisedTuningSpec"]["trainingDatasetUri"].removeprefix(f"gs://{BUCKET}/")
+        STATE, job["supervisedTuningSpec"]["trainingDatasetUri"].removeprefix(f"gs://{STATE}/")
     )
     assert converted is not None
     examples = [orjson.loads(line) for line in converted.splitlines()]
@@ -437,7 +440,7 @@ def test_an_openai_dataset_is_tuned_on_gemini_and_converted_for_the_legacy_pipel
     [job] = pipeline.jobs.values()
     seed_uri = job["runtimeConfig"]["parameterValues"]["dataset_uri"]
     assert seed_uri.endswith(f"{legacy.generation}/training.seed.jsonl")
-    seed = storage.read_bytes(BUCKET, seed_uri.removeprefix(f"gs://{BUCKET}/"))
+    seed = storage.read_bytes(STATE, seed_uri.removeprefix(f"gs://{STATE}/"))
     assert seed is not None
     report = validate_stream(io.BytesIO(seed), seed_uri, rules=code_bison("codechat-bison@002"))
     assert report.valid and report.format == "seed" and report.examples == 12
@@ -587,8 +590,8 @@ def test_the_sweep_finishes_every_readable_job_and_counts_the_rest(storage: Memo
     vertex.finish(gemini.job, "JOB_STATE_FAILED", error={"code": 3, "message": "bad data"})
     vertex.finish(pipelines[0].job, "PIPELINE_STATE_RUNNING")
     vertex.broken.add(pipelines[1].job)
-    storage.put(BUCKET, "_codetune/open/poison.json", b"not json")  # one bad object
-    storage.put(BUCKET, "_codetune/open/old.json", orjson.dumps({"version": 1, "job": "x"}))
+    storage.put(STATE, "_codetune/open/poison.json", b"not json")  # one bad object
+    storage.put(STATE, "_codetune/open/old.json", orjson.dumps({"version": 1, "job": "x"}))
     result = sweep(records, vertex, LOG)
     assert (result.jobs, result.finished, result.unreadable, result.skipped) == (3, 1, 1, 2)
     failed = records.record(gemini.dataset, gemini.generation)
@@ -632,10 +635,10 @@ def test_a_delivery_racing_the_first_never_creates_a_job_that_vanished(
     vertex = FakeVertex()
     message = validated(storage, "incoming/race.jsonl", dataset(generation_dataset(12)), model)
     name = store(storage).record_name(message.name, message.generation)
-    as_validated = storage.live[BUCKET, name]
+    as_validated = storage.live[STATE, name]
     assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
     vertex.jobs.clear()  # the job vanished
-    storage.live[BUCKET, name] = as_validated  # what the racing delivery read
+    storage.live[STATE, name] = as_validated  # what the racing delivery read
     assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REFUSED
     assert vertex.creates == 1
     record = store(storage).record(message.name, message.generation)
@@ -661,10 +664,10 @@ def test_when_job_events_came_first_a_delivery_finds_the_job_and_never_creates(
             record, state=Stage.RUNNING, parameters=None, derived=None
         ),
     )
-    [claim] = storage.list_names(BUCKET, "_codetune/claims/")
-    unnamed = orjson.loads(storage.live[BUCKET, claim][1])
+    [claim] = storage.list_names(STATE, "_codetune/claims/")
+    unnamed = orjson.loads(storage.live[STATE, claim][1])
     del unnamed["job"]  # the delivery died before naming its job in the claim
-    storage.put(BUCKET, claim, orjson.dumps(unnamed))
+    storage.put(STATE, claim, orjson.dumps(unnamed))
     if vanished:
         vertex.jobs.clear()
     outcome = tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
@@ -748,7 +751,7 @@ def test_a_validated_dataset_whose_message_was_lost_is_announced_again_and_tuned
     obj = upload(storage, "incoming/quiet.jsonl", dataset(generation_dataset(12)))
     assert validate_upload(obj, storage, lost, SETTINGS, LOG) is Validation.VALIDATED
     publisher = MemoryPublisher()
-    storage.put(BUCKET, "_codetune/records/incoming/bad.jsonl/1.json", b"{broken")
+    storage.put(STATE, "_codetune/records/incoming/bad.jsonl/1.json", b"{broken")
     result = reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10))
     assert (result.announced, result.skipped) == (1, 1)
     [(_, body, attributes)] = publisher.messages
@@ -837,8 +840,8 @@ def test_a_record_written_before_stages_were_listed_is_still_reconciled(
     obj = upload(storage, "incoming/old.jsonl", dataset(generation_dataset(12)))
     assert validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG) is Validation.VALIDATED
     name = store(storage).record_name(obj.name, obj.generation)
-    generation_id, body, _ = storage.live[BUCKET, name]
-    storage.live[BUCKET, name] = (generation_id, body, {})  # as an older release wrote it
+    generation_id, body, _ = storage.live[STATE, name]
+    storage.live[STATE, name] = (generation_id, body, {})  # as an older release wrote it
     publisher = MemoryPublisher()
     assert reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10)).announced == 1
 

@@ -50,7 +50,7 @@ def finished(publisher: MemoryPublisher) -> list[tuple[dict[str, Any], dict[str,
 
 
 def store(storage: MemoryStorage) -> RecordStore:
-    return RecordStore(storage, BUCKET, SETTINGS.system_prefix)
+    return RecordStore.of(storage, SETTINGS)
 
 
 def test_a_rejected_dataset_is_announced_with_its_first_errors() -> None:

@@ -208,7 +208,7 @@ def test_bodies_match_the_official_tuning_job_schema(
     spec = wire["supervisedTuningSpec"]
     assert (
         spec["trainingDatasetUri"]
-        == "gs://tuning-drop/_codetune/converted/incoming/snippets.jsonl/42/training.gemini.jsonl"
+        == "gs://tuning-drop-state/_codetune/converted/incoming/snippets.jsonl/42/training.gemini.jsonl"
     )
     assert (
         result.url

@@ -25,7 +25,7 @@ from codetune.local.logging_standin import LoggingStandIn
 from codetune.state import RecordStore
 from tests.support import dataset, generation, generation_dataset
 from tests.unit.fakes import FakeVertex, MemoryPublisher, MemoryStorage
-from tests.unit.test_app import BUCKET, ENVIRON, LEGACY, SETTINGS, later, upload, validated
+from tests.unit.test_app import ENVIRON, LEGACY, SETTINGS, later, upload, validated
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ def entries() -> list[dict[str, Any]]:
     run("tune", lambda log: tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, log))
     failing = validated(storage, "incoming/f.jsonl", dataset(generation_dataset(14)), LEGACY)
     run("tune", lambda log: tune_dataset(failing, storage, vertex, SETTINGS, ENVIRON, log))
-    store = RecordStore(storage, BUCKET, SETTINGS.system_prefix)
+    store = RecordStore.of(storage, SETTINGS)
     pointers = sorted(store.open_jobs(lambda name, fault: None), key=lambda p: p.dataset)
     model = {"output:model_resource_name": "projects/p/locations/l/models/9"}
     detail = {"taskDetails": [{"taskName": "upload-llm-model", "execution": {"metadata": model}}]}

@@ -152,7 +152,7 @@ def test_s17_evaluation_parameters_with_evaluation_data() -> None:
     # The job reads the validated evaluation dataset's copy, kept beside the training version.
     assert planned.evaluation_source == EVAL
     assert values["evaluation_data_uri"] == (
-        f"gs://tuning-drop/_codetune/converted/{DATASET.name}/{DATASET.generation}/validation.seed.jsonl"
+        f"gs://tuning-drop-state/_codetune/converted/{DATASET.name}/{DATASET.generation}/validation.seed.jsonl"
     )
     assert values["evaluation_interval"] == 50
     assert values["enable_early_stopping"] is True

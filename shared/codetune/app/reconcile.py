@@ -58,7 +58,7 @@ def reconcile(
     has `settings.sweep_seconds`."""
     now = now or datetime.now(UTC)
     grace_seconds, stuck_seconds = settings.reconcile_grace_seconds, settings.stuck_seconds
-    store = RecordStore(storage, settings.bucket, settings.system_prefix)
+    store = RecordStore.of(storage, settings)
     skipped: list[str] = []
 
     def bad(name: str, fault: Exception) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from codetune.app.finished import Announcer
-from codetune.exceptions import NOT_FOUND, PermanentVertexError, VertexError
+from codetune.exceptions import NOT_FOUND, ForeignName, PermanentVertexError, VertexError
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
 from codetune.tuning.backends import JobOutcome, by_name
@@ -32,6 +32,12 @@ def record_outcome(
     backend = by_name(pointer.backend)
     try:
         outcome = backend.outcome(vertex.get_job(pointer.job))
+    except ForeignName as fault:
+        # Never a request to a host the name picks: the dataset ends here, saying why.
+        log.error("job name not of this deployment: refused", job=pointer.job, error=str(fault))
+        outcome = JobOutcome(
+            "REFUSED", Stage.FAILED, error={"reason": "foreign-job", "message": str(fault)}
+        )
     except PermanentVertexError as fault:
         if fault.status != NOT_FOUND:
             raise

@@ -58,7 +58,14 @@ def tune_dataset(
     if settings.bucket and dataset.bucket != settings.bucket:
         log.error("message for a bucket not the deployment's: dropped", bucket=dataset.bucket)
         return Tuning.DROPPED
-    store = RecordStore(storage, dataset.bucket, settings.system_prefix)
+    if not dataset.name.startswith(settings.upload_prefix):
+        log.error(
+            "message for a dataset outside the upload prefix: dropped",
+            dataset=dataset.uri,
+            upload_prefix=settings.upload_prefix,
+        )
+        return Tuning.DROPPED
+    store = RecordStore.of(storage, settings)
     record = store.record(dataset.name, dataset.generation)
     if record is None or record.state is Stage.REJECTED or record.kind is None:
         log.error(
@@ -91,7 +98,9 @@ def tune_dataset(
             announcer(store, dataset.name, dataset.generation, log)
 
     try:
-        plan = plan_from_sources(version, kind, record.examples or 0, sources, problems, form)
+        plan = plan_from_sources(
+            version, kind, record.examples or 0, sources, problems, form, store.bucket
+        )
         backend = by_name(plan.backend)
         allowed = settings.allowed_base_models
         deployment_default = sources[0][1].get("large_model_reference")
@@ -126,7 +135,8 @@ def tune_dataset(
         evaluation, evaluation_format = validated_evaluation(
             plan.evaluation_source, plan.base_model, store, settings.upload_prefix
         )
-        pinned = DatasetRef(store.pinned_uri(dataset.name, dataset.generation))
+        pinned = DatasetRef(store.pinned_uri(dataset.name, dataset.generation), record.pinned)
+        unchanged_copy(pinned, storage)
         warnings = list(plan.warnings)
         if evaluation is not None and plan.evaluation_source is not None:
             warnings += no_overlap(
@@ -223,6 +233,22 @@ def tune_dataset(
     return Tuning.SUBMITTED if submitted.created else Tuning.ALREADY_SUBMITTED
 
 
+def unchanged_copy(pinned: DatasetRef, storage: ObjectStore) -> None:
+    """The validated copy is there, at the generation validate made (when it recorded one)."""
+    live = storage.current(pinned.bucket, pinned.name)
+    if live is None or pinned.generation not in (None, live.generation):
+        raise PlanRejected(
+            [
+                Problem(
+                    "dataset",
+                    "pinned",
+                    "the validated copy is missing or was replaced since validation: upload the "
+                    "dataset again",
+                )
+            ]
+        )
+
+
 def validated_evaluation(
     uri: str | None, base_model: str, store: RecordStore, upload_prefix: str
 ) -> tuple[DatasetRef | None, DatasetFormat]:
@@ -233,7 +259,7 @@ def validated_evaluation(
     if uri is None:
         return None, DatasetFormat.SEED
     ref = DatasetRef(uri)  # a manifest names an object, never a generation: '#' is a character
-    bucket = store.bucket
+    bucket = store.uploads
     if ref.bucket != bucket or not ref.name.startswith(upload_prefix):
         raise PlanRejected(
             [
@@ -274,7 +300,8 @@ def validated_evaluation(
                 )
             ]
         )
-    pinned = DatasetRef(store.pinned_uri(ref.name, live.generation))
+    pinned = DatasetRef(store.pinned_uri(ref.name, live.generation), record.pinned)
+    unchanged_copy(pinned, store.storage)
     return pinned, DatasetFormat(record.format or DatasetFormat.SEED)
 
 
@@ -302,8 +329,12 @@ def no_overlap(
 
     rules = rules_for(plan.base_model) or default_rules()
     with (
-        storage.open_dataset(evaluation.bucket, evaluation.name, None) as evaluation_stream,
-        storage.open_dataset(training.bucket, training.name, None) as training_stream,
+        storage.open_dataset(
+            evaluation.bucket, evaluation.name, evaluation.generation
+        ) as evaluation_stream,
+        storage.open_dataset(
+            training.bucket, training.name, training.generation
+        ) as training_stream,
     ):
         found = find_overlap(
             training_stream,

@@ -18,7 +18,8 @@ from codetune.events import StorageObject
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
-from codetune.state import RecordStore, Stage, html_report_name, report_name
+from codetune.state import RecordStore, Stage
+from codetune.state.store import HTML_SUFFIX, REPORT_SUFFIX
 from codetune.tuning import budget
 from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
 from codetune.tuning.manifest import (
@@ -51,8 +52,10 @@ def validate_upload(
     """Validate one uploaded object version against the rules of the base model it will be
     tuned on; publish "dataset validated" only if it is valid. The upload's `traceparent`
     travels on with the message."""
-    if not obj.name.startswith(settings.upload_prefix) or not obj.name.lower().endswith(
-        DATASET_SUFFIX
+    if (
+        (settings.bucket and obj.bucket != settings.bucket)
+        or not obj.name.startswith(settings.upload_prefix)
+        or not obj.name.lower().endswith(DATASET_SUFFIX)
     ):
         log.info("not a dataset upload: ignored", object=obj.uri)
         return Validation.IGNORED
@@ -100,17 +103,19 @@ def validate_upload(
             time_limit=settings.validation_seconds,
         )
     summary = report.to_dict()
-    report_object = report_name(obj.name)
-    storage.write_json(obj.bucket, report_object, {**summary, "generation": obj.generation})
+    store = RecordStore.of(storage, settings)
+    report_bucket, report_object = store.report_location(obj.name)
+    storage.write_json(report_bucket, report_object, {**summary, "generation": obj.generation})
     # The same report as a page to look at; the cost at the epochs and price in force.
     cost = budget.for_report(summary["stats"]["tokens"], resolve(sources)[0])
-    with storage.writer(obj.bucket, html_report_name(obj.name), "text/html; charset=utf-8") as page:
+    page_name = report_object.removesuffix(REPORT_SUFFIX) + HTML_SUFFIX
+    with storage.writer(report_bucket, page_name, "text/html; charset=utf-8") as page:
         page.write(render(report, cost.to_dict()).encode())
-    report_uri = f"gs://{obj.bucket}/{report_object}"
-    store = RecordStore(storage, obj.bucket, settings.system_prefix)
-    # Every job reads a copy of exactly this generation: a later upload under the same name
-    # never changes what a job trains on.
-    if report.valid and not store.pin(obj.name, obj.generation):
+    report_uri = f"gs://{report_bucket}/{report_object}"
+    # Every job reads a copy of exactly this generation, in the state bucket: a later upload
+    # under the same name never changes what a job trains on.
+    pinned = store.pin(obj.name, obj.generation) if report.valid else None
+    if report.valid and pinned is None:
         log.info(
             "stale event: replaced while it was validated",
             object=obj.uri,
@@ -133,6 +138,7 @@ def validate_upload(
         examples=report.examples,
         tokens={k: summary["stats"]["tokens"][k] for k in ("per_epoch", "method", "exact")},
         report=report_uri,
+        pinned=pinned,
         first_errors=summary["errors"][:5] if not report.valid else None,
         traceparent=traceparent,
     )

@@ -20,7 +20,7 @@ import msgspec
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PlanRejected
 from codetune.gemini import models
-from codetune.state.store import SYSTEM_PREFIX, converted_uri
+from codetune.state.store import SYSTEM_PREFIX, converted_uri, default_state_bucket
 from codetune.tuning.common import (
     API_HOST,
     GCS_OBJECT_URI,
@@ -103,6 +103,7 @@ def plan_tuning_job(
     p: TuningParameters,
     system_prefix: str = SYSTEM_PREFIX,
     today: date | None = None,
+    state_bucket: str | None = None,
 ) -> TuningJobPlan:
     """The tuningJobs.create request; PlanRejected lists every problem. `today` decides the
     model's lifecycle (a model past its shutdown is refused, one near it warned about)."""
@@ -186,14 +187,15 @@ def plan_tuning_job(
     assert model is not None and p.project and p.pipeline_region
 
     name = slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 40) or "dataset"
+    state = state_bucket or default_state_bucket(dataset.bucket)  # what the job reads
     spec: dict[str, Any] = {
         "trainingDatasetUri": converted_uri(
-            dataset.bucket, system_prefix, dataset.name, dataset.generation, "training"
+            state, system_prefix, dataset.name, dataset.generation, "training"
         )
     }
     if p.evaluation_data_uri:
         spec["validationDatasetUri"] = converted_uri(
-            dataset.bucket, system_prefix, dataset.name, dataset.generation, "validation"
+            state, system_prefix, dataset.name, dataset.generation, "validation"
         )
     hyper: dict[str, Any] = {}
     if p.epoch_count is not None:

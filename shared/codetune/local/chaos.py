@@ -210,7 +210,7 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
             data, attributes = forged.encode()
             stack.publisher.publish(stack.topic("dataset-validated"), data, **attributes).result(30)
             faults["message_forged"] += 1
-        store = RecordStore(Storage(), stack.config.bucket)
+        store = RecordStore(Storage(), stack.state_bucket, uploads=stack.config.bucket)
         deadline = time.monotonic() + timeout
         overwritten: set[str] = set()
         vanished: set[str] = set()

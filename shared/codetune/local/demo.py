@@ -46,7 +46,7 @@ def run_demo(
             f"uploaded {path} to gs://{stack.config.bucket}/{name} (generation {generation})"
             + (f" with base model {base_model}" if base_model else "")
         )
-        store = RecordStore(Storage(), stack.config.bucket)
+        store = RecordStore(Storage(), stack.state_bucket, uploads=stack.config.bucket)
         record = _follow(lambda: store.record(name, generation), timeout_seconds, say)
         if record is not None:
             # What a downstream system subscribed to the completion topic receives.

@@ -50,17 +50,27 @@ def storage_cloudevent(message: dict[str, Any]) -> tuple[dict[str, str], bytes] 
 
 
 class EventarcStandIn(LocalEndpoint):
-    def __init__(self, target_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    """A trigger on one bucket (the upload bucket), as deploy.sh's trigger filters by
+    `bucket=`: notifications of any other bucket (the state bucket) start nothing."""
+
+    def __init__(
+        self, target_url: str, host: str = "127.0.0.1", port: int = 0, bucket: str | None = None
+    ) -> None:
         super().__init__(host, port)
         self.target_url = target_url
+        self.bucket = bucket
         self.delivered: list[dict[str, str]] = []
         self.notifications: list[dict[str, Any]] = []  # the bucket's notifications, as received
 
     def post(self, body: bytes, headers: dict[str, str]) -> int:
         push = orjson.loads(body or b"{}")
         self.notifications.append(push.get("message") or {})
-        event = storage_cloudevent(push.get("message") or {})
-        if event is None:
+        message = push.get("message") or {}
+        event = storage_cloudevent(message)
+        if event is None or (
+            self.bucket is not None
+            and (message.get("attributes") or {}).get("bucketId") != self.bucket
+        ):
             return 204
         event_headers, data = event
         try:

@@ -37,6 +37,7 @@ from codetune.exceptions import CodetuneError
 from codetune.local.eventarc import EventarcStandIn
 from codetune.local.relay import PushRelay
 from codetune.local.vertex_standin import VertexStandIn, wait_for
+from codetune.state.store import SYSTEM_PREFIX, default_state_bucket
 
 # The Cloud Functions entry points (functions/ in the repository), installed with the package.
 ENTRY_POINTS = Path(resources.files("codetune.entrypoints"))  # type: ignore[arg-type]
@@ -207,6 +208,7 @@ class LocalStack:
         self._spawn("fake-gcs-server", self._storage_command, self.env)
         wait_for_port(gcs_port, 30, self.processes["fake-gcs-server"])
         self.storage_client.create_bucket(cfg.bucket)
+        self.storage_client.create_bucket(self.state_bucket)  # the system's state, as deploy.sh
         self.storage_client.create_bucket(f"{cfg.bucket}-pipeline")  # as deploy.sh: its own bucket
 
         self.vertex = VertexStandIn(
@@ -216,6 +218,7 @@ class LocalStack:
             **self.env,
             "CODETUNE_PROJECT": cfg.project,
             "CODETUNE_BUCKET": cfg.bucket,
+            "CODETUNE_STATE_BUCKET": self.state_bucket,
             "CODETUNE_PIPELINE_REGION": cfg.pipeline_region,
             "CODETUNE_OUTPUT_DIR": f"gs://{cfg.bucket}-pipeline/pipeline",
             "CODETUNE_VALIDATED_TOPIC": VALIDATED_TOPIC,
@@ -248,7 +251,7 @@ class LocalStack:
         for name, port in ports.items():
             wait_for_port(port, 60, self.processes[name])
         self.vertex.read_dataset = self._read_uri
-        self.eventarc = EventarcStandIn(self.function_urls["validate"]).start()
+        self.eventarc = EventarcStandIn(self.function_urls["validate"], bucket=cfg.bucket).start()
         self._scheduler = threading.Thread(target=self._schedule_sweeps, daemon=True)
         self._scheduler.start()
         self._push(NOTIFICATIONS_TOPIC, "eventarc-validate", self.eventarc.url)
@@ -429,8 +432,18 @@ class LocalStack:
         blob.upload_from_string(data)
         return str(blob.generation)
 
-    def read_json(self, name: str) -> dict[str, Any] | None:
-        blob = self.storage_client.bucket(self.config.bucket).get_blob(name)
+    @property
+    def state_bucket(self) -> str:
+        """The state bucket beside the upload bucket (deploy.sh's default name)."""
+        return default_state_bucket(self.config.bucket)
+
+    def read_json(self, name: str, bucket: str | None = None) -> dict[str, Any] | None:
+        """An object of the upload bucket, or of `bucket`; a system object (records, pointers)
+        from the state bucket."""
+        if bucket is None:
+            system = name.startswith(SYSTEM_PREFIX)
+            bucket = self.state_bucket if system else self.config.bucket
+        blob = self.storage_client.bucket(bucket).get_blob(name)
         return None if blob is None else orjson.loads(blob.download_as_bytes())
 
     def wait_for_record(self, name: str, states: set[str], seconds: float = 60) -> dict[str, Any]:

@@ -83,6 +83,9 @@ class Record(msgspec.Struct, frozen=True):
     # the cost estimate are computed from them.
     tokens: dict[str, Any] | None = None
     report: str | None = None
+    # The generation of the validated version's copy in the state bucket: every job reads
+    # exactly that object.
+    pinned: str | None = None
     first_errors: list[dict[str, Any]] | None = None
     # What the uploader set for this version, frozen by validate: {"layers": [[origin,
     # {parameter: value}], ...], "problems": [...]}; tune plans from it, not from the

@@ -1,5 +1,8 @@
-"""RecordStore: the one owner of the system's object names under `_codetune/` and of the
-forward-only writes.
+"""RecordStore: the one owner of the system's object names and of the forward-only writes.
+
+Every system object lives in the state bucket, which only the functions can touch: uploaders
+write the upload bucket, and nothing there but the uploaded version, its manifest and its
+metadata is ever read back (docs/guarantees.md). Names in the state bucket:
 
     <prefix>records/<dataset object>/<generation>.json   Record, one per dataset version
     <prefix>jobs/<job id>.json                           JobPointer, for status events
@@ -7,7 +10,10 @@ forward-only writes.
     <prefix>claims/<request digest>.json                 Claim, exactly-once Gemini creation
     <prefix>pinned/<dataset object>/<generation>.jsonl      the validated version, copied
     <prefix>converted/<dataset object>/<generation>/<role>.<gemini|seed>.jsonl
+    <prefix>reports/long/<sha-256>.report.json           the report of a dataset whose name is too
+                                                         long to take the suffix
     <dataset object>.report.json                         the validation report, beside the file
+                                                         in the upload bucket
 
 Every write of a record reads it, computes the next one with `advance`, and writes it back
 under a generation precondition, so an older or repeated event can never overwrite a newer
@@ -20,17 +26,36 @@ import hashlib
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from codetune.exceptions import InputError
 from codetune.ports import ListedObject, ObjectStore
 from codetune.state.records import FINAL, Claim, JobPointer, Record, Stage, advance
+
+
+class Buckets(Protocol):
+    """What the store needs of the deployment's settings (codetune.config.Settings)."""
+
+    @property
+    def bucket(self) -> str: ...  # the upload bucket
+
+    @property
+    def state(self) -> str: ...  # the state bucket
+
+    @property
+    def system_prefix(self) -> str: ...
+
 
 SYSTEM_PREFIX = "_codetune/"
 # Cloud Storage names hold at most 1,024 bytes. A dataset's name goes into the names of its
 # record, pinned copy and conversions; past this many bytes it is replaced there by a digest.
 MAX_KEY_BYTES = 800
 MAX_OBJECT_NAME_BYTES = 1024
+
+
+def default_state_bucket(bucket: str) -> str:
+    """The state bucket of an upload bucket, unless the deployment names its own."""
+    return f"{bucket}-state"
 
 
 def dataset_key(dataset: str) -> str:
@@ -92,10 +117,25 @@ def report_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
 
 
 class RecordStore:
-    """Records, job pointers and claims of one bucket."""
+    """The system's objects in the state bucket `bucket`, for the datasets of the upload bucket
+    `uploads`."""
 
-    def __init__(self, storage: ObjectStore, bucket: str, prefix: str = SYSTEM_PREFIX) -> None:
+    def __init__(
+        self, storage: ObjectStore, bucket: str, prefix: str = SYSTEM_PREFIX, uploads: str = ""
+    ) -> None:
         self.storage, self.bucket, self.prefix = storage, bucket, prefix
+        self.uploads = uploads
+
+    @classmethod
+    def of(cls, storage: ObjectStore, settings: Buckets) -> RecordStore:
+        """The deployment's store: its state bucket, for its upload bucket."""
+        return cls(storage, settings.state, settings.system_prefix, settings.bucket)
+
+    def report_location(self, dataset: str) -> tuple[str, str]:
+        """(bucket, name) of a dataset's report: beside it, or in the state bucket when its
+        name is too long to take the suffix."""
+        name = report_name(dataset, self.prefix)
+        return (self.bucket if name.startswith(self.prefix) else self.uploads), name
 
     # --- names ---------------------------------------------------------------------------------
     def record_name(self, dataset: str, generation: str) -> str:
@@ -130,11 +170,17 @@ class RecordStore:
             return None
         return found["pinned"] or found["converted"], found["pgen"] or found["cgen"]
 
-    def pin(self, dataset: str, generation: str) -> bool:
-        """Copy that generation to its pinned name; False if it was replaced meanwhile."""
+    def pin(self, dataset: str, generation: str) -> str | None:
+        """Copy that generation of the upload into the state bucket; the copy's generation
+        (what every job reads), or None if the upload was replaced meanwhile."""
         return self.storage.copy(
-            self.bucket, dataset, generation, self.pinned_name(dataset, generation)
+            self.uploads, dataset, generation, self.bucket, self.pinned_name(dataset, generation)
         )
+
+    def dataset_name(self, uri: str | None) -> str | None:
+        """The object name of a record's dataset URI, if it is an upload of this deployment."""
+        head = f"gs://{self.uploads}/"
+        return uri[len(head) :] if uri and uri.startswith(head) else None
 
     def is_system_object(self, name: str) -> bool:
         return name.startswith(self.prefix) or name.endswith(REPORT_SUFFIX)
@@ -205,7 +251,7 @@ class RecordStore:
             if record.state in FINAL:
                 continue
             if record.dataset:  # the full name, also when the key is a digest
-                dataset = record.dataset.removeprefix(f"gs://{self.bucket}/")
+                dataset = self.dataset_name(record.dataset) or dataset
             found.append((dataset, leaf.removesuffix(".json"), record))
         return found
 
@@ -235,9 +281,10 @@ class RecordStore:
             except (InputError, ValueError) as fault:
                 on_bad(listed.name, fault)
                 continue
-            if record is None or record.dataset is None or record.generation is None:
+            dataset = None if record is None else self.dataset_name(record.dataset)
+            if record is None or dataset is None or record.generation is None:
                 continue
-            found.append((record.dataset.removeprefix(f"gs://{self.bucket}/"), record.generation))
+            found.append((dataset, record.generation))
         return found
 
     def generations(self, dataset: str) -> list[str]:

@@ -12,7 +12,12 @@ import msgspec
 
 from codetune.dataset import DatasetFormat, DatasetKind
 from codetune.exceptions import PlanRejected
-from codetune.state.store import SYSTEM_PREFIX, converted_uri, pinned_uri
+from codetune.state.store import (
+    SYSTEM_PREFIX,
+    converted_uri,
+    default_state_bucket,
+    pinned_uri,
+)
 from codetune.tuning import models
 from codetune.tuning.common import (
     API_HOST,
@@ -99,20 +104,23 @@ def plan_pipeline_job(
     parameters: TuningParameters,
     format: DatasetFormat = DatasetFormat.SEED,
     system_prefix: str = SYSTEM_PREFIX,
+    state_bucket: str | None = None,
 ) -> PipelineJobPlan:
     """The pipelineJobs.create request for tuning on `dataset`; PlanRejected lists every problem.
 
     The job reads the validated version's pinned copy (or, for a dataset in another format
     than the seed's, its seed conversion), and the evaluation dataset's copy beside it, both
-    written before it is submitted: a later upload never changes what it reads."""
+    written before it is submitted in the state bucket: a later upload never changes what it
+    reads."""
+    state = state_bucket or default_state_bucket(dataset.bucket)
     if format is DatasetFormat.SEED:
-        uri = pinned_uri(dataset.bucket, system_prefix, dataset.name, dataset.generation)
+        uri = pinned_uri(state, system_prefix, dataset.name, dataset.generation)
     else:
         uri = converted_uri(
-            dataset.bucket, system_prefix, dataset.name, dataset.generation, "training", "seed"
+            state, system_prefix, dataset.name, dataset.generation, "training", "seed"
         )
     evaluation = converted_uri(
-        dataset.bucket, system_prefix, dataset.name, dataset.generation, "validation", "seed"
+        state, system_prefix, dataset.name, dataset.generation, "validation", "seed"
     )
     check = _Checks(dataset, kind, examples, parameters, DatasetRef(uri), evaluation)
     check.all()

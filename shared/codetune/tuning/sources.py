@@ -58,6 +58,11 @@ def frozen_sources(
 ) -> tuple[list[Source], list[Problem]]:
     """The deployment's CODETUNE_* defaults < a record's frozen layers, and their problems: what
     validate and tune both resolve a dataset's parameters from."""
-    layers = [(str(origin), dict(values)) for origin, values in inputs.get("layers") or []]
+    # Stored layers are the uploader's whatever origin they claim: deployment values come from
+    # the environment only.
+    layers = [
+        (str(origin) if origin in parameters.DATASET_SOURCES else "manifest", dict(values))
+        for origin, values in inputs.get("layers") or []
+    ]
     problems = [Problem(**problem) for problem in inputs.get("problems") or []]
     return [("deployment", dict(parameters.from_environment(environ))), *layers], problems

@@ -89,6 +89,7 @@ def plan_from_sources(
     sources: Iterable[tuple[str, Mapping[str, object]]],
     problems: Iterable[Problem] = (),
     format: DatasetFormat = DatasetFormat.SEED,
+    state_bucket: str | None = None,
 ) -> TuningPlan:
     """Resolve the parameter sources (lowest precedence first) and plan with the base model's
     backend. PlanRejected lists the problems of every source and every rule together, `problems`
@@ -109,7 +110,7 @@ def plan_from_sources(
             ]
         )
     try:
-        plan = backend.plan(dataset, kind, examples, parameters, format)
+        plan = backend.plan(dataset, kind, examples, parameters, format, state_bucket)
     except PlanRejected as rejected:
         raise PlanRejected(found + rejected.problems) from None
     if found:

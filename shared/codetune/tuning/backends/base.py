@@ -132,8 +132,10 @@ class TuningBackend(Protocol):
         examples: int,
         parameters: TuningParameters,
         format: DatasetFormat = DatasetFormat.SEED,
+        state_bucket: str | None = None,
     ) -> TuningPlan:
-        """The request, or PlanRejected with every problem. No I/O."""
+        """The request, or PlanRejected with every problem. No I/O. The job reads its data
+        from `state_bucket` (default: the upload bucket's, `<bucket>-state`)."""
         ...
 
     def submit(self, plan: Any, context: SubmitContext) -> Submitted:

@@ -63,8 +63,10 @@ class GeminiBackend:
         examples: int,
         parameters: TuningParameters,
         format: DatasetFormat = DatasetFormat.SEED,
+        state_bucket: str | None = None,
     ) -> TuningJobPlan:
-        return plan_tuning_job(dataset, kind, examples, parameters)  # every format converts
+        # Every format converts.
+        return plan_tuning_job(dataset, kind, examples, parameters, state_bucket=state_bucket)
 
     def submit(self, plan: TuningJobPlan, context: SubmitContext) -> Submitted:
         context_text = plan.derived.get("default_context")

@@ -92,8 +92,11 @@ class PipelineBackend:
         examples: int,
         parameters: TuningParameters,
         format: DatasetFormat = DatasetFormat.SEED,
+        state_bucket: str | None = None,
     ) -> PipelineJobPlan:
-        return plan_pipeline_job(dataset, kind, examples, parameters, format)
+        return plan_pipeline_job(
+            dataset, kind, examples, parameters, format, state_bucket=state_bucket
+        )
 
     def submit(self, plan: PipelineJobPlan, context: SubmitContext) -> Submitted:
         values = plan.body["runtimeConfig"]["parameterValues"]
@@ -164,10 +167,15 @@ def convert_to_seed(
 
 def copy(storage: ObjectStore, source: DatasetRef, target_uri: str) -> None:
     """A server-side copy of `source` (a pinned copy: written once, never replaced) to
-    `target_uri` in the same bucket."""
+    `target_uri`, exactly the generation validate pinned when it is known."""
     target = DatasetRef.parse(target_uri)
-    live = storage.current(source.bucket, source.name)
-    if live is None or not storage.copy(source.bucket, source.name, live.generation, target.name):
+    generation = source.generation
+    if generation is None:
+        live = storage.current(source.bucket, source.name)
+        generation = live.generation if live else None
+    if not generation or not storage.copy(
+        source.bucket, source.name, generation, target.bucket, target.name
+    ):
         raise StorageError(f"{source.uri}: the pinned copy is not there to copy")
 
 

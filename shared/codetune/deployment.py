@@ -1,0 +1,64 @@
+"""What only the deployment chooses, and the checks that hold names read from elsewhere to it.
+
+A job name or a region read from a record, a pointer, an event or even Vertex AI's own answer
+is untrusted input: it picks the host that receives the functions' access token. Hosts are built
+only from a region the deployment configured, and a job name is used only when it is a job of
+the deployment's project in one of those regions (docs/guarantees.md).
+"""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+
+from codetune.exceptions import ForeignName
+
+# Google Cloud regions are lowercase words and a number: us-central1, europe-west4,
+# northamerica-northeast1. Nothing else may become part of a host name.
+REGION = re.compile(r"[a-z]{2,20}(?:-[a-z]{2,20}){1,2}[0-9]{1,2}", re.ASCII)
+_JOB_NAME = re.compile(
+    r"projects/(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})"
+    r"/locations/(?P<region>[a-z0-9-]{1,50})"
+    r"/(?P<collection>tuningJobs|pipelineJobs)"
+    r"/(?P<id>[0-9]{1,20}|[a-z][-a-z0-9]{0,127})",
+    re.ASCII,
+)
+
+
+class Deployment(msgspec.Struct, frozen=True):
+    """The project (its id and number) and regions the deployment runs jobs in. Empty tuples
+    (a local check with no deployment) admit any project and any well-formed region."""
+
+    projects: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    def region(self, region: str) -> str:
+        """`region` if a host may be built from it; ForeignName otherwise."""
+        if not REGION.fullmatch(region) or (self.regions and region not in self.regions):
+            allowed = ", ".join(self.regions) or "a Google Cloud region"
+            raise ForeignName(f"region {_shown(region)} is not this deployment's ({allowed})")
+        return region
+
+    def job_name(self, name: object) -> str:
+        """`name` if it is a tuning or pipeline job of this deployment; ForeignName otherwise."""
+        found = _JOB_NAME.fullmatch(name) if isinstance(name, str) else None
+        if found is None:
+            raise ForeignName(f"not a Vertex AI job name: {_shown(name)}")
+        if self.projects and found["project"] not in self.projects:
+            raise ForeignName(
+                f"job {_shown(name)} is not in this deployment's project "
+                f"({', '.join(self.projects)})"
+            )
+        self.region(found["region"])
+        return str(name)
+
+    def job_region(self, name: object) -> str:
+        """The region of a job name this deployment may read."""
+        return self.job_name(name).split("/")[3]
+
+
+def _shown(value: object) -> str:
+    """A value quoted for a message, cut: it came from outside."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
