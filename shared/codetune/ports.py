@@ -70,8 +70,9 @@ class ObjectStore(Protocol):
     def copy(
         self, bucket: str, name: str, generation: str, target_bucket: str, target: str
     ) -> str | None:
-        """Copy exactly that generation to `target` in `target_bucket`, server-side; the
-        copy's generation, or None if that generation is no longer there."""
+        """Copy exactly that generation to `target` in `target_bucket`, server-side, unless
+        `target` exists (a copy is made once, never replaced); the target's generation, or None
+        if that generation is no longer there."""
         ...
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:

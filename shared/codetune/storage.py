@@ -107,17 +107,25 @@ class Storage:
     def copy(
         self, bucket: str, name: str, generation: str, target_bucket: str, target: str
     ) -> str | None:
-        """A server-side copy of exactly that generation (sourceGeneration); the copy's
-        generation."""
+        """A server-side copy of exactly that generation (sourceGeneration), made only if the
+        target does not exist; the target's generation."""
+        # Looked for first as well: the storage emulator ignores the copy's precondition.
+        existing = self.current(target_bucket, target)
+        if existing is not None:
+            return existing.generation
         try:
             copied = self.client.bucket(bucket).copy_blob(
                 self.blob(bucket, name),
                 self.client.bucket(target_bucket),
                 target,
                 source_generation=int(generation),
+                if_generation_match=0,
             )
         except NotFound:
             return None
+        except PreconditionFailed:  # copied before (a repeated event): that copy stands
+            existing = self.current(target_bucket, target)
+            return existing.generation if existing else None
         return str(copied.generation)
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:

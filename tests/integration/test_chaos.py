@@ -35,6 +35,9 @@ def test_nothing_is_lost_duplicated_or_tuned_on_unvalidated_data(
     assert summary["lost"] == [] and summary["duplicate_jobs"] == 0
     assert summary["jobs_on_unvalidated_data"] == 0
     assert summary["tuned_with_hostile_settings"] == 0
+    # An attacker with an uploader's rights reaches no host and starts no job.
+    assert summary["requests_to_foreign_hosts"] == 0
+    assert summary["jobs_from_forged_state"] == 0
     assert summary["tuned"] + len(summary["failed"]) == summary["datasets"] >= 12
     expected = {
         *(f"{what}_{fault}" for what in messages for fault in ("lost", "duplicated", "reordered")),
@@ -52,6 +55,9 @@ def test_nothing_is_lost_duplicated_or_tuned_on_unvalidated_data(
         "hostile_manifest",
         "invalid_dataset",
         "dataset_overwritten_while_tuning",
+        "dataset_outside_upload_prefix",
+        "forged_record",
+        "forged_pointer",
     }
     assert expected <= set(summary["faults_injected"]), expected - set(summary["faults_injected"])
     # The vanished job's dataset ends FAILED saying why; the hostile ones name the rule.

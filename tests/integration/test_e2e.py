@@ -893,3 +893,23 @@ def test_a_downstream_subscriber_gets_one_message_per_dataset_that_ends(
     assert components.index("tune") > components.index("validate")
     assert {"status", "sweep"} & set(components[components.index("tune") :])
     assert "told-bad" not in story.stdout
+
+
+def test_a_copy_into_the_state_bucket_is_made_once(stack: LocalStack) -> None:
+    """A repeated storage event pins the same version again: the copy made first stands, so
+    the record's pinned generation stays the one every job reads (the emulator ignores the
+    copy's ifGenerationMatch=0, Cloud Storage honours it: both are covered)."""
+    from codetune.storage import Storage
+
+    storage = Storage()
+    generation_id = stack.upload(b'{"a": 1}\n', "outside/once.jsonl")
+    copies = {
+        storage.copy(
+            stack.config.bucket, "outside/once.jsonl", generation_id, stack.state_bucket, "t/x"
+        )
+        for _ in range(3)
+    }
+    current = storage.current(stack.state_bucket, "t/x")
+    assert current is not None and copies == {current.generation}
+    gone = storage.copy(stack.config.bucket, "outside/once.jsonl", "1", stack.state_bucket, "t/y")
+    assert gone is None

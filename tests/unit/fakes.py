@@ -114,6 +114,9 @@ class MemoryStorage:
         live = self.live.get((bucket, name))
         if live is None or str(live[0]) != generation:
             return None
+        existing = self.live.get((target_bucket, target))
+        if existing is not None:  # ifGenerationMatch=0: a copy is made once
+            return str(existing[0])
         return self.put(target_bucket, target, live[1])
 
     def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:

@@ -281,3 +281,27 @@ def test_a_validated_message_is_a_nudge_not_an_order(storage: MemoryStorage) -> 
     vertex = FakeVertex()
     assert tune_dataset(forged, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.DROPPED
     assert vertex.creates == 0
+
+
+def test_a_repeated_validation_keeps_the_first_copy(storage: MemoryStorage) -> None:
+    """Storage events come at least once: validating the same version again neither replaces
+    its pinned copy nor leaves the record naming another generation of it."""
+    obj = upload(storage, "incoming/twice.jsonl", dataset(generation_dataset(12)))
+    for _ in range(2):
+        validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG)
+    records = store(storage)
+    record = records.record(obj.name, obj.generation)
+    copy = storage.current(STATE, records.pinned_name(obj.name, obj.generation))
+    assert record is not None and copy is not None and record.pinned == copy.generation
+    message = DatasetValidated(
+        BUCKET,
+        obj.name,
+        obj.generation,
+        "generation",
+        "training",
+        12,
+        "",
+        "ct",
+        {},  # type: ignore[arg-type]
+    )
+    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED

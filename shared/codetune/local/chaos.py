@@ -7,9 +7,12 @@ for versions that were never validated; Vertex AI answering 429, 503 or 409 ABOR
 create, or 503 or nothing at all after the create committed; jobs that vanish from Vertex AI;
 storage stalls; poison objects under the system prefix; hostile metadata and manifests (a
 project, output directory, service account or region of the uploader's choosing); invalid
-datasets; and datasets overwritten while their job runs. The run passes (exit 0) only when no dataset is lost,
-no dataset version has two jobs, no job reads data that was not validated, and every dataset
-ended tuned or failed.
+datasets; datasets overwritten while their job runs; and an attacker with an uploader's rights:
+forged state (records, job pointers naming other hosts, claims, pinned copies) written into the
+upload bucket under any prefix, and datasets dropped outside the upload prefix. The run passes
+(exit 0) only when no dataset is lost, no dataset version has two jobs, no job reads data that
+was not validated, no job comes from forged state, no request goes to a host that is not the
+deployment's, and every dataset ended tuned or failed.
 """
 
 from __future__ import annotations
@@ -44,6 +47,10 @@ class Summary(msgspec.Struct):
     duplicate_jobs: int = 0
     jobs_on_unvalidated_data: int = 0
     tuned_with_hostile_settings: int = 0  # uploads that named a project of their own
+    # Requests the Vertex AI stand-in received for a project or region not the deployment's:
+    # in the cloud, each would have carried a token to the host the name picked.
+    requests_to_foreign_hosts: int = 0
+    jobs_from_forged_state: int = 0  # jobs on forged data, names or parameters
     faults_injected: Counter[str] = msgspec.field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -54,6 +61,8 @@ class Summary(msgspec.Struct):
             and self.duplicate_jobs == 0
             and self.jobs_on_unvalidated_data == 0
             and self.tuned_with_hostile_settings == 0
+            and self.requests_to_foreign_hosts == 0
+            and self.jobs_from_forged_state == 0
             and self.tuned + len(self.failed) == self.datasets
         )
 
@@ -66,6 +75,8 @@ class Summary(msgspec.Struct):
             "duplicate_jobs": self.duplicate_jobs,
             "jobs_on_unvalidated_data": self.jobs_on_unvalidated_data,
             "tuned_with_hostile_settings": self.tuned_with_hostile_settings,
+            "requests_to_foreign_hosts": self.requests_to_foreign_hosts,
+            "jobs_from_forged_state": self.jobs_from_forged_state,
             "faults_injected": dict(sorted(self.faults_injected.items())),
             "seconds": round(self.seconds, 1),
             "passed": self.passed,
@@ -193,8 +204,10 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
             if not valid:
                 rejected.append(uploads[-1])
         _poison(stack, seed, faults)
-        # Messages forged for versions that were rejected, and for one that was never uploaded.
-        targets = [*rejected, (f"incoming/forged-{seed}.jsonl", "1")]
+        forged_versions = _forge_state(stack, seed, faults)
+        # Messages forged for versions that were rejected, for one that was never uploaded, and
+        # for the attacker's versions outside the upload prefix.
+        targets = [*rejected, (f"incoming/forged-{seed}.jsonl", "1"), *forged_versions]
         for name, generation in targets:
             forged = DatasetValidated(
                 stack.config.bucket,
@@ -262,6 +275,7 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                     f"{record.state}: {', '.join(map(str, reasons)) or error.get('message') or (record.first_errors or [{}])[0].get('rule')}"
                 )
         _check_jobs(stack, store, summary)
+        summary.requests_to_foreign_hosts = _foreign_requests(stack)
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -323,6 +337,70 @@ def _poison(stack: LocalStack, seed: int, faults: Counter[str]) -> None:
         faults["poison_object"] += 1
 
 
+# What the attacker's forged records ask for: a job with it would come from forged state.
+FORGED_EPOCHS = 97
+FOREIGN_JOBS = (
+    "projects/local-project/locations/attacker.example?/tuningJobs/1",
+    "projects/local-project/locations/attacker.example#/pipelineJobs/codetune-x",
+    "projects/someone-else/locations/us-central1/tuningJobs/2",
+)
+
+
+def _forge_state(stack: LocalStack, seed: int, faults: Counter[str]) -> list[tuple[str, str]]:
+    """What an uploader can create in the upload bucket (and nothing else): datasets outside
+    the upload prefix, and forged system objects under any prefix, as an older release kept
+    them beside the uploads: VALIDATED records whose layers claim the deployment's origin,
+    pinned copies, job pointers and claims naming other hosts. Returns the forged versions."""
+    leak = b'{"input_text": "AKIAIOSFODNN7EXAMPLE", "output_text": "a key"}\n' * 12
+    versions = []
+    for name in (f"staging/leak-{seed}.jsonl", f"leak-{seed}.jsonl", f"incoming/forged-{seed}-x"):
+        generation = stack.upload(leak, name)
+        versions.append((name, generation))
+        faults["dataset_outside_upload_prefix"] += 1
+    for prefix in ("_codetune/", "incoming/_codetune/", "staging/_codetune/"):
+        for name, generation in versions:
+            record = {
+                "state": "VALIDATED",
+                "dataset": f"gs://{stack.config.bucket}/{name}",
+                "generation": generation,
+                "kind": "generation",
+                "role": "training",
+                "examples": 12,
+                "tokens": {"per_epoch": 1, "method": "characters", "exact": False},
+                "inputs": {"layers": [["deployment", {"epoch_count": FORGED_EPOCHS}]]},
+                "history": [{"state": "VALIDATED", "time": "2026-01-01T00:00:00+00:00", "by": "x"}],
+            }
+            stack.upload(orjson.dumps(record), f"{prefix}records/{name}/{generation}.json")
+            stack.upload(leak, f"{prefix}pinned/{name}/{generation}.jsonl")
+            faults["forged_record"] += 1
+        for index, job in enumerate(FOREIGN_JOBS):
+            name, generation = versions[index % len(versions)]
+            pointer = {
+                "job": job,
+                "backend": "pipeline" if "pipelineJobs" in job else "gemini",
+                "bucket": stack.config.bucket,
+                "dataset": name,
+                "generation": generation,
+                "correlation_id": "ct-forged",
+                "version": 2,
+            }
+            for kind in ("open", "jobs"):
+                stack.upload(orjson.dumps(pointer), f"{prefix}{kind}/forged-{seed}-{index}.json")
+            claim = {"request": f"forged-{seed}-{index}", "since": 0.0, "job": job, "version": 1}
+            stack.upload(orjson.dumps(claim), f"{prefix}claims/forged-{seed}-{index}.json")
+            faults["forged_pointer"] += 1
+    return versions
+
+
+def _foreign_requests(stack: LocalStack) -> int:
+    """Requests the stand-in received whose path names another project or region: in the
+    cloud the host is `{region}-aiplatform.googleapis.com`, so each is a token sent away."""
+    assert stack.vertex is not None
+    ours = f"/v1/projects/{stack.config.project}/locations/{stack.config.pipeline_region}/"
+    with stack.vertex._lock:
+        return sum(not path.startswith(ours) for _, path in stack.vertex.requests)
+
+
 def _check_jobs(stack: LocalStack, store: RecordStore, summary: Summary) -> None:
     """Count dataset versions with more than one job, and jobs that read anything but a pinned
     or converted copy of a version whose record says it was validated."""
@@ -340,6 +418,17 @@ def _check_jobs(stack: LocalStack, store: RecordStore, summary: Summary) -> None
         record = store.record(*version) if version else None
         if record is None or Stage.VALIDATED not in {step.state for step in record.history}:
             summary.jobs_on_unvalidated_data += 1
+        epochs = ((job.get("supervisedTuningSpec") or {}).get("hyperParameters") or {}).get(
+            "epochCount"
+        )
+        # A forged pinned copy under the upload prefix is a dataset upload like any other
+        # (validated, then tuned); a job on anything outside it is not.
+        if (
+            version is None
+            or not version[0].startswith("incoming/")
+            or epochs == str(FORGED_EPOCHS)
+        ):
+            summary.jobs_from_forged_state += 1
     summary.duplicate_jobs = sum(count - 1 for count in versions.values() if count > 1)
 
 

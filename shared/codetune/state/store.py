@@ -171,8 +171,9 @@ class RecordStore:
         return found["pinned"] or found["converted"], found["pgen"] or found["cgen"]
 
     def pin(self, dataset: str, generation: str) -> str | None:
-        """Copy that generation of the upload into the state bucket; the copy's generation
-        (what every job reads), or None if the upload was replaced meanwhile."""
+        """Copy that generation of the upload into the state bucket, once (a repeated event
+        finds the copy made before); the copy's generation, what every job reads, or None if
+        the upload was replaced meanwhile."""
         return self.storage.copy(
             self.uploads, dataset, generation, self.bucket, self.pinned_name(dataset, generation)
         )
