@@ -1112,3 +1112,23 @@ def test_the_log_lines_metrics_count_carry_their_labels(
     [ready] = [r for r in caplog.records if r.getMessage() == "tuned model ready"]
     assert ready.base_model == "code-bison@002"  # type: ignore[attr-defined]
     assert ready.seconds_since_upload >= 0  # type: ignore[attr-defined]
+
+
+def test_a_gemini_evaluation_set_past_1000_is_held_to_30_percent_of_training(
+    storage: MemoryStorage,
+) -> None:
+    """Google's limit for 3.x and 2.5 models, which only the pair tells: checked before any job."""
+    evaluation = dataset([generation(i) for i in range(10_000, 11_001)])  # 1,001 examples
+    storage.put(BUCKET, "incoming/q.tuning.json", orjson.dumps({"evaluation": "q.eval.jsonl"}))
+    obj = upload(storage, "incoming/q.eval.jsonl", evaluation)
+    assert validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG) is Validation.VALIDATED
+    vertex = FakeVertex()
+    small = validated(storage, "incoming/q.jsonl", dataset(generation_dataset(3_000)))
+    assert tune_dataset(small, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    record = store(storage).record(small.name, small.generation)
+    assert record is not None and record.error is not None
+    [problem] = record.error["problems"]
+    assert "at most 30% of the training examples (900)" in problem["message"]
+    storage.put(BUCKET, "incoming/r.tuning.json", orjson.dumps({"evaluation": "q.eval.jsonl"}))
+    enough = validated(storage, "incoming/r.jsonl", dataset(generation_dataset(3_400)))
+    assert tune_dataset(enough, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED

@@ -160,18 +160,17 @@ PLANS: list[tuple[str, DatasetKind, dict[str, Any]]] = [
         GEN,
         {"epoch_count": 5, "learning_rate_multiplier": 0.5, "adapter_size": 16},
     ),
-    ("lite", CHAT, {"large_model_reference": "gemini-2.5-flash-lite", "adapter_size": 1}),
+    ("lite", CHAT, {"large_model_reference": "gemini-3.5-flash-lite", "adapter_size": 1}),
     (
         "3.1-lite",
         GEN,
-        {"large_model_reference": "gemini-3.1-flash-lite", "adapter_size": 32, "epoch_count": 2},
+        {"large_model_reference": "gemini-3.1-flash-lite", "adapter_size": 16, "epoch_count": 2},
     ),
     ("validation", GEN, {"evaluation_data_uri": "gs://tuning-drop/incoming/snippets.eval.jsonl"}),
     (
         "cmek-sa-labels",
         GEN,
         {
-            "encryption_spec_key_name": "projects/acme-ml/locations/us-central1/keyRings/r/cryptoKeys/k",
             "service_account": "tuner@acme-ml.iam.gserviceaccount.com",
             "labels": {"team": "ml"},
         },
@@ -260,12 +259,32 @@ def test_hyperparameter_ranges() -> None:
     assert rejected(epoch_count=0) == [("epoch_count", "range")]
     assert rejected(learning_rate_multiplier=0) == [("learning_rate_multiplier", "S-16")]
     assert rejected(adapter_size=3) == [("adapter_size", "gemini")]
-    assert rejected(large_model_reference="gemini-2.5-flash-lite", adapter_size=32) == [
+    assert rejected(large_model_reference="gemini-3.5-flash-lite", adapter_size=32) == [
         ("adapter_size", "gemini")
     ]
-    assert rejected(
-        encryption_spec_key_name="projects/a/locations/europe-west4/keyRings/r/cryptoKeys/k"
-    ) == [("encryption_spec_key_name", "gemini")]
+
+
+def test_the_model_table_refuses_what_the_model_does_not_take() -> None:
+    """Per model (docs/gemini.md): 3.x tunes only in us-central1 and europe-west4 and takes no
+    CMEK key; 2.5 Pro takes adapter sizes up to 8."""
+    with pytest.raises(PlanRejected) as raised:
+        plan(pipeline_region="asia-east1")
+    [problem] = raised.value.problems
+    assert problem.parameter == "pipeline_region"
+    assert "us-central1, europe-west4" in problem.message
+    key = "projects/acme-ml/locations/us-central1/keyRings/r/cryptoKeys/k"
+    with pytest.raises(PlanRejected) as raised:
+        plan(encryption_spec_key_name=key)
+    [problem] = raised.value.problems
+    assert (problem.parameter, problem.rule) == ("encryption_spec_key_name", "gemini")
+    assert "CMEK" in problem.message
+    before = date(2026, 6, 1)  # when 2.5 still tuned, with CMEK and in more regions
+    pro = {"large_model_reference": "gemini-2.5-pro"}
+    assert plan_on(before, **pro, adapter_size=16) == [("adapter_size", "gemini")]
+    assert plan_on(before, **pro, pipeline_region="asia-east1", encryption_spec_key_name=key) == [
+        ("encryption_spec_key_name", "gemini")  # a key in another region than the job's
+    ]
+    assert isinstance(plan_on(before, **pro, encryption_spec_key_name=key), list)
 
 
 def test_the_pipeline_refuses_geminis_own_parameters() -> None:
@@ -361,30 +380,39 @@ def plan_on(day: date, **values: object) -> list[tuple[str, str]] | list[str]:
 def test_the_default_is_the_newest_generally_available_flash_on_the_tuning_page() -> None:
     default = gemini_models.GEMINI_MODELS[gemini_models.DEFAULT_MODEL]
     flashes = [m for m in gemini_models.MODELS if m.name.endswith("-flash") and m.released]
-    assert default.shutdown is None
+    today = date(2026, 12, 3)
+    assert default.retirement is None or default.days_left(today) > 90  # type: ignore[operator]
     assert default.released == max(m.released for m in flashes if m.released)
 
 
-def test_every_row_cites_its_source_and_limits() -> None:
-    for model in gemini_models.MODELS:
-        assert model.source and model.max_tokens_per_example > 0, model.name
-        assert model.adapter_sizes is None or set(model.adapter_sizes) <= set(
-            gemini_models.ADAPTER_SIZES
-        )
+def test_the_retired_models_are_refused_today_with_their_replacement() -> None:
+    """Vertex AI retired 2.5 Pro, Flash and Flash-Lite on 2026-10-20 and 2.0 on 2026-06-01."""
+    today = date(2026, 12, 3)
+    for name, instead in (
+        ("gemini-2.5-pro", "gemini-3.8-flash"),
+        ("gemini-2.5-flash", "gemini-3.5-flash"),
+        ("gemini-2.5-flash-lite", "gemini-3.5-flash-lite"),
+        ("gemini-2.0-flash-001", "gemini-3.1-flash-lite"),
+    ):
+        with pytest.raises(PlanRejected) as raised:
+            plan_tuning_job(
+                DATASET, GEN, 200, resolve([("test", {**BASE, "large_model_reference": name})])[0],
+                today=today,
+            )  # fmt: skip
+        [problem] = raised.value.problems
+        assert problem.rule == "lifecycle" and instead in problem.message, problem
 
 
-def test_a_model_past_its_shutdown_is_refused_and_one_near_it_warned_about() -> None:
-    flash = gemini_models.GEMINI_MODELS["gemini-2.5-flash"]
-    assert flash.shutdown is not None
-    after = plan_on(flash.shutdown, large_model_reference="gemini-2.5-flash")
-    assert after == [("large_model_reference", "lifecycle")]
-    near = plan_on(flash.shutdown - timedelta(days=90), large_model_reference="gemini-2.5-flash")
-    assert any("gemini-3.5-flash-lite" in w and "shuts down on 2026-12-01" in w for w in near)
-    far = plan_on(flash.shutdown - timedelta(days=91), large_model_reference="gemini-2.5-flash")
-    assert not any("shuts down" in w for w in far)
-    assert not any(
-        "shuts down" in w for w in plan_on(date(2030, 1, 1))
-    )  # the default: none announced
+def test_a_model_past_its_retirement_is_refused_and_one_near_it_warned_about() -> None:
+    flash = gemini_models.GEMINI_MODELS["gemini-3.5-flash"]
+    assert flash.retirement == date(2027, 5, 19)
+    assert plan_on(flash.retirement) == [("large_model_reference", "lifecycle")]
+    near = plan_on(flash.retirement - timedelta(days=90))
+    assert any("retires on Vertex AI on 2027-05-19 (90 days)" in w for w in near)
+    far = plan_on(flash.retirement - timedelta(days=91))
+    assert not any("retires" in w for w in far)
+    lite = {"large_model_reference": "gemini-3.5-flash-lite"}  # none announced
+    assert not any("retires" in w for w in plan_on(date(2030, 1, 1), **lite))
 
 
 def test_a_model_or_region_outside_the_table_is_refused_with_the_valid_ones() -> None:

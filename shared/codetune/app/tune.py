@@ -132,9 +132,10 @@ def tune_dataset(
                     )
                 ]
             )
-        evaluation, evaluation_format = validated_evaluation(
+        evaluation, evaluation_format, evaluation_examples = validated_evaluation(
             plan.evaluation_source, plan.base_model, store, settings.upload_prefix
         )
+        evaluation_share(plan.base_model, evaluation_examples, record.examples or 0)
         pinned = DatasetRef(store.pinned_uri(dataset.name, dataset.generation), record.pinned)
         unchanged_copy(pinned, storage)
         warnings = list(plan.warnings)
@@ -249,15 +250,36 @@ def unchanged_copy(pinned: DatasetRef, storage: ObjectStore) -> None:
         )
 
 
+def evaluation_share(base_model: str, evaluation: int, training: int) -> None:
+    """The model's share of evaluation to training examples (Gemini: at most 30% past 1,000
+    evaluation examples), which only the pair can tell."""
+    rules = rules_for(base_model) or default_rules()
+    if rules.evaluation_share is None:
+        return
+    start, share = rules.evaluation_share
+    if evaluation > start and evaluation > share * training:
+        raise PlanRejected(
+            [
+                Problem(
+                    "evaluation_data_uri",
+                    str(rules.evaluation_rule),
+                    f"{evaluation:,} evaluation examples for {training:,} training examples: "
+                    f"past {start:,}, {base_model} takes at most {share:.0%} of the training "
+                    f"examples ({int(share * training):,})",
+                )
+            ]
+        )
+
+
 def validated_evaluation(
     uri: str | None, base_model: str, store: RecordStore, upload_prefix: str
-) -> tuple[DatasetRef | None, DatasetFormat]:
+) -> tuple[DatasetRef | None, DatasetFormat, int]:
     """No job from an invalid dataset: the evaluation dataset's live version must have passed
     validate too, as an evaluation dataset for the same base model's rules, and it must be an
     upload of the same bucket (a dataset may not point a job at another bucket's data). Its
     pinned copy is what the job reads."""
     if uri is None:
-        return None, DatasetFormat.SEED
+        return None, DatasetFormat.SEED, 0
     ref = DatasetRef(uri)  # a manifest names an object, never a generation: '#' is a character
     bucket = store.uploads
     if ref.bucket != bucket or not ref.name.startswith(upload_prefix):
@@ -302,7 +324,7 @@ def validated_evaluation(
         )
     pinned = DatasetRef(store.pinned_uri(ref.name, live.generation), record.pinned)
     unchanged_copy(pinned, store.storage)
-    return pinned, DatasetFormat(record.format or DatasetFormat.SEED)
+    return pinned, DatasetFormat(record.format or DatasetFormat.SEED), record.examples or 0
 
 
 # How long tune may search for near-overlaps (opt-in warnings): its timeout, the push

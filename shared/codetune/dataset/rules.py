@@ -197,6 +197,9 @@ class RuleSet(msgspec.Struct, frozen=True):
     evaluation_rule: Rule
     # Gemini: the largest training file, in bytes, once converted to Gemini's format.
     max_training_file_bytes: int | None = None
+    # Gemini: past this many evaluation examples, at most this share of the training examples
+    # (checked by tune, which knows both counts).
+    evaluation_share: tuple[int, float] | None = None
 
     @property
     def legacy(self) -> bool:

@@ -1,21 +1,21 @@
-"""The Gemini base models that supervised tuning accepts, their limits, regions and lifecycle.
+"""The Gemini base models that supervised tuning accepts on Vertex AI: limits, regions, CMEK
+and lifecycle, one row per model, each citing where it was read and when.
 
-One row per model, each citing where it was read (late 2026). Where a page could not be read,
-the row says so rather than guess; such a value falls back to what Vertex AI itself checks.
-
-Sources:
-- [tuning] "About supervised fine-tuning for Gemini models" and the tuning API reference
-  (cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-supervised-tuning;
-  docs.cloud.google.com/gemini-enterprise-agent-platform/reference/models/tuning): the supported
-  models (3.5 Flash-Lite, 3.5 Flash, 3.1 Flash-Lite, 2.5 Pro, 2.5 Flash, 2.5 Flash-Lite) and the
-  limitations tables (2.5 Flash / Flash-Lite: 131,072 tokens per example, 5,000 validation
-  examples, 1 GB JSONL, 1M text examples, adapter sizes 1-16; 2.5 Pro and 2.0 Flash: adapter
-  sizes 1-8). The 3.5 Flash / Flash-Lite table exists but its values were not read.
-- [regions] "Supervised fine-tuning region settings"
-  (cloud.google.com/vertex-ai/generative-ai/docs/models/gemini-supervised-tuning-region-settings).
-- [lifecycle] Gemini API "Gemini deprecations" (ai.google.dev/gemini-api/docs/deprecations):
-  release and shutdown dates and recommended replacements; Vertex AI's own dates may differ.
-- [firebase] Firebase AI Logic notice: Gemini 2.0 Flash and Flash-Lite shut down on 2026-06-01.
+Sources (each read 2026-12-03 unless the row says otherwise):
+- [sft] "About supervised fine-tuning for Gemini models", the per-model tables
+  (docs.cloud.google.com/gemini-enterprise-agent-platform/models/tuning/supervised-tuning,
+  "Last updated 2026-09-25"): the tunable models; for 3.5 Flash, 3.5 Flash-Lite, 3.1 Flash-Lite
+  and 2.5 Flash / Flash-Lite: 131,072 input+output tokens per training example, a validation
+  dataset of at most 5,000 examples (or 30% of the training examples past 1,000), 1 GB of JSONL
+  and 10M text examples, adapter sizes 1, 2, 4, 8, 16 (2.5 Pro: 1-8); 3.x models tune only in
+  us-central1 and europe-west4, and without CMEK.
+- [api] the tuning API reference (.../reference/models/tuning): 3.5 Flash-Lite listed.
+- [versions] the Vertex AI model versions page (.../models/model-versions, a mid-October 2026
+  copy): release and retirement dates on Vertex AI and Google's named replacements. Google:
+  "Retirement timelines may be extended, they won't be moved to an earlier date." The Gemini
+  Developer API keeps its own schedule and has no tuning: its dates do not apply here.
+- [regions] "Supervised fine-tuning region settings" (read 2026-11): the regions of the 2.x
+  models.
 """
 
 from __future__ import annotations
@@ -32,13 +32,15 @@ ADAPTER_SIZES = {
     16: "ADAPTER_SIZE_SIXTEEN",
     32: "ADAPTER_SIZE_THIRTY_TWO",  # the TuningJob enum's largest (aiplatform v1)
 }
-RECOMMENDED_EXAMPLES = 100  # [tuning]: "we recommend that you start with 100 examples"
-SHUTDOWN_WARNING_DAYS = 90  # warn this long before a model's announced shutdown
+RECOMMENDED_EXAMPLES = 100  # [sft]: "we recommend that you start with 100 examples"
+RETIREMENT_WARNING_DAYS = 90  # warn this long before a model's announced retirement
+# [sft]: a validation dataset past this many examples may hold at most this share of the
+# training examples.
+VALIDATION_SHARE_FROM = 1_000
+VALIDATION_SHARE = 0.30
 
-# [regions]: where a tuning job may run (and its tuned model is uploaded). The page's list was
-# read up to "us-": of the US regions only us-central1 (Google's own examples) is listed here;
-# any other is refused until the page is read in full.
-TUNING_REGIONS = (
+# [regions]: where a 2.x tuning job may run (and its tuned model is uploaded).
+REGIONS_2X = (
     "asia-east1",
     "asia-east2",
     "asia-northeast1",
@@ -63,101 +65,104 @@ TUNING_REGIONS = (
     "southamerica-east1",
     "us-central1",
 )
+REGIONS_3X = ("us-central1", "europe-west4")  # [sft]: the 3.x tables
+TUNING_REGIONS = tuple(dict.fromkeys((*REGIONS_3X, *REGIONS_2X)))
 
 
 class GeminiModel(msgspec.Struct, frozen=True):
-    """A tunable Gemini base model."""
+    """A Gemini base model supervised tuning accepts (or accepted) on Vertex AI."""
 
     name: str  # the model id sent as baseModel
-    adapter_sizes: tuple[int, ...] | None  # None: not read; Vertex AI checks the value
-    released: date | None  # general availability; None: not read
-    shutdown: date | None  # announced earliest shutdown; None: none announced
-    replacement: str | None  # Google's recommended replacement
+    released: date | None  # general availability on Vertex AI; None: not read
+    retirement: date | None  # announced retirement on Vertex AI (earliest); None: none
+    replacement: str | None  # the model Google names in its place
     source: str  # the source tags above
+    regions: tuple[str, ...] = REGIONS_3X
+    cmek: bool = False  # whether the job takes encryptionSpec.kmsKeyName
+    adapter_sizes: tuple[int, ...] = (1, 2, 4, 8, 16)
     max_tokens_per_example: int = 131_072
     max_validation_examples: int = 5_000
-    max_training_examples: int = 1_000_000
+    max_training_examples: int = 10_000_000  # text-only examples
     max_training_file_bytes: int = 1024**3
     note: str = ""  # what could not be read
 
     def days_left(self, today: date) -> int | None:
-        return None if self.shutdown is None else (self.shutdown - today).days
+        return None if self.retirement is None else (self.retirement - today).days
 
-
-_1_TO_16 = (1, 2, 4, 8, 16)
-_1_TO_8 = (1, 2, 4, 8)
-_NOT_READ = "3.5 limitations table not read: 2.5's limits assumed, adapter size left to Vertex AI"
 
 MODELS: tuple[GeminiModel, ...] = (
     GeminiModel(
         "gemini-3.5-flash",
-        adapter_sizes=None,
         released=date(2026, 5, 19),
-        shutdown=None,
+        retirement=date(2027, 5, 19),  # "2027-05-19 or later"
         replacement=None,
-        source="tuning, lifecycle",
-        note=_NOT_READ,
+        source="sft, versions",
     ),
     GeminiModel(
         "gemini-3.5-flash-lite",
-        adapter_sizes=None,
         released=date(2026, 7, 21),
-        shutdown=None,
+        retirement=None,
         replacement=None,
-        source="tuning, lifecycle",
-        note=_NOT_READ,
+        source="sft, api, versions",
+        note="retirement date not read",
     ),
     GeminiModel(
         "gemini-3.1-flash-lite",
-        adapter_sizes=None,
         released=date(2026, 5, 7),
-        shutdown=date(2027, 5, 7),
-        replacement="gemini-3.5-flash-lite",
-        source="tuning, lifecycle",
-        note="limitations table not read: 2.5's limits assumed, adapter size left to Vertex AI",
+        retirement=date(2027, 5, 7),  # "2027-05-07 or later"
+        replacement=None,
+        source="sft, versions",
     ),
     GeminiModel(
         "gemini-2.5-pro",
-        adapter_sizes=_1_TO_8,
         released=date(2025, 6, 17),
-        shutdown=date(2026, 12, 1),
-        replacement="gemini-3.8-flash",
-        source="tuning, lifecycle",
+        retirement=date(2026, 10, 20),
+        replacement="gemini-3.8-flash",  # Google's name; not itself tunable
+        source="sft, versions, regions",
+        adapter_sizes=(1, 2, 4, 8),
+        regions=REGIONS_2X,
+        cmek=True,
     ),
     GeminiModel(
         "gemini-2.5-flash",
-        adapter_sizes=_1_TO_16,
         released=date(2025, 6, 17),
-        shutdown=date(2026, 12, 1),
-        replacement="gemini-3.5-flash-lite",
-        source="tuning, lifecycle",
+        retirement=date(2026, 10, 20),
+        replacement="gemini-3.5-flash",
+        source="sft, versions, regions",
+        regions=REGIONS_2X,
+        cmek=True,
     ),
     GeminiModel(
         "gemini-2.5-flash-lite",
-        adapter_sizes=_1_TO_16,
         released=None,
-        shutdown=None,
-        replacement=None,
-        source="tuning, lifecycle",
-        note="release date not read; not deprecated",
+        retirement=date(2026, 10, 20),
+        replacement="gemini-3.5-flash-lite",
+        source="sft, versions, regions",
+        note="release date not read",
+        regions=REGIONS_2X,
+        cmek=True,
     ),
     GeminiModel(
         "gemini-2.0-flash-001",
-        adapter_sizes=_1_TO_8,
         released=None,
-        shutdown=date(2026, 6, 1),
+        retirement=date(2026, 6, 1),
         replacement="gemini-3.1-flash-lite",
-        source="tuning, firebase",
+        source="versions, regions",
+        adapter_sizes=(1, 2, 4, 8),
         note="release date not read",
+        regions=REGIONS_2X,
+        cmek=True,
     ),
     GeminiModel(
         "gemini-2.0-flash-lite-001",
-        adapter_sizes=_1_TO_8,
         released=None,
-        shutdown=date(2026, 6, 1),
+        retirement=date(2026, 6, 1),
         replacement="gemini-3.1-flash-lite",
-        source="tuning, firebase",
+        source="versions, regions",
+        adapter_sizes=(1, 2, 4, 8),
         note="release date not read",
+        regions=REGIONS_2X,
+        cmek=True,
     ),
 )
 GEMINI_MODELS = {model.name: model for model in MODELS}
@@ -170,15 +175,17 @@ DEFAULT_MODEL = "gemini-3.5-flash"
 def markdown_table() -> str:
     """The documentation's table of tunable models (docs/gemini.md), from MODELS."""
     rows = [
-        "| model | adapter sizes | tokens per example | validation examples | training file | released | shutdown | replacement | source | not read |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| model | regions | CMEK | adapter sizes | tokens per example | validation examples | training file | released | retirement on Vertex AI | replacement | source | not read |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in MODELS:
-        sizes = ", ".join(map(str, m.adapter_sizes)) if m.adapter_sizes else "(left to Vertex AI)"
+        regions = ", ".join(m.regions) if m.regions == REGIONS_3X else f"{len(m.regions)} regions"
         size = f"{m.max_training_file_bytes // 1024**3} GB, {m.max_training_examples:,} examples"
         rows.append(
-            f"| `{m.name}` | {sizes} | {m.max_tokens_per_example:,} | {m.max_validation_examples:,} "
-            f"| {size} | {m.released or '—'} | {m.shutdown or 'none announced'} "
+            f"| `{m.name}` | {regions} | {'yes' if m.cmek else 'no'} "
+            f"| {', '.join(map(str, m.adapter_sizes))} | {m.max_tokens_per_example:,} "
+            f"| {m.max_validation_examples:,} (30% of training past {VALIDATION_SHARE_FROM:,}) "
+            f"| {size} | {m.released or '—'} | {m.retirement or 'none announced'} "
             f"| {m.replacement or '—'} | {m.source} | {m.note or '—'} |"
         )
     return "\n".join(rows) + "\n"

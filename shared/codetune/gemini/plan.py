@@ -36,6 +36,7 @@ from codetune.tuning.common import (
 from codetune.tuning.parameters import GEMINI, Problem, TuningParameters, refused
 
 REQUEST_LABEL = "codetune-request"
+OWN_LABELS = 4
 
 
 class TuningJobPlan(msgspec.Struct, frozen=True):
@@ -78,22 +79,55 @@ class TuningJobPlan(msgspec.Struct, frozen=True):
 
 
 def lifecycle(model: models.GeminiModel, today: date, warnings: list[str]) -> list[Problem]:
-    """A model past its announced shutdown is refused; one within SHUTDOWN_WARNING_DAYS of it
-    gets a warning naming Google's recommended replacement."""
+    """A model past its announced retirement on Vertex AI is refused; one within
+    RETIREMENT_WARNING_DAYS of it gets a warning naming Google's replacement."""
     left = model.days_left(today)
-    if left is None or left > models.SHUTDOWN_WARNING_DAYS:
+    if left is None or left > models.RETIREMENT_WARNING_DAYS:
         return []
-    instead = f"; Google recommends {model.replacement}" if model.replacement else ""
+    instead = f"; Google names {model.replacement} in its place" if model.replacement else ""
     if left <= 0:
         return [
             Problem(
                 "large_model_reference",
                 "lifecycle",
-                f"{model.name} was shut down on {model.shutdown}{instead}",
+                f"{model.name} was retired on Vertex AI on {model.retirement}{instead}",
             )
         ]
-    warnings.append(f"{model.name} shuts down on {model.shutdown} ({left} days){instead}")
+    warnings.append(
+        f"{model.name} retires on Vertex AI on {model.retirement} ({left} days){instead}"
+    )
     return []
+
+
+def model_problems(model: models.GeminiModel, p: TuningParameters) -> list[Problem]:
+    """What the model's own table refuses: a region it does not tune in, a CMEK key where it
+    takes none, an adapter size it does not take."""
+    found = []
+    if p.pipeline_region and p.pipeline_region not in model.regions:
+        found.append(
+            Problem(
+                "pipeline_region",
+                "gemini",
+                f"{model.name} tunes only in {', '.join(model.regions)}, not {p.pipeline_region}",
+            )
+        )
+    if p.encryption_spec_key_name and not model.cmek:
+        found.append(
+            Problem(
+                "encryption_spec_key_name",
+                "gemini",
+                f"{model.name} tuning does not support customer-managed keys (CMEK)",
+            )
+        )
+    if p.adapter_size is not None and p.adapter_size not in model.adapter_sizes:
+        found.append(
+            Problem(
+                "adapter_size",
+                "gemini",
+                f"{model.name} takes adapter sizes {', '.join(map(str, model.adapter_sizes))}",
+            )
+        )
+    return found
 
 
 def plan_tuning_job(
@@ -106,7 +140,7 @@ def plan_tuning_job(
     state_bucket: str | None = None,
 ) -> TuningJobPlan:
     """The tuningJobs.create request; PlanRejected lists every problem. `today` decides the
-    model's lifecycle (a model past its shutdown is refused, one near it warned about)."""
+    model's lifecycle (a model past its retirement is refused, one near it warned about)."""
     model = models.GEMINI_MODELS.get(p.large_model_reference or models.DEFAULT_MODEL)
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -121,10 +155,11 @@ def plan_tuning_job(
         )
     else:
         problems += lifecycle(model, today or date.today(), warnings)
+        problems += model_problems(model, p)
     problems += dataset_and_project_problems(dataset, examples, p)
     if not p.pipeline_region:
         fail(Problem("pipeline_region", "required", "the tuning job's region is required"))
-    elif p.pipeline_region not in models.TUNING_REGIONS:
+    elif model is None and p.pipeline_region not in models.TUNING_REGIONS:
         fail(
             Problem(
                 "pipeline_region",
@@ -138,27 +173,6 @@ def plan_tuning_job(
         fail(Problem("epoch_count", "range", "1 to 100 epochs"))
     if p.learning_rate_multiplier is not None and p.learning_rate_multiplier <= 0:
         fail(Problem("learning_rate_multiplier", "S-16", "must be greater than 0"))
-    if p.adapter_size is not None and p.adapter_size not in models.ADAPTER_SIZES:
-        fail(
-            Problem(
-                "adapter_size",
-                "gemini",
-                f"adapter sizes are {', '.join(map(str, models.ADAPTER_SIZES))}",
-            )
-        )
-    elif (
-        p.adapter_size is not None
-        and model is not None
-        and model.adapter_sizes is not None
-        and p.adapter_size not in model.adapter_sizes
-    ):
-        fail(
-            Problem(
-                "adapter_size",
-                "gemini",
-                f"{model.name} takes adapter sizes {', '.join(map(str, model.adapter_sizes or ()))}",
-            )
-        )
     if p.evaluation_data_uri is not None and not GCS_OBJECT_URI.match(p.evaluation_data_uri):
         fail(Problem("evaluation_data_uri", "S-10", "must be a gs://bucket/object URI"))
     if p.encryption_spec_key_name is not None:
@@ -181,7 +195,8 @@ def plan_tuning_job(
             )
     if p.service_account and not SERVICE_ACCOUNT.match(p.service_account):
         fail(Problem("service_account", "format", "must be a service account email"))
-    problems += name_and_label_problems(p, 3)
+    # codetune's own: dataset, base model, generation and the request digest.
+    problems += name_and_label_problems(p, OWN_LABELS)
     if problems:
         raise PlanRejected(problems)
     assert model is not None and p.project and p.pipeline_region

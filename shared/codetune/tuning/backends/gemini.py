@@ -125,6 +125,7 @@ class GeminiBackend:
             size_rule=Rule.GEMINI_SIZE,
             evaluation_rule=Rule.GEMINI_SIZE,
             max_training_file_bytes=model.max_training_file_bytes,
+            evaluation_share=(models.VALIDATION_SHARE_FROM, models.VALIDATION_SHARE),
         )
 
     def tuned_models(
