@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
-# Deploy codetune to a Google Cloud project: the upload bucket and the pipeline's output
-# bucket, topics with dead-letter topics, the four functions with a service account each, a
-# build account, the log sink, the sweep's schedule, and only the roles each part needs, each
-# bucket grant limited to the object prefixes its holder reads or writes (docs/deploy.md has the
-# table; a test holds it against this script's dry run).
+# Deploy codetune to a Google Cloud project: the upload bucket, the functions' state bucket and
+# the pipeline's output bucket, topics with dead-letter topics, the four functions with a service
+# account each, a build account, the log sink, the sweep's schedule, and only the roles each part
+# needs: custom roles with the Vertex AI permissions each identity uses, and on the upload bucket
+# grants limited by IAM conditions to the prefix and names their holder reads or writes
+# (docs/deploy.md has the table; a test holds it against this script's dry run).
 #
-#   deploy/deploy.sh --project P --region R --bucket B [--settings FILE] [--dry-run]
+#   deploy/deploy.sh --project P --region R --bucket B [--state-bucket S] [--uploader MEMBER]...
+#     [--settings FILE] [--dry-run]
 #
 # Safe to run again: creations that find their resource carry on, and every setting is then
-# applied with an update, so a second run changes nothing and fails nothing.
+# applied with an update, so a second run changes nothing and fails nothing. Run on a deployment
+# of an older version, it moves the state that version kept in the upload bucket to the state
+# bucket and removes the grants it no longer makes.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=deploy/lib.sh
@@ -26,7 +30,13 @@ SINK_FILTER='resource.type="aiplatform.googleapis.com/PipelineJob" AND jsonPaylo
 ACK_DEADLINE=600
 TUNE_TIMEOUT=${ACK_DEADLINE}s
 
-# --- APIs ---------------------------------------------------------------------------------------
+placeholders \
+  PROJECT_NUMBER "the project's number (gcloud projects describe); it names the service agents" \
+  RUN_APP_HASH "the part of a function's run.app URL that Cloud Run chose (serviceConfig.uri)" \
+  TRIGGER_SUBSCRIPTION "the Pub/Sub subscription Eventarc made for validate's trigger (transport.pubsub.subscription)" \
+  SINK_WRITER_IDENTITY "the log sink's writer identity (writerIdentity), made with the sink"
+
+section "APIs and service agents"
 run gcloud services enable aiplatform.googleapis.com cloudfunctions.googleapis.com \
   run.googleapis.com cloudbuild.googleapis.com artifactregistry.googleapis.com \
   eventarc.googleapis.com pubsub.googleapis.com storage.googleapis.com logging.googleapis.com \
@@ -42,13 +52,54 @@ STORAGE_AGENT=$(ask "service-$PROJECT_NUMBER@gs-project-accounts.iam.gserviceacc
 
 # --- Buckets: uniform access, public access prevention ------------------------------------------
 # https://cloud.google.com/storage/docs/using-public-access-prevention
-for bucket in "$BUCKET" "$OUTPUT_BUCKET"; do
+section "buckets"
+for bucket in "$BUCKET" "$STATE_BUCKET" "$OUTPUT_BUCKET"; do
   run_tolerant gcloud storage buckets create "gs://$bucket" --project "$PROJECT" --location "$REGION" \
     --uniform-bucket-level-access --public-access-prevention
   run gcloud storage buckets update "gs://$bucket" --uniform-bucket-level-access --public-access-prevention
 done
 
+# An older version kept the functions' state under _codetune/ in the upload bucket. Moved to the
+# state bucket under the same names, before the functions are replaced (the new ones read the
+# state bucket only: a claim left behind could let tune submit a job a second time) and once
+# more after, for what the old ones wrote meanwhile. An object whose name the state bucket
+# already has is left where it is (--no-clobber), and said. A move that fails stops the
+# deployment before any function is replaced.
+old_state_count() {  # objects under _codetune/ in the upload bucket
+  local listing
+  if listing=$(gcloud storage ls "gs://$BUCKET/${SYSTEM_PREFIX}**" 2>&1); then
+    grep -c '^gs://' <<<"$listing" || true
+  elif grep -q "matched no objects" <<<"$listing"; then
+    echo 0
+  else
+    echo "$listing" >&2
+    return 1
+  fi
+}
+move_old_state() {
+  if [ "$DRY_RUN" = 1 ]; then
+    echo "# moves what an older version left under gs://$BUCKET/$SYSTEM_PREFIX, if anything (a real run says how many)"
+    run gcloud storage mv --no-clobber "gs://$BUCKET/${SYSTEM_PREFIX%/}" "gs://$STATE_BUCKET"
+    return
+  fi
+  local found left
+  found=$(old_state_count)
+  [ "$found" -gt 0 ] || return 0
+  # The destination is the bucket itself: a prefix that already exists there would otherwise
+  # receive the moved prefix inside it (_codetune/_codetune/...).
+  run gcloud storage mv --no-clobber "gs://$BUCKET/${SYSTEM_PREFIX%/}" "gs://$STATE_BUCKET"
+  left=$(old_state_count)
+  echo "moved $((found - left)) objects of an older deployment from gs://$BUCKET/$SYSTEM_PREFIX" \
+    "to gs://$STATE_BUCKET/$SYSTEM_PREFIX" >&2
+  if [ "$left" -gt 0 ]; then
+    echo "  $left objects stay in gs://$BUCKET/$SYSTEM_PREFIX: the state bucket has objects of" \
+      "their names already; compare the two and remove the older by hand" >&2
+  fi
+}
+move_old_state
+
 # --- Topics, and dead letters kept 7 days in a pull subscription for a person to inspect --------
+section "topics"
 for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ" "$STORAGE_DLQ" \
   "$FINISHED_TOPIC"; do
   run_tolerant gcloud pubsub topics create "$topic" --project "$PROJECT"
@@ -61,47 +112,127 @@ for topic in "$VALIDATED_DLQ" "$EVENTS_DLQ" "$STORAGE_DLQ"; do
     --member "serviceAccount:$PUBSUB_AGENT" --role roles/pubsub.publisher
 done
 
-# --- Service accounts ---------------------------------------------------------------------------
+# --- Service accounts, custom roles, and every grant --------------------------------------------
+section "identities and roles"
 for account in "${ACCOUNTS[@]}"; do
   run_tolerant gcloud iam service-accounts create "$PREFIX-$account" --project "$PROJECT" \
     --display-name "codetune $account"
 done
-# Builds run as their own account: a new project's default build account may lack what a
-# functions build needs (https://cloud.google.com/functions/docs/securing/build-custom-sa).
-run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
-  --member "serviceAccount:$(sa build)" --role roles/cloudbuild.builds.builder
 
-# --- The upload bucket: each account, only the prefixes it reads or writes ----------------------
+# Custom roles: only the Vertex AI permissions each identity uses, in place of the project-wide
+# aiplatform.user and aiplatform.viewer. Each name is the one the REST method's reference gives
+# under "IAM Permissions" (tuningJobs: https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.tuningJobs,
+# pipelineJobs: https://cloud.google.com/vertex-ai/docs/reference/rest/v1/projects.locations.pipelineJobs),
+# except pipelineJobs.list, whose page was not read that far: its name follows the others. IAM
+# refuses a custom role naming a permission that does not exist, so a wrong one fails here.
+TUNER_PERMISSIONS=aiplatform.tuningJobs.create,aiplatform.tuningJobs.get,aiplatform.tuningJobs.list,aiplatform.tuningJobs.cancel,aiplatform.pipelineJobs.create,aiplatform.pipelineJobs.get,aiplatform.pipelineJobs.list,aiplatform.pipelineJobs.cancel
+READER_PERMISSIONS=aiplatform.tuningJobs.get,aiplatform.tuningJobs.list,aiplatform.pipelineJobs.get,aiplatform.pipelineJobs.list
+# The job account: Google's permissions for "Model tuning"
+# (https://cloud.google.com/vertex-ai/generative-ai/docs/access-control), with its
+# aiplatform.pipelineJobs.* and aiplatform.customJobs.* spelled out (a custom role takes no
+# wildcard) as the verbs of those resources' methods: create, get, list, cancel, delete. Its
+# storage.objects.* are the bucket grants below, not project-wide.
+RUNNER_PERMISSIONS=aiplatform.pipelineJobs.create,aiplatform.pipelineJobs.get,aiplatform.pipelineJobs.list,aiplatform.pipelineJobs.cancel,aiplatform.pipelineJobs.delete,aiplatform.customJobs.create,aiplatform.customJobs.get,aiplatform.customJobs.list,aiplatform.customJobs.cancel,aiplatform.customJobs.delete,aiplatform.datasets.export,aiplatform.datasets.get,aiplatform.models.upload,aiplatform.models.get,aiplatform.endpoints.create,aiplatform.endpoints.get,aiplatform.endpoints.deploy,aiplatform.metadataStores.get
+custom_role() {  # role title permissions: created, or brought to these permissions
+  local role=${1##*/} fields=(--project "$PROJECT" --title "$2" --permissions "$3" --stage GA)
+  run_tolerant gcloud iam roles create "$role" "${fields[@]}" \
+    --description "codetune (deploy/deploy.sh): only what $2 uses"
+  run gcloud iam roles update "$role" "${fields[@]}" --quiet
+}
+custom_role "$TUNER_ROLE" "codetune tune" "$TUNER_PERMISSIONS"
+custom_role "$READER_ROLE" "codetune job reader" "$READER_PERMISSIONS"
+custom_role "$RUNNER_ROLE" "codetune job runner" "$RUNNER_PERMISSIONS"
+grant_on_project() {  # account role
+  run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
+    --member "serviceAccount:$(sa "$1")" --role "$2"
+}
+# tune: create and follow jobs, run them as the job account (and no other).
+grant_on_project tune "$TUNER_ROLE"
+run gcloud iam service-accounts add-iam-policy-binding "$(sa pipeline)" --project "$PROJECT" \
+  --member "serviceAccount:$(sa tune)" --role roles/iam.serviceAccountUser
+# The job account (codetune-pipeline): runs every job, the pipeline and Gemini tuning alike.
+grant_on_project pipeline "$RUNNER_ROLE"
+# status and sweep: read jobs.
+grant_on_project status "$READER_ROLE"
+grant_on_project sweep "$READER_ROLE"
+# Builds run as their own account: a new project's default build account may lack what a
+# functions build needs. Cloud Run Builder is the role Google names for a function's build
+# account (https://cloud.google.com/run/docs/configuring/services/build-service-account): it
+# reads the source, writes logs and the image's artifacts, and no more (six permissions:
+# https://cloud.google.com/run/docs/reference/iam/roles), where cloudbuild.builds.builder also
+# reaches the project's builds, buckets and topics.
+grant_on_project build roles/run.builder
+
+# Grants of older versions that this one no longer makes: the broad project roles, and the
+# upload bucket's grants on the state the functions kept there. Removed by their exact
+# condition, so that the grants made below are never touched (none is ever missing), and before
+# the functions are replaced: the old ones can then write no state the new ones would not see
+# (their deliveries fail, are retried, and reach the new ones).
+for old in "${OLD_PROJECT_ROLES[@]}"; do
+  run_tolerant gcloud projects remove-iam-policy-binding "$PROJECT" --condition None \
+    --member "serviceAccount:$(sa "${old% *}")" --role "${old#* }"
+done
+revoke_on_uploads() {  # account role title expression
+  run_tolerant gcloud storage buckets remove-iam-policy-binding "gs://$BUCKET" \
+    --member "serviceAccount:$(sa "$1")" --role "$2" --condition "$(condition "$3" "$4")"
+}
 S=$SYSTEM_PREFIX U=$UPLOAD_PREFIX
-# validate: reads uploads (datasets, manifests); writes reports, records, pinned copies.
-grant_on_uploads validate roles/storage.objectViewer validate-reads-uploads "$(objects_under "$U")"
-grant_on_uploads validate roles/storage.objectUser validate-writes-reports "$(reports_beside_uploads)"
-grant_on_uploads validate roles/storage.objectUser validate-writes-state \
-  "$(objects_under "${S}records/" "${S}pinned/" "${S}reports/")"
-# tune: reads uploads (an evaluation dataset's live version) and pinned copies; writes records,
-# conversions, claims, job pointers.
-grant_on_uploads tune roles/storage.objectViewer tune-reads-data "$(objects_under "$U" "${S}pinned/")"
-grant_on_uploads tune roles/storage.objectUser tune-writes-state \
-  "$(objects_under "${S}records/" "${S}converted/" "${S}claims/" "${S}jobs/" "${S}open/")"
-# status: reads job pointers; writes records, closes open jobs.
-grant_on_uploads status roles/storage.objectViewer status-reads-pointers "$(objects_under "${S}jobs/")"
-grant_on_uploads status roles/storage.objectUser status-writes-state "$(objects_under "${S}records/" "${S}open/")"
-# sweep: lists the bucket (the reconciler), then does what validate and status do.
-grant_on_uploads sweep roles/storage.objectViewer sweep-lists-the-bucket "$(the_bucket_itself)"
-grant_on_uploads sweep roles/storage.objectViewer sweep-reads-data "$(objects_under "$U" "${S}jobs/")"
-grant_on_uploads sweep roles/storage.objectUser sweep-writes-reports "$(reports_beside_uploads)"
-grant_on_uploads sweep roles/storage.objectUser sweep-writes-state \
-  "$(objects_under "${S}records/" "${S}pinned/" "${S}reports/" "${S}open/")"
-# The pipeline account runs every job (the pipeline, and Gemini tuning: a TuningJob's
-# serviceAccount is "the service account that the tuningJob workload runs as", so Vertex AI's
-# own agents need nothing here): it reads the pinned and converted datasets only.
-grant_on_uploads pipeline roles/storage.objectViewer pipeline-reads-datasets \
-  "$(objects_under "${S}pinned/" "${S}converted/")"
+revoke_on_uploads validate roles/storage.objectUser validate-writes-state \
+  "$(objects_in "$BUCKET" "${S}records/" "${S}pinned/" "${S}reports/")"
+revoke_on_uploads tune roles/storage.objectViewer tune-reads-data "$(objects_in "$BUCKET" "$U" "${S}pinned/")"
+revoke_on_uploads tune roles/storage.objectUser tune-writes-state \
+  "$(objects_in "$BUCKET" "${S}records/" "${S}converted/" "${S}claims/" "${S}jobs/" "${S}open/")"
+revoke_on_uploads status roles/storage.objectViewer status-reads-pointers "$(objects_in "$BUCKET" "${S}jobs/")"
+revoke_on_uploads status roles/storage.objectUser status-writes-state \
+  "$(objects_in "$BUCKET" "${S}records/" "${S}open/")"
+revoke_on_uploads sweep roles/storage.objectViewer sweep-lists-the-bucket \
+  'resource.type == "storage.googleapis.com/Bucket"'
+revoke_on_uploads sweep roles/storage.objectViewer sweep-reads-data "$(objects_in "$BUCKET" "$U" "${S}jobs/")"
+revoke_on_uploads sweep roles/storage.objectUser sweep-writes-state \
+  "$(objects_in "$BUCKET" "${S}records/" "${S}pinned/" "${S}reports/" "${S}open/")"
+revoke_on_uploads pipeline roles/storage.objectViewer pipeline-reads-datasets \
+  "$(objects_in "$BUCKET" "${S}pinned/" "${S}converted/")"
+
+# The state bucket: the functions' own, read and written whole by each of them (the sweep also
+# lists it: objectUser holds storage.objects.list). No uploader has any grant there.
+for account in validate tune status sweep; do
+  run gcloud storage buckets add-iam-policy-binding "gs://$STATE_BUCKET" \
+    --member "serviceAccount:$(sa "$account")" --role roles/storage.objectUser
+done
+# The job account runs every job (the pipeline, and Gemini tuning: a TuningJob's serviceAccount
+# is "the service account that the tuningJob workload runs as", so Vertex AI's own agents need
+# nothing here): it reads the pinned copies and conversions, nothing else of the state.
+grant_on "$STATE_BUCKET" "serviceAccount:$(sa pipeline)" roles/storage.objectViewer \
+  pipeline-reads-datasets "$(objects_in "$STATE_BUCKET" "${S}pinned/" "${S}converted/")"
 # ... and writes its artifacts to its own bucket.
 run gcloud storage buckets add-iam-policy-binding "gs://$OUTPUT_BUCKET" \
   --member "serviceAccount:$(sa pipeline)" --role roles/storage.objectUser
 
-# --- Pub/Sub, Eventarc, Vertex AI ---------------------------------------------------------------
+# The upload bucket: uploads under the upload prefix, and the reports beside them. Nothing in
+# the chain reads anything else there.
+grant_on_uploads() {  # account role title expression
+  grant_on "$BUCKET" "serviceAccount:$(sa "$1")" "$2" "$3" "$4"
+}
+# validate: reads an upload (the dataset, its manifest <name>.tuning.json, their metadata);
+# writes the report beside it.
+grant_on_uploads validate roles/storage.objectViewer validate-reads-uploads "$(objects_in "$BUCKET" "$U")"
+grant_on_uploads validate roles/storage.objectUser validate-writes-reports "$(reports_beside_uploads)"
+# tune: the live generation of an evaluation dataset, from its metadata (storage.objects.get).
+grant_on_uploads tune roles/storage.objectViewer tune-reads-uploads "$(objects_in "$BUCKET" "$U")"
+# sweep: lists the uploads (to find those whose event was lost), then does what validate does.
+grant_on_uploads sweep roles/storage.objectViewer sweep-lists-uploads "$(listing_under "$U")"
+grant_on_uploads sweep roles/storage.objectViewer sweep-reads-uploads "$(objects_in "$BUCKET" "$U")"
+grant_on_uploads sweep roles/storage.objectUser sweep-writes-reports "$(reports_beside_uploads)"
+# Uploaders: create objects under the upload prefix (objectCreator cannot read, replace or
+# delete one: https://cloud.google.com/storage/docs/access-control/iam-roles), read the reports.
+for member in "${UPLOADERS[@]}"; do
+  grant_on "$BUCKET" "$member" roles/storage.objectCreator uploader-creates-uploads \
+    "$(objects_in "$BUCKET" "$U")"
+  grant_on "$BUCKET" "$member" roles/storage.objectViewer uploader-reads-reports \
+    "$(reports_beside_uploads)"
+done
+
+# Pub/Sub and Eventarc.
 # validate (and the sweep, which validates uploads whose event was lost and announces again
 # datasets whose message was lost): publish to the one topic; validate receives Eventarc's events.
 for account in validate sweep; do
@@ -113,21 +244,7 @@ for account in validate tune status sweep; do
   run gcloud pubsub topics add-iam-policy-binding "$FINISHED_TOPIC" --project "$PROJECT" \
     --member "serviceAccount:$(sa "$account")" --role roles/pubsub.publisher
 done
-run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
-  --member "serviceAccount:$(sa validate)" --role roles/eventarc.eventReceiver
-# tune: create jobs, run them as the pipeline's own account (and no other).
-run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
-  --member "serviceAccount:$(sa tune)" --role roles/aiplatform.user
-run gcloud iam service-accounts add-iam-policy-binding "$(sa pipeline)" --project "$PROJECT" \
-  --member "serviceAccount:$(sa tune)" --role roles/iam.serviceAccountUser
-# The pipeline: tune and upload the model.
-run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
-  --member "serviceAccount:$(sa pipeline)" --role roles/aiplatform.user
-# status and sweep: read jobs.
-for account in status sweep; do
-  run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
-    --member "serviceAccount:$(sa "$account")" --role roles/aiplatform.viewer
-done
+grant_on_project validate roles/eventarc.eventReceiver
 # Service agents: Cloud Storage publishes bucket events for Eventarc
 # (https://cloud.google.com/eventarc/docs/run/create-trigger-storage-gcloud); Pub/Sub signs push
 # requests as the pusher account (https://cloud.google.com/pubsub/docs/authenticate-push-subscriptions).
@@ -149,6 +266,7 @@ for setting in "${TUNING_DEFAULTS[@]}"; do
 done
 
 # --- The functions ------------------------------------------------------------------------------
+section "functions"
 # Each function's source: its entry point as main.py, the codetune package without its
 # development parts (the command line and the local stack), its requirements.
 if [ "$PYTHON_TAG" != "$RUNTIME" ]; then
@@ -190,11 +308,20 @@ if [ -n "$TOKENIZER_MODEL" ]; then  # shipped with the function: no bucket grant
 fi
 
 join_env() { local IFS='|'; echo "^|^$*"; }  # gcloud's own escape for values with commas
-COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_BUCKET=$BUCKET" "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC"
-  "CODETUNE_FINISHED_TOPIC=$FINISHED_TOPIC")
+# Every function: the state bucket, and the project (id and number: Vertex AI names jobs by the
+# number) and region(s) that a job name read from state, an event or Vertex AI must name before
+# any request is sent. status gets the model location too where the deployment sets one; the
+# others have it among the tuning defaults.
+COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_PROJECT_NUMBER=$PROJECT_NUMBER"
+  "CODETUNE_BUCKET=$BUCKET" "CODETUNE_STATE_BUCKET=$STATE_BUCKET" "CODETUNE_PIPELINE_REGION=$REGION"
+  "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC" "CODETUNE_FINISHED_TOPIC=$FINISHED_TOPIC")
+STATUS_ENV=("${COMMON_ENV[@]}")
+for setting in "${TUNING_DEFAULTS[@]}"; do
+  case "$setting" in CODETUNE_LOCATION=*) STATUS_ENV+=("$setting") ;; esac
+done
 # tune compares a training dataset with its evaluation dataset, nearly too where the deployment
 # asks for near-duplicates.
-TUNE_ENV=("${COMMON_ENV[@]}" "CODETUNE_PIPELINE_REGION=$REGION" "CODETUNE_OUTPUT_DIR=gs://$OUTPUT_BUCKET/pipeline"
+TUNE_ENV=("${COMMON_ENV[@]}" "CODETUNE_OUTPUT_DIR=gs://$OUTPUT_BUCKET/pipeline"
   "CODETUNE_SERVICE_ACCOUNT=$(sa pipeline)" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES" "${TUNING_DEFAULTS[@]}")
 
 # Only Eventarc, Pub/Sub and Cloud Scheduler of this project call the functions: internal
@@ -215,7 +342,7 @@ deploy_function validate 1Gi "$VALIDATE_TIMEOUT" "${COMMON_ENV[@]}" "${VALIDATE_
   --trigger-event-filters "bucket=$BUCKET" --trigger-location "$REGION" \
   --trigger-service-account "$(sa validate)" --retry
 deploy_function tune 512Mi "$TUNE_TIMEOUT" "${TUNE_ENV[@]}" -- --trigger-http
-deploy_function status 512Mi 300s "${COMMON_ENV[@]}" -- --trigger-http
+deploy_function status 512Mi 300s "${STATUS_ENV[@]}" -- --trigger-http
 # One sweep at a time: two would validate the same missed upload twice.
 deploy_function sweep 1Gi "${SWEEP_TIMEOUT}s" "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" \
   "CODETUNE_SWEEP_SECONDS=$SWEEP_SECONDS" -- --trigger-http --max-instances 1
@@ -225,6 +352,8 @@ for function in tune status sweep; do
   run gcloud functions add-invoker-policy-binding "$PREFIX-$function" --project "$PROJECT" \
     --region "$REGION" --member "serviceAccount:$(sa pusher)"
 done
+# What the replaced functions wrote to the upload bucket while the new ones were deployed.
+move_old_state
 
 # Tokens name the function's run.app URL (serviceConfig.uri), the audience Cloud Run checks
 # (https://cloud.google.com/run/docs/authenticating/service-to-service#acquire-token).
@@ -234,6 +363,7 @@ run_app_url() {
 }
 
 # --- Push subscriptions: retries with backoff, dead letters after 10 attempts -------------------
+section "deliveries: push subscriptions, the Eventarc trigger's dead letters, the log sink, the sweep's schedule"
 push_subscription() {  # name topic function dead-letter-topic
   local url; url=$(run_app_url "$3")
   local settings=(--push-endpoint "$url" --push-auth-service-account "$(sa pusher)"
@@ -252,7 +382,7 @@ push_subscription "$STATUS_SUBSCRIPTION" "$EVENTS_TOPIC" status "$EVENTS_DLQ"
 TRIGGER=$(ask "projects/$PROJECT/locations/$REGION/triggers/$PREFIX-validate-TRIGGER_ID" \
   gcloud functions describe "$PREFIX-validate" --gen2 --project "$PROJECT" --region "$REGION" \
   --format 'value(eventTrigger.trigger)')
-TRIGGER_SUBSCRIPTION=$(ask "projects/$PROJECT/subscriptions/eventarc-$REGION-$PREFIX-validate-sub" \
+TRIGGER_SUBSCRIPTION=$(ask "projects/$PROJECT/subscriptions/TRIGGER_SUBSCRIPTION" \
   gcloud eventarc triggers describe "${TRIGGER##*/}" --project "$PROJECT" --location "$REGION" \
   --format 'value(transport.pubsub.subscription)')
 run gcloud pubsub subscriptions update "$TRIGGER_SUBSCRIPTION" --project "$PROJECT" \
@@ -280,6 +410,7 @@ run_tolerant gcloud scheduler jobs create http "$PREFIX-sweep" "${SCHEDULE[@]}"
 run gcloud scheduler jobs update http "$PREFIX-sweep" "${SCHEDULE[@]}"
 
 # --- Monitoring: log-based metrics, alert policies, a dashboard ---------------------------------
+section "monitoring"
 # The bodies are deploy/monitoring/ (written from codetune/monitoring.py; docs/monitoring.md).
 # A second run brings each to its file: metrics are updated, policies replaced by name, the
 # dashboard deleted and created again. Alert policies need gcloud's alpha component.

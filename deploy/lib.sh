@@ -3,24 +3,30 @@
 
 usage() {
   cat >&2 <<EOF
-usage: $(basename "$0") --project P --region R --bucket B [--settings FILE] [--dry-run]${EXTRA_USAGE:-}
+usage: $(basename "$0") --project P --region R --bucket B [--state-bucket S] [--uploader MEMBER]...
+       [--settings FILE] [--dry-run]${EXTRA_USAGE:-}
 
 Settings may also come from a file of KEY=VALUE lines (default deploy/settings.env when it
-exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, SWEEP_INTERVAL_MINUTES
+exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, STATE_BUCKET (the functions'
+own bucket, default BUCKET-state), UPLOADERS (IAM members, comma-separated, who may create
+uploads: user:..., group:..., serviceAccount:..., domain:...), SWEEP_INTERVAL_MINUTES
 (1 to 59, default 1), SECRETS (error or warning, default error: what a credential in a
 dataset is), NEAR_DUPLICATES (on or off, default off), VALIDATION_SECONDS (60 to 420,
 default 420: how long one validation may read), FINISHED_TOPIC (the completion topic,
 default codetune-finished), TOKENIZER_MODEL (a SentencePiece model
 file of the base model's tokenizer, shipped with the validate function for exact token counts),
 and CODETUNE_* tuning defaults passed to the tune function.
-Command-line flags win over the file.
+Command-line flags win over the file (--uploader flags add to UPLOADERS).
 --dry-run prints every command, one a line, and touches nothing.
 EOF
   exit 2
 }
 
 DRY_RUN=0
-PROJECT="" REGION="" BUCKET="" SETTINGS=""
+PROJECT="" REGION="" BUCKET="" STATE_BUCKET="" SETTINGS=""
+# Who may drop datasets: IAM members granted create (not read, not overwrite) under the upload
+# prefix, and read of the reports beside their uploads.
+UPLOADERS=()
 # How often the sweep re-reads unfinished jobs; a Gemini job's end is recorded within it.
 SWEEP_INTERVAL_MINUTES=1
 # A credential found in a dataset (rule `secret`): an error that rejects it, or a warning.
@@ -34,12 +40,14 @@ TOKENIZER_MODEL=""
 TUNING_DEFAULTS=()
 
 parse_args() {
-  local project="" region="" bucket=""
+  local project="" region="" bucket="" state_bucket="" uploaders=() member
   while [ $# -gt 0 ]; do
     case "$1" in
       --project) project=${2:?--project needs a value}; shift 2 ;;
       --region) region=${2:?--region needs a value}; shift 2 ;;
       --bucket) bucket=${2:?--bucket needs a value}; shift 2 ;;
+      --state-bucket) state_bucket=${2:?--state-bucket needs a value}; shift 2 ;;
+      --uploader) uploaders+=("${2:?--uploader needs a member, like user:alice@example.com}"); shift 2 ;;
       --settings) SETTINGS=${2:?--settings needs a file}; shift 2 ;;
       --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage ;;
@@ -51,6 +59,26 @@ parse_args() {
   if [ -f "$file" ]; then read_settings "$file"; fi
   PROJECT=${project:-$PROJECT} REGION=${region:-$REGION} BUCKET=${bucket:-$BUCKET}
   [ -n "$PROJECT" ] && [ -n "$REGION" ] && [ -n "$BUCKET" ] || usage
+  STATE_BUCKET=${state_bucket:-${STATE_BUCKET:-$BUCKET-state}}
+  # State in a bucket uploaders can write is state they can forge (records, pointers, claims).
+  if [ "$STATE_BUCKET" = "$BUCKET" ] || [ "$STATE_BUCKET" = "$BUCKET-pipeline" ]; then
+    echo "STATE_BUCKET must be a bucket of its own, not the upload bucket or the pipeline's" \
+      "output bucket ($STATE_BUCKET)" >&2
+    exit 2
+  fi
+  local -A seen=()
+  local all=("${UPLOADERS[@]}" "${uploaders[@]}")
+  UPLOADERS=()
+  for member in "${all[@]}"; do
+    # A principal, never allUsers or allAuthenticatedUsers (public access prevention refuses
+    # them anyway, after half the grants are made).
+    if ! [[ "$member" =~ ^(user|group|serviceAccount|domain|principal|principalSet):[^[:space:],]+$ ]]; then
+      echo "an uploader is an IAM member like user:alice@example.com or group:ml@example.com," \
+        "not '$member'" >&2
+      exit 2
+    fi
+    if [ -z "${seen[$member]:-}" ]; then seen[$member]=1; UPLOADERS+=("$member"); fi
+  done
   case "$SWEEP_INTERVAL_MINUTES" in
     [1-9]|[1-5][0-9]) ;;
     *) echo "SWEEP_INTERVAL_MINUTES must be 1 to 59, not '$SWEEP_INTERVAL_MINUTES'" >&2; exit 2 ;;
@@ -77,7 +105,7 @@ parse_args() {
 
 # KEY=VALUE lines; comments and blank lines skipped. Read, never executed.
 read_settings() {
-  local line key value
+  local line key value members
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in ''|'#'*) continue ;; esac
     key=${line%%=*} value=${line#*=}
@@ -86,6 +114,8 @@ read_settings() {
       PROJECT) PROJECT=$value ;;
       REGION) REGION=$value ;;
       BUCKET) BUCKET=$value ;;
+      STATE_BUCKET) STATE_BUCKET=$value ;;
+      UPLOADERS) IFS=', ' read -r -a members <<<"$value"; UPLOADERS+=("${members[@]}") ;;
       SWEEP_INTERVAL_MINUTES) SWEEP_INTERVAL_MINUTES=$value ;;
       SECRETS) SECRETS=$value ;;
       NEAR_DUPLICATES) NEAR_DUPLICATES=$value ;;
@@ -102,9 +132,10 @@ extra_arg() { return 1; }  # a script may define more flags
 
 names() {
   PREFIX=codetune
-  # Where uploads land and where the functions keep their state (codetune/config.py); every
-  # storage grant on the upload bucket is limited to the prefixes its holder needs.
+  # Where uploads land (codetune/config.py): every grant on the upload bucket is limited to it.
   UPLOAD_PREFIX=incoming/
+  # The functions' state keeps its names in the state bucket (codetune/state/store.py); an
+  # older deployment kept it here in the upload bucket.
   SYSTEM_PREFIX=_codetune/
   OUTPUT_BUCKET=$BUCKET-pipeline  # the pipeline's output: its own bucket, not the upload bucket
   STORAGE_DLQ=$PREFIX-storage-events-dead-letter
@@ -119,30 +150,54 @@ names() {
   FUNCTIONS=(validate tune status)
   ACCOUNTS=(validate tune status sweep pusher pipeline build)
   sa() { echo "$PREFIX-$1@$PROJECT.iam.gserviceaccount.com"; }
+  # Custom roles (deploy.sh says which permissions): a role id may hold letters, digits, _ and .
+  TUNER_ROLE=projects/$PROJECT/roles/$PREFIX.tuner
+  READER_ROLE=projects/$PROJECT/roles/$PREFIX.jobReader
+  RUNNER_ROLE=projects/$PROJECT/roles/$PREFIX.jobRunner
+  # Project roles of versions before the custom roles: deploy.sh and teardown.sh remove them.
+  OLD_PROJECT_ROLES=("tune roles/aiplatform.user" "pipeline roles/aiplatform.user"
+    "status roles/aiplatform.viewer" "sweep roles/aiplatform.viewer"
+    "build roles/cloudbuild.builds.builder")
 }
 
-# IAM condition expressions on the upload bucket's objects (Cloud Storage IAM Conditions:
+# IAM condition expressions (Cloud Storage IAM Conditions:
 # https://cloud.google.com/storage/docs/access-control/iam#conditions, resource names as in
 # https://cloud.google.com/iam/docs/conditions-resource-attributes#resource-name).
-objects_under() {  # prefix... -> "resource.name.startsWith(...) || ..."
-  local expression="" prefix
+objects_in() {  # bucket prefix... -> "resource.name.startsWith(...) || ..."
+  local bucket=$1 expression="" prefix; shift
   for prefix in "$@"; do
-    expression+="${expression:+ || }resource.name.startsWith(\"projects/_/buckets/$BUCKET/objects/$prefix\")"
+    expression+="${expression:+ || }resource.name.startsWith(\"projects/_/buckets/$bucket/objects/$prefix\")"
   done
   echo "$expression"
 }
 reports_beside_uploads() {
-  local uploads="resource.name.startsWith(\"projects/_/buckets/$BUCKET/objects/$UPLOAD_PREFIX\")"
+  local uploads; uploads=$(objects_in "$BUCKET" "$UPLOAD_PREFIX")
   echo "$uploads && resource.name.endsWith(\".report.json\") || $uploads && resource.name.endsWith(\".report.html\")"
 }
-# Listing is a bucket-level call: a grant conditioned on the bucket resource gives it, and
-# nothing on any object.
-the_bucket_itself() { echo "resource.type == \"storage.googleapis.com/Bucket\""; }
+# Listing is checked on the bucket, not on objects, so no object-name condition ever matches
+# it; the listing's prefix is the request attribute objectListPrefix (an absent one is "").
+listing_under() {  # prefix
+  echo "resource.type == \"storage.googleapis.com/Bucket\" && api.getAttribute(\"storage.googleapis.com/objectListPrefix\", \"\").startsWith(\"$1\")"
+}
+# A binding's condition for gcloud: ";" separates its fields, as expressions hold commas
+# (https://cloud.google.com/sdk/gcloud/reference/topic/escaping).
+condition() { echo "^;^expression=$2;title=$1"; }  # title expression
 
-# Grant a role on the upload bucket under a condition: account role title expression.
-grant_on_uploads() {
-  run gcloud storage buckets add-iam-policy-binding "gs://$BUCKET" \
-    --member "serviceAccount:$(sa "$1")" --role "$2" --condition "expression=$4,title=$3"
+# Grant a role on a bucket under a condition: bucket member role title expression.
+grant_on() {
+  run gcloud storage buckets add-iam-policy-binding "gs://$1" --member "$2" --role "$3" \
+    --condition "$(condition "$4" "$5")"
+}
+
+# A heading before each group of commands: a comment line of the dry run's output (which stays
+# one command a line), or on stderr in a real run.
+section() { if [ "$DRY_RUN" = 1 ]; then echo "# --- $*"; else echo "# --- $*" >&2; fi; }
+
+# What each placeholder of a dry run stands for, said before its commands: name meaning ...
+placeholders() {
+  [ "$DRY_RUN" = 1 ] || return 0
+  echo "# Placeholders: values only Google Cloud knows, which a real run asks for."
+  while [ $# -gt 0 ]; do printf '#   %-22s %s\n' "$1" "$2"; shift 2; done
 }
 
 # Run a command, or print it (shell-quoted, one line) with --dry-run.

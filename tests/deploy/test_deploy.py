@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,9 +37,15 @@ BROAD_ROLES = {
     "roles/resourcemanager.projectIamAdmin",
     "roles/cloudfunctions.admin",
     "roles/run.admin",
+    # Project-wide Vertex AI and Cloud Build roles: custom roles hold what each identity uses.
+    "roles/aiplatform.user",
+    "roles/aiplatform.viewer",
+    "roles/cloudbuild.builds.builder",
 }
 ROLE_TABLE = ROOT / "docs" / "deploy.md"
 UPLOAD_OBJECTS = "projects/_/buckets/acme-tuning-drop/objects/"
+BUCKETS = ("gs://acme-tuning-drop", "gs://acme-tuning-drop-state", "gs://acme-tuning-drop-pipeline")
+UPLOADERS = ("user:alice@acme.example", "group:ml-team@acme.example")
 
 
 def dry_run(script: str, *extra: str, fake_bin: Path | None = None) -> list[str]:
@@ -58,6 +65,17 @@ def dry_run(script: str, *extra: str, fake_bin: Path | None = None) -> list[str]
 
 def gcloud_lines(lines: list[str]) -> list[list[str]]:
     return [shlex.split(line) for line in lines if line.startswith("gcloud ")]
+
+
+def condition(command: list[str]) -> tuple[str, str] | None:
+    """A binding's condition as (title, expression); None for a binding without one."""
+    if "--condition" not in command or command[command.index("--condition") + 1] == "None":
+        return None
+    value = command[command.index("--condition") + 1]
+    assert value.startswith("^;^"), value  # expressions hold commas: gcloud's escape
+    fields = dict(field.split("=", 1) for field in value[3:].split(";"))
+    assert set(fields) == {"expression", "title"}, fields
+    return fields["title"], fields["expression"]
 
 
 def function_env(lines: list[str], function: str) -> dict[str, str]:
@@ -101,7 +119,8 @@ def test_dry_runs_print_one_command_a_line_and_touch_nothing(tmp_path: Path) -> 
     for script in ("deploy.sh", "teardown.sh"):
         lines = dry_run(script, "--settings", str(SETTINGS), fake_bin=fake)
         assert lines and all(
-            line.split()[0] in {"gcloud", "rm", "mkdir", "cp", "find", "python3"} for line in lines
+            line.split()[0] in {"gcloud", "rm", "mkdir", "cp", "find", "python3", "#"}
+            for line in lines
         )
     assert not calls.exists()  # not one real gcloud call, not even a read
     assert not (ROOT / "deploy" / "build").exists()
@@ -139,7 +158,9 @@ def test_each_function_source_holds_its_entry_point_and_codetune_without_develop
     source imports its entry point with nothing but that folder and the runtime libraries."""
     build = str(ROOT / "deploy" / "build")
     steps = [
-        line.replace(build, str(tmp_path)) for line in deploy_lines if line.split()[0] != "gcloud"
+        line.replace(build, str(tmp_path))
+        for line in deploy_lines
+        if line.split()[0] not in ("gcloud", "#")
     ]
     for step in steps:
         subprocess.run(shlex.split(step), check=True, cwd=ROOT)
@@ -198,6 +219,8 @@ def test_settings_reach_the_tune_function(deploy_lines: list[str]) -> None:
 
 
 def _who(member: str) -> str:
+    if member.split(":")[0] in ("user", "group", "domain"):
+        return "an uploader"
     account = member.removeprefix("serviceAccount:")
     for marker, name in (
         ("SINK_WRITER_IDENTITY", "log sink writer"),
@@ -219,8 +242,8 @@ def granted(lines: list[str]) -> list[tuple[str, str, str, str]]:
             continue
         target = command[command.index(verb) + 1]
         role = command[command.index("--role") + 1] if "--role" in command else "roles/run.invoker"
-        condition = command[command.index("--condition") + 1] if "--condition" in command else ""
-        title = condition.rpartition(",title=")[2] if condition.startswith("expression=") else "—"
+        role = role.replace("projects/acme-ml/roles/", "projects/PROJECT/roles/")
+        title = (condition(command) or ("—", ""))[0]
         group = command[1:3]
         on = {
             ("projects", "add-iam-policy-binding"): "project",
@@ -232,7 +255,7 @@ def granted(lines: list[str]) -> list[tuple[str, str, str, str]]:
             on = f"topic {target}"
         elif group == ["pubsub", "subscriptions"]:
             on = "subscription " + (
-                "of validate's Eventarc trigger" if "eventarc" in target else target
+                "of validate's Eventarc trigger" if "TRIGGER_SUBSCRIPTION" in target else target
             )
         elif group == ["iam", "service-accounts"]:
             on = f"account {_who(target)}"
@@ -256,10 +279,14 @@ def role_table() -> list[tuple[str, str, str, str]]:
 
 @pytest.fixture(scope="module")
 def cmek_lines(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
+    """Every optional grant: CMEK, and uploaders from the file and a flag."""
     settings = tmp_path_factory.mktemp("cmek") / "settings.env"
     key = "projects/acme-ml/locations/us-central1/keyRings/r/cryptoKeys/k"
-    settings.write_text(SETTINGS.read_text() + f"CODETUNE_ENCRYPTION_SPEC_KEY_NAME={key}\n")
-    return dry_run("deploy.sh", "--settings", str(settings))
+    settings.write_text(
+        SETTINGS.read_text()
+        + f"CODETUNE_ENCRYPTION_SPEC_KEY_NAME={key}\nUPLOADERS={UPLOADERS[0]}\n"
+    )
+    return dry_run("deploy.sh", "--settings", str(settings), "--uploader", UPLOADERS[1])
 
 
 def test_every_grant_is_in_the_role_table_and_the_table_holds_nothing_else(
@@ -267,7 +294,10 @@ def test_every_grant_is_in_the_role_table_and_the_table_holds_nothing_else(
 ) -> None:
     """docs/deploy.md is the list of what the deployment may grant, each with its reason."""
     made, documented = sorted(granted(cmek_lines)), sorted(role_table())
-    assert len(made) == len(set(made)), "a grant is made twice"
+    # Once each; an uploader's rows once per uploader.
+    assert Counter(made) == {g: len(UPLOADERS) if g[0] == "an uploader" else 1 for g in made}, (
+        "a grant is made twice"
+    )
     assert [g for g in made if g not in documented] == [], "granted but not in docs/deploy.md"
     assert [g for g in documented if g not in made] == [], "in docs/deploy.md but not granted"
 
@@ -276,9 +306,12 @@ def test_no_role_is_broad(cmek_lines: list[str]) -> None:
     assert not {role for _, role, _, _ in granted(cmek_lines)} & BROAD_ROLES
 
 
-def test_every_grant_on_the_upload_bucket_is_limited_to_prefixes(cmek_lines: list[str]) -> None:
-    """Each storage grant on the upload bucket carries a condition naming object prefixes of
-    that bucket (or the bucket resource alone, for listing); none reaches the whole bucket."""
+def test_every_grant_on_the_upload_bucket_is_limited_to_the_upload_prefix(
+    cmek_lines: list[str],
+) -> None:
+    """Each grant on the upload bucket carries a condition naming objects under the upload
+    prefix (or reports there, or a listing of it); none reaches the whole bucket, and none
+    the state an older version kept there. What each condition admits: test_conditions.py."""
     grants = [
         c
         for c in gcloud_lines(cmek_lines)
@@ -286,25 +319,43 @@ def test_every_grant_on_the_upload_bucket_is_limited_to_prefixes(cmek_lines: lis
         and c[4] == "gs://acme-tuning-drop"
     ]
     assert grants
+    uploads = f'resource.name.startsWith("{UPLOAD_OBJECTS}incoming/")'
+    listing = (
+        'resource.type == "storage.googleapis.com/Bucket" && api.getAttribute('
+        '"storage.googleapis.com/objectListPrefix", "").startsWith("incoming/")'
+    )
     for grant in grants:
-        assert "--condition" in grant, shlex.join(grant)
-        expression = grant[grant.index("--condition") + 1].removeprefix("expression=")
-        expression = expression.rpartition(",title=")[0]
-        clauses = re.split(r" \|\| ", expression)
-        for clause in clauses:
-            prefix = re.fullmatch(r'resource\.name\.startsWith\("([^"]+)"\)', clause)
-            report = re.fullmatch(
-                r'resource\.name\.startsWith\("([^"]+)"\) && '
-                r'resource\.name\.endsWith\("\.report\.(json|html)"\)',
-                clause,
-            )
-            found = prefix or report
-            if found:
-                assert found[1].startswith(UPLOAD_OBJECTS) and found[1] != UPLOAD_OBJECTS, clause
-                assert found[1].endswith("/"), clause
-            else:
-                assert clause == 'resource.type == "storage.googleapis.com/Bucket"', clause
+        found = condition(grant)
+        assert found, shlex.join(grant)
+        for clause in found[1].split(" || "):
+            assert clause in (
+                uploads,
+                f'{uploads} && resource.name.endsWith(".report.json")',
+                f'{uploads} && resource.name.endsWith(".report.html")',
+                listing,
+            ), clause
+            if clause == listing:
                 assert grant[grant.index("--role") + 1] == "roles/storage.objectViewer"
+
+
+def test_the_state_bucket_is_the_functions_own(cmek_lines: list[str]) -> None:
+    """The four functions read and write it whole, the job account reads pinned copies and
+    conversions, and no one else (no uploader, no agent) has any grant there."""
+    rows = [r for r in granted(cmek_lines) if r[2] == "gs://BUCKET-state"]
+    assert sorted(rows) == sorted(
+        [(f"codetune-{f}", "roles/storage.objectUser", "gs://BUCKET-state", "—")
+         for f in ("validate", "tune", "status", "sweep")]
+        + [("codetune-pipeline", "roles/storage.objectViewer", "gs://BUCKET-state",
+            "pipeline-reads-datasets")]
+    )  # fmt: skip
+    uploaders = [r for r in granted(cmek_lines) if r[0] == "an uploader"]
+    assert {on for _, _, on, _ in uploaders} == {"gs://BUCKET"}
+    assert sorted(role for _, role, _, _ in uploaders) == sorted(
+        ["roles/storage.objectCreator", "roles/storage.objectViewer"] * len(UPLOADERS)
+    )
+    for env in (function_env(cmek_lines, f) for f in ("validate", "tune", "status", "sweep")):
+        assert env["CODETUNE_STATE_BUCKET"] == "acme-tuning-drop-state"
+        assert env["CODETUNE_BUCKET"] == "acme-tuning-drop"
 
 
 def test_only_the_pipeline_writes_its_output_bucket_and_no_agent_reads_the_data(
@@ -334,8 +385,8 @@ def test_every_function_takes_internal_calls_only(deploy_lines: list[str]) -> No
         )
 
 
-def test_both_buckets_prevent_public_access(deploy_lines: list[str]) -> None:
-    for bucket in ("gs://acme-tuning-drop", "gs://acme-tuning-drop-pipeline"):
+def test_every_bucket_prevents_public_access(deploy_lines: list[str]) -> None:
+    for bucket in BUCKETS:
         for verb in ("create", "update"):
             [command] = [
                 c
@@ -416,10 +467,7 @@ def test_teardown_removes_what_deploy_made_and_the_buckets_only_when_told(
         "bucket", "topics", "subscriptions", "function", "account", "sink", "scheduler", "metric"
     }  # fmt: skip
     kept = _removed(dry_run("teardown.sh"))
-    assert sorted(made - kept) == [
-        ("bucket", "gs://acme-tuning-drop"),
-        ("bucket", "gs://acme-tuning-drop-pipeline"),
-    ]
+    assert sorted(made - kept) == sorted(("bucket", bucket) for bucket in BUCKETS)
     assert made - _removed(dry_run("teardown.sh", "--delete-data")) == set()
     # Grants go before the accounts, so that none lingers as deleted:serviceAccount.
     down = dry_run("teardown.sh")
@@ -430,9 +478,13 @@ def test_teardown_removes_what_deploy_made_and_the_buckets_only_when_told(
 
 
 FAKE_GCLOUD = """#!/bin/sh
-# A Google Cloud that has everything already (every create fails) and answers describes.
+# A Google Cloud that has everything already (every create fails) and answers describes: an
+# older deployment, whose upload bucket holds three state objects until they are moved.
 echo "$*" >> "$CALLS"
 case "$*" in
+  *"storage ls gs://acme-tuning-drop/_codetune/**"*)
+    grep -q "^storage mv" "$CALLS" && exit 0
+    printf 'gs://acme-tuning-drop/_codetune/records/%s.json\\n' a b c ;;
   *"functions describe"*serviceConfig.uri*) echo "https://$3-q7x2k9a4mb-uc.a.run.app" ;;
   *"functions describe"*eventTrigger.trigger*)
     echo "projects/acme-ml/locations/us-central1/triggers/codetune-validate-914702" ;;
@@ -473,6 +525,22 @@ def test_a_second_run_fails_nothing_and_names_the_urls_google_gives(tmp_path: Pa
     assert result.returncode == 0, result.stderr[-2000:]
     assert "gcloud storage cp train.jsonl gs://acme-tuning-drop/incoming/" in result.stderr
     made = [line.split() for line in calls.read_text().splitlines()]
+    # The older deployment's state moved once, before any function is replaced, and said.
+    moves = [i for i, c in enumerate(made) if c[:2] == ["storage", "mv"]]
+    deploys = [i for i, c in enumerate(made) if c[:2] == ["functions", "deploy"]]
+    assert len(moves) == 1 and moves[0] < deploys[0]
+    assert made[moves[0]][2:] == [
+        "--no-clobber",
+        "gs://acme-tuning-drop/_codetune",
+        "gs://acme-tuning-drop-state",
+    ]
+    assert "moved 3 objects of an older deployment" in result.stderr
+    assert "stay in gs://acme-tuning-drop/_codetune/" not in result.stderr
+    # Job names come with the project's number: every function knows it.
+    for command in (made[i] for i in deploys):
+        assert (
+            "CODETUNE_PROJECT_NUMBER=123456789012" in command[command.index("--set-env-vars") + 1]
+        )
     tune_url = "https://codetune-tune-q7x2k9a4mb-uc.a.run.app"
     [push] = [
         c for c in made if c[:3] == ["pubsub", "subscriptions", "update"] and "codetune-tune" in c
@@ -539,13 +607,17 @@ def test_wrong_arguments_exit_2(script: str) -> None:
 
 
 def test_every_gcloud_command_gets_past_gcloud_parsing(
-    deploy_lines: list[str], tmp_path: Path
+    deploy_lines: list[str], cmek_lines: list[str], tmp_path: Path
 ) -> None:
     """The real gcloud parses a command's arguments before it asks for credentials: with no
     account configured, a well-formed command fails on the missing account (exit 1), a
-    malformed one on its arguments (exit 2)."""
+    malformed one on its arguments (exit 2). The optional ones too (uploaders, CMEK)."""
     assert GCLOUD, "the Google Cloud CLI (gcloud) must be installed for this test"
-    commands = gcloud_lines(deploy_lines) + gcloud_lines(dry_run("teardown.sh", "--delete-data"))
+    commands = gcloud_lines(deploy_lines)
+    commands += [c for c in gcloud_lines(cmek_lines) if c not in commands]
+    commands += gcloud_lines(
+        dry_run("teardown.sh", "--delete-data", *(a for u in UPLOADERS for a in ("--uploader", u)))
+    )
     env = {**os.environ, "CLOUDSDK_CONFIG": str(tmp_path), "CLOUDSDK_CORE_DISABLE_PROMPTS": "1"}
     for key in ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_CORE_ACCOUNT", "CLOUDSDK_CORE_PROJECT"):
         env.pop(key, None)
@@ -751,3 +823,298 @@ def test_monitoring_is_created_from_its_files_and_removed(deploy_lines: list[str
     down = gcloud_lines(dry_run("teardown.sh"))
     assert any(c[1:5] == ["alpha", "monitoring", "policies", "delete"] for c in down)
     assert any(c[1:4] == ["monitoring", "dashboards", "delete"] for c in down)
+
+
+HEADINGS = [
+    "APIs and service agents",
+    "buckets",
+    "topics",
+    "identities and roles",
+    "functions",
+    "deliveries: push subscriptions, the Eventarc trigger's dead letters, the log sink, the sweep's schedule",
+    "monitoring",
+]
+
+
+LEGEND_LINE = re.compile(r"#   ([A-Z][A-Z0-9_]+) +(.+)")
+
+
+@pytest.mark.parametrize("script", ["deploy.sh", "teardown.sh"])
+def test_the_dry_run_says_what_each_placeholder_stands_for(script: str) -> None:
+    """Every value a dry run cannot know prints as a placeholder named at its top, and the list
+    names no placeholder the commands do not hold."""
+    extra = ["--delete-data"] if script == "teardown.sh" else []
+    lines = dry_run(script, "--settings", str(SETTINGS), *extra)
+    first_command = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    said = {}
+    for i, line in enumerate(lines):
+        if match := LEGEND_LINE.fullmatch(line):
+            assert i < first_command, line
+            said[match[1]] = match[2]
+    commands = "\n".join(line for line in lines if not line.startswith("#"))
+    # Upper-case words of the commands, less the functions' variables and the log filter's words.
+    words = re.findall(r"(?<![A-Za-z0-9_])[A-Z][A-Z0-9_]*(?![A-Za-z0-9_])", commands)
+    placeholders = {
+        w
+        for w in words
+        if len(w) > 3 and not w.startswith(("CODETUNE_", "PIPELINE_STATE_")) and w != "POST"
+    }
+    assert placeholders == set(said), (placeholders, said)
+    if script == "deploy.sh":
+        assert {"PROJECT_NUMBER", "SINK_WRITER_IDENTITY", "RUN_APP_HASH"} <= set(said)
+
+
+def test_the_dry_run_prints_its_commands_under_headings(deploy_lines: list[str]) -> None:
+    headings = [line.removeprefix("# --- ") for line in deploy_lines if line.startswith("# --- ")]
+    assert headings == HEADINGS
+    under: dict[str, list[list[str]]] = {}
+    heading = None
+    for line in deploy_lines:
+        if line.startswith("# --- "):
+            heading = line.removeprefix("# --- ")
+        elif not line.startswith("#"):
+            assert heading, f"a command before the first heading: {line}"
+            under.setdefault(heading, []).append(shlex.split(line))
+    # Each group holds what its heading says, and its kind of command is nowhere else.
+    for group, kind in [
+        ("buckets", ["storage", "buckets", "create"]),
+        ("topics", ["pubsub", "topics", "create"]),
+        ("identities and roles", ["iam", "service-accounts", "create"]),
+        ("identities and roles", ["iam", "roles", "create"]),
+        ("functions", ["functions", "deploy"]),
+        ("monitoring", ["logging", "metrics", "create"]),
+    ]:
+        holding = {
+            h
+            for h, commands in under.items()
+            if any(c[1 : 1 + len(kind)] == kind for c in commands)
+        }
+        assert holding == {group}, (kind, holding)
+    grants = [
+        c
+        for c in under["identities and roles"]
+        if c[0] == "gcloud" and "add-iam-policy-binding" in c
+    ]
+    assert any(c[1:3] == ["storage", "buckets"] for c in grants)
+
+
+def custom_roles_table() -> dict[str, set[str]]:
+    text = ROLE_TABLE.read_text()
+    table = text[text.index("| role | permissions | why |") :].split("\n\n")[0]
+    rows = {}
+    for line in table.splitlines()[2:]:
+        role, permissions, _why = (c.strip() for c in line.strip("|").split("|"))
+        rows[role.strip("`")] = {p.strip().strip("`") for p in permissions.split(",")}
+    return rows
+
+
+def test_the_custom_roles_hold_the_documented_permissions_and_no_more(
+    deploy_lines: list[str],
+) -> None:
+    """Least privilege for Vertex AI: each custom role, created and then brought to its
+    permissions by an update on every run, holds what docs/deploy.md lists; tune creates,
+    reads and cancels jobs, status and the sweep only read them; every granted custom role is
+    one of them."""
+    made: dict[str, set[str]] = {}
+    for command in gcloud_lines(deploy_lines):
+        if command[1:3] == ["iam", "roles"] and command[3] in ("create", "update"):
+            assert flag(command, "--project") == "acme-ml" and flag(command, "--stage") == "GA"
+            permissions = set(flag(command, "--permissions").split(","))
+            assert made.setdefault(command[4], permissions) == permissions, command[4]
+    assert made == custom_roles_table()
+    assert not [
+        p for ps in made.values() for p in ps if "*" in p or not p.startswith("aiplatform.")
+    ]
+    jobs = ("tuningJobs", "pipelineJobs")
+    assert made["codetune.tuner"] == {
+        f"aiplatform.{j}.{verb}" for j in jobs for verb in ("create", "get", "list", "cancel")
+    }
+    assert made["codetune.jobReader"] == {
+        f"aiplatform.{j}.{v}" for j in jobs for v in ("get", "list")
+    }
+    custom = {
+        role.removeprefix("projects/PROJECT/roles/")
+        for _, role, _, _ in granted(deploy_lines)
+        if role.startswith("projects/")
+    }
+    assert custom == set(made)
+
+
+def test_a_rerun_removes_what_older_versions_granted_and_nothing_granted_now(
+    cmek_lines: list[str],
+) -> None:
+    """The broad project roles and the upload bucket's grants on _codetune/ go, by their exact
+    condition, before any function is replaced; no removal names a grant this run makes."""
+    commands = gcloud_lines(cmek_lines)
+
+    def binding(c: list[str]) -> tuple[str, str, str, tuple[str, str] | None]:
+        return (
+            c[4] if c[1] == "storage" else c[3],
+            flag(c, "--member"),
+            flag(c, "--role"),
+            condition(c),
+        )
+
+    added = {binding(c) for c in commands if "add-iam-policy-binding" in c[:5] and "--role" in c}
+    removed = [
+        (i, binding(c)) for i, c in enumerate(commands) if "remove-iam-policy-binding" in c[:5]
+    ]
+    assert removed and not {b for _, b in removed} & added
+    first_deploy = next(i for i, c in enumerate(commands) if c[1:3] == ["functions", "deploy"])
+    assert all(i < first_deploy for i, _ in removed)
+    old_roles = {(b[1].partition("@")[0], b[2]) for _, b in removed if b[0] == "acme-ml"}
+    assert old_roles == {
+        ("serviceAccount:codetune-tune", "roles/aiplatform.user"),
+        ("serviceAccount:codetune-pipeline", "roles/aiplatform.user"),
+        ("serviceAccount:codetune-status", "roles/aiplatform.viewer"),
+        ("serviceAccount:codetune-sweep", "roles/aiplatform.viewer"),
+        ("serviceAccount:codetune-build", "roles/cloudbuild.builds.builder"),
+    }
+    on_uploads = [b for _, b in removed if b[0] == "gs://acme-tuning-drop"]
+    assert len(on_uploads) == 9
+    for _, _, _, found in on_uploads:
+        assert found and (
+            "_codetune/" in found[1]
+            or found[1] == 'resource.type == "storage.googleapis.com/Bucket"'
+        )
+
+
+def test_every_function_knows_the_deployments_project_number_and_region(
+    deploy_lines: list[str],
+) -> None:
+    """A job name is accepted only when it names this project (Vertex AI names jobs by the
+    project's number) and a region of the deployment: every function that reads one is told."""
+    for function in ("validate", "tune", "status", "sweep"):
+        env = function_env(deploy_lines, function)
+        assert env["CODETUNE_PROJECT"] == "acme-ml"
+        assert env["CODETUNE_PROJECT_NUMBER"] == "PROJECT_NUMBER"
+        assert env["CODETUNE_PIPELINE_REGION"] == "us-central1"
+
+
+def test_status_gets_the_model_location_the_deployment_sets(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text() + "CODETUNE_LOCATION=europe-west4\n")
+    lines = dry_run("deploy.sh", "--settings", str(settings))
+    for function in ("validate", "tune", "status", "sweep"):
+        assert function_env(lines, function)["CODETUNE_LOCATION"] == "europe-west4", function
+
+
+@pytest.mark.parametrize(
+    ("extra", "setting", "state"),
+    [
+        ((), "", "acme-tuning-drop-state"),
+        (("--state-bucket", "acme-state"), "", "acme-state"),
+        ((), "STATE_BUCKET=acme-kept-state", "acme-kept-state"),
+        (("--state-bucket", "acme-state"), "STATE_BUCKET=acme-kept-state", "acme-state"),
+    ],
+)
+def test_the_state_bucket_is_named_by_flag_or_setting(
+    tmp_path: Path, extra: tuple[str, ...], setting: str, state: str
+) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text() + setting + "\n")
+    lines = dry_run("deploy.sh", "--settings", str(settings), *extra)
+    for verb in ("create", "update"):
+        [command] = [
+            c
+            for c in gcloud_lines(lines)
+            if c[1:4] == ["storage", "buckets", verb] and c[4] == f"gs://{state}"
+        ]
+        assert (
+            "--public-access-prevention" in command and "--uniform-bucket-level-access" in command
+        )
+    assert function_env(lines, "tune")["CODETUNE_STATE_BUCKET"] == state
+    [pipeline] = [
+        c for c in gcloud_lines(lines)
+        if c[1:4] == ["storage", "buckets", "add-iam-policy-binding"] and c[4] == f"gs://{state}"
+        and flag(c, "--member").startswith("serviceAccount:codetune-pipeline@")
+    ]  # fmt: skip
+    assert (
+        f"projects/_/buckets/{state}/objects/_codetune/pinned/"
+        in (condition(pipeline) or ("", ""))[1]
+    )
+    moves = [c for c in gcloud_lines(lines) if c[1:3] == ["storage", "mv"]]
+    assert moves and all(c[-1] == f"gs://{state}" for c in moves)
+    down = gcloud_lines(
+        dry_run("teardown.sh", "--settings", str(settings), *extra, "--delete-data")
+    )
+    assert ["gcloud", "storage", "rm", "--recursive", f"gs://{state}"] in down
+
+
+@pytest.mark.parametrize("where", ["flag", "setting"])
+@pytest.mark.parametrize("bucket", ["acme-tuning-drop", "acme-tuning-drop-pipeline"])
+def test_a_state_bucket_uploaders_or_jobs_can_write_is_refused(
+    tmp_path: Path, where: str, bucket: str
+) -> None:
+    settings = tmp_path / "settings.env"
+    extra = ["--state-bucket", bucket] if where == "flag" else []
+    settings.write_text(
+        SETTINGS.read_text() + (f"STATE_BUCKET={bucket}\n" if where == "setting" else "")
+    )
+    for script in ("deploy.sh", "teardown.sh"):
+        result = subprocess.run(
+            ["bash", str(ROOT / "deploy" / script), *ARGS, "--settings", str(settings), *extra, "--dry-run"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert (
+            result.returncode == 2 and "STATE_BUCKET must be a bucket of its own" in result.stderr
+        )
+        assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "allUsers",
+        "allAuthenticatedUsers",
+        "alice@acme.example",
+        "user:",
+        "user:a b",
+        "user:a,group:b",
+    ],
+)
+def test_an_uploader_must_be_a_principal(tmp_path: Path, member: str) -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "deploy.sh"), *ARGS, "--uploader", member, "--dry-run"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and "an uploader is an IAM member" in result.stderr
+    if "," not in member:  # in the file, a comma separates two members
+        settings = tmp_path / "settings.env"
+        settings.write_text(SETTINGS.read_text() + f"UPLOADERS=group:ml@acme.example,{member}\n")
+        assert refused(settings).returncode == 2
+
+
+def test_uploaders_from_the_file_and_flags_are_granted_once_and_removed(tmp_path: Path) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text() + f"UPLOADERS={UPLOADERS[0]}, {UPLOADERS[1]}\n")
+    lines = dry_run("deploy.sh", "--settings", str(settings), "--uploader", UPLOADERS[0])
+    grants = [
+        (flag(c, "--member"), flag(c, "--role"))
+        for c in gcloud_lines(lines)
+        if "add-iam-policy-binding" in c and not flag(c, "--member").startswith("serviceAccount:")
+    ]
+    assert sorted(grants) == sorted(
+        (m, r)
+        for m in UPLOADERS
+        for r in ("roles/storage.objectCreator", "roles/storage.objectViewer")
+    )
+    down = gcloud_lines(dry_run("teardown.sh", "--settings", str(settings)))
+    removed = {
+        (flag(c, "--member"), flag(c, "--role"))
+        for c in down
+        if "remove-iam-policy-binding" in c and "--all" in c
+    }
+    assert set(grants) <= removed
+    # Teardown reaches every grant deploy makes on a bucket, with all its conditions.
+    made = {
+        (c[4], flag(c, "--member"), flag(c, "--role"))
+        for c in gcloud_lines(lines)
+        if c[1:4] == ["storage", "buckets", "add-iam-policy-binding"]
+    }
+    gone = {
+        (c[4], flag(c, "--member"), flag(c, "--role"))
+        for c in down
+        if c[1:4] == ["storage", "buckets", "remove-iam-policy-binding"]
+    }
+    assert made <= gone
