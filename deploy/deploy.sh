@@ -18,6 +18,13 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=deploy/lib.sh
 source "$ROOT/deploy/lib.sh"
 parse_args "$@"
+# A deployment with no budget lets any upload start a job of any size: say so, every run.
+case " ${TUNING_DEFAULTS[*]} " in
+  *" CODETUNE_MAX_TRAINING_TOKENS="* | *" CODETUNE_MAX_COST="*) ;;
+  *) echo "deploy.sh: WARNING: no budget is set: any upload can start a job of any size." \
+    "Set CODETUNE_MAX_TRAINING_TOKENS or CODETUNE_MAX_COST in the settings file" \
+    "(deploy/settings.example.env has a cap sized for a typical code dataset)" >&2 ;;
+esac
 
 RUNTIME=python311
 PYTHON=${PYTHON:-python3}  # the Python that compiles the functions' bytecode (below)

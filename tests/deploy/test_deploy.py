@@ -1118,3 +1118,25 @@ def test_uploaders_from_the_file_and_flags_are_granted_once_and_removed(tmp_path
         if c[1:4] == ["storage", "buckets", "remove-iam-policy-binding"]
     }
     assert made <= gone
+
+
+def test_a_deployment_without_a_budget_is_warned(tmp_path: Path) -> None:
+    """Any upload could otherwise start a job of any size; the shipped settings set a cap."""
+
+    def warned(*extra: str) -> bool:
+        result = subprocess.run(
+            ["bash", str(ROOT / "deploy" / "deploy.sh"), *ARGS, *extra, "--dry-run"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        return "WARNING: no budget is set" in result.stderr
+
+    bare = tmp_path / "bare.env"
+    bare.write_text("CODETUNE_EPOCH_COUNT=3\n")
+    assert warned("--settings", str(bare))
+    shipped = ROOT / "deploy" / "settings.example.env"
+    assert "CODETUNE_MAX_TRAINING_TOKENS=" in shipped.read_text()
+    assert not warned("--settings", str(shipped))
+    assert "CODETUNE_ALLOWED_BASE_MODELS=gemini-3.5-flash" in shipped.read_text()

@@ -20,7 +20,7 @@ from codetune.exceptions import PermanentVertexError
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.state import RecordStore, Stage, TunedModel
-from tests.support import dataset, generation, generation_dataset
+from tests.support import chat_dataset, dataset, generation, generation_dataset
 from tests.unit.fakes import FakeVertex, MemoryPublisher, MemoryStorage
 
 BUCKET = "drop"
@@ -1000,7 +1000,11 @@ def test_a_job_over_the_deployments_budget_is_never_created(storage: MemoryStora
     ("settings", "parameter", "says"),
     [
         ({"epoch_count": "2", "training_price": "1000000", "max_cost": "0.5"}, "max_cost", "over"),
-        ({"epoch_count": "2", "max_cost": "5"}, "max_cost", "needs training_price"),
+        (
+            {"epoch_count": "2", "max_cost": "5", "large_model_reference": "gemini-3.5-flash-lite"},
+            "max_cost",
+            "no known price for gemini-3.5-flash-lite",
+        ),
         ({"max_training_tokens": "10"}, "max_training_tokens", "set epoch_count"),
     ],
 )
@@ -1026,8 +1030,10 @@ def test_the_record_keeps_the_estimate_of_the_job_it_submitted(storage: MemorySt
     record = store(storage).record("incoming/e.jsonl", message.generation)
     assert record is not None and record.derived and record.tokens
     cost = record.derived["cost"]
-    assert cost["training_tokens"] == 2 * record.tokens["per_epoch"]
+    assert cost["token_method"] == "estimate: characters / 4, counted on the converted file"
+    assert cost["training_tokens"] == 2 * cost["tokens_per_epoch"] > 0
     assert cost["estimated_cost_usd"] == round(cost["training_tokens"] / 1e6 * 4, 2)
+    assert cost["price_basis"] == "the deployment's price"
 
 
 def test_an_uploader_cannot_raise_the_budget(storage: MemoryStorage) -> None:
@@ -1132,3 +1138,44 @@ def test_a_gemini_evaluation_set_past_1000_is_held_to_30_percent_of_training(
     storage.put(BUCKET, "incoming/r.tuning.json", orjson.dumps({"evaluation": "q.eval.jsonl"}))
     enough = validated(storage, "incoming/r.jsonl", dataset(generation_dataset(3_400)))
     assert tune_dataset(enough, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+
+
+def test_the_budget_counts_what_trains_context_included(storage: MemoryStorage) -> None:
+    """A 60 KB default_context becomes every converted example's systemInstruction: the job
+    trains (and bills) on it 20 times over, though the dataset's own texts are small."""
+    manifest = {"parameters": {"default_context": "Our house style. " * 3_600}}
+    storage.put(BUCKET, "incoming/ctx.tuning.json", orjson.dumps(manifest))
+    message = validated(storage, "incoming/ctx.jsonl", dataset(chat_dataset(20)))
+    record = store(storage).record(message.name, message.generation)
+    assert record is not None and record.tokens is not None
+    assert 3 * record.tokens["per_epoch"] < 60_000  # the dataset alone fits
+    environ = {**ENVIRON, "CODETUNE_EPOCH_COUNT": "3", "CODETUNE_MAX_TRAINING_TOKENS": "60000"}
+    vertex = FakeVertex()
+    assert tune_dataset(message, storage, vertex, SETTINGS, environ, LOG) is Tuning.REJECTED
+    assert vertex.creates == 0
+    failed = store(storage).record(message.name, message.generation)
+    assert failed is not None and failed.error is not None
+    [problem] = failed.error["problems"]
+    assert problem["rule"] == "budget" and "counted" not in problem["message"]
+    assert "an epoch x 3 epochs" in problem["message"]
+    tokens = int(problem["message"].split(" training tokens")[0].lstrip("~").replace(",", ""))
+    assert tokens > 20 * 3 * 15_000  # every example's context, every epoch
+
+
+def test_a_model_without_a_price_says_cost_unknown_and_list_prices_say_so(
+    storage: MemoryStorage,
+) -> None:
+    message = validated(storage, "incoming/lp.jsonl", dataset(generation_dataset(40)))
+    environ = {**ENVIRON, "CODETUNE_EPOCH_COUNT": "2"}
+    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, environ, LOG) is Tuning.SUBMITTED
+    record = store(storage).record(message.name, message.generation)
+    assert record is not None and record.derived is not None
+    cost = record.derived["cost"]
+    assert cost["price_per_million_training_tokens"] == 10.0  # gemini-3.5-flash, list price
+    assert cost["price_basis"] == "list price, read 2026-09-27"
+    contract = {**environ, "CODETUNE_TRAINING_PRICES": "gemini-3.5-flash=7.5,other=1"}
+    again = validated(storage, "incoming/lp2.jsonl", dataset(generation_dataset(40)))
+    assert tune_dataset(again, storage, FakeVertex(), SETTINGS, contract, LOG) is Tuning.SUBMITTED
+    record = store(storage).record(again.name, again.generation)
+    assert record is not None and record.derived is not None
+    assert record.derived["cost"]["price_per_million_training_tokens"] == 7.5

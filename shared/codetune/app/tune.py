@@ -117,10 +117,8 @@ def tune_dataset(
             )
         # The budget is the deployment's (its parameters are refused from a dataset's sources).
         limits, _ = resolve(sources)
-        spend = budget.estimate(record.tokens, plan.to_dict()["derived"], limits)
-        over_budget = budget.problems(spend, limits)
-        if over_budget:
-            raise PlanRejected(over_budget)
+        derived = plan.to_dict()["derived"]
+        admission = budget.Admission(record.tokens, derived, limits, record.examples or 0)
         if form not in backend.formats:
             raise PlanRejected(
                 [
@@ -170,6 +168,7 @@ def tune_dataset(
             settings.claim_timeout_seconds,
             # Job events got here first (a job exists or existed): find it, never create.
             may_create=record.state is Stage.VALIDATED,
+            admit=admission,
         )
         submitted = backend.submit(plan, context)
     except PlanRejected as rejected:
@@ -220,7 +219,7 @@ def tune_dataset(
         base_model=plan.base_model,
         job=JobRef(job["name"], job["name"].rpartition("/")[2], job.get("state")),
         parameters=plan.body,
-        derived={**plan.to_dict()["derived"], "cost": spend.to_dict()},
+        derived={**derived, "cost": admission.spend.to_dict()},
         warnings=warnings or None,
     )
     log.info(
@@ -228,8 +227,8 @@ def tune_dataset(
         job=job["name"],
         backend=backend.name,
         base_model=plan.base_model,
-        training_tokens=spend.training_tokens,
-        estimated_cost_usd=spend.cost,
+        training_tokens=admission.spend.training_tokens,
+        estimated_cost_usd=admission.spend.cost,
     )
     return Tuning.SUBMITTED if submitted.created else Tuning.ALREADY_SUBMITTED
 

@@ -107,7 +107,7 @@ def validate_upload(
     report_bucket, report_object = store.report_location(obj.name)
     storage.write_json(report_bucket, report_object, {**summary, "generation": obj.generation})
     # The same report as a page to look at; the cost at the epochs and price in force.
-    cost = budget.for_report(summary["stats"]["tokens"], resolve(sources)[0])
+    cost = budget.for_report(summary["stats"]["tokens"], resolve(sources)[0], rules.base_model)
     page_name = report_object.removesuffix(REPORT_SUFFIX) + HTML_SUFFIX
     with storage.writer(report_bucket, page_name, "text/html; charset=utf-8") as page:
         page.write(render(report, cost.to_dict()).encode())

@@ -11,7 +11,7 @@ import msgspec
 import orjson
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Finding, Findings, Rule
-from codetune.dataset.rules import estimate_tokens
+from codetune.dataset.rules import estimate_tokens, token_weight
 from codetune.gemini import models
 from codetune.gemini.convert import convert_example
 
@@ -19,6 +19,9 @@ from codetune.gemini.convert import convert_example
 class GeminiDataset(msgspec.Struct):
     examples: int = 0
     bytes_written: int = 0
+    # Estimated tokens of everything written (system instructions, contexts, every turn): what
+    # one epoch trains on, and is billed for.
+    tokens: int = 0
     errors: Findings = msgspec.field(default_factory=Findings)
 
     @property
@@ -44,7 +47,8 @@ def convert_and_check(
         converted = convert_example(orjson.loads(line), kind, default_context, format)
         for problem in problems(converted):
             result.errors.add(Finding(Rule.GEMINI_FORMAT, problem, number))
-        tokens = estimate_tokens(_characters(converted))
+        tokens = estimate_tokens(_weight(converted))
+        result.tokens += tokens
         if tokens > model.max_tokens_per_example:
             result.errors.add(
                 Finding(
@@ -107,6 +111,8 @@ def problems(example: dict[str, Any]) -> list[str]:
     return found
 
 
-def _characters(example: dict[str, Any]) -> int:
+def _weight(example: dict[str, Any]) -> int:
     turns = [*example["contents"], example.get("systemInstruction") or {"parts": []}]
-    return sum(len(part.get("text", "")) for turn in turns for part in turn.get("parts", []))
+    return sum(
+        token_weight(part.get("text", "")) for turn in turns for part in turn.get("parts", [])
+    )

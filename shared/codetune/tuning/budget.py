@@ -1,10 +1,9 @@
 """What a job will cost, and the deployment's budget (rule `budget`), before the job exists.
 
-Training tokens are the dataset's tokens times the epochs the plan derives (Google bills tuning
-per training token: FACTS.md, "Pricing"); the cost is those at the deployment's
-`training_price`. codetune ships no price: Google's pricing page could not be read where this
-was written, so the price is the deployment's to set from that page, and an estimate without
-one gives tokens only.
+Training tokens are the tokens of what trains times the epochs the plan derives (Google bills
+tuning per training token); the cost is those at the model's price (codetune.tuning.prices: the
+deployment's, else Google's list price), labelled with what that price is. A model with no
+known price says "cost unknown", and a cost budget then refuses it.
 """
 
 from __future__ import annotations
@@ -14,10 +13,12 @@ from typing import Any
 
 import msgspec
 
+from codetune.dataset.rules import estimate_tokens, token_weight
+from codetune.exceptions import PlanRejected
 from codetune.tuning.parameters import Problem, TuningParameters
+from codetune.tuning.prices import price_for
 
 RULE = "budget"
-PRICE_SOURCE = "https://cloud.google.com/vertex-ai/generative-ai/pricing"
 
 
 class Estimate(msgspec.Struct, frozen=True):
@@ -27,6 +28,8 @@ class Estimate(msgspec.Struct, frozen=True):
     token_method: str | None  # "estimate: characters / 4", "sentencepiece: ...", None: unknown
     epochs: float | None  # None: the service's default, not known before the job
     price: float | None  # USD per 1M training tokens
+    price_basis: str = "no known price"  # what the price is (codetune.tuning.prices)
+    model: str | None = None
 
     @property
     def training_tokens(self) -> int | None:
@@ -48,6 +51,7 @@ class Estimate(msgspec.Struct, frozen=True):
             "epochs": self.epochs,
             "training_tokens": self.training_tokens,
             "price_per_million_training_tokens": self.price,
+            "price_basis": self.price_basis,
             "estimated_cost_usd": self.cost,
         }
 
@@ -66,20 +70,26 @@ class Estimate(msgspec.Struct, frozen=True):
             f"epoch x {self.epochs:g} epochs)"
         )
         if self.cost is not None:
-            text += f", about ${self.cost:,.2f} at ${self.price:g} per 1M"
+            text += f", about ${self.cost:,.2f} at ${self.price:g} per 1M ({self.price_basis})"
+        else:
+            text += f", cost unknown: no price for {self.model or 'the base model'}"
         return text
 
 
 def estimate(
     tokens: Mapping[str, Any] | None, derived: Mapping[str, Any], p: TuningParameters
 ) -> Estimate:
-    """The estimate of a plan (its `derived` epochs) for a dataset's recorded tokens."""
+    """The estimate of a plan (its `derived` epochs and base model) for the tokens counted."""
     epochs = derived.get("epochs")
+    model = derived.get("base_model") or p.large_model_reference
+    price = price_for(model, p.training_prices or {}, p.training_price)
     return Estimate(
         tokens_per_epoch=int(tokens["per_epoch"]) if tokens else None,
         token_method=str(tokens.get("method")) if tokens else None,
         epochs=float(epochs) if epochs is not None else None,
-        price=p.training_price,
+        price=price.usd_per_million,
+        price_basis=price.basis,
+        model=model,
     )
 
 
@@ -114,7 +124,12 @@ def problems(found: Estimate, p: TuningParameters) -> list[Problem]:
             )
         elif name == "max_cost" and found.price is None:
             out.append(
-                Problem(name, RULE, "max_cost needs training_price, the price per 1M tokens")
+                Problem(
+                    name,
+                    RULE,
+                    f"no known price for {found.model or 'the base model'}, so max_cost cannot "
+                    "be checked: set its price with CODETUNE_TRAINING_PRICES=MODEL=USD_PER_1M",
+                )
             )
         elif name == "max_cost" and (found.cost or 0) > limit:
             out.append(
@@ -123,7 +138,60 @@ def problems(found: Estimate, p: TuningParameters) -> list[Problem]:
     return out
 
 
-def for_report(tokens: Mapping[str, Any] | None, p: TuningParameters) -> Estimate:
-    """What a report can say before a plan: the tokens at the `epoch_count` and
-    `training_price` in force (a Gemini job's epochs; None when left to the service)."""
-    return estimate(tokens, {"epochs": p.epoch_count}, p)
+def with_context(
+    tokens: Mapping[str, Any] | None, context: str | None, examples: int
+) -> Mapping[str, Any] | None:
+    """A dataset's tokens with a `default_context` given to every example: the most a job can
+    train on before the conversion says exactly (an example with its own context gets none)."""
+    if tokens is None or not context:
+        return tokens
+    added = examples * estimate_tokens(token_weight(context))
+    return {**tokens, "per_epoch": int(tokens["per_epoch"]) + added, "context": added}
+
+
+def counted(tokens: Mapping[str, Any] | None, converted: int) -> dict[str, Any]:
+    """The tokens counted on the converted file the job reads, labelled so."""
+    method = str((tokens or {}).get("method") or "estimate")
+    return {
+        "per_epoch": converted,
+        "method": f"{method.partition(',')[0]}, counted on the converted file",
+        "exact": False,
+    }
+
+
+class Admission:
+    """The budget, checked on what trains (backends call it after any conversion, before the
+    create); `spend` is the estimate last checked."""
+
+    def __init__(
+        self,
+        tokens: Mapping[str, Any] | None,
+        derived: Mapping[str, Any],
+        p: TuningParameters,
+        examples: int,
+    ) -> None:
+        self.tokens, self.derived, self.p, self.examples = tokens, derived, p, examples
+        # Before any conversion: the dataset alone must fit (a cheap early refusal).
+        self.spend = estimate(tokens, derived, p)
+        self._check()
+
+    def __call__(self, converted: int | None) -> None:
+        if converted is None:  # the job reads the examples as validated, and adds the context
+            tokens = with_context(self.tokens, self.derived.get("default_context"), self.examples)
+        else:
+            tokens = counted(self.tokens, converted)
+        self.spend = estimate(tokens, self.derived, self.p)
+        self._check()
+
+    def _check(self) -> None:
+        over = problems(self.spend, self.p)
+        if over:
+            raise PlanRejected(over)
+
+
+def for_report(
+    tokens: Mapping[str, Any] | None, p: TuningParameters, model: str | None = None
+) -> Estimate:
+    """What a report can say before a plan: the tokens at the `epoch_count` and the model's
+    price in force (a Gemini job's epochs; None when left to the service)."""
+    return estimate(tokens, {"epochs": p.epoch_count, "base_model": model}, p)

@@ -67,6 +67,7 @@ class TuningParameters(msgspec.Struct, frozen=True):
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     # The deployment's budget (codetune.tuning.budget): never in the request.
     training_price: float | None = None
+    training_prices: dict[str, float] | None = None  # by model
     max_cost: float | None = None
     max_training_tokens: int | None = None
 
@@ -159,6 +160,18 @@ def _labels(value: object) -> dict[str, str]:
     ):
         return dict(value)
     raise ValueError("expected an object of strings, or key=value,key=value")
+
+
+def _prices(value: object) -> dict[str, float]:
+    """`model=price,model=price` (or a JSON object): USD per 1M training tokens, by model."""
+    if isinstance(value, str):
+        pairs = [item.partition("=") for item in value.split(",") if item.strip()]
+        if any(sep != "=" or not model.strip() for model, sep, _ in pairs):
+            raise ValueError("expected model=price pairs separated by commas")
+        value = {model.strip(): price.strip() for model, _, price in pairs}
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ValueError("expected model=price,model=price")
+    return {model: _positive(price) for model, price in value.items()}
 
 
 class Scope(StrEnum):
@@ -430,8 +443,18 @@ PARAMETERS: tuple[Parameter, ...] = (
         Scope.DEPLOYMENT,
         "— (no cost estimate)",
         {PIPELINE: "— (the cost estimate)", GEMINI: "— (the cost estimate)"},
-        "USD per 1M training tokens for the base model, from Google's Vertex AI pricing page "
-        "(training tokens = the dataset's tokens x epochs)",
+        "USD per 1M training tokens for every base model, over the list prices "
+        "(training tokens = the tokens of the converted dataset x epochs)",
+    ),
+    Parameter(
+        "training_prices",
+        _prices,
+        _BOTH,
+        Scope.DEPLOYMENT,
+        'Google\'s list prices (docs/parameters.md, "Prices")',
+        {PIPELINE: "— (the cost estimate)", GEMINI: "— (the cost estimate)"},
+        "`model=price,...`: USD per 1M training tokens for those models (a contract price), over "
+        "`training_price` and the list prices",
     ),
     Parameter(
         "max_training_tokens",
@@ -450,8 +473,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         Scope.DEPLOYMENT,
         "— (no limit)",
         {PIPELINE: "— (checked before the job)", GEMINI: "— (checked before the job)"},
-        "USD; a job whose estimated cost (training tokens x `training_price`) is higher is "
-        "refused, rule `budget`; needs `training_price`",
+        "USD; a job whose estimated cost (training tokens x the model's price) is higher is "
+        "refused, rule `budget`, as is one whose model has no known price",
     ),
 )
 BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}

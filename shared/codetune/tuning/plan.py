@@ -42,9 +42,12 @@ class Derived(msgspec.Struct, frozen=True):
     tuning_region: str
     batch_size: int
     epochs: float
+    default_context: str | None = None  # given to chat examples without one (S-19)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "base_model": self.base_model,
+            "default_context": self.default_context,
             "template": self.template,
             "tuning_region": self.tuning_region,
             "batch_size": self.batch_size,
@@ -354,6 +357,7 @@ class _Checks:
                 models.TUNING_REGION_OF_ACCELERATOR[self.accelerator],
                 batch_size,
                 epochs,
+                p.default_context,
             ),
             warnings=warnings,
             evaluation_source=p.evaluation_data_uri,

@@ -87,6 +87,10 @@ class SubmitContext(msgspec.Struct, frozen=True):
     # False when the record shows a job existed (job events arrived) but not tune's own write:
     # the job is looked for, never created again.
     may_create: bool = True
+    # Called with the tokens one epoch of the job trains on, counted on the very file it reads
+    # (None: the validated dataset's own count), after any conversion and before the create:
+    # raises PlanRejected when the job is over the deployment's budget.
+    admit: Callable[[int | None], None] = lambda tokens: None
 
 
 class Submitted(msgspec.Struct, frozen=True):

@@ -15,7 +15,7 @@ from codetune.dataset.lines import read_lines
 from codetune.dataset.rules import GEMINI_MIN_TRAINING_EXAMPLES, MAX_LINE_BYTES
 from codetune.exceptions import PlanRejected
 from codetune.gemini import models
-from codetune.gemini.check import convert_and_check
+from codetune.gemini.check import GeminiDataset, convert_and_check
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
@@ -70,7 +70,7 @@ class GeminiBackend:
 
     def submit(self, plan: TuningJobPlan, context: SubmitContext) -> Submitted:
         context_text = plan.derived.get("default_context")
-        convert(
+        training = convert(
             context.storage,
             context.dataset,
             plan.derived["training_dataset_uri"],
@@ -91,6 +91,7 @@ class GeminiBackend:
                 models.GEMINI_MODELS[plan.base_model],
                 context.evaluation_format,
             )
+        context.admit(training.tokens)  # what trains, context and system instructions included
         job, created = create_once(context, creation(context, plan))
         context.store.write_pointer(context.pointer(job["name"]))
         return Submitted(job, created)
@@ -151,8 +152,9 @@ def convert(
     default_context: str | None,
     model: models.GeminiModel | None = None,
     format: DatasetFormat = DatasetFormat.SEED,
-) -> None:
-    """Stream `source` into Gemini's format at `target_uri`; PlanRejected if Gemini would refuse it."""
+) -> GeminiDataset:
+    """Stream `source` into Gemini's format at `target_uri`; PlanRejected if Gemini would refuse
+    it. What was written, with its tokens."""
     target = DatasetRef.parse(target_uri)
     with (
         storage.open_dataset(source.bucket, source.name, source.generation) as reader,
@@ -171,6 +173,7 @@ def convert(
                 for f in result.errors.listed
             ]
         )
+    return result
 
 
 def creation(context: SubmitContext, plan: TuningJobPlan) -> Creation:

@@ -104,6 +104,7 @@ class PipelineBackend:
             convert_to_seed(context.storage, context.dataset, values["dataset_uri"], context.format)
         if context.evaluation is not None:
             copy(context.storage, context.evaluation, values["evaluation_data_uri"])
+        context.admit(None)  # the examples as validated: the pipeline adds default_context itself
         # The pointer first: a status event for this job must find its record even if it comes
         # before the SUBMITTED write.
         context.store.write_pointer(context.pointer(plan.job_name))
