@@ -296,10 +296,12 @@ for function in "${FUNCTIONS[@]}" sweep; do
     run "$PYTHON" -m compileall -q --invalidation-mode unchecked-hash "$BUILD/$function"
   fi
 done
-# validate checks a dataset by the rules of the base model tune will use, and prices it at the
-# epochs and price tune will use: it gets the same tuning defaults.
+# validate (and the sweep, which validates missed uploads) plans the job as tune will, to refuse
+# before any message what tune would refuse (the model, the kind, the budget): it gets the
+# same tuning defaults and the same settings tune plans with.
+PLAN_ENV=("CODETUNE_OUTPUT_DIR=gs://$OUTPUT_BUCKET/pipeline" "CODETUNE_SERVICE_ACCOUNT=$(sa pipeline)")
 VALIDATE_ENV=("CODETUNE_SECRETS=$SECRETS" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES"
-  "CODETUNE_VALIDATION_SECONDS=$VALIDATION_SECONDS" "${TUNING_DEFAULTS[@]}")
+  "CODETUNE_VALIDATION_SECONDS=$VALIDATION_SECONDS" "${PLAN_ENV[@]}" "${TUNING_DEFAULTS[@]}")
 # A validation stops reading after VALIDATION_SECONDS (rule time-limit) and still writes its
 # report and record: validate's timeout leaves it 120 s for that. The sweep validates missed
 # uploads only with a whole VALIDATION_SECONDS ahead, within SWEEP_SECONDS, and the same CPU
@@ -328,8 +330,8 @@ for setting in "${TUNING_DEFAULTS[@]}"; do
 done
 # tune compares a training dataset with its evaluation dataset, nearly too where the deployment
 # asks for near-duplicates.
-TUNE_ENV=("${COMMON_ENV[@]}" "CODETUNE_OUTPUT_DIR=gs://$OUTPUT_BUCKET/pipeline"
-  "CODETUNE_SERVICE_ACCOUNT=$(sa pipeline)" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES" "${TUNING_DEFAULTS[@]}")
+TUNE_ENV=("${COMMON_ENV[@]}" "${PLAN_ENV[@]}" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES"
+  "${TUNING_DEFAULTS[@]}")
 
 # Only Eventarc, Pub/Sub and Cloud Scheduler of this project call the functions: internal
 # ingress lets exactly those through on the run.app URL

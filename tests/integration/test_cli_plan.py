@@ -60,6 +60,8 @@ def test_plan_prints_the_request_and_what_was_derived() -> None:
         "https://us-central1-aiplatform.googleapis.com/v1/projects/acme-ml/locations/us-central1/pipelineJobs?pipelineJobId=codetune-snippets-"
     )
     assert plan["derived"] == {
+        "base_model": "code-bison@002",
+        "default_context": None,
         "template": "https://us-kfp.pkg.dev/ml-pipeline/large-language-model-pipelines/tune-large-model/v3.0.0",
         "tuning_region": "us-central1",
         "batch_size": 8,

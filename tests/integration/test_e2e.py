@@ -301,15 +301,22 @@ def test_transient_vertex_errors_are_retried_into_one_job(stack: LocalStack) -> 
     assert sum(e["message"] == "tuning job submitted" for e in mine) == 1
 
 
+def tune_rules(record: dict[str, Any]) -> set[tuple[str, str]]:
+    """(parameter, tune's rule) of a record's `tuning` errors: what validate refused, as tune
+    would have."""
+    return {
+        (e["field"].removeprefix("parameters."), e["message"].partition(":")[0])
+        for e in record["first_errors"]
+        if e["rule"] == "tuning"
+    }
+
+
 def test_broken_parameters_fail_before_any_job(stack: LocalStack) -> None:
     metadata = {"codetune-train_steps": "0", "codetune-accelerator_type": "FPGA"}
     generation_id = drop(stack, "badparams.jsonl", dataset(generation_dataset(10)), metadata)
     record = finished(stack, "badparams.jsonl", generation_id)
-    assert record["state"] == "FAILED"
-    assert {(p["parameter"], p["rule"]) for p in record["error"]["problems"]} == {
-        ("accelerator_type", "type"),
-        ("train_steps", "S-15"),
-    }
+    assert record["state"] == "REJECTED"  # by validate: no message, no job
+    assert {("accelerator_type", "type"), ("train_steps", "S-15")} <= tune_rules(record)
     assert jobs_for(stack, "badparams.jsonl") == []
 
 
@@ -604,10 +611,8 @@ def test_pipeline_only_parameters_stop_a_gemini_job_before_it_starts(stack: Loca
         {**GEMINI, "codetune-train_steps": "300"},
     )
     record = finished(stack, "gemini-steps.jsonl", generation_id)
-    assert record["state"] == "FAILED"
-    assert [(p["parameter"], p["rule"]) for p in record["error"]["problems"]] == [
-        ("train_steps", "gemini")
-    ]
+    assert record["state"] == "REJECTED"
+    assert tune_rules(record) == {("train_steps", "gemini")}
     assert jobs_for(stack, "gemini-steps.jsonl") == []
 
 

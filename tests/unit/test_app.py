@@ -57,7 +57,10 @@ def validated(
     """Upload and validate; the message validate published."""
     publisher = MemoryPublisher()
     obj = upload(storage, name, data, metadata)
-    assert validate_upload(obj, storage, publisher, SETTINGS, LOG) is Validation.VALIDATED
+    assert (
+        validate_upload(obj, storage, publisher, SETTINGS, LOG, None, ENVIRON)
+        is Validation.VALIDATED
+    )
     [(_, body, attributes)] = publisher.messages
     return DatasetValidated.decode(body, attributes)
 
@@ -70,10 +73,11 @@ def store(storage: MemoryStorage) -> RecordStore:
 def test_a_valid_dataset_is_reported_recorded_and_announced(storage: MemoryStorage) -> None:
     publisher = MemoryPublisher()
     obj = upload(
-        storage, "incoming/a.jsonl", dataset(generation_dataset(12)), {"codetune-train_steps": "50"}
+        storage, "incoming/a.jsonl", dataset(generation_dataset(12)), {"codetune-epoch_count": "2"}
     )
     assert (
-        validate_upload(obj, storage, publisher, SETTINGS, LOG.bind("ct-1")) is Validation.VALIDATED
+        validate_upload(obj, storage, publisher, SETTINGS, LOG.bind("ct-1"), None, ENVIRON)
+        is Validation.VALIDATED
     )
     report, _ = storage.read_json(BUCKET, "incoming/a.jsonl.report.json")
     assert report is not None and report["valid"] and report["generation"] == obj.generation
@@ -88,7 +92,7 @@ def test_a_valid_dataset_is_reported_recorded_and_announced(storage: MemoryStora
     assert topic == "projects/acme-ml/topics/dataset-validated"
     assert (message.generation, message.metadata, message.correlation_id) == (
         obj.generation,
-        {"codetune-train_steps": "50"},
+        {"codetune-epoch_count": "2"},
         "ct-1",
     )
 
@@ -97,7 +101,7 @@ def test_the_uploads_trace_travels_with_the_message(storage: MemoryStorage) -> N
     publisher = MemoryPublisher()
     traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     obj = upload(storage, "incoming/t.jsonl", dataset(generation_dataset(12)))
-    validate_upload(obj, storage, publisher, SETTINGS, LOG, traceparent)
+    validate_upload(obj, storage, publisher, SETTINGS, LOG, traceparent, ENVIRON)
     [(_, body, attributes)] = publisher.messages
     assert attributes["traceparent"] == traceparent
     assert DatasetValidated.decode(body, attributes).traceparent == traceparent
@@ -106,7 +110,10 @@ def test_the_uploads_trace_travels_with_the_message(storage: MemoryStorage) -> N
 def test_an_invalid_dataset_is_rejected_and_not_announced(storage: MemoryStorage) -> None:
     publisher = MemoryPublisher()
     obj = upload(storage, "incoming/bad.jsonl", dataset([generation(1, output_text="")] * 3))
-    assert validate_upload(obj, storage, publisher, SETTINGS, LOG) is Validation.REJECTED
+    assert (
+        validate_upload(obj, storage, publisher, SETTINGS, LOG, None, ENVIRON)
+        is Validation.REJECTED
+    )
     record = store(storage).record("incoming/bad.jsonl", obj.generation)
     assert record is not None and record.state is Stage.REJECTED and record.first_errors
     # Nothing for tune; the end is told on the completion topic.
@@ -122,7 +129,10 @@ def test_a_dataset_not_read_to_its_end_in_time_is_rejected_with_a_report(
     settings = msgspec.structs.replace(SETTINGS, validation_seconds=1e-9)  # past at once
     publisher = MemoryPublisher()
     obj = upload(storage, "incoming/huge.jsonl", dataset(generation_dataset(12)))
-    assert validate_upload(obj, storage, publisher, settings, LOG) is Validation.REJECTED
+    assert (
+        validate_upload(obj, storage, publisher, settings, LOG, None, ENVIRON)
+        is Validation.REJECTED
+    )
     record = store(storage).record(obj.name, obj.generation)
     assert record is not None and record.state is Stage.REJECTED and record.first_errors
     assert [e["rule"] for e in record.first_errors] == ["time-limit"]
@@ -135,7 +145,9 @@ def test_a_stale_generation_and_non_datasets_are_left_alone(storage: MemoryStora
     publisher = MemoryPublisher()
     old = upload(storage, "incoming/a.jsonl", dataset(generation_dataset(12)))
     upload(storage, "incoming/a.jsonl", dataset(generation_dataset(13)))
-    assert validate_upload(old, storage, publisher, SETTINGS, LOG) is Validation.STALE
+    assert (
+        validate_upload(old, storage, publisher, SETTINGS, LOG, None, ENVIRON) is Validation.STALE
+    )
     assert store(storage).record("incoming/a.jsonl", old.generation) is None
     for name in (
         "incoming/a.jsonl.report.json",
@@ -143,7 +155,9 @@ def test_a_stale_generation_and_non_datasets_are_left_alone(storage: MemoryStora
         "other/a.jsonl",
     ):
         assert (
-            validate_upload(upload(storage, name, b"{}"), storage, publisher, SETTINGS, LOG)
+            validate_upload(
+                upload(storage, name, b"{}"), storage, publisher, SETTINGS, LOG, None, ENVIRON
+            )
             is Validation.IGNORED
         )
     assert publisher.messages == []
@@ -224,7 +238,7 @@ def test_tune_acts_only_on_a_validated_version_of_the_deployments_bucket(
 ) -> None:
     vertex = FakeVertex()
     rejected = upload(storage, "incoming/x.jsonl", dataset([generation(1, output_text="")] * 12))
-    validate_upload(rejected, storage, MemoryPublisher(), SETTINGS, LOG)
+    validate_upload(rejected, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
     forged = DatasetValidated(
         BUCKET,
         rejected.name,
@@ -341,7 +355,9 @@ def test_a_version_replaced_while_it_was_validated_is_not_announced(
         return real_copy(bucket, name, generation, target_bucket, target)
 
     storage.copy = replaced_first  # type: ignore[method-assign]
-    assert validate_upload(obj, storage, publisher, SETTINGS, LOG) is Validation.STALE
+    assert (
+        validate_upload(obj, storage, publisher, SETTINGS, LOG, None, ENVIRON) is Validation.STALE
+    )
     assert publisher.messages == []
     assert store(storage).record(obj.name, obj.generation) is None
 
@@ -480,13 +496,19 @@ def test_validate_applies_the_rules_of_the_model_the_dataset_will_be_tuned_on(
     publisher = MemoryPublisher()
     data = dataset(generation_dataset(300))
     gemini = upload(storage, "incoming/g.eval.jsonl", data)
-    assert validate_upload(gemini, storage, publisher, SETTINGS, LOG) is Validation.VALIDATED
+    assert (
+        validate_upload(gemini, storage, publisher, SETTINGS, LOG, None, ENVIRON)
+        is Validation.VALIDATED
+    )
     record = store(storage).record("incoming/g.eval.jsonl", gemini.generation)
     assert record is not None and record.base_model == "gemini-3.5-flash"
     manifest = {"parameters": {"large_model_reference": "code-bison@002"}}
     storage.put(BUCKET, "incoming/b.tuning.json", orjson.dumps(manifest))
     legacy = upload(storage, "incoming/b.eval.jsonl", data)
-    assert validate_upload(legacy, storage, publisher, SETTINGS, LOG) is Validation.REJECTED
+    assert (
+        validate_upload(legacy, storage, publisher, SETTINGS, LOG, None, ENVIRON)
+        is Validation.REJECTED
+    )
     report, _ = storage.read_json(BUCKET, "incoming/b.eval.jsonl.report.json")
     assert report is not None and report["base_model"] == "code-bison@002"
     assert [e["rule"] for e in report["errors"]] == ["S-5"]
@@ -520,12 +542,35 @@ def test_an_evaluation_dataset_alone_is_not_tuned(storage: MemoryStorage) -> Non
     assert vertex.creates == 0
 
 
+def test_what_tune_would_refuse_is_rejected_by_validate(storage: MemoryStorage) -> None:
+    """The check before the job is the check at the upload: broken parameters, a model the
+    deployment does not allow, a kind the model does not tune, a budget it breaks."""
+    publisher = MemoryPublisher()
+    cases = [
+        ("incoming/p0.jsonl", dataset(generation_dataset(12)), {"codetune-train_steps": "0"}),
+        ("incoming/p1.jsonl", dataset(chat_dataset(12)), {**LEGACY, "codetune-train_steps": "9"}),
+    ]
+    for name, data, metadata in cases:
+        obj = upload(storage, name, data, metadata)
+        assert (
+            validate_upload(obj, storage, publisher, SETTINGS, LOG, None, ENVIRON)
+            is Validation.REJECTED
+        ), name
+        report, _ = storage.read_json(BUCKET, name + ".report.json")
+        assert report is not None and {e["rule"] for e in report["errors"]} == {"tuning"}
+        assert all(e["field"].startswith("parameters.") for e in report["errors"])
+    assert {topic for topic, _, _ in publisher.messages} == {SETTINGS.finished_topic_path}
+    chat_for_bison, _ = storage.read_json(BUCKET, "incoming/p1.jsonl.report.json")
+    assert chat_for_bison is not None
+    assert any(e["message"].startswith("S-21: ") for e in chat_for_bison["errors"])
+
+
 def test_broken_parameters_and_refusals_fail_the_record(storage: MemoryStorage) -> None:
-    message = validated(
-        storage, "incoming/p.jsonl", dataset(generation_dataset(12)), {"codetune-train_steps": "0"}
-    )
+    """tune checks again: the deployment's settings may have changed since the validation."""
+    message = validated(storage, "incoming/p.jsonl", dataset(generation_dataset(12)))
     vertex = FakeVertex()
-    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
+    later = {**ENVIRON, "CODETUNE_EPOCH_COUNT": "3", "CODETUNE_MAX_TRAINING_TOKENS": "10"}
+    assert tune_dataset(message, storage, vertex, SETTINGS, later, LOG) is Tuning.REJECTED
     assert vertex.creates == 0
 
     def refuse(name: str) -> None:
@@ -733,13 +778,17 @@ def test_an_upload_whose_event_was_lost_is_validated_by_the_reconciler(
 
     generation_id = storage.put(BUCKET, "incoming/lost.JSONL", dataset(generation_dataset(12)))
     publisher = MemoryPublisher()
-    assert reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(1)).validated == 0  # grace
-    assert reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10)).validated == 1
+    assert (
+        reconcile(storage, publisher, SETTINGS, LOG, ENVIRON, now=later(1)).validated == 0
+    )  # grace
+    assert reconcile(storage, publisher, SETTINGS, LOG, ENVIRON, now=later(10)).validated == 1
     record = store(storage).record("incoming/lost.JSONL", generation_id)
     assert record is not None and record.state is Stage.VALIDATED
     [(_, body, attributes)] = publisher.messages
     assert DatasetValidated.decode(body, attributes).generation == generation_id
-    assert reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10)).validated == 0  # once
+    assert (
+        reconcile(storage, publisher, SETTINGS, LOG, ENVIRON, now=later(10)).validated == 0
+    )  # once
 
 
 def test_a_validated_dataset_whose_message_was_lost_is_announced_again_and_tuned(
@@ -749,7 +798,7 @@ def test_a_validated_dataset_whose_message_was_lost_is_announced_again_and_tuned
 
     lost = MemoryPublisher()  # the message never reaches tune
     obj = upload(storage, "incoming/quiet.jsonl", dataset(generation_dataset(12)))
-    assert validate_upload(obj, storage, lost, SETTINGS, LOG) is Validation.VALIDATED
+    assert validate_upload(obj, storage, lost, SETTINGS, LOG, None, ENVIRON) is Validation.VALIDATED
     publisher = MemoryPublisher()
     storage.put(STATE, "_codetune/records/incoming/bad.jsonl/1.json", b"{broken")
     result = reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10))
@@ -799,7 +848,10 @@ def test_the_reconciler_announces_before_it_validates(storage: MemoryStorage) ->
     from codetune.app.reconcile import reconcile
 
     obj = upload(storage, "incoming/quiet.jsonl", dataset(generation_dataset(12)))
-    assert validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG) is Validation.VALIDATED
+    assert (
+        validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
+        is Validation.VALIDATED
+    )
     upload(storage, "incoming/lost.jsonl", dataset(generation_dataset(12)))
     storage.open_dataset = broken  # type: ignore[method-assign]
     publisher = MemoryPublisher()
@@ -821,9 +873,9 @@ def test_the_reconciler_pays_by_the_page_not_by_the_object(storage: MemoryStorag
 
     for index in range(30):
         invalid = upload(storage, f"incoming/r{index}.jsonl", b'{"input_text": 7}\n')
-        assert validate_upload(invalid, storage, MemoryPublisher(), SETTINGS, LOG) is (
-            Validation.REJECTED
-        )
+        assert validate_upload(
+            invalid, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON
+        ) is (Validation.REJECTED)
     submitted(storage, "incoming/running.jsonl", FakeVertex(), **LEGACY)
     storage.listings = storage.json_reads = 0
     result = reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(200))
@@ -838,7 +890,10 @@ def test_a_record_written_before_stages_were_listed_is_still_reconciled(
     from codetune.app.reconcile import reconcile
 
     obj = upload(storage, "incoming/old.jsonl", dataset(generation_dataset(12)))
-    assert validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG) is Validation.VALIDATED
+    assert (
+        validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
+        is Validation.VALIDATED
+    )
     name = store(storage).record_name(obj.name, obj.generation)
     generation_id, body, _ = storage.live[STATE, name]
     storage.live[STATE, name] = (generation_id, body, {})  # as an older release wrote it
@@ -874,12 +929,15 @@ def test_a_huge_manifest_is_refused_without_being_read_whole(storage: MemoryStor
         return data
 
     storage.read_bytes = counted  # type: ignore[method-assign]
-    message = validated(storage, "incoming/h.jsonl", dataset(generation_dataset(12)))
+    obj = upload(storage, "incoming/h.jsonl", dataset(generation_dataset(12)))
+    outcome = validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
     assert max(reads) <= MAX_MANIFEST_BYTES + 1
-    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
-    record = store(storage).record("incoming/h.jsonl", message.generation)
-    assert record is not None and record.error
-    assert [(p["parameter"], p["rule"]) for p in record.error["problems"]] == [("manifest", "size")]
+    assert outcome is Validation.REJECTED
+    report, _ = storage.read_json(BUCKET, "incoming/h.jsonl.report.json")
+    assert report is not None
+    assert [(e["field"], e["message"][:5]) for e in report["errors"]] == [
+        ("parameters.manifest", "size:")
+    ]
 
 
 def test_a_dataset_with_the_longest_name_cloud_storage_allows_is_tuned(
@@ -952,7 +1010,10 @@ def test_a_dataset_with_a_credential_is_rejected_unless_the_deployment_says_warn
     )
     publisher = MemoryPublisher()
     rejected = upload(storage, "incoming/k.jsonl", dataset(lines))
-    assert validate_upload(rejected, storage, publisher, SETTINGS, LOG) is Validation.REJECTED
+    assert (
+        validate_upload(rejected, storage, publisher, SETTINGS, LOG, None, ENVIRON)
+        is Validation.REJECTED
+    )
     report, _ = storage.read_json(BUCKET, "incoming/k.jsonl.report.json")
     assert report is not None
     [error] = report["errors"]
@@ -962,7 +1023,10 @@ def test_a_dataset_with_a_credential_is_rejected_unless_the_deployment_says_warn
     publisher.messages.clear()
     warned = msgspec.structs.replace(SETTINGS, secrets=SecretSeverity.WARNING)
     again = upload(storage, "incoming/k2.jsonl", dataset(lines))
-    assert validate_upload(again, storage, publisher, warned, LOG) is Validation.VALIDATED
+    assert (
+        validate_upload(again, storage, publisher, warned, LOG, None, ENVIRON)
+        is Validation.VALIDATED
+    )
     report, _ = storage.read_json(BUCKET, "incoming/k2.jsonl.report.json")
     assert report is not None and "secret" in [w["rule"] for w in report["warnings"]]
     assert len(publisher.messages) == 1
@@ -1039,11 +1103,12 @@ def test_the_record_keeps_the_estimate_of_the_job_it_submitted(storage: MemorySt
 def test_an_uploader_cannot_raise_the_budget(storage: MemoryStorage) -> None:
     manifest = {"parameters": {"max_cost": 1e9, "training_price": 0.0001}}
     storage.put(BUCKET, "incoming/u.tuning.json", orjson.dumps(manifest))
-    message = validated(storage, "incoming/u.jsonl", dataset(generation_dataset(40)))
-    assert tune_dataset(message, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
-    record = store(storage).record("incoming/u.jsonl", message.generation)
-    assert record is not None and record.error
-    assert {p["rule"] for p in record.error["problems"]} == {"deployment-only"}
+    obj = upload(storage, "incoming/u.jsonl", dataset(generation_dataset(40)))
+    outcome = validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
+    assert outcome is Validation.REJECTED
+    report, _ = storage.read_json(BUCKET, "incoming/u.jsonl.report.json")
+    assert report is not None
+    assert {e["message"].partition(":")[0] for e in report["errors"]} == {"deployment-only"}
 
 
 def test_validate_writes_the_report_page_beside_the_json_report(storage: MemoryStorage) -> None:
@@ -1105,7 +1170,7 @@ def test_the_log_lines_metrics_count_carry_their_labels(
 
     caplog.set_level(logging.INFO)
     bad = upload(storage, "incoming/m.jsonl", dataset([generation(1, output_text="")] * 12))
-    validate_upload(bad, storage, MemoryPublisher(), SETTINGS, LOG)
+    validate_upload(bad, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
     [rejected] = [r for r in caplog.records if r.getMessage() == "dataset rejected"]
     assert rejected.rule == "S-1"  # type: ignore[attr-defined]
     vertex = FakeVertex()
@@ -1127,7 +1192,10 @@ def test_a_gemini_evaluation_set_past_1000_is_held_to_30_percent_of_training(
     evaluation = dataset([generation(i) for i in range(10_000, 11_001)])  # 1,001 examples
     storage.put(BUCKET, "incoming/q.tuning.json", orjson.dumps({"evaluation": "q.eval.jsonl"}))
     obj = upload(storage, "incoming/q.eval.jsonl", evaluation)
-    assert validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG) is Validation.VALIDATED
+    assert (
+        validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
+        is Validation.VALIDATED
+    )
     vertex = FakeVertex()
     small = validated(storage, "incoming/q.jsonl", dataset(generation_dataset(3_000)))
     assert tune_dataset(small, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED

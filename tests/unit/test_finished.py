@@ -113,7 +113,7 @@ def test_a_failed_publish_frees_the_claim_for_the_next_announcer() -> None:
     storage = MemoryStorage()
     obj = upload(storage, "incoming/x.jsonl", dataset([generation(1, output_text="")] * 12))
     with pytest.raises(ConnectionError):
-        validate_upload(obj, storage, Unavailable(), SETTINGS, LOG)
+        validate_upload(obj, storage, Unavailable(), SETTINGS, LOG, None, ENVIRON)
     record = store(storage).record("incoming/x.jsonl", obj.generation)
     assert record is not None and record.state is Stage.REJECTED and record.announced is None
     publisher = MemoryPublisher()
@@ -124,7 +124,7 @@ def test_a_failed_publish_frees_the_claim_for_the_next_announcer() -> None:
 def test_a_claim_left_by_an_announcer_that_died_is_taken_over_after_the_timeout() -> None:
     storage, publisher = MemoryStorage(), MemoryPublisher()
     obj = upload(storage, "incoming/d.jsonl", dataset([generation(1, output_text="")] * 12))
-    validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG)
+    validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
     old = (datetime.now(UTC) - timedelta(seconds=SETTINGS.claim_timeout_seconds + 5)).isoformat()
     fresh = datetime.now(UTC).isoformat()
     for claimed, expected in ((fresh, None), (old, "1")):
@@ -143,7 +143,7 @@ def test_the_sweep_leaves_old_history_unannounced() -> None:
     storage = MemoryStorage()
     obj = upload(storage, "incoming/h.jsonl", dataset([generation(1, output_text="")] * 12))
     with pytest.raises(ConnectionError):
-        validate_upload(obj, storage, Unavailable(), SETTINGS, LOG)
+        validate_upload(obj, storage, Unavailable(), SETTINGS, LOG, None, ENVIRON)
     publisher = MemoryPublisher()
     result = reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(3 * 24 * 60))
     assert result.finished == 0 and finished(publisher) == []

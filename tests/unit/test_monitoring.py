@@ -93,9 +93,15 @@ def entries() -> list[dict[str, Any]]:
         stand_in.from_structured_lines(stream.getvalue().encode().splitlines(), component)
 
     bad = upload(storage, "incoming/bad.jsonl", dataset([generation(1, output_text="")] * 12))
-    run("validate", lambda log: validate_upload(bad, storage, publisher, SETTINGS, log))
+    run(
+        "validate",
+        lambda log: validate_upload(bad, storage, publisher, SETTINGS, log, None, ENVIRON),
+    )
     good = upload(storage, "incoming/ok.jsonl", dataset(generation_dataset(12)))
-    run("validate", lambda log: validate_upload(good, storage, publisher, SETTINGS, log))
+    run(
+        "validate",
+        lambda log: validate_upload(good, storage, publisher, SETTINGS, log, None, ENVIRON),
+    )
     message = validated(storage, "incoming/t.jsonl", dataset(generation_dataset(12)), LEGACY)
     run("tune", lambda log: tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, log))
     failing = validated(storage, "incoming/f.jsonl", dataset(generation_dataset(14)), LEGACY)

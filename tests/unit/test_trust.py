@@ -240,7 +240,10 @@ def test_validate_ignores_another_buckets_upload(storage: MemoryStorage) -> None
     obj = upload(storage, "incoming/a.jsonl", dataset(generation_dataset(12)))
     other = msgspec.structs.replace(obj, bucket="elsewhere")
     publisher = MemoryPublisher()
-    assert validate_upload(other, storage, publisher, SETTINGS, LOG) is Validation.IGNORED
+    assert (
+        validate_upload(other, storage, publisher, SETTINGS, LOG, None, ENVIRON)
+        is Validation.IGNORED
+    )
     assert (
         publisher.messages == []
         and RecordStore.of(storage, SETTINGS).generations("incoming/a.jsonl") == []
@@ -288,7 +291,7 @@ def test_a_repeated_validation_keeps_the_first_copy(storage: MemoryStorage) -> N
     its pinned copy nor leaves the record naming another generation of it."""
     obj = upload(storage, "incoming/twice.jsonl", dataset(generation_dataset(12)))
     for _ in range(2):
-        validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG)
+        validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON)
     records = store(storage)
     record = records.record(obj.name, obj.generation)
     copy = storage.current(STATE, records.pinned_name(obj.name, obj.generation))

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 import msgspec
 
+from codetune.app.admission import admit
 from codetune.app.finished import Announcer
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
@@ -16,17 +17,14 @@ from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
 from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
-from codetune.tuning import budget
 from codetune.tuning.backends import (
     SubmitContext,
-    by_name,
     default_rules,
-    plan_from_sources,
     rules_for,
 )
 from codetune.tuning.backends.base import TuningPlan, VertexAI
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.parameters import Problem, resolve
+from codetune.tuning.parameters import Problem
 from codetune.tuning.sources import frozen_sources
 
 
@@ -98,38 +96,23 @@ def tune_dataset(
             announcer(store, dataset.name, dataset.generation, log)
 
     try:
-        plan = plan_from_sources(
-            version, kind, record.examples or 0, sources, problems, form, store.bucket
+        admitted = admit(
+            version,
+            kind,
+            form,
+            record.examples or 0,
+            record.tokens,
+            sources,
+            problems,
+            settings.allowed_base_models,
+            store.bucket,
         )
-        backend = by_name(plan.backend)
-        allowed = settings.allowed_base_models
-        deployment_default = sources[0][1].get("large_model_reference")
-        if allowed and plan.base_model not in (*allowed, deployment_default):
-            raise PlanRejected(
-                [
-                    Problem(
-                        "large_model_reference",
-                        "deployment-only",
-                        f"{plan.base_model} is not among this deployment's base models: "
-                        + ", ".join(allowed),
-                    )
-                ]
-            )
-        # The budget is the deployment's (its parameters are refused from a dataset's sources).
-        limits, _ = resolve(sources)
-        derived = plan.to_dict()["derived"]
-        admission = budget.Admission(record.tokens, derived, limits, record.examples or 0)
-        if form not in backend.formats:
-            raise PlanRejected(
-                [
-                    Problem(
-                        "large_model_reference",
-                        "format",
-                        f"{plan.base_model} cannot tune a dataset in the {form} format "
-                        f"(it takes {', '.join(sorted(backend.formats))}); tune a Gemini model",
-                    )
-                ]
-            )
+        plan, backend, derived, admission = (
+            admitted.plan,
+            admitted.backend,
+            admitted.derived,
+            admitted.budget,
+        )
         evaluation, evaluation_format, evaluation_examples = validated_evaluation(
             plan.evaluation_source, plan.base_model, store, settings.upload_prefix
         )

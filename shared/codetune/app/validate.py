@@ -7,14 +7,24 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
+from codetune.app.admission import admit
 from codetune.app.finished import announce
 from codetune.config import Settings
-from codetune.dataset import DatasetFormat, DatasetRole, RuleSet, validate_stream
+from codetune.dataset import (
+    DatasetFormat,
+    DatasetRole,
+    Finding,
+    Rule,
+    RuleSet,
+    ValidationReport,
+    validate_stream,
+)
 from codetune.dataset.checks import TimeShare
 from codetune.dataset.html import render
 from codetune.dataset.near import NearDuplicates
 from codetune.dataset.tokens import SentencePiece, TokenCounter
 from codetune.events import StorageObject
+from codetune.exceptions import PlanRejected
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
@@ -22,6 +32,7 @@ from codetune.state import RecordStore, Stage
 from codetune.state.store import HTML_SUFFIX, REPORT_SUFFIX
 from codetune.tuning import budget
 from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
+from codetune.tuning.common import DatasetRef
 from codetune.tuning.manifest import (
     DATASET_SUFFIX,
     EVALUATION_SUFFIX,
@@ -29,7 +40,7 @@ from codetune.tuning.manifest import (
     manifest_name,
     training_name,
 )
-from codetune.tuning.parameters import resolve
+from codetune.tuning.parameters import Problem, resolve
 from codetune.tuning.sources import Source, dataset_layers, freeze, frozen_sources
 
 
@@ -75,7 +86,7 @@ def validate_upload(
     inputs = frozen_inputs(obj, live.metadata, storage)
     # The parameter sources as tune will resolve them: the deployment's defaults < the
     # manifest < the object's metadata (the base model's rules, the epochs and price in force).
-    sources, _ = frozen_sources(environ or {}, inputs)
+    sources, source_problems = frozen_sources(environ or {}, inputs)
     rules = target_rules(sources, log)
     log.info(
         "validating dataset",
@@ -102,6 +113,9 @@ def validate_upload(
             tokenizer=tokenizer(settings.tokenizer_model),
             time_limit=settings.validation_seconds,
         )
+    if report.valid and role is DatasetRole.TRAINING and report.kind is not None:
+        for problem in tuning_problems(obj, report, sources, source_problems, settings):
+            report.errors.add(problem)
     summary = report.to_dict()
     store = RecordStore.of(storage, settings)
     report_bucket, report_object = store.report_location(obj.name)
@@ -179,6 +193,39 @@ def validate_upload(
         message_id=message_id,
     )
     return Validation.VALIDATED
+
+
+def tuning_problems(
+    obj: StorageObject,
+    report: ValidationReport,
+    sources: list[Source],
+    source_problems: list[Problem],
+    settings: Settings,
+) -> list[Finding]:
+    """What tune would refuse before any job, as the report's errors (rule `tuning`, the
+    message led by tune's own rule). The budget is held to the most the job can train on:
+    the dataset with the deployment's or manifest's default_context given to every example."""
+    assert report.kind is not None
+    tokens = report.stats.get("tokens")
+    try:
+        admitted = admit(
+            DatasetRef(obj.uri, obj.generation),
+            report.kind,
+            DatasetFormat(report.format),
+            report.examples,
+            {k: tokens[k] for k in ("per_epoch", "method", "exact")} if tokens else None,
+            sources,
+            source_problems,
+            settings.allowed_base_models,
+            settings.state,
+        )
+        admitted.budget(None)
+    except PlanRejected as rejected:
+        return [
+            Finding(Rule.TUNING, f"{p.rule}: {p.message}", None, f"parameters.{p.parameter}")
+            for p in rejected.problems
+        ]
+    return []
 
 
 @cache

@@ -157,6 +157,9 @@ class Rule(StrEnum):
     SECRET = "secret"  # error by default: a credential in an example
     # The deployment's time limit on one validation (codetune.config, CODETUNE_VALIDATION_SECONDS).
     TIME_LIMIT = "time-limit"  # error: the file was not checked to its end
+    # error: tune would refuse the job (the plan, the deployment's models, the budget); the
+    # message starts with tune's own rule
+    TUNING = "tuning"
 
 
 RULE_SUMMARIES: dict[Rule, str] = {
@@ -187,6 +190,8 @@ RULE_SUMMARIES: dict[Rule, str] = {
     Rule.NEAR_DUPLICATE: "no two training examples are nearly the same",
     Rule.SECRET: "no credentials in examples: keys, tokens, passwords, private keys",
     Rule.TIME_LIMIT: "the whole file is checked within the deployment's time for a validation",
+    Rule.TUNING: "the job tune would plan for it passes every rule tune checks before a job: "
+    "the base model, kind and parameters, the deployment's models and its budget",
 }
 
 
