@@ -22,18 +22,18 @@ from codetune.vertex import VertexClient
 logs.setup("status")
 LOG = logs.Logger("status")
 storage, publisher = Storage(), Publisher()
+SETTINGS = Settings.from_environment()  # a bad setting stops the function at start
+VERTEX = VertexClient(SETTINGS.vertex)
 
 
 @functions_framework.cloud_event
 def status(event: CloudEvent) -> None:
-    settings = Settings.from_environment()
-    logs.begin("status", event.get("traceparent"), settings.project)
-    try:
-        job = events.pipeline_job_event(events.pubsub_message(event["type"], event.get_data()))
-    except InputError as fault:
-        LOG.error("unreadable job event acknowledged and dropped", error=str(fault))
-        return
-    store = RecordStore.of(storage, settings)
-    announcer = Announcer(publisher, settings)
-    stage = job_event(job.job_id, store, VertexClient(settings.vertex), LOG, announcer)
-    LOG.info("status done", job=job.job_name, stage=stage and str(stage))
+    with logs.event("status", event.get("traceparent"), SETTINGS.project):
+        try:
+            job = events.pipeline_job_event(events.pubsub_message(event["type"], event.get_data()))
+        except InputError as fault:
+            LOG.error("unreadable job event acknowledged and dropped", error=str(fault))
+            return
+        store = RecordStore.of(storage, SETTINGS)
+        stage = job_event(job.job_id, store, VERTEX, LOG, Announcer(publisher, SETTINGS))
+        LOG.info("status done", job=job.job_name, stage=stage and str(stage))

@@ -28,17 +28,17 @@ from codetune.vertex import VertexClient
 logs.setup("sweep")
 LOG = logs.Logger("sweep")
 storage, publisher = Storage(), Publisher()
+SETTINGS = Settings.from_environment()  # a bad setting stops the function at start
+VERTEX = VertexClient(SETTINGS.vertex)
 
 
 @functions_framework.http
 def sweep(request: Request) -> tuple[dict[str, int], int]:
     started = time.monotonic()  # the sweep has settings.sweep_seconds from here
-    settings = Settings.from_environment()
-    logs.begin("sweep", request.headers.get("traceparent"), settings.project)
-    store = RecordStore.of(storage, settings)
-    jobs = sweep_jobs(store, VertexClient(settings.vertex), LOG, Announcer(publisher, settings))
-    rest = reconcile(storage, publisher, settings, LOG, dict(os.environ), started=started)
-    logs.begin("sweep", request.headers.get("traceparent"), settings.project)
-    result = {**msgspec.structs.asdict(jobs), **msgspec.structs.asdict(rest)}
-    LOG.info("sweep done", **result)
+    with logs.event("sweep", request.headers.get("traceparent"), SETTINGS.project):
+        store = RecordStore.of(storage, SETTINGS)
+        jobs = sweep_jobs(store, VERTEX, LOG, Announcer(publisher, SETTINGS))
+        rest = reconcile(storage, publisher, SETTINGS, LOG, dict(os.environ), started=started)
+        result = {**msgspec.structs.asdict(jobs), **msgspec.structs.asdict(rest)}
+        LOG.info("sweep done", **result)
     return result, 200

@@ -24,27 +24,27 @@ from codetune.vertex import VertexClient
 logs.setup("tune")
 LOG = logs.Logger("tune")
 storage, publisher = Storage(), Publisher()
+SETTINGS = Settings.from_environment()  # a bad setting stops the function at start
+VERTEX = VertexClient(SETTINGS.vertex)
 
 
 @functions_framework.cloud_event
 def tune(event: CloudEvent) -> None:
-    settings = Settings.from_environment()
-    logs.begin("tune", event.get("traceparent"), settings.project)
-    try:
-        message = events.pubsub_message(event["type"], event.get_data())
-        dataset = DatasetValidated.decode(message.data, message.attributes)
-    except InputError as fault:
-        LOG.error("unreadable message acknowledged and dropped", error=str(fault))
-        return
-    logs.begin("tune", dataset.traceparent or event.get("traceparent"), settings.project)
-    log = LOG.bind(dataset.correlation_id)
-    outcome = tune_dataset(
-        dataset,
-        storage,
-        VertexClient(settings.vertex),
-        settings,
-        os.environ,
-        log,
-        Announcer(publisher, settings),
-    )
-    log.info("tune done", outcome=str(outcome), dataset=dataset.uri, generation=dataset.generation)
+    with logs.event("tune", event.get("traceparent"), SETTINGS.project):
+        try:
+            message = events.pubsub_message(event["type"], event.get_data())
+            dataset = DatasetValidated.decode(message.data, message.attributes)
+        except InputError as fault:
+            LOG.error("unreadable message acknowledged and dropped", error=str(fault))
+            return
+    # The upload's trace, which the message carries on.
+    with (
+        logs.event("tune", dataset.traceparent or event.get("traceparent"), SETTINGS.project),
+        LOG.bound(dataset.correlation_id) as log,
+    ):
+        outcome = tune_dataset(
+            dataset, storage, VERTEX, SETTINGS, os.environ, log, Announcer(publisher, SETTINGS)
+        )
+        log.info(
+            "tune done", outcome=str(outcome), dataset=dataset.uri, generation=dataset.generation
+        )

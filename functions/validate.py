@@ -20,18 +20,22 @@ from codetune.storage import Storage
 logs.setup("validate")
 LOG = logs.Logger("validate")
 storage, publisher = Storage(), Publisher()
+SETTINGS = Settings.from_environment()  # a bad setting stops the function at start
 
 
 @functions_framework.cloud_event
 def validate(event: CloudEvent) -> None:
-    settings = Settings.from_environment()
-    logs.begin("validate", event.get("traceparent"), settings.project)
-    try:
-        obj = events.storage_object(event["type"], event.get_data())
-    except EventError as fault:
-        LOG.error("unreadable event acknowledged and dropped", error=str(fault))
-        return
-    log = LOG.bind(logs.correlation_id(obj.uri, obj.generation))
     traceparent = event.get("traceparent")
-    outcome = validate_upload(obj, storage, publisher, settings, log, traceparent, os.environ)
-    log.info("validate done", outcome=str(outcome), dataset=obj.uri, generation=obj.generation)
+    with logs.event("validate", traceparent, SETTINGS.project):
+        try:
+            obj = events.storage_object(event["type"], event.get_data())
+        except EventError as fault:
+            LOG.error("unreadable event acknowledged and dropped", error=str(fault))
+            return
+        with LOG.bound(logs.correlation_id(obj.uri, obj.generation)) as log:
+            outcome = validate_upload(
+                obj, storage, publisher, SETTINGS, log, traceparent, os.environ
+            )
+            log.info(
+                "validate done", outcome=str(outcome), dataset=obj.uri, generation=obj.generation
+            )

@@ -15,13 +15,14 @@ Never pass dataset contents: they may be private code. Log names, counts, rules 
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import logging
 import re
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -129,11 +130,16 @@ def setup(component: str, stream: TextIO | None = None, level: int = logging.INF
     _context.set(Context(component=component))
 
 
-def begin(component: str, traceparent: str | None = None, project: str = "") -> None:
-    """Start handling one event: forget the last one's dataset, take this one's trace."""
-    _context.set(
+@contextlib.contextmanager
+def event(component: str, traceparent: str | None = None, project: str = "") -> Iterator[None]:
+    """Handle one event: its trace on every record logged inside, nothing of it after."""
+    token = _context.set(
         Context(component=component, project=project, **trace_fields(traceparent, project))
     )
+    try:
+        yield
+    finally:
+        _context.reset(token)
 
 
 class Logger:
@@ -147,10 +153,15 @@ class Logger:
         self.correlation = correlation
         self._logger = logging.getLogger(f"codetune.{component}")
 
-    def bind(self, correlation: str, traceparent: str | None = None) -> Logger:
-        """This logger for one dataset; library records logged from now on carry its id too,
+    def bind(self, correlation: str) -> Logger:
+        """This logger for one dataset: its own records carry the dataset's id."""
+        return Logger(self.component, correlation)
+
+    @contextlib.contextmanager
+    def bound(self, correlation: str, traceparent: str | None = None) -> Iterator[Logger]:
+        """This logger for one dataset, and inside the block library records carry its id too,
         and the dataset's trace (the upload's `traceparent`, for a function its event does not
-        carry it to: status and the sweep) when the event brought none."""
+        carry it to: status and the sweep) when the event brought none. Nothing after it."""
         current = _context.get()
         context = Context(
             current.component or self.component,
@@ -162,8 +173,11 @@ class Logger:
         )
         if current.trace is None and traceparent:
             context = msgspec.structs.replace(context, **trace_fields(traceparent, current.project))
-        _context.set(context)
-        return Logger(self.component, correlation)
+        token = _context.set(context)
+        try:
+            yield Logger(self.component, correlation)
+        finally:
+            _context.reset(token)
 
     def log(self, level: int, message: str, fields: Mapping[str, Any]) -> None:
         # A field named like a LogRecord attribute (name, args, ...) would clash: prefix it.

@@ -32,10 +32,10 @@ def cloud() -> Iterator[LoggingStandIn]:
         stream = io.StringIO()
         logs.setup(component, stream)
         try:
-            logs.begin(component, "00-" + "c" * 32 + "-" + "d" * 16 + "-01", "acme-ml")
-            for message in messages:
-                logs.Logger(component, correlation).info(message, dataset=URI)
-            logs.Logger(component, "ct-other").info("another dataset")
+            with logs.event(component, "00-" + "c" * 32 + "-" + "d" * 16 + "-01", "acme-ml"):
+                for message in messages:
+                    logs.Logger(component, correlation).info(message, dataset=URI)
+                logs.Logger(component, "ct-other").info("another dataset")
         finally:
             logging.getLogger().handlers.clear()
         stand_in.from_structured_lines(stream.getvalue().encode().splitlines(), component)

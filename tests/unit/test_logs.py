@@ -26,7 +26,6 @@ def out() -> Iterator[io.StringIO]:
     logs.setup("validate", stream)
     yield stream
     root.handlers[:], root.level = saved
-    logs.begin("")
 
 
 def entries(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -34,8 +33,8 @@ def entries(stream: io.StringIO) -> list[dict[str, Any]]:
 
 
 def test_our_entries_carry_severity_fields_labels_and_trace(out: io.StringIO) -> None:
-    logs.begin("validate", TRACEPARENT, "acme-ml")
-    logs.Logger("validate").bind("ct-1").warning("dataset rejected", errors=3, name="clash")
+    with logs.event("validate", TRACEPARENT, "acme-ml"):
+        logs.Logger("validate").bind("ct-1").warning("dataset rejected", errors=3, name="clash")
     [entry] = entries(out)
     assert entry["severity"] == "WARNING" and entry["message"] == "dataset rejected"
     assert entry["errors"] == 3 and entry["field_name"] == "clash"
@@ -52,9 +51,8 @@ def test_our_entries_carry_severity_fields_labels_and_trace(out: io.StringIO) ->
 
 
 def test_a_librarys_warning_comes_out_structured_with_the_datasets_id(out: io.StringIO) -> None:
-    logs.begin("validate")
-    logs.Logger("validate").bind("ct-2")
-    logging.getLogger("urllib3.connectionpool").warning("Retrying (%d attempts left)", 2)
+    with logs.event("validate"), logs.Logger("validate").bound("ct-2"):
+        logging.getLogger("urllib3.connectionpool").warning("Retrying (%d attempts left)", 2)
     [entry] = entries(out)
     assert (entry["severity"], entry["message"], entry["logger"]) == (
         "WARNING",
@@ -66,11 +64,18 @@ def test_a_librarys_warning_comes_out_structured_with_the_datasets_id(out: io.St
 
 
 def test_the_next_event_does_not_inherit_the_last_ones_dataset(out: io.StringIO) -> None:
-    logs.Logger("tune").bind("ct-old")
-    logs.begin("tune", "not-a-traceparent", "acme-ml")
-    logging.getLogger("a.library").warning("refreshing")
-    [entry] = entries(out)
-    assert "correlation_id" not in entry and "logging.googleapis.com/trace" not in entry
+    with logs.event("tune", TRACEPARENT, "acme-ml"):
+        with logs.Logger("tune").bound("ct-old"):
+            logging.getLogger("a.library").warning("inside")
+        logging.getLogger("a.library").warning("after the dataset")  # the sweep's next one
+    logging.getLogger("a.library").warning("after the event")
+    with logs.event("tune", "not-a-traceparent", "acme-ml"):
+        logging.getLogger("a.library").warning("refreshing")
+    inside, after_dataset, after, refreshing = entries(out)
+    assert inside["correlation_id"] == "ct-old" and "logging.googleapis.com/trace" in inside
+    assert "correlation_id" not in after_dataset and "logging.googleapis.com/trace" in after_dataset
+    for entry in (after, refreshing):
+        assert "correlation_id" not in entry and "logging.googleapis.com/trace" not in entry
 
 
 def test_an_uncaught_exception_in_a_function_is_one_structured_entry(
@@ -121,10 +126,16 @@ def test_status_and_the_sweep_log_under_the_uploads_trace() -> None:
     stream = io.StringIO()
     logs.setup("status", stream)
     try:
-        logs.begin("status", None, "acme-ml")
-        logs.Logger("status").bind("ct-1", pointer.traceparent).info("job succeeded")
-        logs.begin("status", "00-" + "6" * 32 + "-" + "7" * 16 + "-01", "acme-ml")
-        logs.Logger("status").bind("ct-1", pointer.traceparent).info("an event with its own trace")
+        with (
+            logs.event("status", None, "acme-ml"),
+            logs.Logger("status").bound("ct-1", pointer.traceparent) as log,
+        ):
+            log.info("job succeeded")
+        with (
+            logs.event("status", "00-" + "6" * 32 + "-" + "7" * 16 + "-01", "acme-ml"),
+            logs.Logger("status").bound("ct-1", pointer.traceparent) as log,
+        ):
+            log.info("an event with its own trace")
     finally:
         logging.getLogger().handlers.clear()
     first, second = (orjson.loads(line) for line in stream.getvalue().splitlines())

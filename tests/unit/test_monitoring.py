@@ -86,8 +86,8 @@ def entries() -> list[dict[str, Any]]:
         stream = io.StringIO()
         logs.setup(component, stream)
         try:
-            logs.begin(component, None, "acme-ml")
-            work(logs.Logger(component))
+            with logs.event(component, None, "acme-ml"):
+                work(logs.Logger(component))
         finally:
             logging.getLogger().handlers.clear()
         stand_in.from_structured_lines(stream.getvalue().encode().splitlines(), component)

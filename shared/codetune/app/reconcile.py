@@ -132,15 +132,8 @@ def reconcile(
         from codetune.app.validate import Validation, validate_upload
 
         obj = StorageObject(settings.bucket, name, listed.generation, listed.metadata)
-        outcome = validate_upload(
-            obj,
-            storage,
-            publisher,
-            settings,
-            log.bind(correlation_id(obj.uri, obj.generation)),
-            None,
-            environ,
-        )
+        with log.bound(correlation_id(obj.uri, obj.generation)) as dataset_log:
+            outcome = validate_upload(obj, storage, publisher, settings, dataset_log, None, environ)
         validated += outcome in (Validation.VALIDATED, Validation.REJECTED)
     if deferred:
         log.info("missed uploads left for the next sweep: no time left", uploads=deferred)

@@ -131,14 +131,8 @@ def job_event(
     if pointer is None:
         log.info("not a codetune job: ignored", job_id=job_id)
         return None
-    return record_outcome(
-        pointer,
-        store,
-        vertex,
-        "status",
-        log.bind(pointer.correlation_id, pointer.traceparent),
-        announcer,
-    )
+    with log.bound(pointer.correlation_id, pointer.traceparent) as dataset_log:
+        return record_outcome(pointer, store, vertex, "status", dataset_log, announcer)
 
 
 class SweepResult(msgspec.Struct, frozen=True):
@@ -162,14 +156,8 @@ def sweep(
     for pointer in store.open_jobs(unreadable):
         checked += 1
         try:
-            stage = record_outcome(
-                pointer,
-                store,
-                vertex,
-                "sweep",
-                log.bind(pointer.correlation_id, pointer.traceparent),
-                announcer,
-            )
+            with log.bound(pointer.correlation_id, pointer.traceparent) as dataset_log:
+                stage = record_outcome(pointer, store, vertex, "sweep", dataset_log, announcer)
         except VertexError as fault:
             unreadable_jobs += 1
             log.error("could not re-read job", job=pointer.job, error=str(fault))

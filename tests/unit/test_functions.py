@@ -1,0 +1,33 @@
+"""The entry points: a bad setting stops a function when it starts, never one event at a time
+(each event would fail, and validate's would be retried for a day)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("function", ["validate", "tune", "status", "sweep"])
+def test_a_bad_setting_stops_the_function_at_start(function: str) -> None:
+    def start(**settings: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import runpy; runpy.run_path({str(ROOT / 'functions' / f'{function}.py')!r})",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "CODETUNE_BUCKET": "drop", **settings},
+        )
+
+    assert start().returncode == 0, start().stderr
+    refused = start(CODETUNE_STATE_BUCKET="drop")
+    assert refused.returncode != 0 and "must not be the upload bucket" in refused.stderr
