@@ -18,6 +18,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=deploy/lib.sh
 source "$ROOT/deploy/lib.sh"
 parse_args "$@"
+REQUIREMENTS=requirements.txt
+[ "$NEAR_DUPLICATES" = on ] && REQUIREMENTS=requirements-near.txt
 # A deployment with no budget lets any upload start a job of any size: say so, every run.
 case " ${TUNING_DEFAULTS[*]} " in
   *" CODETUNE_MAX_TRAINING_TOKENS="* | *" CODETUNE_MAX_COST="*) ;;
@@ -287,7 +289,9 @@ for function in "${FUNCTIONS[@]}" sweep; do
   run cp -R "$ROOT/shared/codetune" "$BUILD/$function/codetune"
   run rm -rf "$BUILD/$function/codetune/local" "$BUILD/$function/codetune/cli.py"
   run find "$BUILD/$function" -name __pycache__ -prune -exec rm -rf {} +
-  run cp "$ROOT/deploy/requirements.txt" "$BUILD/$function/requirements.txt"
+  # Pinned and hash-checked (deploy/lock.sh); near-duplicates' numerical stack only where a
+  # deployment turns the check on.
+  run cp "$ROOT/deploy/$REQUIREMENTS" "$BUILD/$function/requirements.txt"
   # Bytecode compiled here, so that a new instance does not compile codetune's modules before
   # its first event (about 100 ms of CPU a cold start: benchmarks/README.md). Hash-checked
   # without looking at the source, as the upload keeps no modification times; only when this

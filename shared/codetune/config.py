@@ -3,6 +3,7 @@ as CODETUNE_<PARAMETER> (see codetune.tuning.parameters)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 
@@ -109,9 +110,7 @@ class Settings(msgspec.Struct, frozen=True):
                 if m.strip()
             ),
             secrets=_secrets(env.get("CODETUNE_SECRETS") or "error"),
-            near_duplicates=_switch(
-                "CODETUNE_NEAR_DUPLICATES", env.get("CODETUNE_NEAR_DUPLICATES")
-            ),
+            near_duplicates=_near(env.get("CODETUNE_NEAR_DUPLICATES")),
             tokenizer_model=env.get("CODETUNE_TOKENIZER_MODEL") or None,
             validation_seconds=_seconds(env, "CODETUNE_VALIDATION_SECONDS", 420),
             sweep_seconds=_seconds(env, "CODETUNE_SWEEP_SECONDS", 480),
@@ -151,6 +150,18 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not seconds > 0:
         raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
     return seconds
+
+
+def _near(value: str | None) -> bool:
+    """CODETUNE_NEAR_DUPLICATES, checked against what is installed: the check's library comes
+    with the `near` extra only."""
+    near = _switch("CODETUNE_NEAR_DUPLICATES", value)
+    if near and importlib.util.find_spec("datasketch") is None:
+        raise ValueError(
+            "CODETUNE_NEAR_DUPLICATES=on needs the near extra: pip install 'codetune[near]' "
+            "(deploy.sh ships it with NEAR_DUPLICATES=on)"
+        )
+    return near
 
 
 def _switch(name: str, value: str | None) -> bool:

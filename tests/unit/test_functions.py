@@ -31,3 +31,22 @@ def test_a_bad_setting_stops_the_function_at_start(function: str) -> None:
     assert start().returncode == 0, start().stderr
     refused = start(CODETUNE_STATE_BUCKET="drop")
     assert refused.returncode != 0 and "must not be the upload bucket" in refused.stderr
+
+
+def test_near_duplicates_on_without_their_library_stops_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The numerical stack ships only with NEAR_DUPLICATES=on (deploy/requirements-near.txt):
+    a deployment that turns the check on without it is told at start, not at the first upload."""
+    import importlib.util
+
+    from codetune.config import Settings
+
+    assert Settings.from_environment({"CODETUNE_NEAR_DUPLICATES": "on"}).near_duplicates
+    found = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "datasketch" else found(name)
+    )
+    with pytest.raises(ValueError, match="near extra"):
+        Settings.from_environment({"CODETUNE_NEAR_DUPLICATES": "on"})
+    assert not Settings.from_environment({}).near_duplicates
