@@ -1,1 +1,2 @@
-"""codetune: the code shared by the three functions and the command line."""
+"""codetune: the code the four functions (validate, tune, status, sweep) and the command line
+share."""

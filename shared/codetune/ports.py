@@ -85,6 +85,21 @@ class Publisher(Protocol):
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str: ...
 
 
+class JobRequest(msgspec.Struct, frozen=True):
+    """A job's create request as Vertex AI takes it, whatever planned it: the region (its
+    host), the collection's path, the body, and for a pipeline the client-chosen id."""
+
+    region: str
+    path: str  # /v1/projects/P/locations/REGION/(tuningJobs|pipelineJobs)
+    body: dict[str, Any]
+    job_id: str | None = None  # pipelineJobId
+
+    @property
+    def job_name(self) -> str | None:
+        """The name the job will have, when the client chooses its id."""
+        return f"{self.path.removeprefix('/v1/')}/{self.job_id}" if self.job_id else None
+
+
 class Submission(msgspec.Struct, frozen=True):
     job: dict[str, Any]  # the job resource as Vertex AI returned it
     created: bool  # False: the job already existed (a repeated submission)

@@ -68,14 +68,16 @@ class Storage:
 
     def read_json(self, bucket: str, name: str) -> tuple[dict[str, Any] | None, int]:
         """The document and its generation; (None, 0) when there is none."""
-        blob = self.client.bucket(bucket).get_blob(name)
-        if blob is None:
-            return None, 0
-        try:
-            data = blob.download_as_bytes(if_generation_match=blob.generation)
-        except (NotFound, PreconditionFailed):
-            return self.read_json(bucket, name)  # replaced between the two calls: read again
-        return orjson.loads(data), int(blob.generation)
+        for _ in range(MAX_UPDATE_ATTEMPTS):
+            blob = self.client.bucket(bucket).get_blob(name)
+            if blob is None:
+                return None, 0
+            try:
+                data = blob.download_as_bytes(if_generation_match=blob.generation)
+            except (NotFound, PreconditionFailed):
+                continue  # replaced between the two calls: read again
+            return orjson.loads(data), int(blob.generation)
+        raise StorageError(f"gs://{bucket}/{name}: replaced on every read")
 
     def write_json(
         self,

@@ -18,19 +18,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 import requests
 
 from codetune.deployment import Deployment
 from codetune.exceptions import ForeignName, PermanentVertexError, RetryableVertexError
-from codetune.ports import Submission
+from codetune.ports import JobRequest, Submission
 from codetune.tuning.common import API_HOST
-from codetune.tuning.plan import PipelineJobPlan
-
-if TYPE_CHECKING:
-    from codetune.gemini.plan import TuningJobPlan
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -63,20 +59,20 @@ class VertexClient:
         self._jitter = jitter
 
     # --- pipeline jobs -----------------------------------------------------------------------
-    def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission:
-        """Submit the plan's job; a job that already exists under its id is returned as is."""
-        url = self._base(plan.region) + self._path(plan.path)
+    def create_pipeline_job(self, request: JobRequest) -> Submission:
+        """Submit the job; a job that already exists under its id is returned as is."""
+        url = self._base(request.region) + self._path(request.path)
         # Sent once, like a tuning job: the id refuses a second job only while the first exists
         # (a deleted job frees it). After an ambiguous failure the next delivery looks first.
         response = self._request(
-            "POST", url, max_attempts=1, params={"pipelineJobId": plan.job_id}, json=plan.body
+            "POST", url, max_attempts=1, params={"pipelineJobId": request.job_id}, json=request.body
         )
-        if response.status_code == CONFLICT:
-            return Submission(self.get_job(plan.job_name), created=False)
+        if response.status_code == CONFLICT and request.job_name:
+            return Submission(self.get_job(request.job_name), created=False)
         return Submission(self._job(response), created=True)
 
     # --- Gemini tuning jobs --------------------------------------------------------------------
-    def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
+    def create_tuning_job(self, request: JobRequest) -> dict[str, Any]:
         """Create a supervised tuning job, sent once: it has no client-chosen id, so a re-send
         after a timeout or a 5xx could create a second paid job (Google's own client does not
         retry this method either). Such an ambiguous failure is raised as RetryableVertexError;
@@ -84,8 +80,8 @@ class VertexClient:
         return self._job(
             self._request(
                 "POST",
-                self._base(plan.region) + self._path(plan.path),
-                json=plan.body,
+                self._base(request.region) + self._path(request.path),
+                json=request.body,
                 max_attempts=1,
             )
         )

@@ -73,7 +73,7 @@ def test_logs_prints_the_chains_entries_for_one_dataset_in_order(cloud: LoggingS
         request["resourceNames"] == ["projects/acme-ml"] and request["orderBy"] == "timestamp asc"
     )
     assert request["pageSize"] == reader_page
-    # The three functions' entries share the upload's trace.
+    # The functions' entries share the upload's trace.
     assert {e.get("trace") for e in cloud.entries} == {f"projects/acme-ml/traces/{'c' * 32}"}
 
 

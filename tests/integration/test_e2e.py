@@ -696,7 +696,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
 
     # A delivery died after creating the job but before naming it in the claim.
     died = plan_for("2")
-    made = vertex.create_tuning_job(died)
+    made = vertex.create_tuning_job(died.request)
     storage.write_json(
         stack.state_bucket, claim(died), {"request": died.request_id, "since": time.time()}
     )

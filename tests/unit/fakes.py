@@ -12,9 +12,7 @@ from typing import IO, Any
 import orjson
 
 from codetune.exceptions import PublishError
-from codetune.gemini.plan import TuningJobPlan
-from codetune.ports import ListedObject, ObjectVersion, Submission
-from codetune.tuning.plan import PipelineJobPlan
+from codetune.ports import JobRequest, ListedObject, ObjectVersion, Submission
 
 _generations = itertools.count(1_700_000_000_000_001)
 
@@ -162,23 +160,21 @@ class FakeVertex:
             raise PermanentVertexError(f"GET {name}: 404 not found", 404, "NOT_FOUND")
         return dict(self.jobs[name])
 
-    def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission:
-        self.before_create(plan.job_name)
-        if plan.job_name in self.jobs:
-            return Submission(self.jobs[plan.job_name], created=False)
+    def create_pipeline_job(self, request: JobRequest) -> Submission:
+        name = request.job_name
+        assert name is not None, "a pipeline job's id is the client's"
+        self.before_create(name)
+        if name in self.jobs:
+            return Submission(self.jobs[name], created=False)
         self.creates += 1
-        self.jobs[plan.job_name] = {
-            "name": plan.job_name,
-            "state": "PIPELINE_STATE_PENDING",
-            **plan.body,
-        }
-        return Submission(self.jobs[plan.job_name], created=True)
+        self.jobs[name] = {"name": name, "state": "PIPELINE_STATE_PENDING", **request.body}
+        return Submission(self.jobs[name], created=True)
 
-    def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]:
-        name = f"projects/{plan.project}/locations/{plan.region}/tuningJobs/{len(self.jobs) + 1}"
+    def create_tuning_job(self, request: JobRequest) -> dict[str, Any]:
+        name = f"{request.path.removeprefix('/v1/')}/{len(self.jobs) + 1}"
         self.before_create(name)
         self.creates += 1
-        self.jobs[name] = {"name": name, "state": "JOB_STATE_PENDING", **plan.body}
+        self.jobs[name] = {"name": name, "state": "JOB_STATE_PENDING", **request.body}
         if self.ambiguous:
             from codetune.exceptions import RetryableVertexError
 

@@ -13,7 +13,6 @@ from codetune.dataset import DatasetKind, DatasetRole
 from codetune.logs import correlation_id
 from codetune.messages import DatasetValidated, MessageError
 from codetune.state import (
-    FINAL,
     JobPointer,
     JobRef,
     Record,
@@ -70,8 +69,14 @@ def test_older_or_repeated_states_change_nothing(now: Stage, late: Stage) -> Non
     assert advance(Record(state=now), late, "status") is None
 
 
-def test_every_final_state_is_final() -> None:
-    assert {Stage.REJECTED, Stage.SUCCEEDED, Stage.FAILED, Stage.CANCELLED} == FINAL
+@pytest.mark.parametrize("end", [Stage.REJECTED, Stage.SUCCEEDED, Stage.FAILED, Stage.CANCELLED])
+def test_a_record_at_an_end_never_moves_again(end: Stage) -> None:
+    """Whatever arrives after an end (a late RUNNING event, a redelivered tune), the stage
+    stays; only fields the record lacks may be added."""
+    record = Record.first(end, "x", dataset="gs://b/incoming/a.jsonl")
+    for stage in Stage:
+        moved = advance(record, stage, "late", job=JobRef("projects/p/locations/l/tuningJobs/1"))
+        assert moved is None or moved.state is end, (end, stage)
 
 
 def test_a_record_may_skip_states_it_never_saw() -> None:

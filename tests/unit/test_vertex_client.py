@@ -138,7 +138,7 @@ def test_create_sends_the_plan_and_returns_the_job(
     vertex: FakeVertex, plan: PipelineJobPlan
 ) -> None:
     vertex.replies = [Reply(200, job(plan))]
-    submission = client(vertex).create_pipeline_job(plan)
+    submission = client(vertex).create_pipeline_job(plan.request)
     assert submission.created is True and submission.job["name"] == plan.job_name
     [request] = vertex.received
     assert request.method == "POST"
@@ -157,7 +157,7 @@ def test_already_exists_is_success_and_returns_the_existing_job(
         Reply(409, google_error(409, "ALREADY_EXISTS", "PipelineJob already exists")),
         Reply(200, job(plan, "PIPELINE_STATE_RUNNING")),
     ]
-    submission = client(vertex).create_pipeline_job(plan)
+    submission = client(vertex).create_pipeline_job(plan.request)
     assert submission.created is False and submission.job["state"] == "PIPELINE_STATE_RUNNING"
     assert [(r.method, r.path) for r in vertex.received][1] == ("GET", f"/v1/{plan.job_name}")
 
@@ -225,7 +225,7 @@ def test_a_pipeline_job_create_is_sent_once_whatever_happens(
     vertex.replies = [reply, Reply(200, job(plan))]
     sleeps: list[float] = []
     with pytest.raises(RetryableVertexError):
-        client(vertex, sleeps, timeout_seconds=0.3).create_pipeline_job(plan)
+        client(vertex, sleeps, timeout_seconds=0.3).create_pipeline_job(plan.request)
     assert len(vertex.received) == 1 and sleeps == []
 
 
@@ -242,7 +242,7 @@ def test_permanent_failures_carry_googles_message_and_are_not_retried(
 ) -> None:
     vertex.replies = [Reply(status, google_error(status, reason, message))]
     with pytest.raises(PermanentVertexError) as raised:
-        client(vertex).create_pipeline_job(plan)
+        client(vertex).create_pipeline_job(plan.request)
     assert (raised.value.status, raised.value.reason) == (status, reason)
     assert message in str(raised.value)
     assert len(vertex.received) == 1
@@ -267,7 +267,7 @@ def test_credentials_authorize_every_request(vertex: FakeVertex, plan: PipelineJ
     authorized = VertexClient(
         VertexConfig(endpoint=vertex.url), credentials=Credentials(token="test-token")
     )
-    authorized.create_pipeline_job(plan)
+    authorized.create_pipeline_job(plan.request)
     assert vertex.received[0].headers["authorization"] == "Bearer test-token"
 
 
@@ -283,7 +283,7 @@ def test_a_409_is_read_by_its_status_not_taken_as_already_exists(
     aborted = Reply(409, google_error(409, "ABORTED", "concurrent modification"))
     vertex.replies = [aborted, aborted, Reply(200, job(plan))]
     with pytest.raises(RetryableVertexError) as raised:
-        client(vertex).create_pipeline_job(plan)
+        client(vertex).create_pipeline_job(plan.request)
     assert (raised.value.status, raised.value.reason) == (409, "ABORTED")
     assert client(vertex).get_job(plan.job_name)["name"] == plan.job_name  # retried where safe
     assert [r.method for r in vertex.received] == ["POST", "GET", "GET"]
@@ -306,5 +306,5 @@ def test_a_tuning_job_create_is_sent_once_whatever_happens(vertex: FakeVertex) -
         vertex.received.clear()
         vertex.replies = [reply, Reply(200, {"name": "projects/p/locations/l/tuningJobs/2"})]
         with pytest.raises(RetryableVertexError):
-            client(vertex, timeout_seconds=0.3).create_tuning_job(tuning)  # type: ignore[arg-type]
+            client(vertex, timeout_seconds=0.3).create_tuning_job(tuning.request)  # type: ignore[attr-defined]
         assert len(vertex.received) == 1

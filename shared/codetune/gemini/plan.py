@@ -20,6 +20,7 @@ import msgspec
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PlanRejected
 from codetune.gemini import models
+from codetune.ports import JobRequest
 from codetune.state.store import SYSTEM_PREFIX, converted_uri, default_state_bucket
 from codetune.tuning.common import (
     API_HOST,
@@ -55,6 +56,10 @@ class TuningJobPlan(msgspec.Struct, frozen=True):
     @property
     def url(self) -> str:
         return f"https://{API_HOST.format(region=self.region)}{self.path}"
+
+    @property
+    def request(self) -> JobRequest:
+        return JobRequest(self.region, self.path, self.body)
 
     backend = "gemini"
 

@@ -108,10 +108,6 @@ class Injector:
         self.faults = faults
         self._lock = threading.Lock()
 
-    def chance(self, probability: float) -> bool:
-        with self._lock:
-            return self.rng.random() < probability
-
     def count(self, kind: str) -> None:
         with self._lock:
             self.faults[kind] += 1

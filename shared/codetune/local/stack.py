@@ -1,4 +1,4 @@
-"""The whole chain on one machine: real emulators, the three functions, the stand-ins.
+"""The whole chain on one machine: real emulators, the four functions, the stand-ins.
 
     Pub/Sub emulator (Google's)          fake-gcs-server (Cloud Storage, with notifications)
     bucket notifications ─push─▶ Eventarc stand-in ─CloudEvent─▶ validate  (functions-framework)

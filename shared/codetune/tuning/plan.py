@@ -12,6 +12,7 @@ import msgspec
 
 from codetune.dataset import DatasetFormat, DatasetKind
 from codetune.exceptions import PlanRejected
+from codetune.ports import JobRequest
 from codetune.state.store import (
     SYSTEM_PREFIX,
     converted_uri,
@@ -72,6 +73,10 @@ class PipelineJobPlan(msgspec.Struct, frozen=True):
     @property
     def path(self) -> str:
         return f"/v1/projects/{self.project}/locations/{self.region}/pipelineJobs"
+
+    @property
+    def request(self) -> JobRequest:
+        return JobRequest(self.region, self.path, self.body, self.job_id)
 
     @property
     def url(self) -> str:

@@ -14,12 +14,10 @@ from typing import Any, Protocol
 import msgspec
 
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
-from codetune.gemini.plan import TuningJobPlan
-from codetune.ports import ObjectStore, Submission
+from codetune.ports import JobRequest, ObjectStore, Submission
 from codetune.state import JobPointer, RecordStore, Stage, TunedModel
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import TuningParameters
-from codetune.tuning.plan import PipelineJobPlan
 
 
 class VertexAI(Protocol):
@@ -27,9 +25,9 @@ class VertexAI(Protocol):
 
     def get_job(self, name: str) -> dict[str, Any]: ...
 
-    def create_pipeline_job(self, plan: PipelineJobPlan) -> Submission: ...
+    def create_pipeline_job(self, request: JobRequest) -> Submission: ...
 
-    def create_tuning_job(self, plan: TuningJobPlan) -> dict[str, Any]: ...
+    def create_tuning_job(self, request: JobRequest) -> dict[str, Any]: ...
 
     def list_models(
         self, project: str, location: str, label: tuple[str, str] | None = None

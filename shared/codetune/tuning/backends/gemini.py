@@ -185,7 +185,10 @@ def creation(context: SubmitContext, plan: TuningJobPlan) -> Creation:
         return found[0] if found else None
 
     return Creation(
-        plan.request_id, lambda: (vertex.create_tuning_job(plan), True), find, vertex.get_job
+        plan.request_id,
+        lambda: (vertex.create_tuning_job(plan.request), True),
+        find,
+        vertex.get_job,
     )
 
 

@@ -186,7 +186,7 @@ def creation(context: SubmitContext, plan: PipelineJobPlan) -> Creation:
     vertex = context.vertex
 
     def create() -> tuple[dict[str, Any], bool]:
-        submission = vertex.create_pipeline_job(plan)
+        submission = vertex.create_pipeline_job(plan.request)
         return submission.job, submission.created
 
     def find() -> dict[str, Any] | None:
