@@ -32,7 +32,8 @@ RUNTIME=python311
 PYTHON=${PYTHON:-python3}  # the Python that compiles the functions' bytecode (below)
 PYTHON_TAG=$("$PYTHON" -c 'import sys; print("python%d%d" % sys.version_info[:2])' 2>/dev/null || true)
 BUILD=$ROOT/deploy/build
-# FACTS: the pipeline job events a log sink routes to the job-events topic.
+# The pipeline job events a log sink routes to the job-events topic: Vertex AI Pipelines logs
+# each state change under this resource type (docs/chain.md, status).
 SINK_FILTER='resource.type="aiplatform.googleapis.com/PipelineJob" AND jsonPayload.state=("PIPELINE_STATE_SUCCEEDED" OR "PIPELINE_STATE_FAILED" OR "PIPELINE_STATE_CANCELLED")'
 # tune's worst case is a Vertex AI read retried 5 times at 30 s with backoff (about 3 min)
 # after a dataset's conversion; it gets the whole ack deadline of its push subscription.

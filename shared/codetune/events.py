@@ -77,7 +77,7 @@ def pubsub_message(event_type: str, data: Any) -> PubsubMessage:
 
 
 def pipeline_job_event(message: PubsubMessage) -> PipelineJobEvent:
-    """The job a pipeline_job_events LogEntry is about (FACTS: resource.labels, logName)."""
+    """The job a pipeline_job_events LogEntry is about (Vertex AI Pipelines' LogEntry: resource.labels, logName; docs/chain.md)."""
     try:
         entry = orjson.loads(message.data)
         resource = entry["resource"]

@@ -22,8 +22,8 @@ def test_a_relative_evaluation_path_resolves_beside_the_dataset() -> None:
     assert problems == []
     assert manifest.evaluation == "gs://tuning-drop/incoming/team-a/train.eval.jsonl"
     assert manifest.parameters == {"train_steps": 500}
-    manifest, _ = parse_manifest(orjson.dumps({"evaluation": "../shared/eval.jsonl"}), DATASET)
-    assert manifest.evaluation == "gs://tuning-drop/incoming/shared/eval.jsonl"
+    manifest, _ = parse_manifest(orjson.dumps({"evaluation": "../common/eval.jsonl"}), DATASET)
+    assert manifest.evaluation == "gs://tuning-drop/incoming/common/eval.jsonl"
     manifest, _ = parse_manifest(orjson.dumps({"evaluation": "gs://other-bucket/e.jsonl"}), DATASET)
     assert manifest.evaluation == "gs://other-bucket/e.jsonl"
 

@@ -98,7 +98,7 @@ PLANS: list[tuple[str, DatasetKind, dict[str, Any]]] = [
     ),
 ]
 
-# What the templates expect each parameter value to be (FACTS: the SDK's types).
+# What the templates expect each parameter value to be (the Vertex AI SDK's types for them).
 PARAMETER_TYPES: dict[str, type | tuple[type, ...]] = {
     "project": str,
     "location": str,

@@ -51,7 +51,7 @@ from codetune.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
 
 JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
 # Google drops a training example over the model's tokens per example and reports it in
-# tuningDataStats (FACTS.md); 131,072 for the tunable Gemini models. The reason text is the
+# tuningDataStats (the TuningJob resource); 131,072 for the tunable Gemini models. The reason text is the
 # stand-in's own (Google's wording is not documented).
 MAX_TOKENS_PER_EXAMPLE = 131_072
 DROPPED_REASON = "The example has more tokens than the model takes per example."

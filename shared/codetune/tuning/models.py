@@ -37,7 +37,7 @@ TEMPLATES = {
     DatasetKind.CHAT: "https://us-kfp.pkg.dev/ml-pipeline/large-language-model-pipelines/tune-large-chat-model/v3.0.0",
 }
 
-# FACTS (the SDK's list_tuned_model_names): tuned models carry this label, whose value is the
+# The Vertex AI SDK's list_tuned_model_names: tuned models carry this label, whose value is the
 # base model with "@" turned into "-".
 BASE_MODEL_LABEL = "google-vertex-llm-tuning-base-model-id"
 
@@ -80,14 +80,14 @@ DEFAULT_BASE_MODEL = {
     DatasetKind.CHAT: "codechat-bison@002",
 }
 
-# FACTS ("Code models today"): Google blocked new code-bison / codechat-bison tuning jobs on
+# Google blocked new code-bison / codechat-bison tuning jobs on
 # 2024-10-09 and shut the models down on 2025-04-09. The pipeline stays as the legacy backend.
 LEGACY_WARNING = (
     "{model} is a legacy code model: Vertex AI refuses new tuning jobs for it since 2024-10-09 "
     "(shut down 2025-04-09); tune a Gemini model instead (the default)"
 )
 
-# S-15..S-17: what the templates do when a parameter is not sent (FACTS: template defaults).
+# S-15..S-17: what the templates do when a parameter is not sent (the templates' own defaults, as the SDK's tune_model documents them).
 DEFAULT_TRAIN_STEPS = 300
 RECOMMENDED_TRAIN_STEPS = (200, 1_000)  # S-15, for datasets of 500 examples or more
 CHECKPOINT_SELECTION_VALUES = ("true", "false", "default")

@@ -3,7 +3,7 @@
 
 The job id is chosen by us (a digest of the dataset version and the request), so a repeated
 create is refused as ALREADY_EXISTS and returns the existing job: exactly once by construction.
-A finished job is read the way the Vertex AI SDK does (FACTS: get_tuned_model).
+A finished job is read the way the Vertex AI SDK's `get_tuned_model` does.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem, TuningParameters
 from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
 
-# FACTS: PipelineJob states. PAUSED and CANCELLING are still on their way somewhere.
+# PipelineJob states (the aiplatform v1 discovery document). PAUSED and CANCELLING are still on their way somewhere.
 STAGES = {
     "PIPELINE_STATE_QUEUED": Stage.QUEUED,
     "PIPELINE_STATE_PENDING": Stage.QUEUED,
