@@ -25,8 +25,8 @@ from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
 from codetune.events import StorageObject
 from codetune.logs import Logger, correlation_id
 from codetune.messages import DatasetValidated
-from codetune.ports import ObjectStore, Publisher
-from codetune.state import FINAL, RecordStore, Stage
+from codetune.ports import ListedObject, ObjectStore, Publisher
+from codetune.state import FINAL, Record, RecordStore, Stage
 from codetune.state.store import dataset_key
 from codetune.tuning.manifest import DATASET_SUFFIX
 
@@ -54,90 +54,139 @@ def reconcile(
     started: float | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> ReconcileResult:
-    """One pass; `started` is when the sweep began, on `clock` (default: now), from which it
-    has `settings.sweep_seconds`."""
-    now = now or datetime.now(UTC)
-    grace_seconds, stuck_seconds = settings.reconcile_grace_seconds, settings.stuck_seconds
-    store = RecordStore.of(storage, settings)
-    skipped: list[str] = []
-
-    def bad(name: str, fault: Exception) -> None:
-        skipped.append(name)
-        log.error("unreadable object: skipped", object=name, error=str(fault))
-
-    announced = stuck = 0
-    records = store.listed_records()  # one listing serves every loop below
-    # Datasets whose "dataset validated" message was lost or dead-lettered: announce again.
-    for dataset, generation, record in store.unfinished(records, bad, limit):
-        age = _age(now, record.updated)
-        if (
-            record.state is Stage.VALIDATED
-            and record.role == DatasetRole.TRAINING
-            and age > grace_seconds
-        ):
-            message = DatasetValidated(
-                settings.bucket,
-                dataset,
-                generation,
-                DatasetKind(record.kind or "generation"),
-                DatasetRole.TRAINING,
-                record.examples or 0,
-                record.report or "",
-                record.correlation_id or "",
-                {},
-                None,
-                DatasetFormat(record.format or DatasetFormat.SEED),
-            )
-            data, attributes = message.encode()
-            publisher.publish(settings.validated_topic_path, data, attributes)
-            announced += 1
-            log.bind(record.correlation_id or "").warning(
-                "validated dataset had no job: announced again",
-                dataset=record.dataset,
-                age_seconds=round(age),
-            )
-        elif record.state not in FINAL and age > stuck_seconds:
-            stuck += 1
-            log.bind(record.correlation_id or "").warning(
-                "dataset not at an end",
-                dataset=record.dataset,
-                stage=str(record.state),
-                age_seconds=round(age),
-            )
-    # Ended datasets whose "dataset finished" message was never sent (a crash between the
-    # record and the publish); records that ended before ANNOUNCE_WINDOW are left alone, so
-    # that a new deployment does not announce its history.
-    finished = 0
-    since = now - timedelta(seconds=ANNOUNCE_WINDOW_SECONDS)
-    for dataset, generation in store.unannounced(records, bad, limit, since):
-        finished += announce(dataset, generation, store, publisher, settings, log) is not None
-    # Last, as they may take minutes: uploads whose storage event was lost are validated here,
-    # each only with a whole validation's time ahead (the rest wait for the next sweep).
-    validated = deferred = 0
+    """One pass, in three steps over one listing of the records; `started` is when the sweep
+    began, on `clock` (default: now), from which it has `settings.sweep_seconds`."""
+    sweep = _Pass(RecordStore.of(storage, settings), publisher, settings, log, now, limit)
+    records = sweep.store.listed_records()  # one listing serves every step
+    announced, stuck = sweep.announce_validated(records)
+    finished = sweep.announce_ended(records)
     deadline = (clock() if started is None else started) + settings.sweep_seconds
-    recorded = store.recorded(records)
-    for listed in storage.list_objects(settings.bucket, settings.upload_prefix):
-        name = listed.name
-        if not name.lower().endswith(DATASET_SUFFIX) or store.is_system_object(name):
-            continue
-        if (dataset_key(name), listed.generation) in recorded:
-            continue
-        if listed.updated is None or (now - listed.updated).total_seconds() < grace_seconds:
-            continue  # its event may still be on its way
-        if validated >= limit or clock() + settings.validation_seconds > deadline:
-            deferred += 1
-            continue
-        # Here, not at import: only a lost upload needs the validator, and the sweep's cold
-        # start then skips it (benchmarks/README.md).
-        from codetune.app.validate import Validation, validate_upload
+    validated, deferred = sweep.validate_missed(records, environ, deadline, clock)
+    return ReconcileResult(validated, announced, stuck, len(sweep.skipped), finished, deferred)
 
-        obj = StorageObject(settings.bucket, name, listed.generation, listed.metadata)
-        with log.bound(correlation_id(obj.uri, obj.generation)) as dataset_log:
-            outcome = validate_upload(obj, storage, publisher, settings, dataset_log, None, environ)
-        validated += outcome in (Validation.VALIDATED, Validation.REJECTED)
-    if deferred:
-        log.info("missed uploads left for the next sweep: no time left", uploads=deferred)
-    return ReconcileResult(validated, announced, stuck, len(skipped), finished, deferred)
+
+class _Pass:
+    """One reconciler pass: what its steps share."""
+
+    def __init__(
+        self,
+        store: RecordStore,
+        publisher: Publisher,
+        settings: Settings,
+        log: Logger,
+        now: datetime | None,
+        limit: int,
+    ) -> None:
+        self.store, self.publisher, self.settings, self.log = store, publisher, settings, log
+        self.now, self.limit = now or datetime.now(UTC), limit
+        self.skipped: list[str] = []
+
+    def bad(self, name: str, fault: Exception) -> None:
+        self.skipped.append(name)
+        self.log.error("unreadable object: skipped", object=name, error=str(fault))
+
+    def announce_validated(self, records: list[ListedObject]) -> tuple[int, int]:
+        """Datasets whose "dataset validated" message was lost or dead-lettered are announced
+        again; those not at an end after `stuck_seconds` are reported. (announced, stuck)"""
+        announced = stuck = 0
+        settings = self.settings
+        for dataset, generation, record in self.store.unfinished(records, self.bad, self.limit):
+            age = _age(self.now, record.updated)
+            log = self.log.bind(record.correlation_id or "")
+            if (
+                record.state is Stage.VALIDATED
+                and record.role == DatasetRole.TRAINING
+                and age > settings.reconcile_grace_seconds
+            ):
+                data, attributes = _validated(settings.bucket, dataset, generation, record).encode()
+                self.publisher.publish(settings.validated_topic_path, data, attributes)
+                announced += 1
+                log.warning(
+                    "validated dataset had no job: announced again",
+                    dataset=record.dataset,
+                    age_seconds=round(age),
+                )
+            elif record.state not in FINAL and age > settings.stuck_seconds:
+                stuck += 1
+                log.warning(
+                    "dataset not at an end",
+                    dataset=record.dataset,
+                    stage=str(record.state),
+                    age_seconds=round(age),
+                )
+        return announced, stuck
+
+    def announce_ended(self, records: list[ListedObject]) -> int:
+        """Ended datasets whose "dataset finished" message was never sent (a crash between the
+        record and the publish); records that ended before ANNOUNCE_WINDOW are left alone, so
+        that a new deployment does not announce its history."""
+        since = self.now - timedelta(seconds=ANNOUNCE_WINDOW_SECONDS)
+        finished = 0
+        for dataset, generation in self.store.unannounced(records, self.bad, self.limit, since):
+            message = announce(
+                dataset, generation, self.store, self.publisher, self.settings, self.log
+            )
+            finished += message is not None
+        return finished
+
+    def validate_missed(
+        self,
+        records: list[ListedObject],
+        environ: dict[str, str],
+        deadline: float,
+        clock: Callable[[], float],
+    ) -> tuple[int, int]:
+        """Uploads whose storage event was lost, last as they may take minutes: each only with
+        a whole validation's time ahead (the rest wait for the next sweep). (validated,
+        deferred)"""
+        settings, store = self.settings, self.store
+        validated = deferred = 0
+        recorded = store.recorded(records)
+        for listed in store.storage.list_objects(settings.bucket, settings.upload_prefix):
+            name = listed.name
+            if not name.lower().endswith(DATASET_SUFFIX) or store.is_system_object(name):
+                continue
+            if (dataset_key(name), listed.generation) in recorded:
+                continue
+            updated = listed.updated
+            if (
+                updated is None
+                or (self.now - updated).total_seconds() < settings.reconcile_grace_seconds
+            ):
+                continue  # its event may still be on its way
+            if validated >= self.limit or clock() + settings.validation_seconds > deadline:
+                deferred += 1
+                continue
+            # Here, not at import: only a lost upload needs the validator, and the sweep's
+            # cold start then skips it (benchmarks/README.md).
+            from codetune.app.validate import Validation, validate_upload
+
+            obj = StorageObject(settings.bucket, name, listed.generation, listed.metadata)
+            with self.log.bound(correlation_id(obj.uri, obj.generation)) as log:
+                outcome = validate_upload(
+                    obj, store.storage, self.publisher, settings, log, None, environ
+                )
+            validated += outcome in (Validation.VALIDATED, Validation.REJECTED)
+        if deferred:
+            self.log.info("missed uploads left for the next sweep: no time left", uploads=deferred)
+        return validated, deferred
+
+
+def _validated(bucket: str, dataset: str, generation: str, record: Record) -> DatasetValidated:
+    """The "dataset validated" message of a recorded version, as validate would publish it."""
+    return DatasetValidated(
+        bucket,
+        dataset,
+        generation,
+        DatasetKind(record.kind or "generation"),
+        DatasetRole.TRAINING,
+        record.examples or 0,
+        record.report or "",
+        record.correlation_id or "",
+        {},
+        None,
+        DatasetFormat(record.format or DatasetFormat.SEED),
+    )
 
 
 def _age(now: datetime, updated: str | None) -> float:
