@@ -10,15 +10,15 @@ is taken over after the claim timeout: delivery is at least once, and the messag
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import msgspec
 
 from codetune.config import Settings
 from codetune.finished import DatasetFinished
 from codetune.logs import Logger
 from codetune.ports import Publisher
-from codetune.state import FINAL, Record, RecordStore
+from codetune.state import FINAL, RecordStore
+from codetune.state.once import Held, once
+from codetune.state.store import RecordClaims
 
 
 def announce(
@@ -31,60 +31,35 @@ def announce(
 ) -> str | None:
     """Publish the version's "dataset finished" message unless it was (or is being) published;
     the message id, or None when there was nothing to do."""
-    now = datetime.now(UTC)
-
-    def claim(current: Record | None) -> Record | None:
-        if current is None or current.state not in FINAL or not _due(current, now, settings):
-            return None
-        return msgspec.structs.replace(current, announced={"claimed": now.isoformat()})
-
-    claimed = store.update(dataset, generation, claim)
-    if claimed is None:
+    claims = RecordClaims(store, dataset, generation)
+    claims.read()
+    if claims.record is None or claims.record.state not in FINAL:
         return None
-    data, attributes = DatasetFinished(claimed).encode()
+
+    def publish() -> str:
+        assert claims.record is not None  # the record as claimed
+        data, attributes = DatasetFinished(claims.record).encode()
+        return publisher.publish(settings.finished_topic_path, data, attributes)
+
     try:
-        message_id = publisher.publish(settings.finished_topic_path, data, attributes)
-    except Exception:
-        # Free the claim: the next announcer (a redelivery, the sweep) publishes it.
-        store.update(dataset, generation, lambda r: _released(r, claimed.announced))
-        raise
-    store.update(
-        dataset,
-        generation,
-        lambda r: (
-            None
-            if r is None
-            else msgspec.structs.replace(
-                r, announced={"message_id": message_id, "time": datetime.now(UTC).isoformat()}
-            )
-        ),
-    )
+        # Any failure to publish frees the claim: the next announcer (a redelivery, the sweep)
+        # publishes it.
+        message_id, published = once(
+            claims, publish, settings.claim_timeout_seconds, released_by=(Exception,)
+        )
+    except Held:
+        return None  # another announcer may still be at it
+    if not published:
+        return None
+    ended = claims.record
     log.info(
         "dataset finished: announced",
-        dataset=claimed.dataset,
-        stage=str(claimed.state),
+        dataset=ended.dataset if ended else dataset,
+        stage=str(ended.state) if ended else None,
         topic=settings.finished_topic_path,
         message_id=message_id,
     )
     return message_id
-
-
-def _due(record: Record, now: datetime, settings: Settings) -> bool:
-    """Not announced, nor claimed by an announcer that may still be at it."""
-    announced = record.announced or {}
-    if announced.get("message_id"):
-        return False
-    claimed = announced.get("claimed")
-    if claimed is None:
-        return True
-    age = (now - datetime.fromisoformat(claimed)).total_seconds()
-    return age >= settings.claim_timeout_seconds
-
-
-def _released(record: Record | None, claim: object) -> Record | None:
-    if record is None or record.announced != claim:
-        return None
-    return msgspec.structs.replace(record, announced=None)
 
 
 class Announcer(msgspec.Struct, frozen=True):

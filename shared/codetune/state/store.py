@@ -25,11 +25,14 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import msgspec
 
 from codetune.exceptions import InputError
 from codetune.ports import ListedObject, ObjectStore
+from codetune.state.once import Claimed
 from codetune.state.records import FINAL, Claim, JobPointer, Record, Stage, advance
 
 
@@ -337,6 +340,43 @@ class RecordStore:
         return self.storage.write_json(
             self.bucket, self._claim_name(claim.request), claim.to_json(), if_generation_match
         )
+
+
+class RecordClaims:
+    """The claim to announce a record's end, kept in the record itself (`announced`):
+    {"claimed": time} while it is being published, {"message_id", "time"} once it was. Read
+    through the claim primitive (state/once.py); `record` is the record last read."""
+
+    def __init__(self, store: RecordStore, dataset: str, generation: str) -> None:
+        self.store, self.name = store, store.record_name(dataset, generation)
+        self.record: Record | None = None
+
+    def read(self) -> tuple[Claimed | None, int]:
+        document, generation = self.store.storage.read_json(self.store.bucket, self.name)
+        self.record = None if document is None else Record.from_json(document)
+        announced = (self.record.announced if self.record else None) or {}
+        if announced.get("message_id"):
+            return Claimed(0.0, str(announced["message_id"])), generation
+        if announced.get("claimed"):
+            return Claimed(datetime.fromisoformat(announced["claimed"]).timestamp()), generation
+        return None, generation
+
+    def write(self, claimed: Claimed, generation: int) -> bool:
+        if self.record is None:
+            return False
+        announced: dict[str, Any] | None
+        if claimed.result is not None:
+            announced = {"message_id": claimed.result, "time": _iso(claimed.since)}
+        else:
+            announced = {"claimed": _iso(claimed.since)} if claimed.since else None
+        document = msgspec.structs.replace(self.record, announced=announced).to_json()
+        return self.store.storage.write_json(
+            self.store.bucket, self.name, document, generation, _metadata(document)
+        )
+
+
+def _iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat()
 
 
 def _metadata(document: dict[str, Any]) -> dict[str, str]:
