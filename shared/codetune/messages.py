@@ -11,10 +11,7 @@ and `traceparent` (W3C) when the upload's event carried one, so tune's logs join
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
-import orjson
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
 from codetune.exceptions import MessageError
@@ -41,20 +38,20 @@ class DatasetValidated(msgspec.Struct, frozen=True):
         return f"gs://{self.bucket}/{self.name}"
 
     def encode(self) -> tuple[bytes, dict[str, str]]:
-        data = {
-            "version": MESSAGE_VERSION,
-            "dataset": self.uri,
-            "bucket": self.bucket,
-            "name": self.name,
-            "generation": self.generation,
-            "kind": str(self.kind),
-            "format": str(self.format),
-            "role": str(self.role),
-            "examples": self.examples,
-            "report": self.report,
-            "correlation_id": self.correlation_id,
-            "metadata": self.metadata,
-        }
+        body = _Body(
+            version=MESSAGE_VERSION,
+            dataset=self.uri,
+            bucket=self.bucket,
+            name=self.name,
+            generation=self.generation,
+            kind=self.kind,
+            role=self.role,
+            examples=self.examples,
+            report=self.report,
+            correlation_id=self.correlation_id,
+            metadata=self.metadata,
+            format=self.format,
+        )
         attributes = {
             "type": MESSAGE_TYPE,
             "version": str(MESSAGE_VERSION),
@@ -64,32 +61,57 @@ class DatasetValidated(msgspec.Struct, frozen=True):
         }
         if self.traceparent:
             attributes["traceparent"] = self.traceparent
-        return orjson.dumps(data), attributes
+        return _ENCODER.encode(body), attributes
 
     @classmethod
     def decode(cls, data: bytes, attributes: dict[str, str]) -> DatasetValidated:
         if attributes.get("type") != MESSAGE_TYPE:
             raise MessageError(f"not a {MESSAGE_TYPE} message: type {attributes.get('type')!r}")
         try:
-            body: dict[str, Any] = orjson.loads(data)
-            if body.get("version") != MESSAGE_VERSION:
-                raise MessageError(
-                    f"message version {body.get('version')!r}; this reads {MESSAGE_VERSION}"
-                )
-            return cls(
-                bucket=str(body["bucket"]),
-                name=str(body["name"]),
-                generation=str(body["generation"]),
-                kind=DatasetKind(body["kind"]),
-                format=DatasetFormat(body.get("format", DatasetFormat.SEED)),
-                role=DatasetRole(body["role"]),
-                examples=int(body["examples"]),
-                report=str(body["report"]),
-                correlation_id=str(body["correlation_id"]),
-                metadata={str(k): str(v) for k, v in (body.get("metadata") or {}).items()},
-                traceparent=attributes.get("traceparent"),
-            )
-        except (orjson.JSONDecodeError, KeyError, ValueError, TypeError, AttributeError) as fault:
-            if isinstance(fault, MessageError):
-                raise
+            version = msgspec.json.decode(data, type=_Versioned).version
+        except msgspec.DecodeError as fault:
             raise MessageError(f"malformed {MESSAGE_TYPE} message: {fault}") from fault
+        if version != MESSAGE_VERSION:
+            raise MessageError(f"message version {version!r}; this reads {MESSAGE_VERSION}")
+        try:
+            body = _DECODER.decode(data)
+        except msgspec.DecodeError as fault:
+            raise MessageError(f"malformed {MESSAGE_TYPE} message: {fault}") from fault
+        return cls(
+            body.bucket,
+            body.name,
+            body.generation,
+            body.kind,
+            body.role,
+            body.examples,
+            body.report,
+            body.correlation_id,
+            body.metadata,
+            attributes.get("traceparent"),
+            body.format,
+        )
+
+
+class _Versioned(msgspec.Struct):
+    version: int | None = None
+
+
+class _Body(msgspec.Struct, frozen=True):
+    """The message's data, as it is on the wire (typed: a field of the wrong type is refused)."""
+
+    version: int
+    dataset: str
+    bucket: str
+    name: str
+    generation: str
+    kind: DatasetKind
+    role: DatasetRole
+    examples: int
+    report: str
+    correlation_id: str
+    metadata: dict[str, str] = msgspec.field(default_factory=dict)
+    format: DatasetFormat = DatasetFormat.SEED  # messages of before the formats: the seed's
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(_Body)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import base64
 
+import msgspec
 import orjson
 import pytest
 
 from codetune import events
 from codetune.dataset import DatasetKind, DatasetRole
+from codetune.exceptions import InputError
 from codetune.logs import correlation_id
 from codetune.messages import DatasetValidated, MessageError
 from codetune.state import (
@@ -21,7 +23,7 @@ from codetune.state import (
     describe,
     report_name,
 )
-from codetune.state.records import Claim, advance
+from codetune.state.records import Claim, TunedModel, advance
 from codetune.tuning.backends import pipeline as jobs
 from codetune.tuning.backends.base import job_error
 
@@ -256,6 +258,23 @@ def test_the_validated_message_round_trips() -> None:
     }
     assert orjson.loads(data)["version"] == 1
     assert DatasetValidated.decode(data, attributes) == message
+    # As the previous release read it: by key, with the same keys and values.
+    assert orjson.loads(data) == {
+        "version": 1,
+        "dataset": "gs://b/incoming/a.jsonl",
+        "bucket": "b",
+        "name": "incoming/a.jsonl",
+        "generation": "5",
+        "kind": "chat",
+        "format": "seed",
+        "role": "training",
+        "examples": 40,
+        "report": "gs://b/incoming/a.jsonl.report.json",
+        "correlation_id": "ct-1",
+        "metadata": {"codetune-train_steps": "9"},
+    }
+    older = {k: v for k, v in orjson.loads(data).items() if k != "format"}  # before formats
+    assert DatasetValidated.decode(orjson.dumps(older), attributes).format == "seed"
 
 
 @pytest.mark.parametrize(
@@ -268,6 +287,12 @@ def test_the_validated_message_round_trips() -> None:
         (
             b'{"version": 1, "bucket": "b", "name": "n", "generation": "1", "kind": "poem", "role": "training",'
             b' "examples": 1, "report": "r", "correlation_id": "c"}',
+            {"type": "codetune.dataset.validated"},
+        ),
+        (  # a field of the wrong type is refused, never coerced
+            b'{"version": 1, "dataset": "gs://b/n", "bucket": "b", "name": "n", "generation": "1",'
+            b' "kind": "chat", "role": "training", "examples": "12", "report": "r",'
+            b' "correlation_id": "c"}',
             {"type": "codetune.dataset.validated"},
         ),
     ],
@@ -356,3 +381,37 @@ def test_a_copy_names_the_dataset_version_it_was_made_from() -> None:
     )
     assert store.copied_version("gs://b/incoming/a/t.jsonl") is None
     assert store.copied_version("gs://other/_codetune/pinned/x/1.jsonl") is None
+
+
+def test_a_record_reads_and_writes_as_the_previous_release_did() -> None:
+    """msgspec types records now; the stored JSON is what the hand-written encoder wrote, so a
+    deployment rolling back reads today's records, and today's reads a later version's."""
+    record = advance(
+        None,
+        Stage.VALIDATED,
+        "validate",
+        dataset="gs://b/incoming/a.jsonl",
+        generation="5",
+        examples=12,
+        tokens={"per_epoch": 100, "method": "estimate: characters / 4", "exact": False},
+        inputs={"layers": [["manifest", {"epoch_count": 2}]], "problems": []},
+        pinned="7",
+    )
+    assert record is not None
+    record = advance(
+        record, Stage.SUCCEEDED, "sweep", job=JobRef("j", "1"), tuned_model=TunedModel("m")
+    )
+    assert record is not None
+    previous = {k: v for k, v in msgspec.structs.asdict(record).items() if v is not None}
+    previous["state"] = "SUCCEEDED"
+    previous["history"] = [
+        {"state": str(h.state), "time": h.time, "by": h.by} for h in record.history
+    ]
+    previous["job"], previous["tuned_model"] = {"name": "j", "id": "1"}, {"model": "m"}
+    assert orjson.loads(orjson.dumps(record.to_json())) == previous
+    later = {**record.to_json(), "cancelled_by": "someone", "progress": {"epoch": 2}}
+    assert Record.from_json(later) == record
+    with pytest.raises(InputError):
+        Record.from_json({**record.to_json(), "examples": "12"})
+    with pytest.raises(InputError):
+        Record.from_json({**record.to_json(), "state": "DANCING"})

@@ -55,7 +55,7 @@ class Step(msgspec.Struct, frozen=True):
     by: str
 
 
-class JobRef(msgspec.Struct, frozen=True):
+class JobRef(msgspec.Struct, frozen=True, omit_defaults=True):
     """The tuning job of a record, as last read."""
 
     name: str
@@ -63,7 +63,7 @@ class JobRef(msgspec.Struct, frozen=True):
     state: str | None = None
 
 
-class TunedModel(msgspec.Struct, frozen=True):
+class TunedModel(msgspec.Struct, frozen=True, omit_defaults=True):
     model: str
     endpoint: str | None = None
 
@@ -123,32 +123,16 @@ class Record(msgspec.Struct, frozen=True):
         return _step(Record(state=stage), stage, by, fields, fresh=True)
 
     def to_json(self) -> dict[str, Any]:
-        document = {k: v for k, v in msgspec.to_builtins(self).items() if v is not None}
-        document["state"] = str(self.state)
-        document["history"] = [
-            {**step, "state": str(step["state"])} for step in document["history"]
-        ]
-        for name in ("job", "tuned_model"):
-            if name in document:
-                document[name] = {k: v for k, v in document[name].items() if v is not None}
-        return document
+        """The stored document: every field that is set (None ones left out)."""
+        return {k: v for k, v in msgspec.to_builtins(self).items() if v is not None}
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Self:
+        """A stored record, typed by msgspec (fields it does not know are a later version's,
+        left alone); InputError for anything that is not one."""
         try:
-            fields = set(cls.__struct_fields__)
-            values = {k: v for k, v in document.items() if k in fields}
-            values["state"] = Stage(document["state"])
-            values["history"] = tuple(
-                Step(Stage(s["state"]), str(s["time"]), str(s["by"]))
-                for s in document.get("history", [])
-            )
-            if document.get("job"):
-                values["job"] = JobRef(**document["job"])
-            if document.get("tuned_model"):
-                values["tuned_model"] = TunedModel(**document["tuned_model"])
-            return cls(**values)
-        except (KeyError, TypeError, ValueError) as fault:
+            return msgspec.convert(document, cls)
+        except msgspec.ValidationError as fault:
             raise InputError(f"not a codetune record: {fault}") from fault
 
 
@@ -196,7 +180,7 @@ class JobPointer(msgspec.Struct, frozen=True):
         return self.job.rpartition("/")[2]
 
     def to_json(self) -> dict[str, Any]:
-        return msgspec.structs.asdict(self)
+        return msgspec.to_builtins(self)  # type: ignore[no-any-return]
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Self:
@@ -205,13 +189,8 @@ class JobPointer(msgspec.Struct, frozen=True):
                 f"job pointer version {document.get('version')!r}; this reads {POINTER_VERSION}"
             )
         try:
-            return cls(
-                **{
-                    f.name: document[f.name] if f.required else document.get(f.name, f.default)
-                    for f in msgspec.structs.fields(cls)
-                }
-            )
-        except (KeyError, TypeError) as fault:
+            return msgspec.convert(document, cls)
+        except msgspec.ValidationError as fault:
             raise InputError(f"not a job pointer: {fault}") from fault
 
 
@@ -224,15 +203,13 @@ class Claim(msgspec.Struct, frozen=True):
     version: int = CLAIM_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return {k: v for k, v in msgspec.structs.asdict(self).items() if v is not None}
+        return {k: v for k, v in msgspec.to_builtins(self).items() if v is not None}
 
     @classmethod
     def from_json(cls, document: dict[str, Any]) -> Self:
         try:
-            return cls(
-                str(document["request"]), float(document.get("since", 0)), document.get("job")
-            )
-        except (KeyError, TypeError, ValueError) as fault:
+            return msgspec.convert(document, cls)
+        except msgspec.ValidationError as fault:
             raise InputError(f"not a claim: {fault}") from fault
 
 
