@@ -58,6 +58,15 @@ print(elapsed, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
+# What a deployed function starts with (deploy.sh sets these).
+DEPLOYED = {
+    "CODETUNE_BUCKET": "bench-drop",
+    "CODETUNE_PROJECT": "bench",
+    "CODETUNE_PROJECT_NUMBER": "1",
+    "CODETUNE_PIPELINE_REGION": "us-central1",
+}
+
+
 def _fresh_interpreter(
     statement: str, path: str, compile: bool, wrapper: tuple[str, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
@@ -74,7 +83,10 @@ def _fresh_interpreter(
         capture_output=True,
         text=True,
         check=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")},
+            **DEPLOYED,  # a function refuses to start without its deployment's settings
+        },
     )
 
 

@@ -92,9 +92,16 @@ move_old_state() {
     run gcloud storage mv --no-clobber "gs://$BUCKET/${SYSTEM_PREFIX%/}" "gs://$STATE_BUCKET"
     return
   fi
-  local found left
+  local found left open
   found=$(old_state_count)
   [ "$found" -gt 0 ] || return 0
+  # Jobs of the older version read their data from the upload bucket's _codetune/: moved, a job
+  # still reading it fails. Upgrade when none is unfinished (docs/deploy.md, "Upgrading").
+  open=$(gcloud storage ls "gs://$BUCKET/${SYSTEM_PREFIX}open/**" 2>/dev/null | grep -c '^gs://' || true)
+  if [ "${open:-0}" -gt 0 ]; then
+    echo "deploy.sh: WARNING: $open jobs of the older deployment are unfinished; a job that" \
+      "still reads its data from gs://$BUCKET/$SYSTEM_PREFIX will fail once it is moved" >&2
+  fi
   # The destination is the bucket itself: a prefix that already exists there would otherwise
   # receive the moved prefix inside it (_codetune/_codetune/...).
   run gcloud storage mv --no-clobber "gs://$BUCKET/${SYSTEM_PREFIX%/}" "gs://$STATE_BUCKET"
@@ -301,6 +308,17 @@ for function in "${FUNCTIONS[@]}" sweep; do
     run "$PYTHON" -m compileall -q --invalidation-mode unchecked-hash "$BUILD/$function"
   fi
 done
+# Jobs run in the deployment's region unless the settings file names another: one value, in
+# every function's environment once (the tuning defaults then leave it out).
+JOB_REGION=$REGION
+DEFAULTS=()
+for setting in "${TUNING_DEFAULTS[@]}"; do
+  case "$setting" in
+    CODETUNE_PIPELINE_REGION=*) JOB_REGION=${setting#*=} ;;
+    *) DEFAULTS+=("$setting") ;;
+  esac
+done
+TUNING_DEFAULTS=("${DEFAULTS[@]}")
 # validate (and the sweep, which validates missed uploads) plans the job as tune will, to refuse
 # before any message what tune would refuse (the model, the kind, the budget): it gets the
 # same tuning defaults and the same settings tune plans with.
@@ -318,7 +336,10 @@ SWEEP_TIMEOUT=$((SWEEP_SECONDS + 120))
 if [ -n "$TOKENIZER_MODEL" ]; then  # shipped with the function: no bucket grant to read it
   run cp "$TOKENIZER_MODEL" "$BUILD/validate/tokenizer.model"
   run cp "$TOKENIZER_MODEL" "$BUILD/sweep/tokenizer.model"  # the sweep validates missed uploads
+  # tune counts the converted file the job reads with it, as validate counted the dataset.
+  run cp "$TOKENIZER_MODEL" "$BUILD/tune/tokenizer.model"
   VALIDATE_ENV+=("CODETUNE_TOKENIZER_MODEL=tokenizer.model")
+  PLAN_ENV+=("CODETUNE_TOKENIZER_MODEL=tokenizer.model")
 fi
 
 join_env() { local IFS='|'; echo "^|^$*"; }  # gcloud's own escape for values with commas
@@ -327,7 +348,8 @@ join_env() { local IFS='|'; echo "^|^$*"; }  # gcloud's own escape for values wi
 # any request is sent. status gets the model location too where the deployment sets one; the
 # others have it among the tuning defaults.
 COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_PROJECT_NUMBER=$PROJECT_NUMBER"
-  "CODETUNE_BUCKET=$BUCKET" "CODETUNE_STATE_BUCKET=$STATE_BUCKET" "CODETUNE_PIPELINE_REGION=$REGION"
+  "CODETUNE_BUCKET=$BUCKET" "CODETUNE_STATE_BUCKET=$STATE_BUCKET"
+  "CODETUNE_PIPELINE_REGION=$JOB_REGION"
   "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC" "CODETUNE_FINISHED_TOPIC=$FINISHED_TOPIC")
 STATUS_ENV=("${COMMON_ENV[@]}")
 for setting in "${TUNING_DEFAULTS[@]}"; do

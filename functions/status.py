@@ -22,7 +22,7 @@ from codetune.vertex import VertexClient
 logs.setup("status")
 LOG = logs.Logger("status")
 storage, publisher = Storage(), Publisher()
-SETTINGS = Settings.from_environment()  # a bad setting stops the function at start
+SETTINGS = Settings.from_environment().deployed()  # a bad setting stops it at start
 VERTEX = VertexClient(SETTINGS.vertex)
 
 

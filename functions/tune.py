@@ -24,7 +24,7 @@ from codetune.vertex import VertexClient
 logs.setup("tune")
 LOG = logs.Logger("tune")
 storage, publisher = Storage(), Publisher()
-SETTINGS = Settings.from_environment()  # a bad setting stops the function at start
+SETTINGS = Settings.from_environment().deployed()  # a bad setting stops it at start
 VERTEX = VertexClient(SETTINGS.vertex)
 
 

@@ -20,7 +20,7 @@ from codetune.storage import Storage
 logs.setup("validate")
 LOG = logs.Logger("validate")
 storage, publisher = Storage(), Publisher()
-SETTINGS = Settings.from_environment()  # a bad setting stops the function at start
+SETTINGS = Settings.from_environment().deployed()  # a bad setting stops it at start
 
 
 @functions_framework.cloud_event

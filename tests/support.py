@@ -108,3 +108,13 @@ def faults(report: dict[str, Any]) -> list[tuple[str, int | None, str | None]]:
 
 def warning_rules(report: dict[str, Any]) -> list[str]:
     return [w["rule"] for w in report["warnings"]]
+
+
+# What a deployed function starts with (deploy/deploy.sh sets these): a function refuses to
+# start without them.
+DEPLOYED_ENV = {
+    "CODETUNE_BUCKET": "acme-tuning-drop",
+    "CODETUNE_PROJECT": "acme-ml",
+    "CODETUNE_PROJECT_NUMBER": "123456789012",
+    "CODETUNE_PIPELINE_REGION": "us-central1",
+}

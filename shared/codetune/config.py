@@ -66,6 +66,25 @@ class Settings(msgspec.Struct, frozen=True):
                 "CODETUNE_STATE_BUCKET must not be the upload bucket: uploaders could write state"
             )
 
+    def deployed(self) -> Settings:
+        """These settings, if a function can run on them: what its requests and objects are
+        checked against must all be set (a function with a partial deployment would accept
+        any project or region, or name every job Vertex AI creates foreign)."""
+        missing = [
+            name
+            for name, value in (
+                ("CODETUNE_BUCKET", self.bucket),
+                ("CODETUNE_PROJECT", self.project),
+                ("CODETUNE_PIPELINE_REGION", self.regions),
+                # Vertex AI names jobs by the project's number; a local stand-in by its id.
+                ("CODETUNE_PROJECT_NUMBER", self.project_number or self.vertex_endpoint),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"a function needs {', '.join(missing)}: deploy/deploy.sh sets them")
+        return self
+
     @property
     def state(self) -> str:
         """The state bucket's name."""

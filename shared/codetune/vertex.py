@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,11 @@ from codetune.ports import JobRequest, Submission
 from codetune.tuning.common import API_HOST
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+_PATH = re.compile(
+    r"/v1/projects/(?P<project>[a-z0-9-]{1,30})/locations/(?P<region>[a-z0-9-]{1,50})"
+    r"/(?:tuningJobs|pipelineJobs)",
+    re.ASCII,
+)
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 CONFLICT = 409  # ALREADY_EXISTS (the job exists) or ABORTED (retry), by Google's status
 
@@ -69,7 +75,7 @@ class VertexClient:
         )
         if response.status_code == CONFLICT and request.job_name:
             return Submission(self.get_job(request.job_name), created=False)
-        return Submission(self._job(response), created=True)
+        return Submission(self._created(response), created=True)
 
     # --- Gemini tuning jobs --------------------------------------------------------------------
     def create_tuning_job(self, request: JobRequest) -> dict[str, Any]:
@@ -77,7 +83,7 @@ class VertexClient:
         after a timeout or a 5xx could create a second paid job (Google's own client does not
         retry this method either). Such an ambiguous failure is raised as RetryableVertexError;
         the caller looks for the job by its request label before it creates again."""
-        return self._job(
+        return self._created(
             self._request(
                 "POST",
                 self._base(request.region) + self._path(request.path),
@@ -91,7 +97,10 @@ class VertexClient:
     ) -> list[dict[str, Any]]:
         """Tuning jobs with this label."""
         url = self._collection(project, region, "tuningJobs")
-        return self._list(url, "tuningJobs", {"filter": f'labels.{label[0]}="{label[1]}"'})
+        found = self._list(url, "tuningJobs", {"filter": f'labels.{label[0]}="{label[1]}"'})
+        for job in found:  # a name found becomes a claim's, a pointer's and a record's
+            self.config.deployment.job_name(job.get("name"))
+        return found
 
     def list_tuning_jobs(self, project: str, region: str) -> list[dict[str, Any]]:
         return self._list(self._collection(project, region, "tuningJobs"), "tuningJobs", {})
@@ -134,8 +143,12 @@ class VertexClient:
         return f"{self._base(region)}/v1/projects/{project}/locations/{region}/{collection}"
 
     def _path(self, path: str) -> str:
-        """A plan's path, held to the deployment like a job name."""
-        self._collection(path.split("/")[3], path.split("/")[5], "")
+        """A plan's path, held to the deployment like a job name: exactly
+        /v1/projects/P/locations/REGION/(tuningJobs|pipelineJobs)."""
+        found = _PATH.fullmatch(path)
+        if found is None:
+            raise ForeignName(f"not a job collection's path: {path[:120]!r}")
+        self._collection(found["project"], found["region"], "")
         return path
 
     def _job(self, response: requests.Response) -> dict[str, Any]:
@@ -143,6 +156,17 @@ class VertexClient:
         job = self._json(response)
         self.config.deployment.job_name(job.get("name"))
         return job
+
+    def _created(self, response: requests.Response) -> dict[str, Any]:
+        """A job just created: one named outside the deployment exists all the same, so the
+        create is ambiguous (its claim stays), never a refusal that forgets a paid job."""
+        try:
+            return self._job(response)
+        except ForeignName as fault:
+            raise RetryableVertexError(
+                f"Vertex AI created a job it names outside this deployment ({fault}): check "
+                "CODETUNE_PROJECT_NUMBER and the region"
+            ) from fault
 
     @property
     def session(self) -> requests.Session:

@@ -18,6 +18,7 @@ import orjson
 import pytest
 
 from codetune.config import Settings
+from tests.support import DEPLOYED_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--project", "acme-ml", "--region", "us-central1", "--bucket", "acme-tuning-drop"]
@@ -190,7 +191,11 @@ def test_each_function_source_holds_its_entry_point_and_codetune_without_develop
             "assert importlib.util.find_spec('codetune.local') is None"
         )
         result = subprocess.run(
-            [sys.executable, "-I", "-c", probe], capture_output=True, text=True, cwd=tmp_path
+            [sys.executable, "-I", "-c", probe],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**os.environ, **DEPLOYED_ENV},
         )
         assert result.returncode == 0, result.stderr
 
@@ -793,11 +798,13 @@ def test_a_tokenizer_model_ships_with_the_validate_function(tmp_path: Path) -> N
     settings = tmp_path / "settings.env"
     settings.write_text(SETTINGS.read_text() + f"TOKENIZER_MODEL={model}\n")
     lines = dry_run("deploy.sh", "--settings", str(settings))
-    assert any(
-        line.startswith(f"cp {model} ") and line.endswith("/validate/tokenizer.model")
-        for line in lines
-    )
-    assert function_env(lines, "validate")["CODETUNE_TOKENIZER_MODEL"] == "tokenizer.model"
+    # validate and the sweep count the dataset with it; tune the converted file the job reads.
+    for function in ("validate", "sweep", "tune"):
+        assert any(
+            line.startswith(f"cp {model} ") and line.endswith(f"/{function}/tokenizer.model")
+            for line in lines
+        ), function
+        assert function_env(lines, function)["CODETUNE_TOKENIZER_MODEL"] == "tokenizer.model"
     settings.write_text(SETTINGS.read_text() + f"TOKENIZER_MODEL={tmp_path / 'missing.model'}\n")
     result = refused(settings)
     assert result.returncode == 2 and "TOKENIZER_MODEL: no file" in result.stderr
@@ -993,10 +1000,16 @@ def test_every_function_knows_the_deployments_project_number_and_region(
 
 def test_status_gets_the_model_location_the_deployment_sets(tmp_path: Path) -> None:
     settings = tmp_path / "settings.env"
-    settings.write_text(SETTINGS.read_text() + "CODETUNE_LOCATION=europe-west4\n")
+    settings.write_text(
+        SETTINGS.read_text()
+        + "CODETUNE_LOCATION=europe-west4\nCODETUNE_PIPELINE_REGION=europe-west4\n"
+    )
     lines = dry_run("deploy.sh", "--settings", str(settings))
     for function in ("validate", "tune", "status", "sweep"):
-        assert function_env(lines, function)["CODETUNE_LOCATION"] == "europe-west4", function
+        env = function_env(lines, function)
+        assert env["CODETUNE_LOCATION"] == "europe-west4", function
+        # Every function holds job names to the region tune creates them in.
+        assert env["CODETUNE_PIPELINE_REGION"] == "europe-west4", function
 
 
 @pytest.mark.parametrize(

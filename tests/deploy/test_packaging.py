@@ -4,12 +4,15 @@ production module that reaches into the development parts."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.support import DEPLOYED_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "shared" / "codetune"
@@ -87,7 +90,12 @@ def _loaded_at_start(function: str, modules: set[str]) -> list[str]:
         f"print(sorted(m for m in sys.modules if m in {sorted(modules)!r}))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+        env={**os.environ, **DEPLOYED_ENV},
     )
     loaded: list[str] = ast.literal_eval(result.stdout.strip())
     return loaded

@@ -684,6 +684,7 @@ def test_gemini_submission_survives_a_delivery_that_died_half_way(stack: LocalSt
             RecordStore(storage, stack.state_bucket, uploads=bucket),
             vertex,
             lambda job: JobPointer(job, "gemini", bucket, ref.name, "1", "ct"),
+            lambda tokens: None,  # no budget on this deployment
         )
         return create_once(context, creation(context, plan))
 
@@ -918,3 +919,8 @@ def test_a_copy_into_the_state_bucket_is_made_once(stack: LocalStack) -> None:
     assert current is not None and copies == {current.generation}
     gone = storage.copy(stack.config.bucket, "outside/once.jsonl", "1", stack.state_bucket, "t/y")
     assert gone is None
+    # A missing state bucket is the deployment's fault, not a replaced upload: said, retried.
+    from codetune.exceptions import StorageError
+
+    with pytest.raises(StorageError, match="no such bucket"):
+        storage.copy(stack.config.bucket, "outside/once.jsonl", generation_id, "no-such-b", "t")

@@ -1247,3 +1247,29 @@ def test_a_model_without_a_price_says_cost_unknown_and_list_prices_say_so(
     record = store(storage).record(again.name, again.generation)
     assert record is not None and record.derived is not None
     assert record.derived["cost"]["price_per_million_training_tokens"] == 7.5
+
+
+def test_with_the_deployments_tokenizer_tune_counts_what_trains_with_it_too(
+    storage: MemoryStorage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """validate counts exactly with the tokenizer; tune then counts the converted file with the
+    same tokenizer, not the (larger) estimate: what validate accepts within a budget, tune too."""
+    import codetune.app.tune as tune_module
+
+    class Words:
+        method, exact = "words", True
+
+        def count(self, text: str) -> int:
+            return len(text.split())
+
+    monkeypatch.setattr(tune_module, "deployment_tokenizer", lambda model: Words())
+    message = validated(storage, "incoming/w.jsonl", dataset(generation_dataset(40)))
+    environ = {**ENVIRON, "CODETUNE_EPOCH_COUNT": "1"}
+    settings = msgspec.structs.replace(SETTINGS, tokenizer_model="words.model")
+    assert tune_dataset(message, storage, FakeVertex(), settings, environ, LOG) is Tuning.SUBMITTED
+    record = store(storage).record(message.name, message.generation)
+    assert record is not None and record.derived is not None
+    words = sum(
+        len(text.split()) for i in range(40) for text in orjson.loads(generation(i)).values()
+    )
+    assert record.derived["cost"]["tokens_per_epoch"] == words

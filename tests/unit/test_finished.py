@@ -147,3 +147,34 @@ def test_the_sweep_leaves_old_history_unannounced() -> None:
     publisher = MemoryPublisher()
     result = reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(3 * 24 * 60))
     assert result.finished == 0 and finished(publisher) == []
+
+
+def test_a_late_write_of_another_field_never_loses_the_announcement() -> None:
+    """tune's late SUBMITTED merges a field into a record the sweep just ended and is
+    announcing: the announcement's claim and message id still land, so no second message."""
+    from codetune.state.store import RecordClaims
+
+    storage, publisher = MemoryStorage(), MemoryPublisher()
+    obj = upload(storage, "incoming/late.jsonl", dataset([generation(1, output_text="")] * 12))
+    records = store(storage)
+    records.advance(obj.name, obj.generation, Stage.REJECTED, "validate", dataset=obj.uri)
+    real = storage.write_json
+
+    def merged_first(bucket: str, name: str, document: Any, *args: Any, **kwargs: Any) -> bool:
+        if document.get("announced", {}).get("message_id") and not merged:
+            merged.append(1)  # the late write lands between the claim's read and its write
+            records.update(
+                obj.name, obj.generation, lambda r: msgspec.structs.replace(r, examples=12)
+            )
+        return real(bucket, name, document, *args, **kwargs)
+
+    merged: list[int] = []
+    storage.write_json = merged_first  # type: ignore[method-assign]
+    assert announce(obj.name, obj.generation, records, publisher, SETTINGS, LOG) is not None
+    record = records.record(obj.name, obj.generation)
+    assert merged and record is not None and record.examples == 12
+    assert (record.announced or {}).get("message_id") == "1"
+    claims = RecordClaims(records, obj.name, obj.generation)
+    assert claims.read()[0] is not None and claims.read()[0].result == "1"  # type: ignore[union-attr]
+    assert announce(obj.name, obj.generation, records, publisher, SETTINGS, LOG) is None
+    assert len(publisher.messages) == 1

@@ -11,6 +11,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+DEPLOYED = {
+    "CODETUNE_BUCKET": "drop",
+    "CODETUNE_PROJECT": "acme-ml",
+    "CODETUNE_PROJECT_NUMBER": "123456789012",
+    "CODETUNE_PIPELINE_REGION": "us-central1",
+}
 
 
 @pytest.mark.parametrize("function", ["validate", "tune", "status", "sweep"])
@@ -25,12 +31,19 @@ def test_a_bad_setting_stops_the_function_at_start(function: str) -> None:
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, "CODETUNE_BUCKET": "drop", **settings},
+            env={**os.environ, **DEPLOYED, **settings},
         )
 
     assert start().returncode == 0, start().stderr
     refused = start(CODETUNE_STATE_BUCKET="drop")
     assert refused.returncode != 0 and "must not be the upload bucket" in refused.stderr
+    # Without the project's number a real deployment would name every created job foreign.
+    partial = start(CODETUNE_PROJECT_NUMBER="")
+    assert partial.returncode != 0 and "CODETUNE_PROJECT_NUMBER" in partial.stderr
+    assert (
+        start(CODETUNE_PROJECT_NUMBER="", CODETUNE_VERTEX_ENDPOINT="http://127.0.0.1:9").returncode
+        == 0
+    )
 
 
 def test_near_duplicates_on_without_their_library_stops_at_start(

@@ -308,3 +308,40 @@ def test_a_repeated_validation_keeps_the_first_copy(storage: MemoryStorage) -> N
         {},  # type: ignore[arg-type]
     )
     assert tune_dataset(message, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+
+
+def test_a_created_job_named_outside_the_deployment_is_ambiguous_not_refused() -> None:
+    """The job exists and bills whatever its name: the create stays claimed (a retry looks for
+    it), never recorded as refused and forgotten."""
+    from codetune.exceptions import RetryableVertexError
+    from codetune.ports import JobRequest
+
+    path = "/v1/projects/acme-ml/locations/us-central1/tuningJobs"
+    recorder = Recorder({"name": "projects/999/locations/us-central1/tuningJobs/1"})
+    with pytest.raises(RetryableVertexError, match="CODETUNE_PROJECT_NUMBER"):
+        client(recorder).create_tuning_job(JobRequest("us-central1", path, {}))
+    assert len(recorder.urls) == 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "@evil.example/v1/projects/acme-ml/locations/us-central1/tuningJobs",
+        "/v1/projects/acme-ml/locations/us-central1/tuningJobs/../../x",
+        "/v1/projects/acme-ml/locations/us-central1/models",
+    ],
+)
+def test_a_request_path_is_exactly_a_job_collection(path: str) -> None:
+    from codetune.ports import JobRequest
+
+    recorder = Recorder()
+    with pytest.raises(ForeignName):
+        client(recorder).create_tuning_job(JobRequest("us-central1", path, {}))
+    assert recorder.urls == []
+
+
+def test_a_job_found_by_its_label_is_held_to_the_deployment_too() -> None:
+    foreign = {"name": "projects/acme-ml/locations/attacker.example?/tuningJobs/1"}
+    recorder = Recorder({"tuningJobs": [foreign]})
+    with pytest.raises(ForeignName):
+        client(recorder).find_tuning_jobs("acme-ml", "us-central1", ("codetune-request", "x"))

@@ -12,6 +12,7 @@ from codetune.app.admission import admit
 from codetune.app.finished import Announcer
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
+from codetune.dataset.tokens import deployment_tokenizer
 from codetune.exceptions import PermanentVertexError, PlanRejected, RetryableVertexError
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
@@ -148,10 +149,13 @@ def tune_dataset(
             store,
             vertex,
             pointer,
+            admission,
             settings.claim_timeout_seconds,
             # Job events got here first (a job exists or existed): find it, never create.
             may_create=record.state is Stage.VALIDATED,
-            admit=admission,
+            count_tokens=counter.count
+            if (counter := deployment_tokenizer(settings.tokenizer_model))
+            else None,
         )
         submitted = backend.submit(plan, context)
     except PlanRejected as rejected:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from functools import cache
 from typing import Any
 
 from codetune.app.admission import admit
@@ -22,7 +21,7 @@ from codetune.dataset import (
 from codetune.dataset.checks import TimeShare
 from codetune.dataset.html import render
 from codetune.dataset.near import NearDuplicates
-from codetune.dataset.tokens import SentencePiece, TokenCounter
+from codetune.dataset.tokens import deployment_tokenizer
 from codetune.events import StorageObject
 from codetune.exceptions import PlanRejected
 from codetune.logs import Logger
@@ -110,7 +109,7 @@ def validate_upload(
             rules=rules,
             secrets=settings.secrets,
             checks=checks,
-            tokenizer=tokenizer(settings.tokenizer_model),
+            tokenizer=deployment_tokenizer(settings.tokenizer_model),
             time_limit=settings.validation_seconds,
         )
     if report.valid and role is DatasetRole.TRAINING and report.kind is not None:
@@ -226,13 +225,6 @@ def tuning_problems(
             for p in rejected.problems
         ]
     return []
-
-
-@cache
-def tokenizer(model: str | None) -> TokenCounter | None:
-    """The deployment's tokenizer (a SentencePiece model file in the function's source), loaded
-    once per instance."""
-    return SentencePiece(model) if model else None
 
 
 def frozen_inputs(

@@ -9,6 +9,7 @@ report keeps running sums and a histogram, never per-example lists: memory stays
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -63,6 +64,13 @@ class SentencePiece:
 
     def count(self, text: str) -> int:
         return len(self._encode(text))
+
+
+@cache
+def deployment_tokenizer(model: str | None) -> TokenCounter | None:
+    """The deployment's tokenizer (a SentencePiece model file shipped with the function),
+    loaded once per instance; None without one."""
+    return SentencePiece(model) if model else None
 
 
 class _Sum(Summary):

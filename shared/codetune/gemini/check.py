@@ -37,8 +37,10 @@ def convert_and_check(
     default_context: str | None = None,
     model: models.GeminiModel | None = None,
     format: DatasetFormat = DatasetFormat.SEED,
+    count: Callable[[str], int] | None = None,
 ) -> GeminiDataset:
-    """Convert each line (as validate accepted it), write it, and check it as Gemini will."""
+    """Convert each line (as validate accepted it), write it, and check it as Gemini will.
+    `count` is the deployment's tokenizer, the estimate without one."""
     model = model or models.GEMINI_MODELS[models.DEFAULT_MODEL]
     result = GeminiDataset()
     for number, line in enumerate(lines, start=1):
@@ -47,7 +49,7 @@ def convert_and_check(
         converted = convert_example(orjson.loads(line), kind, default_context, format)
         for problem in problems(converted):
             result.errors.add(Finding(Rule.GEMINI_FORMAT, problem, number))
-        tokens = estimate_tokens(_weight(converted))
+        tokens = _tokens(converted, count) if count else estimate_tokens(_weight(converted))
         result.tokens += tokens
         if tokens > model.max_tokens_per_example:
             result.errors.add(
@@ -109,6 +111,11 @@ def problems(example: dict[str, Any]) -> list[str]:
             found.append("every turn has text parts, none empty")
             break
     return found
+
+
+def _tokens(example: dict[str, Any], count: Callable[[str], int]) -> int:
+    turns = [*example["contents"], example.get("systemInstruction") or {"parts": []}]
+    return sum(count(part.get("text", "")) for turn in turns for part in turn.get("parts", []))
 
 
 def _weight(example: dict[str, Any]) -> int:

@@ -345,34 +345,55 @@ class RecordStore:
 class RecordClaims:
     """The claim to announce a record's end, kept in the record itself (`announced`):
     {"claimed": time} while it is being published, {"message_id", "time"} once it was. Read
-    through the claim primitive (state/once.py); `record` is the record last read."""
+    through the claim primitive (state/once.py); `record` is the record last read.
+
+    The claim's precondition is the claim, not the whole record: a write that finds the record
+    changed only elsewhere (a late stage merging a field in) is made again on the new version,
+    so that no claim, result or release is lost to a concurrent write of another field."""
 
     def __init__(self, store: RecordStore, dataset: str, generation: str) -> None:
         self.store, self.name = store, store.record_name(dataset, generation)
         self.record: Record | None = None
+        self._generation = 0
 
     def read(self) -> tuple[Claimed | None, int]:
-        document, generation = self.store.storage.read_json(self.store.bucket, self.name)
+        document, self._generation = self.store.storage.read_json(self.store.bucket, self.name)
         self.record = None if document is None else Record.from_json(document)
-        announced = (self.record.announced if self.record else None) or {}
-        if announced.get("message_id"):
-            return Claimed(0.0, str(announced["message_id"])), generation
-        if announced.get("claimed"):
-            return Claimed(datetime.fromisoformat(announced["claimed"]).timestamp()), generation
-        return None, generation
+        return _claimed(self.record), self._generation
 
     def write(self, claimed: Claimed, generation: int) -> bool:
-        if self.record is None:
+        if self.record is None or generation != self._generation:
             return False
-        announced: dict[str, Any] | None
-        if claimed.result is not None:
-            announced = {"message_id": claimed.result, "time": _iso(claimed.since)}
-        else:
-            announced = {"claimed": _iso(claimed.since)} if claimed.since else None
-        document = msgspec.structs.replace(self.record, announced=announced).to_json()
-        return self.store.storage.write_json(
-            self.store.bucket, self.name, document, generation, _metadata(document)
-        )
+        seen = _claimed(self.record)
+        for _ in range(MAX_CLAIM_WRITES):
+            document = msgspec.structs.replace(self.record, announced=_announced(claimed)).to_json()
+            if self.store.storage.write_json(
+                self.store.bucket, self.name, document, self._generation, _metadata(document)
+            ):
+                self.read()
+                return True
+            self.read()
+            if self.record is None or _claimed(self.record) != seen:
+                return False  # another caller changed the claim itself: theirs stands
+        return False
+
+
+MAX_CLAIM_WRITES = 8
+
+
+def _claimed(record: Record | None) -> Claimed | None:
+    announced = (record.announced if record else None) or {}
+    if announced.get("message_id"):
+        return Claimed(0.0, str(announced["message_id"]))
+    if announced.get("claimed"):
+        return Claimed(datetime.fromisoformat(announced["claimed"]).timestamp())
+    return None
+
+
+def _announced(claimed: Claimed) -> dict[str, Any] | None:
+    if claimed.result is not None:
+        return {"message_id": claimed.result, "time": _iso(claimed.since)}
+    return {"claimed": _iso(claimed.since)} if claimed.since else None
 
 
 def _iso(seconds: float) -> str:

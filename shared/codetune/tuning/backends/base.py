@@ -80,15 +80,18 @@ class SubmitContext(msgspec.Struct, frozen=True):
     store: RecordStore
     vertex: VertexAI
     pointer: Callable[[str], JobPointer]
+    # Called with the tokens one epoch of the job trains on, counted on the very file it reads
+    # (None: the validated dataset's own count), after any conversion and before the create:
+    # raises PlanRejected when the job is over the deployment's budget. No default: a caller
+    # that forgot it would skip the budget.
+    admit: Callable[[int | None], None]
     # How long a claim whose creator died is left alone before it is taken over (Gemini).
     claim_timeout_seconds: float = 600
     # False when the record shows a job existed (job events arrived) but not tune's own write:
     # the job is looked for, never created again.
     may_create: bool = True
-    # Called with the tokens one epoch of the job trains on, counted on the very file it reads
-    # (None: the validated dataset's own count), after any conversion and before the create:
-    # raises PlanRejected when the job is over the deployment's budget.
-    admit: Callable[[int | None], None] = lambda tokens: None
+    # The deployment's tokenizer, counting what trains as validate counted the dataset.
+    count_tokens: Callable[[str], int] | None = None
 
 
 class Submitted(msgspec.Struct, frozen=True):

@@ -7,7 +7,7 @@ and a job left unnamed by a delivery that died is found by the digest's label.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule, RuleSet
@@ -79,6 +79,7 @@ class GeminiBackend:
             context_text,
             models.GEMINI_MODELS[plan.base_model],
             context.format,
+            context.count_tokens,
         )
         if context.evaluation is not None:
             convert(
@@ -152,6 +153,7 @@ def convert(
     default_context: str | None,
     model: models.GeminiModel | None = None,
     format: DatasetFormat = DatasetFormat.SEED,
+    count: Callable[[str], int] | None = None,
 ) -> GeminiDataset:
     """Stream `source` into Gemini's format at `target_uri`; PlanRejected if Gemini would refuse
     it. What was written, with its tokens."""
@@ -161,7 +163,9 @@ def convert(
         storage.writer(target.bucket, target.name) as writer,
     ):
         lines = (line for _, line in read_lines(reader, MAX_LINE_BYTES) if line is not None)
-        result = convert_and_check(lines, writer.write, kind, role, default_context, model, format)
+        result = convert_and_check(
+            lines, writer.write, kind, role, default_context, model, format, count
+        )
     if not result.valid:
         raise PlanRejected(
             [
