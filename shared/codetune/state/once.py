@@ -1,18 +1,19 @@
 """Exactly once, in practice, for what is paid or told: one claim primitive over a persistence
 layer, used to create a tuning job and to announce that a dataset ended.
 
-    claimed?  done ──────────────▶ the result; never act again
-      │       in progress, young ─▶ Held: someone may still be at it
-      │       in progress, old ───▶ take it over (under the generation read), then act
-      └ none ─ find() finds it ───▶ complete the claim with it (the actor died before)
-               else ──────────────▶ claim (create-only), act, complete with the result
+    a result in the claim ──────────────▶ that result; never act again
+    a claim without one, or may_act False ▶ find(): found ▶ complete the claim with it
+    still nothing, and the claim is young ▶ Held: its caller may still be at it
+    no claim, or an old one (or at once) ─▶ claim it (create-only, or take it over), act,
+                                             complete the claim with the result
 
 Every step that could let two callers both act is a conditional write at the generation read:
 a claim is taken only if there is still none, taken over only if it is still the one read, and
-completed at the generation it then has. An action that fails having done nothing (`released_by`) frees its claim
-for the next caller at once; any other failure is ambiguous and keeps it (for `find`, or for
-the timeout). Two persistence layers: a claim object of its own (ObjectClaims, for job
-creation) and a field of the record it is about (record_claims in store.py, for announcements).
+completed at the generation it then has. An action that fails having done nothing
+(`released_by`) frees its own claim for the next caller at once; any other failure is
+ambiguous and keeps it (for `find`, or for the timeout). Two persistence layers: a claim object
+of its own (ObjectClaims, for job creation) and a field of the record it is about
+(RecordClaims in store.py, for announcements).
 """
 
 from __future__ import annotations

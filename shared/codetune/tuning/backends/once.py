@@ -6,7 +6,8 @@ precondition (a `Claim` object). The delivery that wins creates the job and name
 later delivery reads the name from the claim and never creates. A claim whose creator died
 before naming a job is resolved by asking Vertex AI for the job (`find`: by its request label
 for Gemini, by its id for a pipeline), and taken over, under a precondition, once it is older
-than the claim timeout (CODETUNE_CLAIM_TIMEOUT_SECONDS, 600 s). A create refused with 429
+than the claim timeout (CODETUNE_CLAIM_TIMEOUT_SECONDS, 600 s), or at once for a pipeline,
+whose client-chosen id refuses a second job while the first exists. A create refused with 429
 created nothing: its claim is released at once. A timeout or 5xx is ambiguous: the claim stays.
 
 Even with a client-chosen id (pipelines), the claim matters: a job deleted from Vertex AI frees
