@@ -13,6 +13,7 @@ BENCHMARKS = [
     ("bench_validate", ["--scale", "0.01", "--repeat", "1"], "codetune vs jsonschema"),
     ("bench_instruction", ["--scale", "0.02", "--repeat", "1"], "speed-up"),
     ("bench_reconcile", ["--datasets", "20", "--unfinished", "3", "--repeat", "1"], "faster"),
+    ("bench_runs", ["--records", "30", "--limit", "5", "--repeat", "1"], "runs is"),
     ("bench_chaos", ["--datasets", "3", "--timeout", "240"], "passed: True"),
     ("bench_latency", ["--datasets", "1"], "upload → tuned model recorded"),
     ("bench_coldstart", ["--repeat", "1", "--publishes", "3"], "per publish"),
