@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import stat
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +19,8 @@ from codetune.dataset import (
     DatasetFormat,
     DatasetKind,
     DatasetRole,
+    Finding,
+    Rule,
     SecretSeverity,
     ValidationReport,
     validate_path,
@@ -29,13 +32,22 @@ from codetune.dataset.tokens import SentencePiece
 from codetune.exceptions import PlanRejected
 from codetune.tuning import budget
 from codetune.tuning import parameters as tuning_parameters
-from codetune.tuning.backends import default_rules, known_models, plan_from_sources, rules_for
+from codetune.tuning.backends import (
+    known_models,
+    plan_from_sources,
+    resolve_base_model,
+    rules_for,
+)
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.sources import parameter_sources
+from codetune.tuning.manifest import MAX_MANIFEST_BYTES, manifest_name, training_name
+from codetune.tuning.parameters import Problem
+from codetune.tuning.sources import Source, dataset_layers, layer_strings, parameter_sources
 
 if TYPE_CHECKING:
     from codetune.state import RecordStore
 
+_LOCAL_BUCKET = "codetune-local"  # the bucket a local dataset's manifest is read as beside
+_MAX_REPORT_BYTES = 64 * 1024 * 1024  # a report lists 100 findings: far less than this
 EXIT_VALID = 0
 EXIT_INVALID = 1
 EXIT_UNREADABLE = 2  # also argparse's exit status for wrong arguments
@@ -44,14 +56,23 @@ COMMANDS_GROUP = "codetune.commands"
 _PROGRESS_FROM_BYTES = 8 * 1024 * 1024  # smaller files finish before a bar is worth drawing
 
 
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = args.handler
-    # Stopped by a signal, a command still leaves through its `with` blocks: `codetune demo`
-    # and `codetune chaos` then stop every process of the local stack.
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    return handler(args)
+    """Every command; Ctrl-C ends any of them with one line and exit status 130, never a
+    traceback (a command still leaves through its `with` blocks first: `codetune demo` and
+    `codetune chaos` stop every process of the local stack)."""
+    try:
+        parser = _parser()
+        args = parser.parse_args(argv)
+        handler: Callable[[argparse.Namespace], int] = args.handler
+        # Stopped by a signal, a command leaves through its `with` blocks the same way.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
+        return handler(args)
+    except KeyboardInterrupt:
+        print("codetune: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _exit_on_signal(number: int, frame: object) -> None:
@@ -86,9 +107,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument(
         "--base-model",
-        default=os.environ.get("CODETUNE_LARGE_MODEL_REFERENCE"),
-        help="check it for this base model's rules (default: $CODETUNE_LARGE_MODEL_REFERENCE, "
-        "else the default, gemini-3.5-flash)",
+        help="check it for this base model's rules (default: the manifest's "
+        "large_model_reference, else $CODETUNE_LARGE_MODEL_REFERENCE, else gemini-3.5-flash)",
+    )
+    validate.add_argument(
+        "--manifest",
+        metavar="FILE",
+        help="the tuning manifest, checked as the validate function checks it: its secrets, "
+        "repeated keys and parameters, its base model's rules (default: NAME.tuning.json beside "
+        "PATH, if there is one, as in the bucket)",
     )
     validate.add_argument(
         "--eval",
@@ -212,13 +239,79 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _regular_file(path: str) -> str | None:
+    """Why `path` cannot be read as a file (a folder, /dev/zero, a FIFO, missing), or None.
+    Asked before opening: reading a device or a FIFO may never end."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as fault:
+        return f"cannot read {path}: {fault.strerror or fault}"
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        return f"cannot read {path}: {kind}; give a file"
+    return None
+
+
+def _read_file(path: str, limit: int) -> bytes:
+    """At most `limit` + 1 bytes of a regular file (OSError, with why, otherwise)."""
+    problem = _regular_file(path)
+    if problem is not None:
+        raise OSError(problem.removeprefix(f"cannot read {path}: "))
+    with open(path, "rb") as stream:
+        return stream.read(limit + 1)
+
+
+def _manifest_of(path: str, given: str | None) -> tuple[str | None, bytes | None]:
+    """The manifest to check with a dataset: the one given, else `NAME.tuning.json` beside it
+    (an evaluation dataset's is its training dataset's), as the validate function reads it
+    from the bucket. OSError if the one given (or the one beside) cannot be read."""
+    name = given or manifest_name(training_name(path))
+    if given is None and not os.path.lexists(name):
+        return None, None
+    return name, _read_file(name, MAX_MANIFEST_BYTES)
+
+
+def _manifest_findings(layers: list[Source], problems: list[Problem]) -> list[Finding]:
+    """What the validate function reports of a training dataset's manifest (its parameters'
+    problems, as the errors of rule `tuning`: app/validate.py)."""
+    _, parsed = tuning_parameters.resolve(layers)
+    return [
+        Finding(Rule.TUNING, f"{p.rule}: {p.message}", None, f"parameters.{p.parameter}")
+        for p in [*problems, *parsed]
+    ]
+
+
 def _validate(args: argparse.Namespace) -> int:
     kind = DatasetKind(args.kind) if args.kind else None
     role = DatasetRole.EVALUATION if args.evaluation else DatasetRole.TRAINING
-    rules = rules_for(args.base_model) if args.base_model else default_rules()
+    for path in (args.path, args.evaluation_path):
+        problem = _regular_file(path) if path else None
+        if problem is not None:
+            return _unreadable(path, problem, args.json)
+    try:
+        manifest_path, manifest = _manifest_of(args.path, args.manifest)
+    except OSError as fault:
+        name = args.manifest or manifest_name(training_name(args.path))
+        return _unreadable(
+            name, f"cannot read the manifest {name}: {fault.strerror or fault}", args.json
+        )
+    # The sources as the validate function resolves them: the deployment's defaults < the
+    # manifest (beside a dataset in the upload folder) < --base-model.
+    layers: list[Source] = []
+    manifest_problems: list[Problem] = []
+    if manifest is not None:
+        from codetune.config import UPLOAD_PREFIX
+
+        prefix = os.environ.get("CODETUNE_UPLOAD_PREFIX", UPLOAD_PREFIX)
+        uri = f"gs://{_LOCAL_BUCKET}/{prefix}{Path(args.path).name}"
+        layers, manifest_problems = dataset_layers(uri, manifest)
+    model = args.base_model or resolve_base_model(
+        [("deployment", tuning_parameters.from_environment(os.environ)), *layers]
+    )
+    rules = rules_for(model)
     if rules is None:
         print(
-            f"codetune: unknown base model {args.base_model}; use one of {', '.join(known_models())}",
+            f"codetune: unknown base model {model}; use one of {', '.join(known_models())}",
             file=sys.stderr,
         )
         return EXIT_UNREADABLE
@@ -259,17 +352,18 @@ def _validate(args: argparse.Namespace) -> int:
                     checks=checks,
                     secrets=secrets,
                     tokenizer=counter,
+                    beside=layer_strings(layers),
                 ),
             )
         finally:
             if progress is not None:
                 progress(-1)
     except OSError as fault:
-        message = f"cannot read {path}: {fault.strerror or fault}"
-        if args.json:
-            sys.stdout.write(orjson.dumps({"dataset": path, "error": message}).decode() + "\n")
-        print(f"codetune: {message}", file=sys.stderr)
-        return EXIT_UNREADABLE
+        return _unreadable(path, f"cannot read {path}: {fault.strerror or fault}", args.json)
+    if manifest_path is not None and role is DatasetRole.TRAINING:
+        # As the validate function: what tune would refuse of the manifest is the report's.
+        for finding in _manifest_findings(layers, manifest_problems):
+            reports[0].errors.add(finding)
     if args.html:
         from codetune.dataset.html import render
 
@@ -295,12 +389,20 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_VALID if all(report.valid for report in reports) else EXIT_INVALID
 
 
+def _unreadable(path: str, message: str, as_json: bool) -> int:
+    """A file that cannot be read: one line (and with --json, an object), exit status 2."""
+    if as_json:
+        sys.stdout.write(orjson.dumps({"dataset": path, "error": message}).decode() + "\n")
+    print(f"codetune: {message}", file=sys.stderr)
+    return EXIT_UNREADABLE
+
+
 def _plan(args: argparse.Namespace) -> int:
     dataset = DatasetRef.parse(args.dataset)
     tokens = None
     if args.report:
         try:
-            report = orjson.loads(Path(args.report).read_bytes())
+            report = orjson.loads(_read_file(args.report, _MAX_REPORT_BYTES))
             args.kind, args.examples = report["kind"], report["examples"]
             args.format = report.get("format", args.format)
             tokens = report["stats"].get("tokens")
@@ -313,7 +415,7 @@ def _plan(args: argparse.Namespace) -> int:
     manifest = None
     if args.manifest:
         try:
-            manifest = Path(args.manifest).read_bytes()
+            manifest = _read_file(args.manifest, MAX_MANIFEST_BYTES)
         except OSError as fault:
             print(
                 f"codetune: cannot read {args.manifest}: {fault.strerror or fault}", file=sys.stderr

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from codetune.dataset import DatasetFormat
+from codetune.dataset.keys import shown_key
 from codetune.dataset.secrets import DETECTORS, PreFilter, SecretSeverity, entropy, find
 from codetune.tuning.backends import rules_for
 from tests.support import chat, dataset, generation, generation_dataset, validate
@@ -226,3 +227,65 @@ def test_the_prefilter_reads_escaped_slashes_as_json_writers_emit_them() -> None
 def test_entropy() -> None:
     assert entropy("aaaa") == 0
     assert entropy("abcd") == 2
+
+
+def test_a_token_used_as_a_key_is_found_and_never_shown_whole() -> None:
+    token = "ghp_" + chars(36)
+    lines = generation_dataset(12)
+    lines[3] = generation(3, notes={token: "deploy key"})
+    report = validate(dataset(lines))
+    [error] = [e for e in report["errors"] if e["rule"] == "secret"]
+    assert error["line"] == 4 and error["message"].startswith("GitHub token in a key")
+    assert error["field"] == f"notes.{shown_key(token)}"
+    assert token not in orjson.dumps(report).decode()
+
+
+def test_what_is_set_beside_a_dataset_is_scanned_as_its_lines_are() -> None:
+    """The manifest's values (and keys) and the object's metadata: a key in default_context
+    becomes every converted example's system instruction."""
+    from io import BytesIO
+
+    from codetune.dataset import code_bison, validate_stream
+    from codetune.tuning.sources import layer_findings, layer_strings
+
+    token, key = SECRETS["GitHub token"], "AKIA" + chars(16, string.ascii_uppercase)
+    layers = [
+        ("deployment", {"display_name": SECRETS["Stripe key"]}),  # the deployment's: not looked at
+        ("manifest", {"default_context": f"Deploy with {token}", "labels": {key: "x"}}),
+        ("manifest", {"evaluation_data_uri": "gs://b/incoming/t.eval.jsonl"}),
+        ("metadata", {"display_name": SECRETS["Slack token"]}),
+    ]
+    data = dataset(generation_dataset(12))
+
+    def secrets(severity: SecretSeverity) -> dict[str, list[tuple[str, str]]]:
+        report = validate_stream(
+            BytesIO(data),
+            "d",
+            rules=code_bison("code-bison@002"),
+            secrets=severity,
+            beside=layer_strings(layers),
+        ).to_dict()
+        return {
+            kind: [
+                (f["field"], f["message"].partition(" on line")[0])
+                for f in report[kind]
+                if f["rule"] == "secret"
+            ]
+            for kind in ("errors", "warnings")
+        }
+
+    found = [
+        ("manifest: parameters.default_context", "GitHub token"),
+        (f"manifest: parameters.labels.{shown_key(key)}", "AWS access key in a key; remove it (and revoke it: it was shared with this file): a tuned model can repeat its training data"),
+        ("metadata: codetune-display_name", "Slack token"),
+    ]  # fmt: skip
+    assert secrets(SecretSeverity.ERROR) == {"errors": found, "warnings": []}
+    assert secrets(SecretSeverity.WARNING) == {"errors": [], "warnings": found}
+    assert secrets(SecretSeverity.OFF) == {"errors": [], "warnings": []}
+    assert [(f.field, f.line) for f in layer_findings(layers)] == [
+        (field, None) for field, _ in found
+    ]
+    assert layer_findings(layers, SecretSeverity.OFF) == []
+    assert all(
+        token not in f.message and key not in (f.field or "") for f in layer_findings(layers)
+    )

@@ -40,7 +40,13 @@ from codetune.tuning.manifest import (
     training_name,
 )
 from codetune.tuning.parameters import Problem, resolve
-from codetune.tuning.sources import Source, dataset_layers, freeze, frozen_sources
+from codetune.tuning.sources import (
+    Source,
+    dataset_layers,
+    freeze,
+    frozen_sources,
+    layer_strings,
+)
 
 
 class Validation(StrEnum):
@@ -111,6 +117,7 @@ def validate_upload(
             checks=checks,
             tokenizer=deployment_tokenizer(settings.tokenizer_model),
             time_limit=settings.validation_seconds,
+            beside=layer_strings(sources),  # the manifest's and metadata's: secrets too
         )
     if report.valid and role is DatasetRole.TRAINING and report.kind is not None:
         for problem in tuning_problems(obj, report, sources, source_problems, settings):

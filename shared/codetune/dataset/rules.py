@@ -139,6 +139,11 @@ class Rule(StrEnum):
     NOT_OBJECT = "not-object"  # valid JSON, but not an object
     LINE_LENGTH = "line-length"  # a line over MAX_LINE_BYTES
     BLANK_LINE = "blank-line"  # a line with no example
+    # A key twice in one object. RFC 8259, section 4: "The names within an object SHOULD be
+    # unique", and when they are not "the behavior of software that receives such an object is
+    # unpredictable"; orjson keeps the last value, another parser may keep the first
+    # (codetune.dataset.keys). Also a manifest's (codetune.tuning.manifest).
+    DUPLICATE_KEY = "duplicate-key"
     # Own codes for what Google documents for chat examples (see CHAT_AUTHORS above).
     CHAT_AUTHOR = "chat-author"
     CHAT_TURNS = "chat-turns"
@@ -178,6 +183,7 @@ RULE_SUMMARIES: dict[Rule, str] = {
     Rule.NOT_OBJECT: "each line is a JSON object",
     Rule.LINE_LENGTH: f"a line is at most {MAX_LINE_BYTES // (1024 * 1024)} MiB",
     Rule.BLANK_LINE: "no blank lines: every line holds an example",
+    Rule.DUPLICATE_KEY: "no object writes a key twice (RFC 8259: parsers disagree on which counts)",
     Rule.CHAT_AUTHOR: "a message's author is 'user' or 'assistant'",
     Rule.CHAT_TURNS: "turns alternate, starting with 'user' and ending with 'assistant'",
     Rule.GEMINI_FORMAT: "Gemini examples: user and model turns alternating, user first, model last, text parts",

@@ -19,17 +19,19 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 
+from codetune.dataset.keys import strings
 from codetune.dataset.rules import Rule, SecretSeverity
 
 if TYPE_CHECKING:
     from codetune.dataset.checks import Findings
+    from codetune.dataset.keys import LineScan
 
 
 class Detector(msgspec.Struct, frozen=True):
@@ -201,6 +203,14 @@ class Found(msgspec.Struct, frozen=True):
     field: str
     text_line: int  # 1-based line of the field's text
     kind: str
+    in_key: bool = False  # the credential is a key (the field names it cut)
+
+    def describe(self) -> str:
+        where = "in a key" if self.in_key else f"on line {self.text_line} of the text"
+        return (
+            f"{self.kind} {where}; remove it (and revoke it: it was shared with this file): a "
+            "tuned model can repeat its training data"
+        )
 
 
 class PreFilter:
@@ -269,6 +279,14 @@ def _stop(*_: object) -> bool:
 @cache
 def prefilter() -> PreFilter:
     return PreFilter()
+
+
+def line_scan(secrets: bool = True) -> LineScan:
+    """The validator's one Hyperscan pass a line, for one pass: with the secret pre-filter
+    (`secrets`), and the duplicate-key test's patterns in any case (codetune.dataset.keys)."""
+    from codetune.dataset.keys import LineScan
+
+    return LineScan(DETECTORS if secrets else ())
 
 
 def entropy(text: str) -> float:
@@ -352,24 +370,19 @@ def _values(detector: Detector, line: str) -> Iterator[str]:
         yield from (part for part in match if part) if isinstance(match, tuple) else (match,)
 
 
-def _strings(value: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """Every string of a decoded example with its field path (`messages[1].content`)."""
-    if type(value) is str:
-        yield path, value
-    elif type(value) is dict:
-        for key, item in value.items():
-            yield from _strings(item, f"{path}.{key}" if path else str(key)[:64])
-    elif type(value) is list:
-        for index, item in enumerate(value):
-            yield from _strings(item, f"{path}[{index}]")
-
-
 def find(example: Any, filter: PreFilter | None = None) -> list[Found]:
-    """The credentials in a decoded example, each once per field, text line and kind. A value
-    that a token format's detector found is not found again by a generic one."""
+    """The credentials in a decoded example, keys included, each once per field, text line and
+    kind. A value that a token format's detector found is not found again by a generic one."""
+    return find_strings(strings(example), filter)
+
+
+def find_strings(
+    strings: Iterable[tuple[str, str, bool]], filter: PreFilter | None = None
+) -> list[Found]:
+    """The credentials in `(field, text, is a key)` strings (see `find`)."""
     filter = filter or prefilter()
     found: list[Found] = []
-    for path, text in _strings(example):
+    for path, text, in_key in strings:
         encoded = text.encode("utf-8", "surrogatepass")
         if not filter.any(encoded):
             continue
@@ -387,40 +400,41 @@ def find(example: Any, filter: PreFilter | None = None) -> list[Found]:
                         and plausible(value, detector, line)
                     ):
                         seen.add(value)
-                        found.append(Found(path, number, detector.kind))
+                        found.append(Found(path, number, detector.kind, in_key))
                         break
     return found
 
 
 class SecretScan(msgspec.Struct):
-    """The validator's secret scan: the pre-filter on every line, the detectors on the few
-    lines it lets through."""
+    """The validator's secret scan: the pre-filter on every line (in the validator's one scan a
+    line, `line_scan`), the detectors on the few lines it lets through."""
 
     severity: SecretSeverity = SecretSeverity.ERROR
-    filter: PreFilter = msgspec.field(default_factory=prefilter)
     name: str = "secrets"
     examples: int = 0
     kinds: Counter[str] = msgspec.field(default_factory=Counter)
     lines_checked: int = 0  # lines the pre-filter let through
 
-    def line(self, number: int, data: bytes | memoryview, example: Any, findings: Findings) -> None:
-        if not self.filter.any(data):
-            return
+    def examine(self, number: int, example: Any, findings: Findings) -> None:
+        """A line the pre-filter let through: its strings go through the detectors."""
         self.lines_checked += 1
-        found = find(example, self.filter)
+        found = find(example, prefilter())
         if not found:
             return
         self.examples += 1
         report = findings.error if self.severity is SecretSeverity.ERROR else findings.warn
         for secret in found:
             self.kinds[secret.kind] += 1
-            report(
-                Rule.SECRET,
-                f"{secret.kind} on line {secret.text_line} of the text; remove it (and revoke "
-                "it: it was shared with this file): a tuned model can repeat its training data",
-                number,
-                secret.field,
-            )
+            report(Rule.SECRET, secret.describe(), number, secret.field)
+
+    def beside(self, texts: Iterable[tuple[str, str, bool]], findings: Findings) -> None:
+        """The strings set beside the dataset (its manifest's and metadata's: `(field, text, is
+        a key)`, codetune.tuning.sources.layer_strings), reported as the lines' are, with no
+        line."""
+        report = findings.error if self.severity is SecretSeverity.ERROR else findings.warn
+        for secret in find_strings(texts):
+            self.kinds[secret.kind] += 1
+            report(Rule.SECRET, secret.describe(), None, secret.field)
 
     def stats(self) -> dict[str, Any]:
         return {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeGuard
 
@@ -18,6 +18,17 @@ import orjson
 
 from codetune.dataset import prompts
 from codetune.dataset.checks import ExampleCheck, Texts, TimeShare
+from codetune.dataset.keys import (
+    CANONICAL_TRIES,
+    LONG_TURN_BYTES,
+    MAX_FIELD_CHARS,
+    LineScan,
+    as_written,
+    bounded_field,
+    duplicate_keys,
+    key_counts,
+    shown_key,
+)
 from codetune.dataset.lines import ByteStream, read_lines
 from codetune.dataset.report import Finding, Findings, Summary, ValidationReport
 from codetune.dataset.rules import (
@@ -46,7 +57,7 @@ from codetune.dataset.rules import (
     SecretSeverity,
     estimate_tokens,
 )
-from codetune.dataset.secrets import SecretScan
+from codetune.dataset.secrets import SecretScan, line_scan
 from codetune.dataset.tokens import Estimate, TokenCounter, TokenStats
 
 _BOM = b"\xef\xbb\xbf"
@@ -134,6 +145,9 @@ class _Validation(msgspec.Struct):
     checks: Sequence[ExampleCheck] = ()
     check_stats: dict[str, Any] = msgspec.field(default_factory=dict)
     secrets: SecretScan | None = None
+    # One Hyperscan pass a line: the secret pre-filter and the duplicate-key test (keys.py).
+    scan: LineScan | None = None
+    canonical_misses: int = 0  # conversations in a row not written as orjson writes them
     tokens: TokenStats = msgspec.field(default_factory=TokenStats)
     time: TimeShare = msgspec.field(default_factory=TimeShare)  # of the whole pass
 
@@ -147,9 +161,13 @@ class _Validation(msgspec.Struct):
 
     # --- findings ---------------------------------------------------------------------------
     def error(self, rule: Rule, message: str, line: int | None, field: str | None = None) -> None:
+        if field is not None and len(field) > MAX_FIELD_CHARS:
+            field = bounded_field(field)
         self.errors.add(Finding(rule, message, line, field))
 
     def warn(self, rule: Rule, message: str, line: int | None, field: str | None = None) -> None:
+        if field is not None and len(field) > MAX_FIELD_CHARS:
+            field = bounded_field(field)
         self.warnings.add(Finding(rule, message, line, field))
 
     def field_of(self, index: int, texts: Texts) -> str:
@@ -195,12 +213,15 @@ class _Validation(msgspec.Struct):
         self.examples += 1
         if self.examples in self.count_marks:
             self._check_counts(number)
-        if self.secrets is not None:
-            self.secrets.line(number, data, example, self)
+        scan = self.scan
+        assert scan is not None
         if self.kind is DatasetKind.GENERATION and len(example) == 2:
             # The fast path, for the well-formed examples that make up most datasets.
             prompt, response = example.get("input_text"), example.get("output_text")
             if _is_text(prompt) and _is_text(response):
+                hits = scan.scan(data)
+                if hits:  # most lines: no secret to look for, no key written twice
+                    self._scanned(number, data, example, hits, _GENERATION_KEYS)
                 self._measure_generation(number, prompt, response)
                 return
         elif (
@@ -210,7 +231,15 @@ class _Validation(msgspec.Struct):
         ):
             # Likewise (the detailed path below is _check_chat); a well-formed seed
             # conversation is of no other format, so its format need not be asked.
+            self._conversation_scanned(number, data, example, len(example["messages"]))
             return
+        if self.format is DatasetFormat.OPENAI or self.format is DatasetFormat.GEMINI:
+            turns = example.get("messages" if self.format is DatasetFormat.OPENAI else "contents")
+            self._conversation_scanned(
+                number, data, example, len(turns) if type(turns) is list else 1, seed=False
+            )
+        else:
+            self._scanned(number, data, example, scan.scan(data), key_counts(example))
         form = self.format if self.format is not None else self._detect_format(number, example)
         if form is not DatasetFormat.SEED:
             if self._format_of(number, example) is form:
@@ -226,6 +255,77 @@ class _Validation(msgspec.Struct):
             self._check_generation(number, example)
         elif kind is DatasetKind.CHAT:
             self._check_chat(number, example)
+
+    def _scanned(
+        self,
+        number: int,
+        data: bytes | memoryview,
+        example: dict[str, Any],
+        hits: list[int],
+        counts: dict[str, int],
+    ) -> None:
+        """What the line's scan found: strings worth the secret detectors, a key that may be
+        written twice (`counts`: how often the decoded line holds each key)."""
+        assert self.scan is not None
+        if self.secrets is not None and self.scan.secret(hits):
+            self.secrets.examine(number, example, self)
+        if self.scan.may_repeat(hits, data, counts):
+            self._duplicate_keys(number, data)
+
+    def _conversation_scanned(
+        self,
+        number: int,
+        data: bytes | memoryview,
+        example: dict[str, Any],
+        turns: int,
+        seed: bool = True,
+    ) -> None:
+        """A conversation's scan (LineScan): compared with orjson's writing of it while the file
+        is written so, else (and when its turns are long) its keys counted. `seed`: a
+        well-formed seed conversation of `turns` messages, whose keys are known."""
+        assert self.scan is not None
+        if self.canonical_misses < CANONICAL_TRIES and len(data) <= LONG_TURN_BYTES * turns:
+            secrets_only = self.scan.secrets_only
+            if secrets_only is not None:
+                hits = secrets_only(data)
+                if hits and self.secrets is not None:
+                    self.secrets.examine(number, example, self)
+            if as_written(example, data):
+                self.canonical_misses = 0
+                return
+            self.canonical_misses += 1
+            hits = self.scan.scan(data)
+            checked = True  # its secrets were looked for
+        else:
+            hits = self.scan.scan(data)
+            checked = False
+        if seed and self.scan.conversation_hits(hits, turns):
+            return
+        if not checked and self.secrets is not None and self.scan.secret(hits):
+            self.secrets.examine(number, example, self)
+        if seed:
+            counts = {"messages": 1, "author": turns, "content": turns}
+            if "context" in example:
+                counts["context"] = 1
+        else:
+            counts = key_counts(example)
+        if self.scan.may_repeat(hits, data, counts):
+            self._duplicate_keys(number, data)
+
+    def _duplicate_keys(self, number: int, data: bytes | memoryview) -> None:
+        found = duplicate_keys(data)
+        if found is None:  # json cannot read what orjson read: never seen, but never valid
+            found = [("", "")]
+        for field, key in found:
+            named = f"key {shown_key(key)!r}" if field else "a key"
+            self.error(
+                Rule.DUPLICATE_KEY,
+                f"{named} is written more than once in this object; parsers disagree on which "
+                "value counts (RFC 8259: 'the behavior of software that receives such an object "
+                "is unpredictable'): keep one",
+                number,
+                field or None,
+            )
 
     def _json_fault(self, number: int, data: bytes, fault: orjson.JSONDecodeError) -> None:
         if not data.strip():  # checked only here: a blank line is not JSON either
@@ -694,7 +794,7 @@ class _Validation(msgspec.Struct):
                 Rule.UNKNOWN_FIELD,
                 "field is not part of the format; tuning ignores or rejects it",
                 number,
-                prefix + key[:64],
+                prefix + shown_key(key),
             )
 
     def _measure(
@@ -907,6 +1007,8 @@ class _Validation(msgspec.Struct):
 
 
 _FOREIGN_KEYS = frozenset({"contents", "systemInstruction", "messages"})
+# The keys a generation example of the fast path holds, each once.
+_GENERATION_KEYS = {"input_text": 1, "output_text": 1}
 
 
 def _format(example: dict[str, Any]) -> DatasetFormat:
@@ -958,6 +1060,7 @@ def validate_stream(
     tokenizer: TokenCounter | None = None,
     time_limit: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    beside: Iterable[tuple[str, str, bool]] = (),
 ) -> ValidationReport:
     """Validate the JSONL dataset read from `stream` (bytes), named `dataset` in the report.
 
@@ -966,6 +1069,9 @@ def validate_stream(
     in the same pass (codetune.dataset.checks); their stats join the report's under their names.
     Every example is scanned for credentials (codetune.dataset.secrets) unless `secrets` is off.
     Tokens are counted by `tokenizer`, else estimated (codetune.dataset.tokens).
+    `beside` are the strings set beside the dataset, `(field, text, is a key)`: its manifest's
+    and its metadata's (codetune.tuning.sources.layer_strings), scanned for credentials as the
+    examples are; a finding names the field (`manifest: parameters.default_context`), no line.
     A pass still reading `time_limit` seconds after it began (checked as each chunk is read)
     stops there, and the report's `time-limit` error names the first line left unchecked.
     """
@@ -978,6 +1084,7 @@ def validate_stream(
         format=format,
         checks=checks,
         secrets=None if secrets is SecretSeverity.OFF else SecretScan(secrets),
+        scan=line_scan(secrets is not SecretSeverity.OFF),
         tokens=TokenStats(tokenizer or Estimate()),
         time=TimeShare(time_limit, clock, every=1),  # read as each chunk is read
     )
@@ -997,6 +1104,8 @@ def validate_stream(
             check_line(number, data)
     except _OutOfTime:
         state.stop()
+    if state.secrets is not None:
+        state.secrets.beside(beside, state)
     state.finish()
     return ValidationReport(
         dataset=dataset,
@@ -1022,6 +1131,7 @@ def validate_path(
     checks: Sequence[ExampleCheck] = (),
     secrets: SecretSeverity = SecretSeverity.ERROR,
     tokenizer: TokenCounter | None = None,
+    beside: Iterable[tuple[str, str, bool]] = (),
 ) -> ValidationReport:
     """Validate a local file. Raises OSError when it cannot be read."""
     with open(path, "rb") as stream:
@@ -1036,4 +1146,5 @@ def validate_path(
             checks=checks,
             secrets=secrets,
             tokenizer=tokenizer,
+            beside=beside,
         )

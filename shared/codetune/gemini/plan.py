@@ -178,10 +178,10 @@ def plan_tuning_job(
         fail(Problem("epoch_count", "range", "1 to 100 epochs"))
     if p.learning_rate_multiplier is not None and p.learning_rate_multiplier <= 0:
         fail(Problem("learning_rate_multiplier", "S-16", "must be greater than 0"))
-    if p.evaluation_data_uri is not None and not GCS_OBJECT_URI.match(p.evaluation_data_uri):
+    if p.evaluation_data_uri is not None and not GCS_OBJECT_URI.fullmatch(p.evaluation_data_uri):
         fail(Problem("evaluation_data_uri", "S-10", "must be a gs://bucket/object URI"))
     if p.encryption_spec_key_name is not None:
-        key = KMS_KEY.match(p.encryption_spec_key_name)
+        key = KMS_KEY.fullmatch(p.encryption_spec_key_name)
         if key is None:
             fail(
                 Problem(
@@ -198,7 +198,7 @@ def plan_tuning_job(
                     f"the key must be in the job's region, {p.pipeline_region}",
                 )
             )
-    if p.service_account and not SERVICE_ACCOUNT.match(p.service_account):
+    if p.service_account and not SERVICE_ACCOUNT.fullmatch(p.service_account):
         fail(Problem("service_account", "format", "must be a service account email"))
     # codetune's own: dataset, base model, generation and the request digest.
     problems += name_and_label_problems(p, OWN_LABELS)

@@ -10,28 +10,32 @@ from typing import Any
 import msgspec
 import orjson
 
+from codetune.dataset.keys import shown_key
 from codetune.tuning.parameters import Problem, TuningParameters
 
 API_HOST = "{region}-aiplatform.googleapis.com"
 JOB_ID_PREFIX = "codetune"
-# FACTS: pipelineJobId is what the SDK checks, `^[a-z][-a-z0-9]{0,127}$`.
-JOB_ID_PATTERN = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
+# Every pattern is matched whole (`fullmatch`): `$` also matches before a final newline, so a
+# `$`-anchored `match` let "team\n" pass; and no segment of a resource name holds white space.
+# FACTS: pipelineJobId is what the SDK checks, `^[a-z][-a-z0-9]{0,127}$`; `\A`..`\Z` so that
+# `match` (the local Vertex AI stand-in's) is whole too.
+JOB_ID_PATTERN = re.compile(r"\A[a-z][-a-z0-9]{0,127}\Z")
 MAX_DISPLAY_NAME = 128  # S-20 (PipelineJob.displayName; the Model's displayName has the same limit)
 # FACTS: label keys and values up to 64 characters of lowercase letters, digits, _ and -;
 # keys start with a letter. At most 64 labels on a resource.
-LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
-LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
+LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 MAX_LABELS = 64
 OWN_LABEL_PREFIX = "codetune-"
 
-PROJECT_ID = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-GCS_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?$")
-GCS_OBJECT_URI = re.compile(r"^gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/.+$")
-TENSORBOARD = re.compile(r"^projects/[^/]+/locations/(?P<location>[^/]+)/tensorboards/[^/]+$")
+PROJECT_ID = re.compile(r"[a-z][a-z0-9-]{4,28}[a-z0-9]")
+GCS_URI = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/.*)?")
+GCS_OBJECT_URI = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]/.+")
+TENSORBOARD = re.compile(r"projects/[^/\s]+/locations/(?P<location>[^/\s]+)/tensorboards/[^/\s]+")
 KMS_KEY = re.compile(
-    r"^projects/[^/]+/locations/(?P<location>[^/]+)/keyRings/[^/]+/cryptoKeys/[^/]+$"
+    r"projects/[^/\s]+/locations/(?P<location>[^/\s]+)/keyRings/[^/\s]+/cryptoKeys/[^/\s]+"
 )
-SERVICE_ACCOUNT = re.compile(r"^[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com$|^[^@\s]+@[^@\s]+$")
+SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com|[^@\s]+@[^@\s]+")
 
 
 class DatasetRef(msgspec.Struct, frozen=True):
@@ -60,7 +64,7 @@ def dataset_and_project_problems(
 ) -> list[Problem]:
     """The dataset version, its size and the project: the same rules for both kinds of job."""
     problems = []
-    if not GCS_OBJECT_URI.match(dataset.uri):
+    if not GCS_OBJECT_URI.fullmatch(dataset.uri):
         problems.append(
             Problem("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI")
         )
@@ -72,7 +76,7 @@ def dataset_and_project_problems(
         )
     if not p.project:
         problems.append(Problem("project", "required", "the Google Cloud project is required"))
-    elif not PROJECT_ID.match(p.project):
+    elif not PROJECT_ID.fullmatch(p.project):
         problems.append(
             Problem(
                 "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
@@ -96,23 +100,23 @@ def name_and_label_problems(p: TuningParameters, own_labels: int) -> list[Proble
                 Problem(
                     "labels",
                     "labels",
-                    f"{key}: labels starting {OWN_LABEL_PREFIX} are the system's own",
+                    f"{shown_key(key)}: labels starting {OWN_LABEL_PREFIX} are the system's own",
                 )
             )
-        elif not LABEL_KEY.match(key):
+        elif not LABEL_KEY.fullmatch(key):
             problems.append(
                 Problem(
                     "labels",
                     "labels",
-                    f"{key[:70]!r}: keys are 1-63 lowercase letters, digits, _ or -, starting with a letter",
+                    f"{shown_key(key)!r}: keys are 1-63 lowercase letters, digits, _ or -, starting with a letter",
                 )
             )
-        elif not LABEL_VALUE.match(value):
+        elif not LABEL_VALUE.fullmatch(value):
             problems.append(
                 Problem(
                     "labels",
                     "labels",
-                    f"{key}: values are up to 63 lowercase letters, digits, _ or -",
+                    f"{shown_key(key)}: values are up to 63 lowercase letters, digits, _ or -",
                 )
             )
     if len(p.labels) + own_labels > MAX_LABELS:
@@ -136,7 +140,7 @@ def job_id(dataset: DatasetRef, body: dict[str, Any]) -> str:
     )
     name = slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 60)
     identifier = f"{JOB_ID_PREFIX}-{name}-{digest}" if name else f"{JOB_ID_PREFIX}-{digest}"
-    assert JOB_ID_PATTERN.match(identifier), identifier
+    assert JOB_ID_PATTERN.fullmatch(identifier), identifier
     return identifier
 
 

@@ -19,13 +19,15 @@ from typing import Any
 import msgspec
 import orjson
 
-from codetune.tuning.parameters import Problem
+from codetune.dataset.keys import KNOWN_KEYS, duplicate_keys, shown_key
+from codetune.tuning.parameters import NAMES, Problem
 
 MANIFEST_SUFFIX = ".tuning.json"
 MAX_MANIFEST_BYTES = 64 * 1024  # a manifest names a file and a few parameters
 EVALUATION_SUFFIX = ".eval.jsonl"
 DATASET_SUFFIX = ".jsonl"
 _KEYS = {"evaluation", "parameters"}
+_SHOWN = KNOWN_KEYS | frozenset(NAMES)  # keys a problem names whole; others are cut
 
 
 class Manifest(msgspec.Struct, frozen=True):
@@ -69,9 +71,24 @@ def parse_manifest(data: bytes, dataset_uri: str) -> tuple[Manifest, list[Proble
         ]
     if not isinstance(document, dict):
         return Manifest(), [Problem("manifest", "format", "must be a JSON object")]
+    # orjson keeps a repeated key's last value, another reader may keep the first: refused, as
+    # in a dataset's lines (rule duplicate-key, codetune.dataset.keys).
     problems = [
-        Problem("manifest", "format", f"unknown key {key!r}; a manifest holds {sorted(_KEYS)}")
-        for key in document.keys() - _KEYS
+        Problem(
+            "manifest",
+            "duplicate-key",
+            f"manifest: {field} is written more than once; parsers disagree on which value "
+            "counts (RFC 8259): keep one",
+        )
+        for field, _ in duplicate_keys(data, _SHOWN) or ()
+    ]
+    problems += [
+        Problem(
+            "manifest",
+            "format",
+            f"unknown key {shown_key(str(key))!r}; a manifest holds {sorted(_KEYS)}",
+        )
+        for key in sorted(document.keys() - _KEYS)
     ]
     parameters = document.get("parameters", {})
     if not isinstance(parameters, dict):

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from codetune.dataset.keys import shown_key
 from codetune.tuning.models import (
     CHECKPOINT_SELECTION_VALUES,
     PIPELINE_REGIONS,
@@ -78,6 +79,30 @@ class TuningParameters(msgspec.Struct, frozen=True):
 
 
 # --- Parsers: text or JSON in, a typed value out, or ValueError with what was expected -------
+class OutOfRange(ValueError):
+    """A value of the right type outside the parameter's range (rule `range`)."""
+
+    rule = "range"
+
+
+class Refused(ValueError):
+    """A text the parameter cannot take as written (rule `format`)."""
+
+    rule = "format"
+
+
+# The widest integer a parameter takes: the API's int64 fields (epochCount is "format": "int64"
+# in the aiplatform v1 discovery document); a request with a larger one is never sent.
+INT64_MAX = 2**63 - 1
+# Characters a display name never holds, being shown to people (consoles, logs, terminals):
+# Unicode's control characters (category Cc: U+0000-U+001F, U+007F-U+009F, NUL, ESC, CR and LF
+# among them) and the bidirectional controls that reorder what is shown (U+061C, U+200E,
+# U+200F, U+202A-U+202E, U+2066-U+2069).
+DISPLAY_NAME_REFUSED = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
 def _text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a non-empty string")
@@ -85,15 +110,24 @@ def _text(value: object) -> str:
 
 
 def _integer(value: object) -> int:
+    """A whole number of int64's range."""
     if isinstance(value, bool):
         raise ValueError("expected a whole number")
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise ValueError("expected a whole number")
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d{1,30}\s*", value):
+        number = int(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        raise OutOfRange("expected a whole number of at most 19 digits (an int64)")
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise ValueError("expected a whole number")
+    if not -INT64_MAX - 1 <= number <= INT64_MAX:
+        raise OutOfRange(
+            f"{number:.3g} is past the largest whole number a job takes, {INT64_MAX:,}"
+        )
+    return number
 
 
 def _number(value: object) -> float:
@@ -115,11 +149,35 @@ def _positive(value: object) -> float:
     return number
 
 
-def _positive_integer(value: object) -> int:
-    number = _integer(value)
-    if number <= 0:
-        raise ValueError("expected a whole number above 0")
-    return number
+def _whole(low: int, high: int = INT64_MAX) -> Callable[[object], int]:
+    """A whole number from `low` to `high` (and never past int64)."""
+
+    def parse(value: object) -> int:
+        number = _integer(value)
+        if not low <= number <= high:
+            raise OutOfRange(f"expected a whole number from {low:,} to {high:,}")
+        return number
+
+    return parse
+
+
+_positive_integer = _whole(1)
+# Gemini's epochs: Google documents no maximum (an int64) and recommends a few; codetune's bound
+# keeps a typo (300 for 3) from buying a hundred times the training.
+MAX_EPOCHS = 100
+
+
+def _display_name(value: object) -> str:
+    """A name people see: a non-empty text without control or bidi characters (its length,
+    S-20, is the planners')."""
+    if isinstance(value, str):
+        refused = DISPLAY_NAME_REFUSED.search(value)
+        if refused is not None:
+            raise Refused(
+                f"holds U+{ord(refused.group()):04X}, a control or bidirectional character; a "
+                "display name is shown to people as written"
+            )
+    return _text(value)
 
 
 def _boolean(value: object) -> bool:
@@ -273,22 +331,24 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "train_steps",
-        _integer,
+        _integer,  # at least 1: the pipeline planner's (rule S-15)
         _PIPELINE_ONLY,
         Scope.DATASET,
         "300",
         {PIPELINE: "`parameterValues.train_steps`"},
-        "at least 1; 200 to 1,000 recommended for 500+ examples; under one epoch warns (S-15)",
+        "1 to 9,223,372,036,854,775,807 (an int64: at least 1 step, S-15); 200 to 1,000 "
+        "recommended for 500+ examples; under one epoch warns (S-15)",
         {GEMINI: "Gemini counts epochs over the whole dataset, not steps: set epoch_count instead"},
     ),
     Parameter(
         "epoch_count",
-        _integer,
+        _whole(1, MAX_EPOCHS),
         _GEMINI_ONLY,
         Scope.DATASET,
         "Google's recommended value",
         {GEMINI: "`supervisedTuningSpec.hyperParameters.epochCount`"},
-        "1 to 100",
+        "1 to 100 (an int64 for Google, which documents no maximum; codetune's bound keeps a typo "
+        "from buying a hundred times the training)",
         {PIPELINE: "epoch_count is for Gemini tuning; the code-bison pipeline counts train_steps"},
     ),
     Parameter(
@@ -327,12 +387,12 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "evaluation_interval",
-        _integer,
+        _integer,  # at least 1: the pipeline planner's (rule S-17)
         _PIPELINE_ONLY,
         Scope.DATASET,
         "20",
         {PIPELINE: "`parameterValues.evaluation_interval`"},
-        "needs `evaluation_data_uri` (S-17)",
+        "1 to 9,223,372,036,854,775,807 steps (an int64); needs `evaluation_data_uri` (S-17)",
         {GEMINI: "Gemini evaluates on the validation dataset by itself"},
     ),
     Parameter(
@@ -401,21 +461,23 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "model_display_name",
-        _text,
+        _display_name,
         _BOTH,
         Scope.DATASET,
         "`<dataset> (<base model>)`",
         {PIPELINE: "`parameterValues.model_display_name`", GEMINI: "`tunedModelDisplayName`"},
-        "at most 128 characters (S-20)",
+        "at most 128 characters (S-20), none a control character (NUL, ESC, CR, LF...) or a "
+        "bidirectional control (U+202E...)",
     ),
     Parameter(
         "display_name",
-        _text,
+        _display_name,
         _BOTH,
         Scope.DATASET,
         "`codetune <dataset>`",
         {PIPELINE: "`displayName`", GEMINI: "`description`"},
-        "at most 128 characters (S-20)",
+        "at most 128 characters (S-20), none a control character (NUL, ESC, CR, LF...) or a "
+        "bidirectional control (U+202E...)",
     ),
     Parameter(
         "service_account",
@@ -433,7 +495,9 @@ PARAMETERS: tuple[Parameter, ...] = (
         Scope.DATASET,
         "—",
         {PIPELINE: "`labels`", GEMINI: "`labels`"},
-        "`key=value,key=value` (or a JSON object); lowercase letters, digits, `_`, `-`, up to 63 characters; `codetune-*` keys are the system's own",
+        "`key=value,key=value` (or a JSON object); keys and values wholly of lowercase letters, "
+        "digits, `_`, `-` (a trailing newline included), up to 63 characters; `codetune-*` keys "
+        "are the system's own",
     ),
     # The budget: checked by tune before any job (rule `budget`), never sent.
     Parameter(
@@ -463,8 +527,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         Scope.DEPLOYMENT,
         "— (no limit)",
         {PIPELINE: "— (checked before the job)", GEMINI: "— (checked before the job)"},
-        "a job that would train on more tokens (the dataset's tokens x epochs) is refused, rule "
-        "`budget`",
+        "1 to 9,223,372,036,854,775,807; a job that would train on more tokens (the dataset's "
+        "tokens x epochs) is refused, rule `budget`",
     ),
     Parameter(
         "max_cost",
@@ -523,9 +587,10 @@ def parse_layer(values: Mapping[str, object], origin: str) -> tuple[dict[str, An
         name = normalise_name(raw_name)
         parser = PARSERS.get(name)
         if parser is None:
+            # An uploader's name, shown cut: it may be anything, a token included.
             problems.append(
                 Problem(
-                    raw_name,
+                    shown_key(str(raw_name)),
                     "unknown-parameter",
                     f"{origin}: no such parameter; known: {', '.join(NAMES)}",
                 )
@@ -539,7 +604,7 @@ def parse_layer(values: Mapping[str, object], origin: str) -> tuple[dict[str, An
         try:
             parsed[name] = parser(raw_value)
         except ValueError as fault:
-            problems.append(Problem(name, "type", f"{origin}: {fault}"))
+            problems.append(Problem(name, getattr(fault, "rule", "type"), f"{origin}: {fault}"))
     return parsed, problems
 
 

@@ -177,9 +177,9 @@ class _Checks:
         self.problems += dataset_and_project_problems(self.dataset, self.examples, self.p)
         if not self.p.output_dir:
             self.fail("output_dir", "required", "gcsOutputDirectory (a gs:// folder) is required")
-        elif not GCS_URI.match(self.p.output_dir):
+        elif not GCS_URI.fullmatch(self.p.output_dir):
             self.fail("output_dir", "format", "must be a gs://bucket/folder URI")
-        if self.p.service_account and not SERVICE_ACCOUNT.match(self.p.service_account):
+        if self.p.service_account and not SERVICE_ACCOUNT.fullmatch(self.p.service_account):
             self.fail("service_account", "format", "must be a service account email")
 
     def regions(self) -> None:
@@ -225,7 +225,7 @@ class _Checks:
 
     def evaluation(self) -> None:
         uri = self.p.evaluation_data_uri
-        if uri is not None and not GCS_OBJECT_URI.match(uri):
+        if uri is not None and not GCS_OBJECT_URI.fullmatch(uri):
             self.fail("evaluation_data_uri", "S-10", "must be a gs://bucket/object URI")
         if self.p.evaluation_interval is not None and self.p.evaluation_interval < 1:
             self.fail("evaluation_interval", "S-17", "must be at least 1 step")
@@ -239,7 +239,7 @@ class _Checks:
         name = self.p.tensorboard_resource_id
         if name is None:
             return
-        match = TENSORBOARD.match(name)
+        match = TENSORBOARD.fullmatch(name)
         if match is None:
             self.fail(
                 "tensorboard_resource_id",
@@ -258,7 +258,7 @@ class _Checks:
         key = self.p.encryption_spec_key_name
         if key is None:
             return
-        match = KMS_KEY.match(key)
+        match = KMS_KEY.fullmatch(key)
         if match is None:
             self.fail(
                 "encryption_spec_key_name",

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from codetune.dataset import Finding, Rule, SecretSeverity
+from codetune.dataset.keys import KNOWN_KEYS, bounded_field, shown_key, strings
 from codetune.tuning import parameters
 from codetune.tuning.manifest import parse_manifest
-from codetune.tuning.parameters import Problem
+from codetune.tuning.parameters import DATASET_SOURCES, Problem
 
 Source = tuple[str, dict[str, object]]
+# The names a finding in a layer shows whole (any other key is cut: codetune.dataset.keys).
+_SHOWN = KNOWN_KEYS | frozenset(parameters.NAMES)
 
 
 def dataset_layers(
@@ -66,3 +70,46 @@ def frozen_sources(
     ]
     problems = [Problem(**problem) for problem in inputs.get("problems") or []]
     return [("deployment", dict(parameters.from_environment(environ))), *layers], problems
+
+
+def layer_strings(
+    layers: Iterable[tuple[str, Mapping[str, object]]],
+) -> list[tuple[str, str, bool]]:
+    """Every string a dataset's uploader set beside it, keys included, as `(field, text, is a
+    key)`: the values of the layers `manifest` and `metadata` (the deployment's are not looked
+    at), each named by where it was written: `manifest: parameters.default_context`,
+    `manifest: evaluation`, `metadata: codetune-display_name`. What the validator scans for
+    credentials beside the examples (`validate_stream(beside=...)`): a key in the manifest's
+    `default_context` is every converted example's system instruction."""
+    found: list[tuple[str, str, bool]] = []
+    for origin, values in layers:
+        if origin not in DATASET_SOURCES or not isinstance(values, Mapping):
+            continue
+        for name, value in values.items():
+            shown = shown_key(str(name), _SHOWN)
+            if origin == "metadata":
+                place = f"metadata: {parameters.METADATA_PREFIX}{shown}"
+            elif name == "evaluation_data_uri":  # the manifest's `evaluation`, resolved
+                place = "manifest: evaluation"
+            else:
+                place = f"manifest: parameters.{shown}"
+            found.append((place, str(name), True))
+            found += strings(value, place, _SHOWN)
+    return found
+
+
+def layer_findings(
+    layers: Iterable[tuple[str, Mapping[str, object]]],
+    severity: SecretSeverity = SecretSeverity.ERROR,
+) -> list[Finding]:
+    """The credentials in `layer_strings(layers)` as report findings (rule `secret`, no line):
+    errors, or warnings where the deployment makes secrets warnings; none when the scan is off.
+    Pure. (`validate_stream(beside=layer_strings(...))` reports the same, and counts them.)"""
+    if severity is SecretSeverity.OFF:
+        return []
+    from codetune.dataset.secrets import find_strings
+
+    return [
+        Finding(Rule.SECRET, secret.describe(), None, bounded_field(secret.field))
+        for secret in find_strings(layer_strings(layers))
+    ]
