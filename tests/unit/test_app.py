@@ -1273,3 +1273,20 @@ def test_with_the_deployments_tokenizer_tune_counts_what_trains_with_it_too(
         len(text.split()) for i in range(40) for text in orjson.loads(generation(i)).values()
     )
     assert record.derived["cost"]["tokens_per_epoch"] == words
+
+
+def test_cjk_and_emoji_are_counted_above_ascii_of_the_same_length(storage: MemoryStorage) -> None:
+    """characters / 4 counts a CJK or emoji character as a quarter token: several times too
+    few. Each such character counts a token of its own."""
+    counts = {}
+    for script, text in (
+        ("ascii", "code " * 40),
+        ("cjk", "代码风格说明" * 33),
+        ("emoji", "🙂🚀" * 100),
+    ):
+        lines = [generation(i, output_text=f"{text} {i}") for i in range(12)]
+        message = validated(storage, f"incoming/{script}.jsonl", dataset(lines))
+        record = store(storage).record(message.name, message.generation)
+        assert record is not None and record.tokens is not None
+        counts[script] = record.tokens["per_epoch"]
+    assert counts["cjk"] > 3 * counts["ascii"] and counts["emoji"] > 3 * counts["ascii"]

@@ -56,6 +56,7 @@ from codetune.dataset.rules import (
     RuleSet,
     SecretSeverity,
     estimate_tokens,
+    token_weight,
 )
 from codetune.dataset.secrets import SecretScan, line_scan
 from codetune.dataset.tokens import Estimate, TokenCounter, TokenStats
@@ -131,6 +132,10 @@ class _Validation(msgspec.Struct):
     # in C, which costs a tenth of one summary update an example (benchmarks/README.md).
     pending_prompt_chars: list[int] = msgspec.field(default_factory=list)
     pending_response_chars: list[int] = msgspec.field(default_factory=list)
+    # The same lengths for the token estimate (rules.token_weight): beyond ASCII a character
+    # weighs its UTF-8 bytes, so CJK and emoji are not counted at a quarter token.
+    pending_prompt_weight: list[int] = msgspec.field(default_factory=list)
+    pending_response_weight: list[int] = msgspec.field(default_factory=list)
     over_8k: int = 0
     over_32k: int = 0
     over_model_limit: int = 0  # Gemini: examples over the model's tokens per example
@@ -813,15 +818,22 @@ class _Validation(msgspec.Struct):
         chat's context and every turn before the last.
         """
         response_chars = len(response)
+        if all(text is None or text.isascii() for text in texts):  # O(1) a text in CPython
+            prompt_weight, response_weight = prompt_chars, response_chars
+        else:
+            prompt_weight = sum(token_weight(text) for text in texts[:-1] if text)
+            response_weight = token_weight(response)
         self.pending_prompt_chars.append(prompt_chars)
         self.pending_response_chars.append(response_chars)
+        self.pending_prompt_weight.append(prompt_weight)
+        self.pending_response_weight.append(response_weight)
         if len(self.pending_prompt_chars) == _FOLD_EVERY:
             self._fold_lengths()
         if self.tokens.counter.exact:
             self.tokens.count(texts)
         if self.max_example_chars:  # Gemini: input and output together
-            if prompt_chars + response_chars > self.max_example_chars:
-                self._over_model_limit(number, prompt_chars + response_chars)
+            if prompt_weight + response_weight > self.max_example_chars:
+                self._over_model_limit(number, prompt_weight + response_weight)
         # Most examples fit the 8k models: decided here without estimating tokens.
         elif prompt_chars > _FITS_8K_PROMPT_CHARS or response_chars > _FITS_8K_RESPONSE_CHARS:
             self._check_tokens(number, prompt_chars, response_chars)
@@ -849,8 +861,9 @@ class _Validation(msgspec.Struct):
         self.prompt_chars.extend(prompt)
         self.response_chars.extend(response)
         if not self.tokens.counter.exact:
-            self.tokens.estimate(prompt, response)
+            self.tokens.estimate(self.pending_prompt_weight, self.pending_response_weight)
         self.pending_prompt_chars, self.pending_response_chars = [], []
+        self.pending_prompt_weight, self.pending_response_weight = [], []
 
     def _over_model_limit(self, number: int, chars: int) -> None:
         self.over_model_limit += 1
