@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import DEPLOYED_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
-DEPLOYED = {
-    "CODETUNE_BUCKET": "drop",
-    "CODETUNE_PROJECT": "acme-ml",
-    "CODETUNE_PROJECT_NUMBER": "123456789012",
-    "CODETUNE_PIPELINE_REGION": "us-central1",
-}
 
 
 @pytest.mark.parametrize("function", ["validate", "tune", "status", "sweep"])
@@ -31,11 +27,11 @@ def test_a_bad_setting_stops_the_function_at_start(function: str) -> None:
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, **DEPLOYED, **settings},
+            env={**os.environ, **DEPLOYED_ENV, **settings},
         )
 
     assert start().returncode == 0, start().stderr
-    refused = start(CODETUNE_STATE_BUCKET="drop")
+    refused = start(CODETUNE_STATE_BUCKET=DEPLOYED_ENV["CODETUNE_BUCKET"])
     assert refused.returncode != 0 and "must not be the upload bucket" in refused.stderr
     # Without the project's number a real deployment would name every created job foreign.
     partial = start(CODETUNE_PROJECT_NUMBER="")
