@@ -28,7 +28,7 @@ from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
 from codetune.state import RecordStore, Stage
-from codetune.state.store import HTML_SUFFIX, REPORT_SUFFIX
+from codetune.state.store import html_report_name
 from codetune.tuning import budget
 from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
 from codetune.tuning.common import DatasetRef
@@ -128,7 +128,7 @@ def validate_upload(
     storage.write_json(report_bucket, report_object, {**summary, "generation": obj.generation})
     # The same report as a page to look at; the cost at the epochs and price in force.
     cost = budget.for_report(summary["stats"]["tokens"], resolve(sources)[0], rules.base_model)
-    page_name = report_object.removesuffix(REPORT_SUFFIX) + HTML_SUFFIX
+    page_name = html_report_name(obj.name, store.prefix)  # beside the report, wherever it is
     with storage.writer(report_bucket, page_name, "text/html; charset=utf-8") as page:
         page.write(render(report, cost.to_dict()).encode())
     report_uri = f"gs://{report_bucket}/{report_object}"

@@ -1,7 +1,7 @@
 """The dataset rules: every limit and rule code the validator enforces, with where it comes from.
 
-`S-n` codes are the numbered rules of the project's specification (Google's "Tune code models"
-page, restated in `../shared/SPEC.md`). The other codes are this project's own, for faults of
+`S-n` codes are the numbered rules of Google's "Tune code models" page, restated in the
+project's rule table (docs/rules.md). The other codes are this project's own, for faults of
 the file itself (encoding, JSON) and for rules Google documents on other pages.
 """
 

@@ -17,12 +17,12 @@ API_HOST = "{region}-aiplatform.googleapis.com"
 JOB_ID_PREFIX = "codetune"
 # Every pattern is matched whole (`fullmatch`): `$` also matches before a final newline, so a
 # `$`-anchored `match` let "team\n" pass; and no segment of a resource name holds white space.
-# FACTS: pipelineJobId is what the SDK checks, `^[a-z][-a-z0-9]{0,127}$`; `\A`..`\Z` so that
+# pipelineJobId: what the Vertex AI SDK checks, `^[a-z][-a-z0-9]{0,127}$`; `\A`..`\Z` so that
 # `match` (the local Vertex AI stand-in's) is whole too.
 JOB_ID_PATTERN = re.compile(r"\A[a-z][-a-z0-9]{0,127}\Z")
 MAX_DISPLAY_NAME = 128  # S-20 (PipelineJob.displayName; the Model's displayName has the same limit)
-# FACTS: label keys and values up to 64 characters of lowercase letters, digits, _ and -;
-# keys start with a letter. At most 64 labels on a resource.
+# Vertex AI's labels (PipelineJob, TuningJob): keys and values up to 64 characters of lowercase
+# letters, digits, _ and -; keys start with a letter. At most 64 labels on a resource.
 LABEL_KEY = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 LABEL_VALUE = re.compile(r"[a-z0-9_-]{0,63}")
 MAX_LABELS = 64

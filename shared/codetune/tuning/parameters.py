@@ -256,7 +256,7 @@ class Parameter(msgspec.Struct, frozen=True):
     scope: Scope
     default: str  # what applies when it is not set, as documented
     lands: Mapping[str, str]  # backend -> where it goes in the request
-    rules: str  # what a value must be, citing SPEC.md rule ids
+    rules: str  # what a value must be, citing the rule ids of docs/rules.md
     # backend -> why it refuses the parameter; a backend that neither takes nor refuses it
     # ignores it
     refused_by: Mapping[str, str] = msgspec.field(default_factory=dict)
@@ -266,8 +266,8 @@ _BOTH = frozenset({PIPELINE, GEMINI})
 _PIPELINE_ONLY = frozenset({PIPELINE})
 _GEMINI_ONLY = frozenset({GEMINI})
 
-# Sources: SPEC.md (S-n, Google's "Tune code models" page), FACTS.md (the SDK's tune_model, the
-# TuningJob resource of the aiplatform v1 discovery document).
+# Sources: Google's "Tune code models" page (the S-n rules of docs/rules.md), the Vertex AI SDK's
+# tune_model, and the TuningJob resource of the aiplatform v1 discovery document.
 PARAMETERS: tuple[Parameter, ...] = (
     Parameter(
         "project",
