@@ -11,7 +11,8 @@ import msgspec
 
 from codetune.exceptions import InputError
 from codetune.ports import ListedObject
-from codetune.state import FINAL, Record, RecordStore, Stage
+from codetune.state import Record, RecordStore
+from codetune.state.records import why_no_model
 from codetune.state.store import STAGE_METADATA
 
 
@@ -112,24 +113,8 @@ def row(record: Record) -> Run:
         billed_tokens=stats.get("billable_tokens"),
         estimated_cost_usd=cost.get("estimated_cost_usd"),
         tuned_model=record.tuned_model.model if record.tuned_model else None,
-        reason=_reason(record),
+        reason=why_no_model(record),
     )
-
-
-def _reason(record: Record) -> str | None:
-    """Why a version has no tuned model: the first rule it broke, or the job's error."""
-    if record.state not in FINAL or record.state is Stage.SUCCEEDED:
-        return (record.waiting or {}).get("message") if record.waiting else None
-    error = record.error or {}
-    rules = [str(p.get("rule")) for p in error.get("problems") or []]
-    if rules:
-        return ", ".join(dict.fromkeys(rules))
-    if error.get("message"):
-        return str(error["message"])[:200]
-    first = (record.first_errors or [{}])[0]
-    if first.get("rule") == "tuning":
-        return f"tuning: {str(first.get('message')).partition(':')[0]}"
-    return str(first.get("rule")) if first.get("rule") else None
 
 
 def table(rows: list[Run]) -> str:

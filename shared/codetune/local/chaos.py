@@ -33,7 +33,8 @@ from codetune.dataset import DatasetKind, DatasetRole
 from codetune.local.stack import LocalStack, StackConfig, StackError
 from codetune.local.vertex_standin import NO_ANSWER, VertexStandIn
 from codetune.messages import DatasetValidated
-from codetune.state import FINAL, Record, RecordStore, Stage
+from codetune.state import FINAL, RecordStore, Stage
+from codetune.state.records import why_no_model
 from codetune.storage import Storage
 from codetune.tuning.manifest import manifest_name
 
@@ -265,24 +266,11 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                 summary.tuned += 1
                 summary.tuned_with_hostile_settings += (name, generation) in hostile
             else:
-                summary.failed[key] = f"{record.state}: {_reason(record)}"
+                summary.failed[key] = f"{record.state}: {why_no_model(record)}"
         _check_jobs(stack, store, summary)
         summary.requests_to_foreign_hosts = _foreign_requests(stack)
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _reason(record: Record) -> str:
-    """Why a version ended without a model: tune's rules, Vertex AI's message, or the first
-    rule of the report (validate's `tuning` errors by tune's rule they lead with)."""
-    error = record.error or {}
-    reasons = [str(p.get("rule")) for p in error.get("problems") or []]
-    if reasons or error.get("message"):
-        return ", ".join(reasons) or str(error.get("message"))
-    first = (record.first_errors or [{}])[0]
-    if first.get("rule") == "tuning":
-        return f"tuning: {str(first.get('message')).partition(':')[0]}"
-    return str(first.get("rule"))
 
 
 _RUNNING = frozenset({Stage.SUBMITTED, Stage.QUEUED, Stage.RUNNING})

@@ -213,6 +213,24 @@ class Claim(msgspec.Struct, frozen=True):
             raise InputError(f"not a claim: {fault}") from fault
 
 
+def why_no_model(record: Record) -> str | None:
+    """Why an ended version has no tuned model: tune's rules, Vertex AI's message, or the
+    report's first rule (validate's `tuning` errors by tune's rule they lead with); for one
+    not ended, why it waits, if it does."""
+    if record.state not in FINAL or record.state is Stage.SUCCEEDED:
+        return (record.waiting or {}).get("message") if record.waiting else None
+    error = record.error or {}
+    rules = [str(p.get("rule")) for p in error.get("problems") or []]
+    if rules:
+        return ", ".join(dict.fromkeys(rules))
+    if error.get("message"):
+        return str(error["message"])
+    first = (record.first_errors or [{}])[0]
+    if first.get("rule") == "tuning":
+        return f"tuning: {str(first.get('message')).partition(':')[0]}"
+    return str(first.get("rule")) if first.get("rule") else None
+
+
 def describe(record: Record) -> list[str]:
     """Where a dataset stands, in a few lines a person reads."""
     lines = [f"{record.dataset or '?'} (generation {record.generation or '?'}): {record.state}"]
