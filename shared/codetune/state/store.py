@@ -366,11 +366,13 @@ class RecordClaims:
             return False
         seen = _claimed(self.record)
         for _ in range(MAX_CLAIM_WRITES):
-            document = msgspec.structs.replace(self.record, announced=_announced(claimed)).to_json()
+            written = msgspec.structs.replace(self.record, announced=_announced(claimed))
+            document = written.to_json()
             if self.store.storage.write_json(
                 self.store.bucket, self.name, document, self._generation, _metadata(document)
             ):
-                self.read()
+                # The claim primitive reads again before its next write: no read here.
+                self.record, self._generation = written, -1
                 return True
             self.read()
             if self.record is None or _claimed(self.record) != seen:
