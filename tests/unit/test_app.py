@@ -1209,9 +1209,10 @@ def test_a_gemini_evaluation_set_past_1000_is_held_to_30_percent_of_training(
 
 
 def test_the_budget_counts_what_trains_context_included(storage: MemoryStorage) -> None:
-    """A 60 KB default_context becomes every converted example's systemInstruction: the job
-    trains (and bills) on it 20 times over, though the dataset's own texts are small."""
-    manifest = {"parameters": {"default_context": "Our house style. " * 3_600}}
+    """A 32 KB default_context (about the most one may hold) becomes every converted example's
+    systemInstruction: the job trains (and bills) on it 20 times over, though the dataset's own
+    texts are small."""
+    manifest = {"parameters": {"default_context": "Our house style. " * 1_900}}
     storage.put(BUCKET, "incoming/ctx.tuning.json", orjson.dumps(manifest))
     message = validated(storage, "incoming/ctx.jsonl", dataset(chat_dataset(20)))
     record = store(storage).record(message.name, message.generation)
@@ -1227,7 +1228,7 @@ def test_the_budget_counts_what_trains_context_included(storage: MemoryStorage) 
     assert problem["rule"] == "budget" and "counted" not in problem["message"]
     assert "an epoch x 3 epochs" in problem["message"]
     tokens = int(problem["message"].split(" training tokens")[0].lstrip("~").replace(",", ""))
-    assert tokens > 20 * 3 * 15_000  # every example's context, every epoch
+    assert tokens > 20 * 3 * 8_000  # every example's context, every epoch
 
 
 def test_a_model_without_a_price_says_cost_unknown_and_list_prices_say_so(

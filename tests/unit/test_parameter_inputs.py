@@ -10,7 +10,12 @@ from codetune.dataset import DatasetKind
 from codetune.exceptions import PlanRejected
 from codetune.tuning.backends import by_name, plan_from_sources
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.parameters import INT64_MAX, TuningParameters, resolve
+from codetune.tuning.parameters import (
+    INT64_MAX,
+    MAX_DEFAULT_CONTEXT_TOKENS,
+    TuningParameters,
+    resolve,
+)
 
 DEPLOYMENT = {
     "project": "acme-ml",
@@ -118,3 +123,17 @@ def test_every_pattern_matches_whole(name: str, value: str, model: str) -> None:
     )
     plan = backend.plan(VERSION, DatasetKind.GENERATION, 100, parameters)  # the same, whole
     assert plan.base_model == model
+
+
+@pytest.mark.parametrize("origin", ["manifest", "metadata"])
+def test_a_default_context_past_8192_tokens_is_refused(origin: str) -> None:
+    """It is repeated in every example: a 60 KB one would bill 15,000 tokens an example."""
+    assert problems(origin, default_context="Our house style. " * 3_600) == [
+        ("default_context", "range")
+    ]
+    assert problems(origin, default_context="x" * (4 * MAX_DEFAULT_CONTEXT_TOKENS)) == []
+    over = "x" * (4 * MAX_DEFAULT_CONTEXT_TOKENS + 1)
+    assert problems(origin, default_context=over) == [("default_context", "range")]
+    # Counted by weight: 2,731 CJK characters are 8,193 UTF-8 bytes beyond ASCII, a token each.
+    assert problems(origin, default_context="字" * 2_731) == [("default_context", "range")]
+    assert problems(origin, default_context="字" * 2_730) == []

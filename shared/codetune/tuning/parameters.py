@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from codetune.dataset.keys import shown_key
+from codetune.dataset.rules import estimate_tokens, token_weight
 from codetune.tuning.models import (
     CHECKPOINT_SELECTION_VALUES,
     PIPELINE_REGIONS,
@@ -107,6 +108,23 @@ def _text(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError("expected a non-empty string")
     return value.strip()
+
+
+# A default_context is repeated in every example it is given to, so its tokens are paid once
+# an example an epoch: 8,192 estimated tokens (the 8k models' whole window, S-9) bounds it far
+# above any system instruction written by hand, and far below what a 60 KB one bills.
+MAX_DEFAULT_CONTEXT_TOKENS = 8_192
+
+
+def _context(value: object) -> str:
+    text = _text(value)
+    tokens = estimate_tokens(token_weight(text))
+    if tokens > MAX_DEFAULT_CONTEXT_TOKENS:
+        raise OutOfRange(
+            f"~{tokens:,} tokens, past the {MAX_DEFAULT_CONTEXT_TOKENS:,} a default_context may "
+            "hold: it is repeated in every example, and billed each time"
+        )
+    return text
 
 
 def _integer(value: object) -> int:
@@ -439,7 +457,7 @@ PARAMETERS: tuple[Parameter, ...] = (
     ),
     Parameter(
         "default_context",
-        _text,
+        _context,
         _BOTH,
         Scope.DATASET,
         "—",
@@ -447,7 +465,8 @@ PARAMETERS: tuple[Parameter, ...] = (
             PIPELINE: "`parameterValues.default_context`",
             GEMINI: "the `systemInstruction` of examples without a context",
         },
-        "code chat only (S-19)",
+        "code chat only (S-19); at most 8,192 tokens (estimated), as it is repeated in "
+        "every example",
     ),
     Parameter(
         "max_context_length",
