@@ -123,11 +123,7 @@ class Settings(msgspec.Struct, frozen=True):
             reconcile_grace_seconds=float(env.get("CODETUNE_RECONCILE_GRACE_SECONDS") or 300),
             stuck_seconds=float(env.get("CODETUNE_STUCK_SECONDS") or 3 * 3600),
             claim_timeout_seconds=float(env.get("CODETUNE_CLAIM_TIMEOUT_SECONDS") or 600),
-            allowed_base_models=tuple(
-                m.strip()
-                for m in env.get("CODETUNE_ALLOWED_BASE_MODELS", "").split(",")
-                if m.strip()
-            ),
+            allowed_base_models=allowed_base_models(env),
             secrets=_secrets(env.get("CODETUNE_SECRETS") or "error"),
             near_duplicates=_near(env.get("CODETUNE_NEAR_DUPLICATES")),
             tokenizer_model=env.get("CODETUNE_TOKENIZER_MODEL") or None,
@@ -150,6 +146,13 @@ class Settings(msgspec.Struct, frozen=True):
     @property
     def vertex(self) -> VertexConfig:
         return VertexConfig(endpoint=self.vertex_endpoint, deployment=self.deployment)
+
+
+def allowed_base_models(env: Mapping[str, str]) -> tuple[str, ...]:
+    """CODETUNE_ALLOWED_BASE_MODELS: the base models a dataset may choose (empty: any)."""
+    return tuple(
+        m.strip() for m in env.get("CODETUNE_ALLOWED_BASE_MODELS", "").split(",") if m.strip()
+    )
 
 
 def _secrets(value: str) -> SecretSeverity:

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 import msgspec
 
-from codetune.app.admission import admit
+from codetune.app.admission import admit, evaluation_share
 from codetune.app.finished import Announcer
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
@@ -231,27 +231,6 @@ def unchanged_copy(pinned: DatasetRef, storage: ObjectStore) -> None:
                     "pinned",
                     "the validated copy is missing or was replaced since validation: upload the "
                     "dataset again",
-                )
-            ]
-        )
-
-
-def evaluation_share(base_model: str, evaluation: int, training: int) -> None:
-    """The model's share of evaluation to training examples (Gemini: at most 30% past 1,000
-    evaluation examples), which only the pair can tell."""
-    rules = rules_for(base_model) or default_rules()
-    if rules.evaluation_share is None:
-        return
-    start, share = rules.evaluation_share
-    if evaluation > start and evaluation > share * training:
-        raise PlanRejected(
-            [
-                Problem(
-                    "evaluation_data_uri",
-                    str(rules.evaluation_rule),
-                    f"{evaluation:,} evaluation examples for {training:,} training examples: "
-                    f"past {start:,}, {base_model} takes at most {share:.0%} of the training "
-                    f"examples ({int(share * training):,})",
                 )
             ]
         )

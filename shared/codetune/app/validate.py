@@ -6,16 +6,13 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from codetune.app.admission import admit
+from codetune.app.admission import report_problems
 from codetune.app.finished import announce
 from codetune.config import Settings
 from codetune.dataset import (
     DatasetFormat,
     DatasetRole,
-    Finding,
-    Rule,
     RuleSet,
-    ValidationReport,
     validate_stream,
 )
 from codetune.dataset.checks import TimeShare
@@ -23,7 +20,6 @@ from codetune.dataset.html import render
 from codetune.dataset.near import NearDuplicates
 from codetune.dataset.tokens import deployment_tokenizer
 from codetune.events import StorageObject
-from codetune.exceptions import PlanRejected
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
@@ -39,7 +35,7 @@ from codetune.tuning.manifest import (
     manifest_name,
     training_name,
 )
-from codetune.tuning.parameters import Problem, resolve
+from codetune.tuning.parameters import resolve
 from codetune.tuning.sources import (
     Source,
     dataset_layers,
@@ -119,8 +115,11 @@ def validate_upload(
             time_limit=settings.validation_seconds,
             beside=layer_strings(sources),  # the manifest's and metadata's: secrets too
         )
-    if report.valid and role is DatasetRole.TRAINING and report.kind is not None:
-        for problem in tuning_problems(obj, report, sources, source_problems, settings):
+    if role is DatasetRole.TRAINING:
+        version = DatasetRef(obj.uri, obj.generation)
+        allowed, state = settings.allowed_base_models, settings.state
+        checked = report_problems(version, report, sources, source_problems, allowed, state)
+        for problem in checked.errors:
             report.errors.add(problem)
     summary = report.to_dict()
     store = RecordStore.of(storage, settings)
@@ -199,39 +198,6 @@ def validate_upload(
         message_id=message_id,
     )
     return Validation.VALIDATED
-
-
-def tuning_problems(
-    obj: StorageObject,
-    report: ValidationReport,
-    sources: list[Source],
-    source_problems: list[Problem],
-    settings: Settings,
-) -> list[Finding]:
-    """What tune would refuse before any job, as the report's errors (rule `tuning`, the
-    message led by tune's own rule). The budget is held to the most the job can train on:
-    the dataset with the deployment's or manifest's default_context given to every example."""
-    assert report.kind is not None
-    tokens = report.stats.get("tokens")
-    try:
-        admitted = admit(
-            DatasetRef(obj.uri, obj.generation),
-            report.kind,
-            DatasetFormat(report.format),
-            report.examples,
-            {k: tokens[k] for k in ("per_epoch", "method", "exact")} if tokens else None,
-            sources,
-            source_problems,
-            settings.allowed_base_models,
-            settings.state,
-        )
-        admitted.budget(None)
-    except PlanRejected as rejected:
-        return [
-            Finding(Rule.TUNING, f"{p.rule}: {p.message}", None, f"parameters.{p.parameter}")
-            for p in rejected.problems
-        ]
-    return []
 
 
 def frozen_inputs(
