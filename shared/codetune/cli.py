@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from codetune.app.admission import admit, report_problems
+from codetune.config import UPLOAD_PREFIX, allowed_base_models
 from codetune.dataset import (
     DatasetFormat,
     DatasetKind,
     DatasetRole,
-    Finding,
-    Rule,
     SecretSeverity,
     ValidationReport,
     validate_path,
@@ -34,14 +34,12 @@ from codetune.tuning import budget
 from codetune.tuning import parameters as tuning_parameters
 from codetune.tuning.backends import (
     known_models,
-    plan_from_sources,
     resolve_base_model,
     rules_for,
 )
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.manifest import MAX_MANIFEST_BYTES, manifest_name, training_name
-from codetune.tuning.parameters import Problem
-from codetune.tuning.sources import Source, dataset_layers, layer_strings, parameter_sources
+from codetune.tuning.sources import layer_strings, parameter_sources
 
 if TYPE_CHECKING:
     from codetune.state import RecordStore
@@ -116,6 +114,15 @@ def _parser() -> argparse.ArgumentParser:
         help="the tuning manifest, checked as the validate function checks it: its secrets, "
         "repeated keys and parameters, its base model's rules (default: NAME.tuning.json beside "
         "PATH, if there is one, as in the bucket)",
+    )
+    validate.add_argument(
+        "--set",
+        dest="assignments",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a parameter, as the deployment would set it (as for plan): the model's limits, "
+        "region and budget are checked with it",
     )
     validate.add_argument(
         "--eval",
@@ -271,16 +278,6 @@ def _manifest_of(path: str, given: str | None) -> tuple[str | None, bytes | None
     return name, _read_file(name, MAX_MANIFEST_BYTES)
 
 
-def _manifest_findings(layers: list[Source], problems: list[Problem]) -> list[Finding]:
-    """What the validate function reports of a training dataset's manifest (its parameters'
-    problems, as the errors of rule `tuning`: app/validate.py)."""
-    _, parsed = tuning_parameters.resolve(layers)
-    return [
-        Finding(Rule.TUNING, f"{p.rule}: {p.message}", None, f"parameters.{p.parameter}")
-        for p in [*problems, *parsed]
-    ]
-
-
 def _validate(args: argparse.Namespace) -> int:
     kind = DatasetKind(args.kind) if args.kind else None
     role = DatasetRole.EVALUATION if args.evaluation else DatasetRole.TRAINING
@@ -289,25 +286,29 @@ def _validate(args: argparse.Namespace) -> int:
         if problem is not None:
             return _unreadable(path, problem, args.json)
     try:
-        manifest_path, manifest = _manifest_of(args.path, args.manifest)
+        _, manifest = _manifest_of(args.path, args.manifest)
     except OSError as fault:
         name = args.manifest or manifest_name(training_name(args.path))
         return _unreadable(
             name, f"cannot read the manifest {name}: {fault.strerror or fault}", args.json
         )
-    # The sources as the validate function resolves them: the deployment's defaults < the
-    # manifest (beside a dataset in the upload folder) < --base-model.
-    layers: list[Source] = []
-    manifest_problems: list[Problem] = []
-    if manifest is not None:
-        from codetune.config import UPLOAD_PREFIX
-
-        prefix = os.environ.get("CODETUNE_UPLOAD_PREFIX", UPLOAD_PREFIX)
-        uri = f"gs://{_LOCAL_BUCKET}/{prefix}{Path(args.path).name}"
-        layers, manifest_problems = dataset_layers(uri, manifest)
-    model = args.base_model or resolve_base_model(
-        [("deployment", tuning_parameters.from_environment(os.environ)), *layers]
-    )
+    # The sources as the validate function resolves them: the deployment's defaults (this
+    # shell's CODETUNE_*) < the manifest, as if beside the dataset in the upload folder; then
+    # --set and --base-model, as a deployment would set them.
+    prefix = os.environ.get("CODETUNE_UPLOAD_PREFIX", UPLOAD_PREFIX)
+    uri = f"gs://{_LOCAL_BUCKET}/{prefix}{Path(args.path).name}"
+    assignments = [*args.assignments]
+    if args.base_model:
+        assignments.append(f"large_model_reference={args.base_model}")
+    sources, manifest_problems = parameter_sources(os.environ, uri, manifest)
+    assigned, wrong = tuning_parameters.from_assignments(assignments)
+    if wrong:
+        for wrong_set in wrong:
+            print(f"codetune: --set {wrong_set.parameter}: {wrong_set.message}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if assigned:
+        sources.append(("--set", dict(assigned)))
+    model = resolve_base_model(sources)
     rules = rules_for(model)
     if rules is None:
         print(
@@ -352,7 +353,7 @@ def _validate(args: argparse.Namespace) -> int:
                     checks=checks,
                     secrets=secrets,
                     tokenizer=counter,
-                    beside=layer_strings(layers),
+                    beside=layer_strings(sources),
                 ),
             )
         finally:
@@ -360,17 +361,34 @@ def _validate(args: argparse.Namespace) -> int:
                 progress(-1)
     except OSError as fault:
         return _unreadable(path, f"cannot read {path}: {fault.strerror or fault}", args.json)
-    if manifest_path is not None and role is DatasetRole.TRAINING:
-        # As the validate function: what tune would refuse of the manifest is the report's.
-        for finding in _manifest_findings(layers, manifest_problems):
+    if role is DatasetRole.TRAINING:
+        # As the validate function: what tune would refuse before any job is the report's.
+        checked = report_problems(
+            DatasetRef(uri),
+            reports[0],
+            sources,
+            manifest_problems,
+            allowed_base_models(os.environ),
+            os.environ.get("CODETUNE_STATE_BUCKET") or None,
+            evaluation_examples=reports[1].examples if len(reports) == 2 else None,
+            away=True,
+        )
+        for finding in checked.errors:
             reports[0].errors.add(finding)
+        if checked.not_checked:
+            print(
+                "codetune: not checked without the deployment's "
+                + ", ".join(checked.not_checked)
+                + " (set "
+                + ", ".join(f"CODETUNE_{name.upper()}" for name in checked.not_checked)
+                + ", or --set NAME=VALUE)",
+                file=sys.stderr,
+            )
     if args.html:
         from codetune.dataset.html import render
 
-        limits, _ = tuning_parameters.resolve(
-            [("deployment", tuning_parameters.from_environment(os.environ))]
-        )
-        cost = budget.for_report(reports[0].stats["tokens"], limits)
+        limits, _ = tuning_parameters.resolve(sources)
+        cost = budget.for_report(reports[0].stats["tokens"], limits, rules.base_model)
         try:
             Path(args.html).write_text(render(reports[0], cost.to_dict()), encoding="utf-8")
         except OSError as fault:
@@ -424,21 +442,28 @@ def _plan(args: argparse.Namespace) -> int:
     layers, problems = parameter_sources(
         os.environ, dataset.uri, manifest, assignments=args.assignments
     )
+    budgets = ("max_training_tokens", "max_cost")
+    unchecked = tokens is None and any(name in values for _, values in layers for name in budgets)
+    if unchecked:  # no tokens to hold to it: said below, never refused for it
+        layers = [
+            (o, {k: v for k, v in values.items() if k not in budgets}) for o, values in layers
+        ]
     try:
-        result = plan_from_sources(
+        # As tune admits it: the deployment's base models, the model's formats, and the
+        # budget on the most the job trains on (the default_context in every example).
+        admitted = admit(
             dataset,
             DatasetKind(args.kind),
+            DatasetFormat(args.format),
             args.examples,
+            tokens,
             layers,
             problems,
-            DatasetFormat(args.format),
+            allowed_base_models(os.environ),
             os.environ.get("CODETUNE_STATE_BUCKET") or None,
         )
-        limits, _ = tuning_parameters.resolve(layers)
-        spend = budget.estimate(tokens, result.to_dict()["derived"], limits)
-        over_budget = budget.problems(spend, limits) if tokens is not None else []
-        if over_budget:
-            raise PlanRejected(over_budget)
+        admitted.budget(None)
+        result, spend = admitted.plan, admitted.budget.spend
     except PlanRejected as rejected:
         if args.json:
             errors = [problem.to_dict() for problem in rejected.problems]
@@ -465,6 +490,8 @@ def _plan(args: argparse.Namespace) -> int:
         print(f"tuning in {derived['tuning_region']}{batch}, {epochs} epochs")
         if tokens is not None:
             print(f"cost: {spend.describe()}")
+        if unchecked:
+            print("budget: not checked without token counts (give --report REPORT.json)")
         for warning in result.warnings:
             print(f"warning: {warning}")
     return EXIT_VALID
