@@ -85,3 +85,25 @@ def test_a_pass_stopped_at_the_time_limit_says_so_on_the_page() -> None:
     assert "INVALID" in html and "time-limit" in html
     assert "10 lines checked: stopped at the time limit" in html
     assert "stopped at the time limit" not in page(generation_dataset(30))
+
+
+def test_sizes_are_shown_in_the_unit_that_fits() -> None:
+    from codetune.dataset.html import size
+
+    assert [size(n) for n in (0, 999, 27_000, 61_200_000, 1_073_741_824)] == [
+        "0 bytes",
+        "999 bytes",
+        "27.0 KB",
+        "61.2 MB",
+        "1.1 GB",
+    ]
+
+
+def test_a_rules_summary_has_the_numbers_of_the_model_it_was_checked_for() -> None:
+    """Not code-bison's 500 above a finding that says 100 for gemini-3.5-flash."""
+    few = generation_dataset(12)
+    gemini = page(few, rules=rules_for("gemini-3.5-flash"))
+    assert "100 or more recommended for gemini-3.5-flash" in gemini
+    assert "500 or more" not in gemini
+    legacy = page(few)
+    assert "500 or more recommended for code-bison@002" in legacy

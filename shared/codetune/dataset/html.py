@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 
 from codetune.dataset.report import ValidationReport
-from codetune.dataset.rules import LIMITS_8K, RULE_SUMMARIES, Rule
+from codetune.dataset.rules import LIMITS_8K, Rule, RuleSet, rule_summary
 
 _STYLE = """
 body{font:15px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
@@ -48,7 +48,7 @@ def render(report: ValidationReport, cost: dict[str, Any] | None = None) -> str:
         f"{escape(report.format)} format, checked by the rules of "
         f"{escape(report.rules.base_model)} ({escape(report.rules.name)})</p>",
         _cards(data, stats, cost),
-        _findings(data),
+        _findings(data, report.rules),
         _tokens(report, stats),
         _details(stats),
         "<p class='muted'>Written by codetune. Counts, lines, fields and rules only: the "
@@ -56,6 +56,14 @@ def render(report: ValidationReport, cost: dict[str, Any] | None = None) -> str:
         "</main></body></html>",
     ]
     return "\n".join(part for part in parts if part)
+
+
+def size(count: int) -> str:
+    """Bytes as a person reads them: 27 KB, not 0.0 MB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:,.1f} {unit}"
+    return f"{count:,} bytes"
 
 
 def _card(value: str, label: str) -> str:
@@ -70,7 +78,7 @@ def _cards(data: dict[str, Any], stats: dict[str, Any], cost: dict[str, Any] | N
         _card(f"{sum(counts['errors'].values()):,}", "errors"),
         _card(f"{sum(counts['warnings'].values()):,}", "warnings"),
         _card(
-            f"{stats['bytes'] / 1e6:,.1f} MB",
+            size(stats["bytes"]),
             f"{stats['lines']:,} lines"
             + ("" if stats.get("complete", True) else " checked: stopped at the time limit"),
         ),
@@ -87,7 +95,7 @@ def _cards(data: dict[str, Any], stats: dict[str, Any], cost: dict[str, Any] | N
     return "<div class='grid' id='summary'>" + "".join(cards) + "</div>"
 
 
-def _findings(data: dict[str, Any]) -> str:
+def _findings(data: dict[str, Any], rules: RuleSet) -> str:
     counts = data["stats"]["findings"]
     if not counts["errors"] and not counts["warnings"]:
         return "<h2>Findings</h2><p id='findings'>No errors and no warnings.</p>"
@@ -95,7 +103,8 @@ def _findings(data: dict[str, Any]) -> str:
     for severity, listed in (("error", data["errors"]), ("warning", data["warnings"])):
         for rule, count in sorted(counts[f"{severity}s"].items()):
             rows = [f for f in listed if f["rule"] == rule]
-            summary = RULE_SUMMARIES.get(Rule(rule), "") if rule in Rule._value2member_map_ else ""
+            known = rule in Rule._value2member_map_
+            summary = rule_summary(Rule(rule), rules) if known else ""
             out.append(
                 f"<section class='rule' data-rule='{escape(rule)}'><h3 class='{severity}'>"
                 f"[{escape(rule)}] {count:,} {severity}{'s' if count != 1 else ''}</h3>"

@@ -250,4 +250,25 @@ def code_bison(base_model: str) -> RuleSet:
 # Gemini: Google documents no minimum number of examples (an older page said 16); codetune
 # keeps the seed's floor of 10 (S-2) and Google's recommendation of starting with 100.
 GEMINI_MIN_TRAINING_EXAMPLES = MIN_TRAINING_EXAMPLES
-GEMINI_RECOMMENDED_TRAINING_EXAMPLES = 100
+
+
+def rule_summary(rule: Rule, rules: RuleSet) -> str:
+    """A rule's summary in the numbers of the base model it was checked for (the table's
+    code-bison figures are not a Gemini model's)."""
+    if rule is Rule.MIN_EXAMPLES:
+        return (
+            f"a training dataset holds at least {rules.min_training_examples:,} examples; "
+            f"{rules.recommended_training_examples:,} or more recommended for {rules.base_model}"
+        )
+    if rule is Rule.GEMINI_TOKENS and rules.max_tokens_per_example is not None:
+        return (
+            f"a {rules.base_model} training example holds at most "
+            f"{rules.max_tokens_per_example:,} tokens (estimated)"
+        )
+    if rule is Rule.GEMINI_SIZE and rules.max_training_file_bytes is not None:
+        low, high = rules.evaluation_examples
+        return (
+            f"{rules.base_model} datasets: at most {rules.max_training_file_bytes / 2**30:g} GB "
+            f"and {rules.max_training_examples:,} examples; validation {low:,} to {high:,}"
+        )
+    return RULE_SUMMARIES.get(rule, "")
