@@ -38,7 +38,12 @@ from codetune.tuning.backends import (
     rules_for,
 )
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.manifest import MAX_MANIFEST_BYTES, manifest_name, training_name
+from codetune.tuning.manifest import (
+    EVALUATION_SUFFIX,
+    MAX_MANIFEST_BYTES,
+    manifest_name,
+    training_name,
+)
 from codetune.tuning.sources import layer_strings, parameter_sources
 
 if TYPE_CHECKING:
@@ -95,7 +100,9 @@ def _parser() -> argparse.ArgumentParser:
         help="the dataset's kind (default: detected from the first example)",
     )
     validate.add_argument(
-        "--evaluation", action="store_true", help="check it as an evaluation dataset (S-5)"
+        "--evaluation",
+        action="store_true",
+        help="check it as an evaluation dataset (S-5); a *.eval.jsonl always is, as in the bucket",
     )
     validate.add_argument(
         "--format",
@@ -162,8 +169,9 @@ def _parser() -> argparse.ArgumentParser:
     plan = commands.add_parser(
         "plan",
         help="build the Vertex AI tuning job request for a dataset, checking every parameter",
-        description="Print the pipelineJobs.create request for a dataset, or every rule its "
-        "parameters break. Parameters come from CODETUNE_<NAME> environment variables, then the "
+        description="Print the request tune would send for a dataset (tuningJobs.create for a "
+        "Gemini model, pipelineJobs.create for the legacy code-bison pipeline), or every rule "
+        "it breaks. Parameters come from CODETUNE_<NAME> environment variables, then the "
         "manifest, then --set. Exit status: 0 planned, 1 rules broken, 2 wrong arguments or "
         "unreadable manifest.",
     )
@@ -180,8 +188,7 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--format",
         choices=[f.value for f in DatasetFormat],
-        default=DatasetFormat.SEED.value,
-        help="the examples' format, as validate reports it (default: seed)",
+        help="the examples' format, as validate reports it (default: the report's, else seed)",
     )
     plan.add_argument("--manifest", metavar="FILE", help="a tuning manifest (JSON)")
     plan.add_argument(
@@ -280,7 +287,9 @@ def _manifest_of(path: str, given: str | None) -> tuple[str | None, bytes | None
 
 def _validate(args: argparse.Namespace) -> int:
     kind = DatasetKind(args.kind) if args.kind else None
-    role = DatasetRole.EVALUATION if args.evaluation else DatasetRole.TRAINING
+    # As the validate function: a *.eval.jsonl is an evaluation dataset, flag or not.
+    evaluation = args.evaluation or args.path.lower().endswith(EVALUATION_SUFFIX)
+    role = DatasetRole.EVALUATION if evaluation else DatasetRole.TRAINING
     for path in (args.path, args.evaluation_path):
         problem = _regular_file(path) if path else None
         if problem is not None:
@@ -422,7 +431,7 @@ def _plan(args: argparse.Namespace) -> int:
         try:
             report = orjson.loads(_read_file(args.report, _MAX_REPORT_BYTES))
             args.kind, args.examples = report["kind"], report["examples"]
-            args.format = report.get("format", args.format)
+            args.format = args.format or report.get("format")
             tokens = report["stats"].get("tokens")
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as fault:
             print(f"codetune: cannot read the report {args.report}: {fault}", file=sys.stderr)
@@ -454,7 +463,7 @@ def _plan(args: argparse.Namespace) -> int:
         admitted = admit(
             dataset,
             DatasetKind(args.kind),
-            DatasetFormat(args.format),
+            DatasetFormat(args.format or DatasetFormat.SEED),
             args.examples,
             tokens,
             layers,
@@ -679,12 +688,7 @@ def summary(report: ValidationReport) -> str:
             lines.append(f"  ... and {findings.omitted:,} more (see --json for counts per rule)")
     stats = report.stats
     if report.examples:
-        tokens = stats["estimated_tokens"]
-        lines.append(
-            f"prompts ~{tokens['prompt']['mean']:,} tokens on average (max ~{tokens['prompt']['max']:,}), "
-            f"responses ~{tokens['response']['mean']:,} (max ~{tokens['response']['max']:,}); "
-            "token counts are estimates"
-        )
+        lines.append(_token_line(stats))
     overlap = stats.get("overlap")
     if overlap:
         lines.append(
@@ -693,6 +697,22 @@ def summary(report: ValidationReport) -> str:
             f"({overlap['evaluation_examples']:,} examples)"
         )
     return "\n".join(lines) + "\n"
+
+
+def _token_line(stats: dict[str, Any]) -> str:
+    """Prompt and response tokens and an epoch's, saying how they were counted."""
+    tokens = stats.get("tokens") or {"method": "estimate", **stats["estimated_tokens"]}
+    about = "" if tokens.get("exact") else "~"
+    prompt, response = tokens["prompt"], tokens["response"]
+    text = (
+        f"prompts {about}{prompt['mean']:,} tokens on average (max {about}{prompt['max']:,}), "
+        f"responses {about}{response['mean']:,} (max {about}{response['max']:,})"
+    )
+    if "per_epoch" in tokens:
+        text += f", {about}{tokens['per_epoch']:,} an epoch"
+    if tokens.get("exact"):
+        return f"{text}; counted by {tokens['method']}"
+    return f"{text}; {tokens['method']} (give --tokenizer MODEL for exact counts)"
 
 
 def _progress_bar(path: str, out: TextIO) -> Callable[[int], None] | None:

@@ -183,3 +183,12 @@ def test_every_command_ends_on_ctrl_c_the_same_way(
         )
     assert cli.main(argv) == 130
     assert capsys.readouterr().err == "codetune: interrupted\n"
+
+
+def test_an_eval_jsonl_is_checked_as_an_evaluation_dataset_as_in_the_bucket(train: Path) -> None:
+    evaluation = train.with_name("train.eval.jsonl")
+    evaluation.write_bytes(dataset(generation_dataset(12)))
+    result = codetune("validate", evaluation, "--json")
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["role"] == "evaluation"
+    assert json.loads(codetune("validate", train, "--json").stdout)["role"] == "training"

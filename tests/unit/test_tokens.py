@@ -108,3 +108,18 @@ def test_the_statistics_do_not_depend_on_how_lengths_are_folded(
     assert stats["tokens"]["prompt"]["total"] == sum(-(-n // 4) for n in prompts)
     assert stats["tokens"]["response"]["max"] == -(-max(responses) // 4)
     assert sum(stats["tokens"]["response"]["histogram"]) == 11
+
+
+def test_the_summary_says_how_tokens_were_counted(model: bytes) -> None:
+    """A tokenizer's counts are shown as counts; the estimate as one, with how to count."""
+    from codetune.cli import _token_line
+
+    lines = [chat(i) for i in range(12)]
+    exact = validate(dataset(lines), checks=(), tokenizer=SentencePiece(model))["stats"]
+    shown = _token_line(exact)
+    per_epoch = exact["tokens"]["per_epoch"]
+    assert shown.endswith("; counted by sentencepiece") and "~" not in shown
+    assert f", {per_epoch:,} an epoch" in shown
+    estimated = _token_line(validate(dataset(lines))["stats"])
+    assert "~" in estimated and "estimate: characters / 4" in estimated
+    assert estimated.endswith("(give --tokenizer MODEL for exact counts)")
