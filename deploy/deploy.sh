@@ -295,7 +295,7 @@ for function in "${FUNCTIONS[@]}" sweep; do
   run mkdir -p "$BUILD/$function"
   run cp "$ROOT/functions/$function.py" "$BUILD/$function/main.py"
   run cp -R "$ROOT/shared/codetune" "$BUILD/$function/codetune"
-  run rm -rf "$BUILD/$function/codetune/local" "$BUILD/$function/codetune/cli.py"
+  run rm -rf "$BUILD/$function/codetune/local" "$BUILD/$function/codetune/cli"
   run find "$BUILD/$function" -name __pycache__ -prune -exec rm -rf {} +
   # Pinned and hash-checked (deploy/lock.sh); near-duplicates' numerical stack only where a
   # deployment turns the check on.

@@ -171,7 +171,7 @@ def test_each_function_source_holds_its_entry_point_and_codetune_without_develop
             ROOT / "functions" / f"{function}.py"
         ).read_text()
         assert not (source / "codetune" / "local").exists()
-        assert not (source / "codetune" / "cli.py").exists()
+        assert not (source / "codetune" / "cli").exists()
         # Bytecode for every module, used without the source: a source that were read would
         # now raise. (PEP 552: flags 0b01, a hash-based .pyc whose source is not checked.)
         modules = sorted(source.rglob("*.py"))

@@ -145,7 +145,8 @@ def test_ctrl_c_exits_130_with_one_line(tmp_path: Path) -> None:
     script = (
         "import sys, time\n"
         "from codetune import cli\n"
-        "cli._validate = lambda args: (print('started', flush=True), time.sleep(60))[1]\n"
+        "from codetune.cli import _validate\n"
+        "_validate.run = lambda args: (print('started', flush=True), time.sleep(60))[1]\n"
         "sys.exit(cli.main(sys.argv[1:]))\n"
     )
     process = subprocess.Popen(
@@ -177,10 +178,11 @@ def test_every_command_ends_on_ctrl_c_the_same_way(
     def interrupted(*_: object) -> int:
         raise KeyboardInterrupt
 
-    for name in ("_validate", "_plan", "_status", "_logs", "_models_list", "_in_google_cloud"):
-        monkeypatch.setattr(
-            cli, name, (lambda command: interrupted) if name == "_in_google_cloud" else interrupted
-        )
+    from codetune.cli import _cloud, _plan, _validate
+
+    monkeypatch.setattr(_validate, "run", interrupted)
+    monkeypatch.setattr(_plan, "run", interrupted)
+    monkeypatch.setattr(_cloud, "in_google_cloud", lambda command: interrupted)
     assert cli.main(argv) == 130
     assert capsys.readouterr().err == "codetune: interrupted\n"
 

@@ -37,7 +37,7 @@ def test_a_valid_dataset_exits_0_with_a_summary(write) -> None:  # type: ignore[
     assert result.returncode == 0, result.stderr
     assert "valid generation training dataset, 12 examples" in result.stdout
     assert "[S-2]" in result.stdout  # the warning is shown
-    assert "estimates" in result.stdout
+    assert "estimate: characters / 4 (give --tokenizer MODEL for exact counts)" in result.stdout
 
 
 def test_an_invalid_dataset_exits_1_and_names_line_field_and_rule(write) -> None:  # type: ignore[no-untyped-def]

@@ -112,7 +112,7 @@ def test_the_statistics_do_not_depend_on_how_lengths_are_folded(
 
 def test_the_summary_says_how_tokens_were_counted(model: bytes) -> None:
     """A tokenizer's counts are shown as counts; the estimate as one, with how to count."""
-    from codetune.cli import _token_line
+    from codetune.cli._validate import _token_line
 
     lines = [chat(i) for i in range(12)]
     exact = validate(dataset(lines), checks=(), tokenizer=SentencePiece(model))["stats"]

@@ -1,0 +1,232 @@
+"""The commands that read a deployment: `status`, `logs`, `models list`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from codetune.cli._common import (
+    EXIT_UNREADABLE,
+    EXIT_VALID,
+    Commands,
+)
+from codetune.tuning.backends import (
+    known_models,
+)
+from codetune.tuning.common import DatasetRef
+
+if TYPE_CHECKING:
+    from codetune.state import RecordStore
+
+
+def add(commands: Commands) -> None:
+    status = commands.add_parser(
+        "status",
+        help="where a dataset (or a tuning job) stands",
+        description="Read the record of gs://BUCKET/NAME[#generation] (the latest version if no "
+        "generation is given) or of a job id. Exit status 0 when found, 2 when not.",
+    )
+    status.add_argument("target", metavar="DATASET_URI_OR_JOB_ID")
+    status.add_argument(
+        "--bucket", help="the upload bucket, for a job id (default: $CODETUNE_BUCKET)"
+    )
+    status.add_argument("--json", action="store_true", help="print the record")
+    status.set_defaults(handler=in_google_cloud(_status))
+
+    logs = commands.add_parser(
+        "logs",
+        help="one dataset's story: the chain's log entries for it, in order",
+        description="Print the log entries of every function for one dataset version (by its "
+        "correlation id): from Cloud Logging's entries.list, or from a local stack's log folder "
+        "(--local). Exit status 0, or 2 when they cannot be read.",
+    )
+    logs.add_argument("target", metavar="DATASET_URI", help="gs://BUCKET/NAME[#generation]")
+    logs.add_argument("--project", default=os.environ.get("CODETUNE_PROJECT"))
+    logs.add_argument("--follow", action="store_true", help="keep printing new entries")
+    logs.add_argument("--local", metavar="DIR", help="a local stack's log folder")
+    logs.add_argument("--json", action="store_true", help="one entry a line, as JSON")
+    logs.set_defaults(handler=in_google_cloud(_logs))
+
+    models = commands.add_parser("models", help="tuned models").add_subparsers(
+        dest="models", required=True
+    )
+    listing = models.add_parser(
+        "list",
+        help="list tuned models, like the SDK's list_tuned_model_names",
+        description="Tuned models in the Model Registry, by their base model label.",
+    )
+    listing.add_argument("--base-model", help="e.g. code-bison@002 (default: every code model)")
+    listing.add_argument("--project", default=os.environ.get("CODETUNE_PROJECT"))
+    listing.add_argument(
+        "--region",
+        default=os.environ.get("CODETUNE_LOCATION") or os.environ.get("CODETUNE_PIPELINE_REGION"),
+        help="where the models were uploaded (default: $CODETUNE_LOCATION or $CODETUNE_PIPELINE_REGION)",
+    )
+    listing.set_defaults(handler=in_google_cloud(_models_list))
+
+
+ADC_HELP = (
+    "run `gcloud auth application-default login` (or set GOOGLE_APPLICATION_CREDENTIALS to a "
+    "service account key file)"
+)
+
+
+def in_google_cloud(
+    command: Callable[[argparse.Namespace], int],
+) -> Callable[[argparse.Namespace], int]:
+    """A command that reaches Google Cloud: what is missing (credentials, a bucket, a role) is
+    said in one line, exit status 2, never as a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        from google.api_core import exceptions as api
+        from google.auth import exceptions as auth
+
+        from codetune.exceptions import LogsRefused, PermanentVertexError
+
+        target = getattr(args, "target", None) or ""
+        bucket = DatasetRef.parse(target).bucket if target.startswith("gs://") else None
+        where = f"gs://{bucket}" if bucket else "the bucket"
+        try:
+            return command(args)
+        except auth.DefaultCredentialsError:
+            problem = f"no Google Cloud credentials found: {ADC_HELP}"
+        except auth.RefreshError as fault:
+            problem = f"Google Cloud credentials were refused ({fault}): {ADC_HELP}"
+        except api.NotFound:
+            problem = f"{where} does not exist, or is not visible with these credentials"
+        except api.Forbidden:
+            problem = (
+                f"{where}: permission denied; reading records needs roles/storage.objectViewer "
+                "on the bucket"
+            )
+        except LogsRefused as fault:
+            role = " (reading logs needs roles/logging.viewer)" if fault.status == 403 else ""
+            problem = f"{fault}{role}"
+        except PermanentVertexError as fault:
+            role = " (listing models needs roles/aiplatform.viewer)" if fault.status == 403 else ""
+            problem = f"Vertex AI refused: {fault}{role}"
+        print(f"codetune: {problem}", file=sys.stderr)
+        return EXIT_UNREADABLE
+
+    return run
+
+
+def _store(upload_bucket: str) -> RecordStore:
+    """The records of an upload bucket's datasets: in $CODETUNE_STATE_BUCKET, else in the
+    deployment's default state bucket, `<bucket>-state`."""
+    from codetune.config import Settings
+    from codetune.state import RecordStore
+    from codetune.state.store import default_state_bucket
+    from codetune.storage import Storage
+
+    settings = Settings.from_environment()
+    state = settings.state_bucket or default_state_bucket(upload_bucket)
+    return RecordStore(Storage(), state, settings.system_prefix, upload_bucket)
+
+
+def _status(args: argparse.Namespace) -> int:
+    from codetune.config import Settings
+    from codetune.state import describe
+
+    settings = Settings.from_environment()
+    if args.target.startswith("gs://"):
+        dataset = DatasetRef.parse(args.target)
+        store = _store(dataset.bucket)
+        generation = dataset.generation or next(reversed(store.generations(dataset.name)), None)
+        record = store.record(dataset.name, generation) if generation else None
+    else:
+        bucket = args.bucket or settings.bucket
+        if not bucket:
+            print("codetune: a job id needs --bucket or $CODETUNE_BUCKET", file=sys.stderr)
+            return EXIT_UNREADABLE
+        store = _store(bucket)
+        pointer = store.pointer(args.target)
+        record = store.record(pointer.dataset, pointer.generation) if pointer else None
+    if record is None:
+        print(f"codetune: no record of {args.target}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.json:
+        sys.stdout.write(orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print("\n".join(describe(record)))
+    return EXIT_VALID
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from codetune import logreader
+    from codetune.logs import correlation_id
+
+    dataset = DatasetRef.parse(args.target)
+    if args.local:
+        folder = Path(args.local)
+        generation = dataset.generation or logreader.local_generation(folder, dataset.uri)
+        if generation is None:
+            print(f"codetune: no entries of {dataset.uri} in {folder}", file=sys.stderr)
+            return EXIT_UNREADABLE
+        entries = logreader.local_entries(folder, correlation_id(dataset.uri, generation))
+        _print_entries(entries, args.json)
+        return EXIT_VALID
+    if not args.project:
+        print("codetune: --project (or $CODETUNE_PROJECT) is needed", file=sys.stderr)
+        return EXIT_UNREADABLE
+    generation = dataset.generation
+    if generation is None:
+        store = _store(dataset.bucket)
+        generation = next(reversed(store.generations(dataset.name)), None)
+        if generation is None:
+            print(f"codetune: no record of {dataset.uri}", file=sys.stderr)
+            return EXIT_UNREADABLE
+    reader = logreader.CloudLogs(args.project, os.environ.get("CODETUNE_LOGGING_ENDPOINT"))
+    correlation = correlation_id(dataset.uri, generation)
+    last: str | None = None
+    while True:
+        for entry in reader.entries(correlation, last):
+            _print_entries([entry], args.json)
+            last = entry.get("timestamp") or last
+        if not args.follow:
+            return EXIT_VALID
+        time.sleep(FOLLOW_SECONDS)
+
+
+FOLLOW_SECONDS = 5.0
+
+
+def _print_entries(entries: list[dict[str, Any]], as_json: bool) -> None:
+    from codetune import logreader
+
+    for entry in entries:
+        print(orjson.dumps(entry).decode() if as_json else logreader.line(entry), flush=True)
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from codetune.config import Settings
+    from codetune.tuning.backends import BACKENDS
+    from codetune.vertex import VertexClient
+
+    if not args.project or not args.region:
+        print(
+            "codetune: --project and --region (or $CODETUNE_PROJECT, $CODETUNE_PIPELINE_REGION) are needed",
+            file=sys.stderr,
+        )
+        return EXIT_UNREADABLE
+    if args.base_model and args.base_model not in known_models():
+        print(
+            f"codetune: unknown base model; use one of {', '.join(known_models())}", file=sys.stderr
+        )
+        return EXIT_UNREADABLE
+    client = VertexClient(Settings.from_environment().vertex)
+    names = [
+        name
+        for backend in BACKENDS.values()
+        for name in backend.tuned_models(client, args.project, args.region, args.base_model)
+    ]
+    for name in dict.fromkeys(names):
+        print(name)
+    return EXIT_VALID
