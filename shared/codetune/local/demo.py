@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -100,28 +99,8 @@ def _step_text(state: Stage, record: Record) -> str:
     return texts.get(state, str(state))
 
 
-def register(commands: Any) -> None:
-    """Add `codetune demo` (entry point "codetune.commands": demo)."""
-    demo = commands.add_parser(
-        "demo",
-        help="run the whole chain locally on emulators and stand-ins",
-        description="Start the local stack, drop DATASET into its bucket, show each step, print "
-        "the tuned model's name, stop everything. Exit status 0 with a tuned model, 1 otherwise.",
-    )
-    demo.add_argument(
-        "dataset", metavar="DATASET", nargs="?", help="a JSONL dataset (default: a shipped example)"
-    )
-    demo.add_argument(
-        "--timeout", type=float, default=120, help="seconds to wait for the chain (default 120)"
-    )
-    demo.add_argument(
-        "--base-model",
-        help="the base model to tune, e.g. code-bison@002 for the legacy pipeline (default: the deployment default, else gemini-3.5-flash)",
-    )
-    demo.set_defaults(handler=_command)
-
-
-def _command(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace) -> int:
+    """The command's handler (codetune.local.commands adds its parser)."""
     dataset = Path(args.dataset) if args.dataset else None
     if dataset is not None and not dataset.is_file():
         print(f"codetune: cannot read {dataset}", file=sys.stderr)

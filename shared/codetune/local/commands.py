@@ -1,0 +1,69 @@
+"""The local stack's commands, `codetune demo` and `codetune chaos` (entry points of the
+"codetune.commands" group). Their parsers cost nothing to add: the stack and what it needs
+(the `local` extra: emulators' clients, schemas) are imported when one runs, so that a base
+install runs every other command and these say which extra to install."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+Commands = argparse._SubParsersAction
+EXTRA = "pip install 'codetune[local]'"
+
+
+def _handler(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            module = importlib.import_module(f"codetune.local.{name}")
+        except ModuleNotFoundError as missing:
+            print(
+                f"codetune: `codetune {name}` needs the local stack's packages ({missing.name} is "
+                f"not installed): {EXTRA}",
+                file=sys.stderr,
+            )
+            return 2
+        command: Callable[[argparse.Namespace], int] = module.command
+        return command(args)
+
+    return run
+
+
+def demo(commands: Commands) -> None:
+    """Add `codetune demo` (entry point "codetune.commands": demo)."""
+    demo = commands.add_parser(
+        "demo",
+        help="run the whole chain locally on emulators and stand-ins",
+        description="Start the local stack, drop DATASET into its bucket, show each step, print "
+        "the tuned model's name, stop everything. Exit status 0 with a tuned model, 1 otherwise.",
+    )
+    demo.add_argument(
+        "dataset", metavar="DATASET", nargs="?", help="a JSONL dataset (default: a shipped example)"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=120, help="seconds to wait for the chain (default 120)"
+    )
+    demo.add_argument(
+        "--base-model",
+        help="the base model to tune, e.g. code-bison@002 for the legacy pipeline (default: the deployment default, else gemini-3.5-flash)",
+    )
+    demo.set_defaults(handler=_handler("demo"))
+
+
+def chaos(commands: Commands) -> None:
+    """Add `codetune chaos` (entry point "codetune.commands": chaos)."""
+    chaos = commands.add_parser(
+        "chaos",
+        help="run the chain on the local stack with faults injected at random",
+        description="Drop N datasets into the local stack while faults are injected from SEED; "
+        "print one JSON summary. Exit 0 only if nothing is lost, duplicated or tuned on data "
+        "that was not validated.",
+    )
+    chaos.add_argument("--datasets", type=int, default=20, metavar="N")
+    chaos.add_argument("--seed", type=int, default=1)
+    chaos.add_argument("--base-model", help="e.g. code-bison@002 (default: the default model)")
+    chaos.add_argument("--timeout", type=float, default=300)
+    chaos.add_argument("--json", action="store_true", help="print only the JSON summary")
+    chaos.set_defaults(handler=_handler("chaos"))
