@@ -314,7 +314,7 @@ JOB_REGION=$REGION
 DEFAULTS=()
 for setting in "${TUNING_DEFAULTS[@]}"; do
   case "$setting" in
-    CODETUNE_PIPELINE_REGION=*) JOB_REGION=${setting#*=} ;;
+    CODETUNE_PIPELINE_REGION=*|CODETUNE_REGION=*) JOB_REGION=${setting#*=} ;;
     *) DEFAULTS+=("$setting") ;;
   esac
 done

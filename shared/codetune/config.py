@@ -107,12 +107,7 @@ class Settings(msgspec.Struct, frozen=True):
             project_number=env.get("CODETUNE_PROJECT_NUMBER", ""),
             regions=tuple(
                 dict.fromkeys(
-                    region
-                    for region in (
-                        env.get("CODETUNE_PIPELINE_REGION"),
-                        env.get("CODETUNE_LOCATION"),
-                    )
-                    if region
+                    region for region in (_job_region(env), env.get("CODETUNE_LOCATION")) if region
                 )
             ),
             upload_prefix=env.get("CODETUNE_UPLOAD_PREFIX", UPLOAD_PREFIX),
@@ -146,6 +141,18 @@ class Settings(msgspec.Struct, frozen=True):
     @property
     def vertex(self) -> VertexConfig:
         return VertexConfig(endpoint=self.vertex_endpoint, deployment=self.deployment)
+
+
+def _job_region(env: Mapping[str, str]) -> str | None:
+    """CODETUNE_REGION, or its older name CODETUNE_PIPELINE_REGION; two different values stop
+    the function at start."""
+    region, older = env.get("CODETUNE_REGION"), env.get("CODETUNE_PIPELINE_REGION")
+    if region and older and region != older:
+        raise ValueError(
+            f"CODETUNE_REGION={region} and CODETUNE_PIPELINE_REGION={older} name the same "
+            "setting: keep one"
+        )
+    return region or older
 
 
 def allowed_base_models(env: Mapping[str, str]) -> tuple[str, ...]:

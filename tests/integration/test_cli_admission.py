@@ -186,7 +186,8 @@ def test_away_from_a_deployment_its_unset_settings_are_named_not_failed(tmp_path
     path.write_bytes(dataset(chat_dataset(40)))
     result = codetune("validate", path, env={})
     assert result.returncode == 0, result.stdout
-    assert "not checked without the deployment's pipeline_region, project" in result.stderr
+    assert "not checked without the deployment's project, region" in result.stderr
+    assert "CODETUNE_REGION" in result.stderr
     assert "CODETUNE_PROJECT" in result.stderr
     legacy = codetune("validate", path, "--base-model", "code-bison@002", env={})
     assert legacy.returncode == 1 and "[tuning] S-21:" in legacy.stdout

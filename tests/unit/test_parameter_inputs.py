@@ -137,3 +137,39 @@ def test_a_default_context_past_8192_tokens_is_refused(origin: str) -> None:
     # Counted by weight: 2,731 CJK characters are 8,193 UTF-8 bytes beyond ASCII, a token each.
     assert problems(origin, default_context="字" * 2_731) == [("default_context", "range")]
     assert problems(origin, default_context="字" * 2_730) == []
+
+
+def test_region_is_another_name_of_pipeline_region() -> None:
+    from codetune.config import Settings
+    from codetune.tuning.parameters import from_assignments, from_environment
+
+    assert from_environment({"CODETUNE_REGION": "europe-west4"}) == {
+        "pipeline_region": "europe-west4"
+    }
+    assigned, wrong = from_assignments(["region=europe-west4"])
+    parameters, found = resolve([("--set", assigned)])
+    assert wrong == [] and found == [] and parameters.pipeline_region == "europe-west4"
+    _, twice = resolve([("--set", {"region": "europe-west4", "pipeline_region": "us-central1"})])
+    assert [(p.parameter, p.rule) for p in twice] == [("pipeline_region", "duplicate-key")]
+    # A dataset may name it no more than the old name: it is the deployment's.
+    assert problems("manifest", region="europe-west4") == [("pipeline_region", "deployment-only")]
+    assert Settings.from_environment({"CODETUNE_REGION": "europe-west4"}).regions == (
+        "europe-west4",
+    )
+    with pytest.raises(ValueError, match="name the same setting"):
+        Settings.from_environment(
+            {"CODETUNE_REGION": "europe-west4", "CODETUNE_PIPELINE_REGION": "us-central1"}
+        )
+
+
+@pytest.mark.parametrize("model", ["gemini-3.5-flash", "code-bison@002"])
+def test_a_job_planned_with_region_goes_there(model: str) -> None:
+    deployment = {**DEPLOYMENT, "region": "europe-west4"}
+    del deployment["pipeline_region"]
+    plan = plan_from_sources(
+        VERSION,
+        DatasetKind.GENERATION,
+        100,
+        [("deployment", deployment), ("manifest", {"large_model_reference": model})],
+    )
+    assert "/locations/europe-west4/" in plan.url

@@ -232,13 +232,16 @@ def _admit(reports: list[ValidationReport], local: Local) -> None:
     for finding in checked.errors:
         reports[0].errors.add(finding)
     if checked.not_checked:
-        names = checked.not_checked
+        names = sorted(_SHOWN.get(name, name) for name in checked.not_checked)
         print(
             f"codetune: not checked without the deployment's {', '.join(names)} (set "
             + ", ".join(f"CODETUNE_{name.upper()}" for name in names)
             + ", or --set NAME=VALUE)",
             file=sys.stderr,
         )
+
+
+_SHOWN = {"pipeline_region": "region"}  # the name a user sets (CODETUNE_REGION)
 
 
 def _page(path: str, report: ValidationReport, local: Local) -> bool:

@@ -305,7 +305,8 @@ PARAMETERS: tuple[Parameter, ...] = (
         {PIPELINE: "URL", GEMINI: "URL"},
         "pipeline: where it runs (S-11), one of "
         + ", ".join(PIPELINE_REGIONS)
-        + "; Gemini: the tuning job's region",
+        + "; Gemini: the tuning job's region. Also named `region` (`CODETUNE_REGION`, "
+        "`--set region=...`)",
     ),
     Parameter(
         "output_dir",
@@ -593,9 +594,15 @@ def markdown_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+# Other names of a parameter: `region` reads better for a Gemini job than the pipeline's name.
+ALIASES = {"region": "pipeline_region"}
+
+
 def normalise_name(name: str) -> str:
-    """`Train-Steps` and `train_steps` name the same parameter."""
-    return name.strip().lower().replace("-", "_")
+    """`Train-Steps` and `train_steps` name the same parameter, as `region` and
+    `pipeline_region` do."""
+    name = name.strip().lower().replace("-", "_")
+    return ALIASES.get(name, name)
 
 
 def parse_layer(values: Mapping[str, object], origin: str) -> tuple[dict[str, Any], list[Problem]]:
@@ -605,6 +612,11 @@ def parse_layer(values: Mapping[str, object], origin: str) -> tuple[dict[str, An
     for raw_name, raw_value in values.items():
         name = normalise_name(raw_name)
         parser = PARSERS.get(name)
+        if name in parsed:
+            problems.append(
+                Problem(name, "duplicate-key", f"{origin}: {name} is given twice ({raw_name})")
+            )
+            continue
         if parser is None:
             # An uploader's name, shown cut: it may be anything, a token included.
             problems.append(
@@ -647,11 +659,12 @@ def resolve(
 
 def from_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """Deployment defaults: `CODETUNE_TRAIN_STEPS=500` sets train_steps."""
-    return {
-        key[len(ENV_PREFIX) :].lower(): value
-        for key, value in environ.items()
-        if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in PARSERS and value != ""
+    found = {
+        normalise_name(key[len(ENV_PREFIX) :]): value
+        for key, value in sorted(environ.items())
+        if key.startswith(ENV_PREFIX) and value != ""
     }
+    return {name: value for name, value in found.items() if name in PARSERS}
 
 
 def from_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
