@@ -518,6 +518,19 @@ def test_with_no_model_named_a_dataset_gets_a_gemini_supervised_tuning_job(
     )
     shown = codetune(stack, "status", f"gs://{stack.config.bucket}/incoming/gemini.jsonl")
     assert f"Google counted {stats['billable_tokens']:,} billable tokens" in shown.stdout
+    # The overview, over the emulator: this version's row, with what Google billed.
+    listed = codetune(stack, "runs", "incoming/gemini", "--json")
+    assert listed.returncode == 0, listed.stderr
+    [row] = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    assert (row["stage"], row["generation"], row["billed_tokens"]) == (
+        "SUCCEEDED",
+        record["generation"],
+        stats["billable_tokens"],
+    )
+    assert row["tuned_model"] == record["tuned_model"]["model"]
+    succeeded = codetune(stack, "runs", "--stage", "succeeded", "--since", "1h")
+    assert "incoming/gemini.jsonl" in succeeded.stdout
+    assert "gemini.jsonl" not in codetune(stack, "runs", "--stage", "rejected").stdout
 
 
 def test_the_shipped_openai_and_gemini_examples_are_tuned_on_gemini(stack: LocalStack) -> None:

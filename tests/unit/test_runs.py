@@ -62,3 +62,15 @@ def test_filters_on_the_listing_read_only_the_rows_shown(storage: MemoryStorage)
     storage.json_reads = 0
     assert runs(store(storage), stage="SUCCEEDED") == []
     assert storage.json_reads == 0  # the stage is in the listing: nothing to read
+
+
+def test_since_takes_a_duration_or_a_date() -> None:
+    import argparse
+    from datetime import UTC, datetime, timedelta
+
+    from codetune.cli._cloud import _since
+
+    assert abs(_since("3d") - (datetime.now(UTC) - timedelta(days=3))) < timedelta(seconds=5)
+    assert _since("2026-12-01") == datetime(2026, 12, 1, tzinfo=UTC)
+    with pytest.raises(argparse.ArgumentTypeError):
+        _since("yesterday")

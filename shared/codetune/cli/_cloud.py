@@ -7,9 +7,11 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import orjson
 
 from codetune.cli._common import (
@@ -17,6 +19,7 @@ from codetune.cli._common import (
     EXIT_VALID,
     Commands,
 )
+from codetune.state.records import Stage
 from codetune.tuning.backends import (
     known_models,
 )
@@ -54,6 +57,27 @@ def add(commands: Commands) -> None:
     logs.add_argument("--json", action="store_true", help="one entry a line, as JSON")
     logs.set_defaults(handler=in_google_cloud(_logs))
 
+    listed = commands.add_parser(
+        "runs",
+        help="every dataset version and its job at a glance, newest first",
+        description="One row per dataset version of a deployment's upload bucket: stage, base "
+        "model, job, started, duration, examples, estimated and billed training tokens, the "
+        "estimated cost, the tuned model or why there is none. Read from one listing of the "
+        "records and a read of each row shown. Exit status 0, or 2 when they cannot be read.",
+    )
+    listed.add_argument(
+        "prefix", nargs="?", default="", metavar="NAME_PREFIX", help="e.g. incoming/team-a/"
+    )
+    listed.add_argument("--bucket", help="the upload bucket (default: $CODETUNE_BUCKET)")
+    listed.add_argument("--stage", type=str.upper, choices=[str(s) for s in Stage])
+    listed.add_argument(
+        "--since", type=_since, metavar="WHEN", help="updated since: 2026-12-01, or 3d, 12h, 30m"
+    )
+    listed.add_argument("--model", help="only this base model, e.g. gemini-3.5-flash")
+    listed.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
+    listed.add_argument("--json", action="store_true", help="one JSON object a row")
+    listed.set_defaults(handler=in_google_cloud(_runs))
+
     models = commands.add_parser("models", help="tuned models").add_subparsers(
         dest="models", required=True
     )
@@ -66,10 +90,52 @@ def add(commands: Commands) -> None:
     listing.add_argument("--project", default=os.environ.get("CODETUNE_PROJECT"))
     listing.add_argument(
         "--region",
-        default=os.environ.get("CODETUNE_LOCATION") or os.environ.get("CODETUNE_PIPELINE_REGION"),
-        help="where the models were uploaded (default: $CODETUNE_LOCATION or $CODETUNE_PIPELINE_REGION)",
+        default=os.environ.get("CODETUNE_LOCATION")
+        or os.environ.get("CODETUNE_REGION")
+        or os.environ.get("CODETUNE_PIPELINE_REGION"),
+        help="where the models were uploaded (default: $CODETUNE_LOCATION or $CODETUNE_REGION)",
     )
     listing.set_defaults(handler=in_google_cloud(_models_list))
+
+
+_UNITS = {"d": 86400, "h": 3600, "m": 60}
+
+
+def _since(text: str) -> datetime:
+    """`3d`, `12h`, `30m` ago, or an ISO date or time (UTC unless it says)."""
+    if text[:-1].isdigit() and text[-1:] in _UNITS:
+        return datetime.now(UTC) - timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give 3d, 12h, 30m or a date") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from codetune.config import Settings
+    from codetune.runs import runs, table
+
+    bucket = args.bucket or Settings.from_environment().bucket
+    if not bucket:
+        print("codetune: runs needs --bucket or $CODETUNE_BUCKET", file=sys.stderr)
+        return EXIT_UNREADABLE
+    rows = runs(
+        _store(bucket),
+        stage=args.stage,
+        since=args.since,
+        model=args.model,
+        prefix=args.prefix,
+        limit=args.limit,
+    )
+    if args.json:
+        for run in rows:
+            sys.stdout.write(msgspec.json.encode(run).decode() + "\n")
+    elif rows:
+        print(table(rows))
+    else:
+        print("no dataset versions match", file=sys.stderr)
+    return EXIT_VALID
 
 
 ADC_HELP = (
