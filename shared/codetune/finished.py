@@ -52,8 +52,9 @@ class DatasetFinished(msgspec.Struct, frozen=True):
             "endpoint": tuned.endpoint if tuned else None,
             "tokens": r.tokens,
             "cost": (r.derived or {}).get("cost"),
-            "data_stats": r.data_stats,
-            "error": r.error or ({"first_errors": r.first_errors} if r.first_errors else None),
+            "data_stats": msgspec.to_builtins(r.data_stats),
+            "error": msgspec.to_builtins(r.error)
+            or ({"first_errors": msgspec.to_builtins(r.first_errors)} if r.first_errors else None),
             "correlation_id": r.correlation_id,
         }
 

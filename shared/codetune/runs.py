@@ -99,7 +99,6 @@ def row(record: Record) -> Run:
         else None
     )
     cost = (record.derived or {}).get("cost") or {}
-    stats = record.data_stats or {}
     return Run(
         dataset=record.dataset or "?",
         generation=record.generation or "?",
@@ -110,7 +109,7 @@ def row(record: Record) -> Run:
         seconds=seconds,
         examples=record.examples,
         estimated_tokens=cost.get("training_tokens"),
-        billed_tokens=stats.get("billable_tokens"),
+        billed_tokens=record.data_stats.billable_tokens if record.data_stats else None,
         estimated_cost_usd=cost.get("estimated_cost_usd"),
         tuned_model=record.tuned_model.model if record.tuned_model else None,
         reason=why_no_model(record),

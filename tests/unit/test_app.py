@@ -20,6 +20,7 @@ from codetune.exceptions import PermanentVertexError
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.state import RecordStore, Stage, TunedModel
+from codetune.state.records import Failure
 from tests.support import chat_dataset, dataset, generation, generation_dataset
 from tests.unit.fakes import FakeVertex, MemoryPublisher, MemoryStorage
 
@@ -153,7 +154,7 @@ def test_a_dataset_not_read_to_its_end_in_time_is_rejected_with_a_report(
     )
     record = store(storage).record(obj.name, obj.generation)
     assert record is not None and record.state is Stage.REJECTED and record.first_errors
-    assert [e["rule"] for e in record.first_errors] == ["time-limit"]
+    assert [e.rule for e in record.first_errors] == ["time-limit"]
     report, _ = storage.read_json(BUCKET, "incoming/huge.jsonl.report.json")
     assert report is not None and report["stats"]["complete"] is False
     assert [m for m in publisher.messages if m[0] == settings.validated_topic_path] == []
@@ -489,9 +490,9 @@ def test_an_openai_dataset_is_tuned_on_gemini_and_converted_for_the_legacy_pipel
     assert tune_dataset(refused, storage, FakeVertex(), SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
     record = store(storage).record("incoming/ow.jsonl", refused.generation)
     assert record is not None and record.error
-    [problem] = record.error["problems"]
-    assert problem["rule"] == "format"
-    assert problem["message"].startswith("line 7: messages[2].weight is 0")
+    [problem] = record.error.problems
+    assert problem.rule == "format"
+    assert problem.message.startswith("line 7: messages[2].weight is 0")
 
 
 def test_an_evaluation_dataset_that_was_not_validated_stops_the_job(storage: MemoryStorage) -> None:
@@ -503,7 +504,7 @@ def test_an_evaluation_dataset_that_was_not_validated_stops_the_job(storage: Mem
     assert vertex.creates == 0
     record = store(storage).record("incoming/a.jsonl", message.generation)
     assert record is not None and record.state is Stage.FAILED and record.error
-    assert record.error["problems"][0]["parameter"] == "evaluation_data_uri"
+    assert record.error.problems[0].parameter == "evaluation_data_uri"
 
 
 def test_validate_applies_the_rules_of_the_model_the_dataset_will_be_tuned_on(
@@ -548,7 +549,7 @@ def test_an_evaluation_dataset_validated_for_another_model_stops_the_job(
     assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
     record = store(storage).record("incoming/m.jsonl", message.generation)
     assert record is not None and record.error
-    assert "validated for code-bison@002" in record.error["problems"][0]["message"]
+    assert "validated for code-bison@002" in record.error.problems[0].message
     assert vertex.creates == 0
 
 
@@ -600,7 +601,7 @@ def test_broken_parameters_and_refusals_fail_the_record(storage: MemoryStorage) 
     )
     record = store(storage).record("incoming/r.jsonl", refused.generation)
     assert record is not None and record.state is Stage.FAILED and record.error
-    assert record.error["code"] == "PERMISSION_DENIED"
+    assert record.error.code == "PERMISSION_DENIED"
 
 
 # --- status and sweep -------------------------------------------------------------------------
@@ -661,7 +662,7 @@ def test_the_sweep_finishes_every_readable_job_and_counts_the_rest(storage: Memo
     assert (
         failed is not None
         and failed.state is Stage.FAILED
-        and failed.error == {"code": 3, "message": "bad data"}
+        and failed.error == Failure(message="bad data", code=3)
     )
     bad: list[str] = []
     remaining = records.open_jobs(lambda name, fault: bad.append(name))
@@ -678,7 +679,7 @@ def test_a_job_vertex_ai_no_longer_knows_ends_its_dataset_failed(storage: Memory
     assert sweep(records, vertex, LOG).finished == 1
     record = records.record(message.name, message.generation)
     assert record is not None and record.state is Stage.FAILED and record.error
-    assert "no longer exists" in record.error["message"]
+    assert "no longer exists" in record.error.message
     assert records.open_jobs(no_bad) == []
     # A late redelivery of the "dataset validated" message creates nothing: the id is free again.
     creates = vertex.creates
@@ -705,7 +706,7 @@ def test_a_delivery_racing_the_first_never_creates_a_job_that_vanished(
     assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REFUSED
     assert vertex.creates == 1
     record = store(storage).record(message.name, message.generation)
-    assert record is not None and record.error and "404" in record.error["message"]
+    assert record is not None and record.error and "404" in record.error.message
 
 
 @pytest.mark.parametrize("vanished", [False, True], ids=["job-there", "job-vanished"])
@@ -738,7 +739,7 @@ def test_when_job_events_came_first_a_delivery_finds_the_job_and_never_creates(
     after = records.record(message.name, message.generation)
     assert after is not None
     if vanished:
-        assert outcome is Tuning.REFUSED and after.error and after.error["status"] == 404
+        assert outcome is Tuning.REFUSED and after.error and after.error.status == 404
     else:
         assert outcome is Tuning.ALREADY_SUBMITTED and after.parameters
         assert after.state is Stage.RUNNING
@@ -928,7 +929,7 @@ def test_a_dataset_may_not_point_its_job_at_another_buckets_data(storage: Memory
     assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
     record = store(storage).record("incoming/e.jsonl", message.generation)
     assert record is not None and record.error and vertex.creates == 0
-    assert [(p["parameter"], p["rule"]) for p in record.error["problems"]] == [
+    assert [(p.parameter, p.rule) for p in record.error.problems] == [
         ("evaluation_data_uri", "deployment-only")
     ]
 
@@ -979,7 +980,7 @@ def test_a_dataset_may_choose_only_among_the_deployments_base_models(
     assert tune_dataset(chosen, storage, vertex, settings, ENVIRON, LOG) is Tuning.REJECTED
     record = store(storage).record(chosen.name, chosen.generation)
     assert record is not None and record.error
-    assert record.error["problems"][0]["rule"] == "deployment-only"
+    assert record.error.problems[0].rule == "deployment-only"
     allowed = validated(
         storage,
         "incoming/m2.jsonl",
@@ -1004,9 +1005,9 @@ def test_an_evaluation_dataset_that_overlaps_training_stops_the_job(storage: Mem
     assert vertex.creates == 0
     record = store(storage).record("incoming/v.jsonl", message.generation)
     assert record is not None and record.state is Stage.FAILED and record.error
-    [problem] = record.error["problems"]
-    assert problem["parameter"] == "evaluation_data_uri" and problem["rule"] == "overlap"
-    assert problem["message"].startswith(
+    [problem] = record.error.problems
+    assert problem.parameter == "evaluation_data_uri" and problem.rule == "overlap"
+    assert problem.message.startswith(
         f"training line 11: example is also line 3 of the evaluation dataset gs://{BUCKET}/"
         "incoming/v.eval.jsonl"
     )
@@ -1070,11 +1071,10 @@ def test_a_job_over_the_deployments_budget_is_never_created(storage: MemoryStora
     assert vertex.creates == 0
     failed = store(storage).record("incoming/b.jsonl", message.generation)
     assert failed is not None and failed.error
-    [problem] = failed.error["problems"]
-    assert (problem["parameter"], problem["rule"]) == ("max_training_tokens", "budget")
-    assert (
-        f"~{3 * per_epoch:,} training tokens ({per_epoch:,} an epoch x 3 epochs)"
-        in (problem["message"])
+    [problem] = failed.error.problems
+    assert (problem.parameter, problem.rule) == ("max_training_tokens", "budget")
+    assert f"~{3 * per_epoch:,} training tokens ({per_epoch:,} an epoch x 3 epochs)" in (
+        problem.message
     )
 
 
@@ -1100,8 +1100,8 @@ def test_a_budget_that_cannot_be_met_or_checked_refuses_the_job(
     assert vertex.creates == 0
     record = store(storage).record("incoming/c.jsonl", message.generation)
     assert record is not None and record.error
-    [problem] = record.error["problems"]
-    assert problem["parameter"] == parameter and says in problem["message"]
+    [problem] = record.error.problems
+    assert problem.parameter == parameter and says in problem.message
 
 
 def test_the_record_keeps_the_estimate_of_the_job_it_submitted(storage: MemoryStorage) -> None:
@@ -1219,8 +1219,8 @@ def test_a_gemini_evaluation_set_past_1000_is_held_to_30_percent_of_training(
     assert tune_dataset(small, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.REJECTED
     record = store(storage).record(small.name, small.generation)
     assert record is not None and record.error is not None
-    [problem] = record.error["problems"]
-    assert "at most 30% of the training examples (900)" in problem["message"]
+    [problem] = record.error.problems
+    assert "at most 30% of the training examples (900)" in problem.message
     storage.put(BUCKET, "incoming/r.tuning.json", orjson.dumps({"evaluation": "q.eval.jsonl"}))
     enough = validated(storage, "incoming/r.jsonl", dataset(generation_dataset(3_400)))
     assert tune_dataset(enough, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
@@ -1242,10 +1242,10 @@ def test_the_budget_counts_what_trains_context_included(storage: MemoryStorage) 
     assert vertex.creates == 0
     failed = store(storage).record(message.name, message.generation)
     assert failed is not None and failed.error is not None
-    [problem] = failed.error["problems"]
-    assert problem["rule"] == "budget" and "counted" not in problem["message"]
-    assert "an epoch x 3 epochs" in problem["message"]
-    tokens = int(problem["message"].split(" training tokens")[0].lstrip("~").replace(",", ""))
+    [problem] = failed.error.problems
+    assert problem.rule == "budget" and "counted" not in problem.message
+    assert "an epoch x 3 epochs" in problem.message
+    tokens = int(problem.message.split(" training tokens")[0].lstrip("~").replace(",", ""))
     assert tokens > 20 * 3 * 8_000  # every example's context, every epoch
 
 

@@ -88,7 +88,7 @@ def test_a_succeeded_job_is_announced_once_whoever_sees_it_end() -> None:
     assert body["stage"] == "SUCCEEDED" and body["tuned_model"] and body["job"] == job
     assert body["tokens"]["per_epoch"] > 0 and body["base_model"] == "code-bison@002"
     record = store(storage).record("incoming/ok.jsonl", attributes["generation"])
-    assert record is not None and record.announced and record.announced["message_id"]
+    assert record is not None and record.announced and record.announced.message_id
 
 
 def test_a_job_refused_before_it_exists_is_announced_as_failed() -> None:
@@ -173,7 +173,7 @@ def test_a_late_write_of_another_field_never_loses_the_announcement() -> None:
     assert announce(obj.name, obj.generation, records, publisher, SETTINGS, LOG) is not None
     record = records.record(obj.name, obj.generation)
     assert merged and record is not None and record.examples == 12
-    assert (record.announced or {}).get("message_id") == "1"
+    assert (record.announced.message_id if record.announced else None) == "1"
     claims = RecordClaims(records, obj.name, obj.generation)
     assert claims.read()[0] is not None and claims.read()[0].result == "1"  # type: ignore[union-attr]
     assert announce(obj.name, obj.generation, records, publisher, SETTINGS, LOG) is None

@@ -345,10 +345,8 @@ def test_without_an_upload_task_the_single_run_task_is_used() -> None:
 
 
 def test_a_failed_jobs_error_is_googles() -> None:
-    assert job_error({"error": {"code": 8, "message": "Quota exceeded"}}) == {
-        "code": 8,
-        "message": "Quota exceeded",
-    }
+    error = job_error({"error": {"code": 8, "message": "Quota exceeded"}})
+    assert msgspec.to_builtins(error) == {"code": 8, "message": "Quota exceeded"}  # as stored
     assert job_error({"state": "PIPELINE_STATE_SUCCEEDED"}) is None
 
 
@@ -415,3 +413,49 @@ def test_a_record_reads_and_writes_as_the_previous_release_did() -> None:
         Record.from_json({**record.to_json(), "examples": "12"})
     with pytest.raises(InputError):
         Record.from_json({**record.to_json(), "state": "DANCING"})
+
+
+# A record as the previous version wrote it, its open fields as plain objects.
+WRITTEN_BEFORE = {
+    "state": "FAILED",
+    "dataset": "gs://drop/incoming/a.jsonl",
+    "generation": "1",
+    "first_errors": [{"line": 5, "field": "input_text", "rule": "S-1", "message": "empty"}],
+    "error": {
+        "reason": "parameters",
+        "problems": [{"parameter": "epoch_count", "rule": "range", "message": "1 to 100"}],
+    },
+    "waiting": {"reason": "vertex", "message": "503", "time": "2026-12-01T00:00:00+00:00"},
+    "data_stats": {
+        "billable_tokens": 10,
+        "tuning_steps": 2,
+        "examples": 3,
+        "dropped_examples": 1,
+        "dropped": [{"line": 2, "reason": None}],
+        "estimated_tokens": 9,
+        "billed_to_estimate": 1.111,
+    },
+    "announced": {"message_id": "7", "time": "2026-12-01T00:00:01+00:00"},
+    "history": [{"state": "FAILED", "time": "2026-12-01T00:00:00+00:00", "by": "tune"}],
+    "version": 1,
+}
+
+
+def test_records_written_before_are_read_typed_and_written_back_readable_the_same_way() -> None:
+    from codetune.state.records import Announced, Dropped, Failure, Finding, PlanProblem
+
+    record = Record.from_json(WRITTEN_BEFORE)
+    assert record.first_errors == (Finding("S-1", "empty", 5, "input_text"),)
+    assert record.error == Failure(
+        "parameters", problems=(PlanProblem("epoch_count", "range", "1 to 100"),)
+    )
+    assert record.waiting is not None and record.waiting.message == "503"
+    assert record.data_stats is not None and record.data_stats.dropped == (Dropped(2, None),)
+    assert record.announced == Announced(message_id="7", time="2026-12-01T00:00:01+00:00")
+    # What it writes now holds every value as the previous version wrote it: a reader of
+    # plain objects (the previous version's) finds each where it was.
+    written = orjson.loads(orjson.dumps(record.to_json()))  # as stored
+    for field in ("first_errors", "error", "waiting", "announced"):
+        assert written[field] == WRITTEN_BEFORE[field], field
+    assert WRITTEN_BEFORE["data_stats"].items() <= written["data_stats"].items()
+    assert Record.from_json(written) == record

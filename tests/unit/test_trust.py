@@ -124,7 +124,7 @@ def test_a_forged_pointer_ends_its_dataset_failed_without_a_request(
     assert (result.jobs, result.finished, recorder.urls) == (1, 1, [])
     record = records.record(message.name, message.generation)
     assert record is not None and record.state is Stage.FAILED
-    assert record.error is not None and record.error["reason"] == "foreign-job"
+    assert record.error is not None and record.error.reason == "foreign-job"
     assert records.open_jobs(lambda name, fault: None) == []
 
 
@@ -221,7 +221,7 @@ def test_a_job_reads_the_pinned_generation_validate_made(storage: MemoryStorage)
     assert vertex.creates == 0
     failed = records.record(message.name, message.generation)
     assert failed is not None and failed.error is not None
-    assert [p["rule"] for p in failed.error["problems"]] == ["pinned"]
+    assert [p.rule for p in failed.error.problems] == ["pinned"]
 
 
 def test_the_state_bucket_is_never_the_upload_bucket() -> None:

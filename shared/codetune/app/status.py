@@ -16,6 +16,7 @@ from codetune.app.finished import Announcer
 from codetune.exceptions import NOT_FOUND, ForeignName, PermanentVertexError, VertexError
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
+from codetune.state.records import DataStats, Failure
 from codetune.tuning.backends import JobOutcome, by_name
 from codetune.tuning.backends.base import VertexAI
 
@@ -35,9 +36,7 @@ def record_outcome(
     except ForeignName as fault:
         # Never a request to a host the name picks: the dataset ends here, saying why.
         log.error("job name not of this deployment: refused", job=pointer.job, error=str(fault))
-        outcome = JobOutcome(
-            "REFUSED", Stage.FAILED, error={"reason": "foreign-job", "message": str(fault)}
-        )
+        outcome = JobOutcome("REFUSED", Stage.FAILED, error=Failure("foreign-job", str(fault)))
     except PermanentVertexError as fault:
         if fault.status != NOT_FOUND:
             raise
@@ -45,7 +44,9 @@ def record_outcome(
         outcome = JobOutcome(
             "NOT_FOUND",
             Stage.FAILED,
-            error={"code": NOT_FOUND, "message": f"the job no longer exists in Vertex AI: {fault}"},
+            error=Failure(
+                message=f"the job no longer exists in Vertex AI: {fault}", code=NOT_FOUND
+            ),
         )
     if outcome.stage is None:
         log.warning("job in a state with no record stage", job=pointer.job, state=outcome.state)
@@ -107,16 +108,14 @@ def _since_first_step(record: Record) -> float | None:
     return round((datetime.fromisoformat(record.history[-1].time) - first).total_seconds(), 1)
 
 
-def beside_estimate(
-    stats: dict[str, Any] | None, tokens: dict[str, Any] | None
-) -> dict[str, Any] | None:
+def beside_estimate(stats: DataStats | None, tokens: dict[str, Any] | None) -> DataStats | None:
     """The service's counts with the ratio of its billable tokens to the dataset's tokens as
     codetune counted them (an estimate, unless the deployment gave a tokenizer)."""
     if stats is None:
         return None
-    billed, counted = stats.get("billable_tokens"), (tokens or {}).get("per_epoch")
+    billed, counted = stats.billable_tokens, (tokens or {}).get("per_epoch")
     ratio = round(billed / counted, 3) if billed is not None and counted else None
-    return {**stats, "estimated_tokens": counted, "billed_to_estimate": ratio}
+    return msgspec.structs.replace(stats, estimated_tokens=counted, billed_to_estimate=ratio)
 
 
 def job_event(

@@ -18,6 +18,7 @@ from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
 from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
+from codetune.state.records import Failure, PlanProblem
 from codetune.tuning.backends import (
     SubmitContext,
     default_rules,
@@ -91,7 +92,7 @@ def tune_dataset(
     kind, form = DatasetKind(record.kind), DatasetFormat(record.format or DatasetFormat.SEED)
     sources, problems = frozen_sources(environ, record.inputs or {})
 
-    def fail(error: dict[str, object]) -> None:
+    def fail(error: Failure) -> None:
         store.advance(dataset.name, dataset.generation, Stage.FAILED, "tune", error=error)
         if announcer is not None:
             announcer(store, dataset.name, dataset.generation, log)
@@ -165,23 +166,16 @@ def tune_dataset(
             dataset=dataset.uri,
             problems=reasons,
         )
-        fail({"reason": "parameters", "problems": reasons})
+        fail(Failure("parameters", problems=tuple(PlanProblem(**r) for r in reasons)))
         return Tuning.REJECTED
     except PermanentVertexError as refused:
         log.error("Vertex AI refused the job", status=refused.status, error=str(refused))
-        fail(
-            {
-                "reason": "vertex",
-                "status": refused.status,
-                "code": refused.reason,
-                "message": str(refused),
-            }
-        )
+        fail(Failure("vertex", str(refused), status=refused.status, code=refused.reason))
         return Tuning.REFUSED
     except RetryableVertexError as transient:
         # Pub/Sub delivers the message again; meanwhile the record says why there is no job.
-        why = {"reason": "vertex", "message": str(transient), "time": _now()}
-        log.warning("Vertex AI not available: the delivery will be retried", error=why["message"])
+        why = Failure("vertex", str(transient), time=_now())
+        log.warning("Vertex AI not available: the delivery will be retried", error=why.message)
         store.update(
             dataset.name,
             dataset.generation,

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
 from codetune.app.admission import report_problems
 from codetune.app.finished import announce
 from codetune.config import Settings
@@ -24,6 +26,7 @@ from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
 from codetune.state import RecordStore, Stage
+from codetune.state.records import Finding as FirstError
 from codetune.state.store import html_report_name
 from codetune.tuning import budget
 from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
@@ -158,7 +161,11 @@ def validate_upload(
         tokens={k: summary["stats"]["tokens"][k] for k in ("per_epoch", "method", "exact")},
         report=report_uri,
         pinned=pinned,
-        first_errors=summary["errors"][:5] if not report.valid else None,
+        first_errors=(
+            msgspec.convert(summary["errors"][:5], tuple[FirstError, ...])
+            if not report.valid
+            else None
+        ),
         traceparent=traceparent,
     )
     counts = summary["stats"]["findings"]

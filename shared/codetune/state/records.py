@@ -68,6 +68,63 @@ class TunedModel(msgspec.Struct, frozen=True, omit_defaults=True):
     endpoint: str | None = None
 
 
+class Finding(msgspec.Struct, frozen=True):
+    """One of a rejected version's first errors, as its report lists it."""
+
+    rule: str
+    message: str
+    line: int | None = None
+    field: str | None = None
+
+
+class PlanProblem(msgspec.Struct, frozen=True):
+    """A rule a plan breaks (codetune.tuning.parameters.Problem, as stored)."""
+
+    parameter: str
+    rule: str
+    message: str
+
+
+class Failure(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Why a version ended without a tuned model, or why it waits: tune's rules (`problems`),
+    Vertex AI's refusal or error (`status`, `code`: google.rpc.Status), or codetune's reason."""
+
+    reason: str | None = None  # "parameters", "vertex", "foreign-job", ...
+    message: str | None = None
+    problems: tuple[PlanProblem, ...] | None = None
+    status: int | None = None  # the HTTP status of a refusal
+    code: int | str | None = None
+    time: str | None = None  # when it was seen (a wait)
+
+
+class Dropped(msgspec.Struct, frozen=True):
+    line: int
+    reason: str | None = None
+
+
+class DataStats(msgspec.Struct, frozen=True):
+    """What the service counted (Gemini's tuningDataStats) beside codetune's own count, or
+    where a pipeline job's metrics are."""
+
+    billable_tokens: int | None = None
+    tuning_steps: int | None = None
+    examples: int | None = None
+    dropped_examples: int = 0
+    dropped: tuple[Dropped, ...] = ()
+    estimated_tokens: int | None = None  # codetune's count of an epoch's tokens
+    billed_to_estimate: float | None = None  # billable_tokens / estimated_tokens
+    tensorboard: str | None = None  # the pipeline's TensorBoard, when one was named
+    metrics: tuple[str, ...] = ()
+
+
+class Announced(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The "dataset finished" message: claimed while it is being published, then sent."""
+
+    claimed: str | None = None
+    message_id: str | None = None
+    time: str | None = None
+
+
 class Record(msgspec.Struct, frozen=True):
     """Where one dataset version stands. JSON: `to_json()`; unset fields are left out."""
 
@@ -86,7 +143,7 @@ class Record(msgspec.Struct, frozen=True):
     # The generation of the validated version's copy in the state bucket: every job reads
     # exactly that object.
     pinned: str | None = None
-    first_errors: list[dict[str, Any]] | None = None
+    first_errors: tuple[Finding, ...] | None = None
     # What the uploader set for this version, frozen by validate: {"layers": [[origin,
     # {parameter: value}], ...], "problems": [...]}; tune plans from it, not from the
     # manifest or metadata as they are later.
@@ -100,14 +157,13 @@ class Record(msgspec.Struct, frozen=True):
     tuned_model: TunedModel | None = None
     # What the service counted (Gemini's tuningDataStats): billable tokens, steps, dropped
     # examples by dataset line, and `billed_to_estimate`, its tokens over the estimate's.
-    data_stats: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
-    waiting: dict[str, Any] | None = None  # why a VALIDATED dataset has no job yet (retried)
+    data_stats: DataStats | None = None
+    error: Failure | None = None
+    waiting: Failure | None = None  # why a VALIDATED dataset has no job yet (retried)
     # The upload's W3C trace context: every message about this version carries it.
     traceparent: str | None = None
-    # The "dataset finished" message (codetune.app.finished): {"claimed": time} while it is
-    # being published, then {"message_id", "time"}.
-    announced: dict[str, Any] | None = None
+    # The "dataset finished" message (codetune.app.finished).
+    announced: Announced | None = None
     updated: str | None = None
     history: tuple[Step, ...] = ()
     version: int = RECORD_VERSION
@@ -218,17 +274,19 @@ def why_no_model(record: Record) -> str | None:
     report's first rule (validate's `tuning` errors by tune's rule they lead with); for one
     not ended, why it waits, if it does."""
     if record.state not in FINAL or record.state is Stage.SUCCEEDED:
-        return (record.waiting or {}).get("message") if record.waiting else None
-    error = record.error or {}
-    rules = [str(p.get("rule")) for p in error.get("problems") or []]
+        return record.waiting.message if record.waiting else None
+    error = record.error or Failure()
+    rules = [p.rule for p in error.problems or ()]
     if rules:
         return ", ".join(dict.fromkeys(rules))
-    if error.get("message"):
-        return str(error["message"])
-    first = (record.first_errors or [{}])[0]
-    if first.get("rule") == "tuning":
-        return f"tuning: {str(first.get('message')).partition(':')[0]}"
-    return str(first.get("rule")) if first.get("rule") else None
+    if error.message:
+        return error.message
+    if not record.first_errors:
+        return None
+    first = record.first_errors[0]
+    if first.rule == "tuning":
+        return f"tuning: {first.message.partition(':')[0]}"
+    return first.rule
 
 
 def describe(record: Record) -> list[str]:
@@ -242,10 +300,10 @@ def describe(record: Record) -> list[str]:
         lines.append(
             f"  {record.examples or 0:,} examples, {record.kind} {record.role} dataset; report {record.report}"
         )
-    for error in record.first_errors or []:
-        where = f"line {error['line']}" if error.get("line") else "file"
+    for error in record.first_errors or ():
+        where = f"line {error.line}" if error.line else "file"
         lines.append(
-            f"  {where}{', ' + error['field'] if error.get('field') else ''} [{error['rule']}] {error['message']}"
+            f"  {where}{', ' + error.field if error.field else ''} [{error.rule}] {error.message}"
         )
     if record.base_model:
         lines.append(f"  base model {record.base_model} ({record.backend} backend)")
@@ -261,35 +319,38 @@ def describe(record: Record) -> list[str]:
         )
     if record.tuned_model:
         lines.append(f"  tuned model: {record.tuned_model.model}")
-    stats = record.data_stats or {}
-    if stats.get("billable_tokens") is not None:
-        ratio = stats.get("billed_to_estimate")
-        lines.append(
-            f"  Google counted {stats['billable_tokens']:,} billable tokens in the dataset"
-            + (f" ({ratio:g}x codetune's count)" if ratio is not None else "")
-            + f", {stats.get('tuning_steps') or '?'} steps"
-        )
-    if stats.get("metrics"):
-        where = stats.get("tensorboard") or "the job's TensorBoard (none was named)"
-        lines.append(f"  metrics (S-24) in {where}: {', '.join(stats['metrics'])}")
-    if stats.get("dropped_examples"):
-        dropped = "; ".join(
-            f"line {d['line']}" + (f" ({d['reason']})" if d.get("reason") else "")
-            for d in stats.get("dropped") or []
-        )
-        lines.append(f"  {stats['dropped_examples']:,} examples dropped by Google: {dropped}")
+    lines += _counted(record.data_stats or DataStats())
     for warning in record.warnings or []:
         lines.append(f"  warning: {warning}")
     if record.waiting and record.state is Stage.VALIDATED:
-        lines.append(
-            f"  waiting since {record.waiting.get('time')}: {record.waiting.get('message')}"
-        )
+        lines.append(f"  waiting since {record.waiting.time}: {record.waiting.message}")
     if record.error:
-        for problem in record.error.get("problems") or []:
-            lines.append(f"  {problem['parameter']} [{problem['rule']}] {problem['message']}")
-        if record.error.get("message"):
-            lines.append(f"  error: {record.error['message']}")
+        for problem in record.error.problems or ():
+            lines.append(f"  {problem.parameter} [{problem.rule}] {problem.message}")
+        if record.error.message:
+            lines.append(f"  error: {record.error.message}")
     return lines + timeline(record.history)
+
+
+def _counted(stats: DataStats) -> list[str]:
+    """What the service counted, and where the pipeline's metrics are."""
+    lines = []
+    if stats.billable_tokens is not None:
+        ratio = stats.billed_to_estimate
+        lines.append(
+            f"  Google counted {stats.billable_tokens:,} billable tokens in the dataset"
+            + (f" ({ratio:g}x codetune's count)" if ratio is not None else "")
+            + f", {stats.tuning_steps or '?'} steps"
+        )
+    if stats.metrics:
+        where = stats.tensorboard or "the job's TensorBoard (none was named)"
+        lines.append(f"  metrics (S-24) in {where}: {', '.join(stats.metrics)}")
+    if stats.dropped_examples:
+        dropped = "; ".join(
+            f"line {d.line}" + (f" ({d.reason})" if d.reason else "") for d in stats.dropped
+        )
+        lines.append(f"  {stats.dropped_examples:,} examples dropped by Google: {dropped}")
+    return lines
 
 
 def timeline(history: tuple[Step, ...]) -> list[str]:

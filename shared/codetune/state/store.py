@@ -33,7 +33,7 @@ import msgspec
 from codetune.exceptions import InputError
 from codetune.ports import ListedObject, ObjectStore
 from codetune.state.once import Claimed
-from codetune.state.records import FINAL, Claim, JobPointer, Record, Stage, advance
+from codetune.state.records import FINAL, Announced, Claim, JobPointer, Record, Stage, advance
 
 
 class Buckets(Protocol):
@@ -384,18 +384,18 @@ MAX_CLAIM_WRITES = 8
 
 
 def _claimed(record: Record | None) -> Claimed | None:
-    announced = (record.announced if record else None) or {}
-    if announced.get("message_id"):
-        return Claimed(0.0, str(announced["message_id"]))
-    if announced.get("claimed"):
-        return Claimed(datetime.fromisoformat(announced["claimed"]).timestamp())
+    announced = (record.announced if record else None) or Announced()
+    if announced.message_id:
+        return Claimed(0.0, announced.message_id)
+    if announced.claimed:
+        return Claimed(datetime.fromisoformat(announced.claimed).timestamp())
     return None
 
 
-def _announced(claimed: Claimed) -> dict[str, Any] | None:
+def _announced(claimed: Claimed) -> Announced | None:
     if claimed.result is not None:
-        return {"message_id": claimed.result, "time": _iso(claimed.since)}
-    return {"claimed": _iso(claimed.since)} if claimed.since else None
+        return Announced(message_id=claimed.result, time=_iso(claimed.since))
+    return Announced(claimed=_iso(claimed.since)) if claimed.since else None
 
 
 def _iso(seconds: float) -> str:

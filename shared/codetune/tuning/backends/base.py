@@ -16,6 +16,7 @@ import msgspec
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
 from codetune.ports import JobRequest, ObjectStore, Submission
 from codetune.state import JobPointer, RecordStore, Stage, TunedModel
+from codetune.state.records import DataStats, Failure
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import TuningParameters
 
@@ -105,17 +106,21 @@ class JobOutcome(msgspec.Struct, frozen=True):
     state: str
     stage: Stage | None
     tuned_model: TunedModel | None = None
-    error: dict[str, Any] | None = None
+    error: Failure | None = None
     # What the service counted in the dataset (Gemini's tuningDataStats), by our names.
-    data_stats: dict[str, Any] | None = None
+    data_stats: DataStats | None = None
 
 
-def job_error(job: Mapping[str, Any]) -> dict[str, Any] | None:
+def job_error(job: Mapping[str, Any]) -> Failure | None:
     """Google's error of a failed or cancelled job (google.rpc.Status: code, message)."""
     error = job.get("error")
     if not isinstance(error, dict) or not error:
         return None
-    return {"code": error.get("code"), "message": error.get("message") or "(no message)"}
+    code = error.get("code")
+    return Failure(
+        message=str(error.get("message") or "(no message)"),
+        code=code if isinstance(code, int | str) and not isinstance(code, bool) else None,
+    )
 
 
 class TuningBackend(Protocol):

@@ -19,6 +19,7 @@ from codetune.gemini.check import GeminiDataset, convert_and_check
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
+from codetune.state.records import DataStats, Dropped
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -199,7 +200,7 @@ def creation(context: SubmitContext, plan: TuningJobPlan) -> Creation:
 MAX_DROPPED_LISTED = 20
 
 
-def data_stats(job: Mapping[str, Any]) -> dict[str, Any] | None:
+def data_stats(job: Mapping[str, Any]) -> DataStats | None:
     """A job's `tuningDataStats.supervisedTuningDataStats` (aiplatform v1): billable tokens,
     steps, and the examples Google dropped, each with its dataset line and Google's reason.
 
@@ -217,14 +218,14 @@ def data_stats(job: Mapping[str, Any]) -> dict[str, Any] | None:
 
     indices = stats.get("truncatedExampleIndices") or []
     reasons = stats.get("droppedExampleReasons") or []
-    return {
-        "billable_tokens": number("totalBillableTokenCount"),
-        "tuning_steps": number("tuningStepCount"),
-        "examples": number("tuningDatasetExampleCount"),
-        "dropped_examples": number("totalTruncatedExampleCount") or 0,
-        "dropped": [
-            {"line": int(index), "reason": reasons[i] if i < len(reasons) else None}
+    return DataStats(
+        billable_tokens=number("totalBillableTokenCount"),
+        tuning_steps=number("tuningStepCount"),
+        examples=number("tuningDatasetExampleCount"),
+        dropped_examples=number("totalTruncatedExampleCount") or 0,
+        dropped=tuple(
+            Dropped(int(index), str(reasons[i]) if i < len(reasons) else None)
             for i, index in enumerate(indices[:MAX_DROPPED_LISTED])
             if str(index).isdigit()
-        ],
-    }
+        ),
+    )

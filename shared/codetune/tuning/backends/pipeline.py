@@ -20,6 +20,7 @@ from codetune.dataset.seed import Inexpressible, to_seed_chat
 from codetune.exceptions import NOT_FOUND, PermanentVertexError, PlanRejected, StorageError
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
+from codetune.state.records import DataStats
 from codetune.tuning import models
 from codetune.tuning.backends.base import (
     JobOutcome,
@@ -211,9 +212,9 @@ METRICS = (
 )
 
 
-def metrics(job: Mapping[str, Any]) -> dict[str, Any]:
+def metrics(job: Mapping[str, Any]) -> DataStats:
     """Where a finished pipeline job's metrics are (S-24): the TensorBoard instance it wrote
     to, when the deployment named one, and the metrics' names."""
     values = (job.get("runtimeConfig") or {}).get("parameterValues") or {}
     tensorboard = values.get("tensorboard_resource_id")
-    return {"tensorboard": tensorboard or None, "metrics": list(METRICS)}
+    return DataStats(tensorboard=tensorboard or None, metrics=tuple(METRICS))
