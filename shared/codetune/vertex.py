@@ -110,6 +110,13 @@ class VertexClient:
         region = self.config.deployment.job_region(name)
         return self._job(self._request("GET", f"{self._base(region)}/v1/{name}"))
 
+    def cancel_job(self, name: str) -> None:
+        """Ask Vertex AI to stop a job (tuningJobs.cancel, pipelineJobs.cancel): it goes
+        CANCELLING, then CANCELLED. PermanentVertexError 400 FAILED_PRECONDITION for a job that
+        has ended, 404 for one that is gone."""
+        region = self.config.deployment.job_region(name)
+        self._request("POST", f"{self._base(region)}/v1/{name}:cancel", json={})
+
     def list_models(
         self, project: str, location: str, label: tuple[str, str] | None = None
     ) -> list[dict[str, Any]]:

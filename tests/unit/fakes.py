@@ -148,6 +148,7 @@ class FakeVertex:
         self.broken: set[str] = set()  # job names whose reads fail
         self.ambiguous = 0  # the next creates commit, then fail as a timeout would
         self.on_find: Callable[[], None] = lambda: None  # runs after find_tuning_jobs lists
+        self.cancels: list[str] = []  # the jobs a cancel was accepted for
 
     def get_job(self, name: str) -> dict[str, Any]:
         from codetune.exceptions import RetryableVertexError
@@ -193,6 +194,23 @@ class FakeVertex:
         ]
         self.on_find()  # after the listing: as if another delivery ran in between
         return found
+
+    def cancel_job(self, name: str) -> None:
+        """As Vertex AI: CANCELLING now (`finish` it CANCELLED); an ended job, 400."""
+        from codetune.exceptions import PermanentVertexError
+
+        if name not in self.jobs:
+            raise PermanentVertexError(f"POST {name}:cancel: 404 not found", 404, "NOT_FOUND")
+        state = self.jobs[name]["state"]
+        if state.endswith(("SUCCEEDED", "FAILED", "CANCELLED")):
+            raise PermanentVertexError(
+                f"POST {name}:cancel: 400 cannot cancel a job in state {state}",
+                400,
+                "FAILED_PRECONDITION",
+            )
+        self.cancels.append(name)
+        prefix = "JOB_STATE" if "/tuningJobs/" in name else "PIPELINE_STATE"
+        self.jobs[name] = {**self.jobs[name], "state": f"{prefix}_CANCELLING"}
 
     def finish(self, name: str, state: str, **fields: Any) -> None:
         self.jobs[name] = {**self.jobs[name], "state": state, **fields}

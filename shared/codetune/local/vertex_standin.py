@@ -73,6 +73,10 @@ _TUNING_JOBS = re.compile(
 _TUNING_JOB = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs/(?P<id>[^/]+)$"
 )
+# tuningJobs.cancel and pipelineJobs.cancel (aiplatform v1: POST {name}:cancel, an empty body).
+_CANCEL = re.compile(
+    r"^/v1/(?P<name>projects/[^/]+/locations/[^/]+/(?P<collection>tuningJobs|pipelineJobs)/[^/:]+):cancel$"
+)
 _MODELS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/models$")
 NO_ANSWER = 0  # a fault that closes the connection without an answer
 _STATUS_NAMES = {
@@ -109,6 +113,7 @@ class VertexStandIn:
         self._fault_method: str | None = None  # only requests of this method get the faults
         self._after_commit: list[int] = []
         self.vanished: dict[str, dict[str, Any]] = {}  # jobs deleted by `vanish`, as they were
+        self.cancelled: list[str] = []  # the jobs a cancel was accepted for, in order
         self._fail_next: list[str] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1_000_000_001)
@@ -119,6 +124,12 @@ class VertexStandIn:
         self._tuning_schema = jsonschema.Draft202012Validator(
             json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1TuningJob", request=True)
         )
+        self._cancel_schemas = {
+            collection: jsonschema.Draft202012Validator(
+                json_schema("aiplatform", "v1", f"GoogleCloudAiplatformV1Cancel{kind}JobRequest")
+            )
+            for collection, kind in (("tuningJobs", "Tuning"), ("pipelineJobs", "Pipeline"))
+        }
         self.read_dataset: Callable[[str], bytes | None] | None = None  # gs:// URI -> its bytes
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.url = f"http://{host}:{self.server.server_address[1]}"
@@ -216,7 +227,45 @@ class VertexStandIn:
         self._timers.append(timer)
         timer.start()
 
+    def _cancel(self, name: str, collection: str, raw: bytes) -> tuple[int, Any]:
+        """A cancel, as Vertex AI answers it: the job goes CANCELLING now and CANCELLED a step
+        later; a job that has ended cannot be cancelled (FAILED_PRECONDITION)."""
+        kind = "TuningJob" if collection == "tuningJobs" else "PipelineJob"
+        body, problems = _read_body(raw or b"{}", self._cancel_schemas[collection])
+        if problems or body != {}:
+            return _error(400, f"Cancel{kind}Request takes no fields: {problems or body}")
+        prefix = "JOB_STATE" if collection == "tuningJobs" else "PIPELINE_STATE"
+        with self._lock:
+            job = self.jobs.get(name)
+            if job is None:
+                return _error(404, f"{kind} {name} not found")
+            if job["state"].removeprefix(prefix + "_") in _ENDED:
+                return _error(
+                    400,
+                    f"{kind} {name} is in state {job['state']} and cannot be cancelled",
+                    "FAILED_PRECONDITION",
+                )
+            self.cancelled.append(name)
+        self._move(name, f"{prefix}_CANCELLING", None)
+        self._later(1, name, f"{prefix}_CANCELLED", None)
+        return 200, {}
+
     def _move(self, name: str, state: str, failure: str | None) -> None:
+        with self._lock:
+            job = self.jobs.get(name)
+            stopping = job is not None and job["state"].endswith(("_CANCELLING", "_CANCELLED"))
+            if stopping and not state.endswith("_CANCELLED"):
+                return  # a cancelled job goes nowhere else
+            if job is not None and state.endswith(("_CANCELLING", "_CANCELLED")):
+                job.update(state=state, updateTime=now())
+                if state.endswith("_CANCELLED"):
+                    job.update(
+                        endTime=now(), error={"code": 1, "message": "The job was cancelled."}
+                    )
+        if job is not None and state.endswith(("_CANCELLING", "_CANCELLED")):
+            if "/pipelineJobs/" in name:
+                self._emit(job)
+            return
         if "/tuningJobs/" in name:
             self._move_tuning(name, state, failure)
             return
@@ -469,6 +518,8 @@ class VertexStandIn:
                         return (
                             (200, dict(job)) if job else _error(404, f"TuningJob {name} not found")
                         )
+                if self.command == "POST" and (m := _CANCEL.match(url.path)):
+                    return standin._cancel(m["name"], m["collection"], raw)
                 if self.command == "GET" and (m := _MODELS.match(url.path)):
                     return standin._models(m["project"], m["location"], query)
                 return _error(404, f"{self.command} {url.path} is not served by the stand-in")
@@ -487,6 +538,9 @@ class VertexStandIn:
                 pass
 
         return Handler
+
+
+_ENDED = ("SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "PARTIALLY_SUCCEEDED")
 
 
 def _read_body(raw: bytes, schema: jsonschema.Draft202012Validator) -> tuple[Any, list[str]]:
