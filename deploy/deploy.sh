@@ -7,6 +7,7 @@
 # (docs/deploy.md has the table; a test holds it against this script's dry run).
 #
 #   deploy/deploy.sh --project P --region R --bucket B [--state-bucket S] [--uploader MEMBER]...
+#     [--operator MEMBER]...
 #     [--settings FILE] [--dry-run]
 #
 # Safe to run again: creations that find their resource carry on, and every setting is then
@@ -247,6 +248,15 @@ for member in "${UPLOADERS[@]}"; do
     "$(objects_in "$BUCKET" "$U")"
   grant_on "$BUCKET" "$member" roles/storage.objectViewer uploader-reads-reports \
     "$(reports_beside_uploads)"
+done
+# Operators: codetune status, runs and cancel. They read the records (never write them: only
+# the functions write state) and publish cancels on the validated topic, where tune takes them
+# (it trusts nothing a message says: the record decides, docs/guarantees.md).
+for member in "${OPERATORS[@]}"; do
+  run gcloud storage buckets add-iam-policy-binding "gs://$STATE_BUCKET" --member "$member" \
+    --role roles/storage.objectViewer
+  run gcloud pubsub topics add-iam-policy-binding "$VALIDATED_TOPIC" --project "$PROJECT" \
+    --member "$member" --role roles/pubsub.publisher
 done
 
 # Pub/Sub and Eventarc.

@@ -4,19 +4,21 @@
 usage() {
   cat >&2 <<EOF
 usage: $(basename "$0") --project P --region R --bucket B [--state-bucket S] [--uploader MEMBER]...
+       [--operator MEMBER]...
        [--settings FILE] [--dry-run]${EXTRA_USAGE:-}
 
 Settings may also come from a file of KEY=VALUE lines (default deploy/settings.env when it
 exists; see deploy/settings.example.env): PROJECT, REGION, BUCKET, STATE_BUCKET (the functions'
 own bucket, default BUCKET-state), UPLOADERS (IAM members, comma-separated, who may create
-uploads: user:..., group:..., serviceAccount:..., domain:...), SWEEP_INTERVAL_MINUTES
+uploads: user:..., group:..., serviceAccount:..., domain:...), OPERATORS (IAM members who may
+follow and cancel runs: read the state bucket, publish cancels), SWEEP_INTERVAL_MINUTES
 (1 to 59, default 1), SECRETS (error or warning, default error: what a credential in a
 dataset is), NEAR_DUPLICATES (on or off, default off), VALIDATION_SECONDS (60 to 420,
 default 420: how long one validation may read), FINISHED_TOPIC (the completion topic,
 default codetune-finished), TOKENIZER_MODEL (a SentencePiece model
 file of the base model's tokenizer, shipped with the validate function for exact token counts),
 and CODETUNE_* tuning defaults passed to the tune function.
-Command-line flags win over the file (--uploader flags add to UPLOADERS).
+Command-line flags win over the file (--uploader and --operator flags add to the lists).
 --dry-run prints every command, one a line, and touches nothing.
 EOF
   exit 2
@@ -27,6 +29,9 @@ PROJECT="" REGION="" BUCKET="" STATE_BUCKET="" SETTINGS=""
 # Who may drop datasets: IAM members granted create (not read, not overwrite) under the upload
 # prefix, and read of the reports beside their uploads.
 UPLOADERS=()
+# Who may follow and cancel runs (codetune status, runs, cancel): read of the state bucket and
+# publish on the validated topic, where tune takes cancels; nothing else.
+OPERATORS=()
 # How often the sweep re-reads unfinished jobs; a Gemini job's end is recorded within it.
 SWEEP_INTERVAL_MINUTES=1
 # A credential found in a dataset (rule `secret`): an error that rejects it, or a warning.
@@ -40,7 +45,7 @@ TOKENIZER_MODEL=""
 TUNING_DEFAULTS=()
 
 parse_args() {
-  local project="" region="" bucket="" state_bucket="" uploaders=() member
+  local project="" region="" bucket="" state_bucket="" uploaders=() operators=() member
   while [ $# -gt 0 ]; do
     case "$1" in
       --project) project=${2:?--project needs a value}; shift 2 ;;
@@ -48,6 +53,7 @@ parse_args() {
       --bucket) bucket=${2:?--bucket needs a value}; shift 2 ;;
       --state-bucket) state_bucket=${2:?--state-bucket needs a value}; shift 2 ;;
       --uploader) uploaders+=("${2:?--uploader needs a member, like user:alice@example.com}"); shift 2 ;;
+      --operator) operators+=("${2:?--operator needs a member, like user:alice@example.com}"); shift 2 ;;
       --settings) SETTINGS=${2:?--settings needs a file}; shift 2 ;;
       --dry-run) DRY_RUN=1; shift ;;
       -h|--help) usage ;;
@@ -66,18 +72,18 @@ parse_args() {
       "output bucket ($STATE_BUCKET)" >&2
     exit 2
   fi
-  local -A seen=()
+  local -A seen=() operator_seen=()
   local all=("${UPLOADERS[@]}" "${uploaders[@]}")
   UPLOADERS=()
   for member in "${all[@]}"; do
-    # A principal, never allUsers or allAuthenticatedUsers (public access prevention refuses
-    # them anyway, after half the grants are made).
-    if ! [[ "$member" =~ ^(user|group|serviceAccount|domain|principal|principalSet):[^[:space:],]+$ ]]; then
-      echo "an uploader is an IAM member like user:alice@example.com or group:ml@example.com," \
-        "not '$member'" >&2
-      exit 2
-    fi
+    member_or_exit "an uploader" "$member"
     if [ -z "${seen[$member]:-}" ]; then seen[$member]=1; UPLOADERS+=("$member"); fi
+  done
+  all=("${OPERATORS[@]}" "${operators[@]}")
+  OPERATORS=()
+  for member in "${all[@]}"; do
+    member_or_exit "an operator" "$member"
+    if [ -z "${operator_seen[$member]:-}" ]; then operator_seen[$member]=1; OPERATORS+=("$member"); fi
   done
   case "$SWEEP_INTERVAL_MINUTES" in
     [1-9]|[1-5][0-9]) ;;
@@ -103,6 +109,15 @@ parse_args() {
   names
 }
 
+# A principal, never allUsers or allAuthenticatedUsers (public access prevention refuses them
+# anyway, after half the grants are made).
+member_or_exit() {
+  if ! [[ "$2" =~ ^(user|group|serviceAccount|domain|principal|principalSet):[^[:space:],]+$ ]]; then
+    echo "$1 is an IAM member like user:alice@example.com or group:ml@example.com, not '$2'" >&2
+    exit 2
+  fi
+}
+
 # KEY=VALUE lines; comments and blank lines skipped. Read, never executed.
 read_settings() {
   local line key value members
@@ -116,6 +131,7 @@ read_settings() {
       BUCKET) BUCKET=$value ;;
       STATE_BUCKET) STATE_BUCKET=$value ;;
       UPLOADERS) IFS=', ' read -r -a members <<<"$value"; UPLOADERS+=("${members[@]}") ;;
+      OPERATORS) IFS=', ' read -r -a members <<<"$value"; OPERATORS+=("${members[@]}") ;;
       SWEEP_INTERVAL_MINUTES) SWEEP_INTERVAL_MINUTES=$value ;;
       SECRETS) SECRETS=$value ;;
       NEAR_DUPLICATES) NEAR_DUPLICATES=$value ;;

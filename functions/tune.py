@@ -1,7 +1,9 @@
-"""tune: a dataset was validated; plan its tuning job and submit it exactly once.
+"""tune: a dataset was validated; plan its tuning job and submit it exactly once. And a cancel
+was asked (`codetune cancel`): stop that version's job, or make sure none is created.
 
-Trigger: Pub/Sub, the "dataset validated" topic. Returning acknowledges the message; raising
-(a transient Vertex AI or storage failure) makes Pub/Sub deliver it again.
+Trigger: Pub/Sub, the "dataset validated" topic (both kinds of message, told apart by their
+`type` attribute). Returning acknowledges the message; raising (a transient Vertex AI or
+storage failure) makes Pub/Sub deliver it again.
 """
 
 from __future__ import annotations
@@ -12,11 +14,12 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from codetune import events, logs
+from codetune.app.cancel import cancel_dataset
 from codetune.app.finished import Announcer
 from codetune.app.tune import tune_dataset
 from codetune.config import Settings
 from codetune.exceptions import InputError
-from codetune.messages import DatasetValidated
+from codetune.messages import CANCEL_TYPE, CancelRequested, DatasetValidated
 from codetune.pubsub import Publisher
 from codetune.storage import Storage
 from codetune.vertex import VertexClient
@@ -33,6 +36,13 @@ def tune(event: CloudEvent) -> None:
     with logs.event("tune", event.get("traceparent"), SETTINGS.project):
         try:
             message = events.pubsub_message(event["type"], event.get_data())
+            if message.attributes.get("type") == CANCEL_TYPE:
+                request = CancelRequested.decode(message.data, message.attributes)
+                correlation = logs.correlation_id(request.uri, request.generation)
+                with LOG.bound(correlation) as log:
+                    cancelled = cancel_dataset(request, storage, VERTEX, SETTINGS, log)
+                    log.info("cancel done", outcome=str(cancelled), dataset=request.uri)
+                return
             dataset = DatasetValidated.decode(message.data, message.attributes)
         except InputError as fault:
             LOG.error("unreadable message acknowledged and dropped", error=str(fault))

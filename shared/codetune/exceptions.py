@@ -40,6 +40,10 @@ class PlanRejected(CodetuneError):
         super().__init__("; ".join(f"{p.parameter} [{p.rule}] {p.message}" for p in problems))
 
 
+class CancelledBeforeJob(CodetuneError):
+    """A cancel reached the record before tune could start creating the job: none is made."""
+
+
 # --- Services ---------------------------------------------------------------------------------
 class VertexError(CodetuneError):
     """Vertex AI refused or failed a request."""

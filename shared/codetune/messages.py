@@ -115,3 +115,46 @@ class _Body(msgspec.Struct, frozen=True):
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(_Body)
+
+
+CANCEL_TYPE = "codetune.dataset.cancel"
+CANCEL_VERSION = 1
+
+
+class CancelRequested(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """`codetune cancel` (or validate, superseding a version): stop this version's job, or
+    make sure none is created. On the "dataset validated" topic, so that tune, which creates
+    jobs, is the one that stops them; every field is checked before use."""
+
+    bucket: str
+    name: str
+    generation: str
+    by: str  # who asked, as the command line reports it
+    time: str
+    reason: str = "asked"
+    version: int = CANCEL_VERSION
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.name}"
+
+    def encode(self) -> tuple[bytes, dict[str, str]]:
+        attributes = {
+            "type": CANCEL_TYPE,
+            "version": str(CANCEL_VERSION),
+            "dataset": self.uri,
+            "generation": self.generation,
+        }
+        return msgspec.json.encode(self), attributes
+
+    @classmethod
+    def decode(cls, data: bytes, attributes: dict[str, str]) -> CancelRequested:
+        if attributes.get("type") != CANCEL_TYPE:
+            raise MessageError(f"not a {CANCEL_TYPE} message: type {attributes.get('type')!r}")
+        try:
+            request = msgspec.json.decode(data, type=cls)
+        except msgspec.DecodeError as fault:
+            raise MessageError(f"malformed {CANCEL_TYPE} message: {fault}") from fault
+        if request.version != CANCEL_VERSION or not request.generation.isdigit():
+            raise MessageError(f"unreadable {CANCEL_TYPE} message (version, generation)")
+        return request

@@ -1153,3 +1153,28 @@ def test_a_deployment_without_a_budget_is_warned(tmp_path: Path) -> None:
     assert "CODETUNE_MAX_TRAINING_TOKENS=" in shipped.read_text()
     assert not warned("--settings", str(shipped))
     assert "CODETUNE_ALLOWED_BASE_MODELS=gemini-3.5-flash" in shipped.read_text()
+
+
+def test_an_operator_may_read_the_records_and_ask_cancels_nothing_else() -> None:
+    """codetune status, runs and cancel: read of the state bucket, publish on the validated
+    topic (tune takes cancels there); never a write of state, never the uploads."""
+    member = "user:ana@acme.example"
+    theirs = [line for line in dry_run("deploy.sh", "--operator", member) if member in line]
+    assert len(theirs) == 2, theirs
+    assert any(
+        "storage buckets add-iam-policy-binding gs://" in line
+        and "-state " in line
+        and line.endswith("--role roles/storage.objectViewer")
+        for line in theirs
+    )
+    assert any(
+        "pubsub topics add-iam-policy-binding" in line
+        and "dataset-validated" in line
+        and line.endswith("--role roles/pubsub.publisher")
+        for line in theirs
+    )
+    result = subprocess.run(
+        ["bash", str(ROOT / "deploy" / "deploy.sh"), *ARGS, "--operator", "allUsers", "--dry-run"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2 and "an operator is an IAM member" in result.stderr

@@ -937,3 +937,30 @@ def test_a_copy_into_the_state_bucket_is_made_once(stack: LocalStack) -> None:
 
     with pytest.raises(StorageError, match="no such bucket"):
         storage.copy(stack.config.bucket, "outside/once.jsonl", generation_id, "no-such-b", "t")
+
+
+def test_codetune_cancel_stops_a_running_job_and_the_record_says_who(stack: LocalStack) -> None:
+    """The command line asks; tune, on the validated topic, cancels the job at the stand-in;
+    the sweep records CANCELLED with the job's last state and who asked."""
+    assert stack.vertex is not None
+    slow, stack.vertex.step_seconds = stack.vertex.step_seconds, 30.0  # time to cancel it
+    try:
+        generation_id = drop(stack, "to-cancel.jsonl", dataset(generation_dataset(12)), GEMINI)
+        assert wait_for(lambda: jobs_for(stack, "to-cancel.jsonl") != [], 60)
+        uri = f"gs://{stack.config.bucket}/incoming/to-cancel.jsonl"
+        assert wait_for(lambda: "SUBMITTED" in codetune(stack, "status", uri).stdout, 30)
+        asked = codetune(stack, "cancel", uri, "--by", "ana")
+        assert asked.returncode == 0, asked.stderr
+        assert "cancel asked for" in asked.stdout and "(job projects/" in asked.stdout
+        record = finished(stack, "to-cancel.jsonl", generation_id)
+    finally:
+        stack.vertex.step_seconds = slow
+    assert record["state"] == "CANCELLED" and record["cancel"]["by"] == "ana"
+    assert record["job"]["state"] == "JOB_STATE_CANCELLED"
+    [job] = jobs_for(stack, "to-cancel.jsonl")
+    assert job["state"] == "JOB_STATE_CANCELLED" and stack.vertex.cancelled == [job["name"]]
+    again = codetune(stack, "cancel", uri)
+    assert again.returncode == 1 and "has ended (CANCELLED): nothing to cancel" in again.stdout
+    assert "to-cancel.jsonl" in codetune(stack, "runs", "--stage", "cancelled").stdout
+    missing = codetune(stack, "cancel", f"gs://{stack.config.bucket}/incoming/never.jsonl")
+    assert missing.returncode == 2 and "no record" in missing.stderr

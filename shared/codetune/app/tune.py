@@ -9,11 +9,17 @@ from enum import StrEnum
 import msgspec
 
 from codetune.app.admission import admit, evaluation_share
+from codetune.app.cancel import cancelled_before_job, mark_submitting, stop_job
 from codetune.app.finished import Announcer
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
 from codetune.dataset.tokens import deployment_tokenizer
-from codetune.exceptions import PermanentVertexError, PlanRejected, RetryableVertexError
+from codetune.exceptions import (
+    CancelledBeforeJob,
+    PermanentVertexError,
+    PlanRejected,
+    RetryableVertexError,
+)
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
@@ -38,6 +44,7 @@ class Tuning(StrEnum):
     SUBMITTED = "submitted"
     # A repeated delivery: the job exists, or the dataset ended.
     ALREADY_SUBMITTED = "already submitted"
+    CANCELLED = "cancelled"  # a cancel came first: no job
 
 
 def tune_dataset(
@@ -88,6 +95,12 @@ def tune_dataset(
             job=record.job.name if record.job else None,
         )
         return Tuning.ALREADY_SUBMITTED
+    if record.cancel is not None and cancelled_before_job(
+        store, dataset.name, dataset.generation, log
+    ):
+        if announcer is not None:
+            announcer(store, dataset.name, dataset.generation, log)
+        return Tuning.CANCELLED
     version = DatasetRef(dataset.uri, dataset.generation)
     kind, form = DatasetKind(record.kind), DatasetFormat(record.format or DatasetFormat.SEED)
     sources, problems = frozen_sources(environ, record.inputs or {})
@@ -153,12 +166,18 @@ def tune_dataset(
             admission,
             settings.claim_timeout_seconds,
             # Job events got here first (a job exists or existed): find it, never create.
-            may_create=record.state is Stage.VALIDATED,
+            # A cancel with tune's `submitting` mark: a job may exist, and is only looked for.
+            may_create=record.state is Stage.VALIDATED and record.cancel is None,
             count_tokens=counter.count
             if (counter := deployment_tokenizer(settings.tokenizer_model))
             else None,
+            before_create=lambda: mark_submitting(store, dataset.name, dataset.generation),
         )
         submitted = backend.submit(plan, context)
+    except CancelledBeforeJob:
+        if cancelled_before_job(store, dataset.name, dataset.generation, log) and announcer:
+            announcer(store, dataset.name, dataset.generation, log)
+        return Tuning.CANCELLED
     except PlanRejected as rejected:
         reasons = [p.to_dict() for p in rejected.problems]
         log.error(
@@ -211,6 +230,9 @@ def tune_dataset(
         training_tokens=admission.spend.training_tokens,
         estimated_cost_usd=admission.spend.cost,
     )
+    now = store.record(dataset.name, dataset.generation)
+    if now is not None and now.cancel is not None:  # asked while this job was being created
+        stop_job(job["name"], vertex, log)
     return Tuning.SUBMITTED if submitted.created else Tuning.ALREADY_SUBMITTED
 
 

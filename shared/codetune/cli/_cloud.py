@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import sys
 import time
@@ -15,11 +16,12 @@ import msgspec
 import orjson
 
 from codetune.cli._common import (
+    EXIT_INVALID,
     EXIT_UNREADABLE,
     EXIT_VALID,
     Commands,
 )
-from codetune.state.records import Stage
+from codetune.state.records import FINAL, Stage
 from codetune.tuning.backends import (
     known_models,
 )
@@ -78,6 +80,31 @@ def add(commands: Commands) -> None:
     listed.add_argument("--json", action="store_true", help="one JSON object a row")
     listed.set_defaults(handler=in_google_cloud(_runs))
 
+    cancel = commands.add_parser(
+        "cancel",
+        help="stop a dataset version's tuning job, or make sure none is created",
+        description="Ask the deployment to cancel gs://BUCKET/NAME[#generation] (the latest "
+        "version if no generation is given): its job is cancelled (tuningJobs.cancel, "
+        "pipelineJobs.cancel), or, before it has one, none is ever created; the record ends "
+        "CANCELLED with who asked and when. Sent to the tune function on the validated topic "
+        "(publishing there needs roles/pubsub.publisher: deploy.sh --operator). Exit status 0 "
+        "asked, 1 nothing to cancel (it has ended, or a cancel was asked already), 2 no such "
+        "version or the request cannot be sent.",
+    )
+    cancel.add_argument("target", metavar="DATASET_URI", help="gs://BUCKET/NAME[#generation]")
+    cancel.add_argument(
+        "--by",
+        default=os.environ.get("CODETUNE_OPERATOR") or getpass.getuser(),
+        help="who asks, for the record (default: $CODETUNE_OPERATOR, else the login name)",
+    )
+    cancel.add_argument(
+        "--topic",
+        default=os.environ.get("CODETUNE_VALIDATED_TOPIC"),
+        help="the deployment's validated topic (default: $CODETUNE_VALIDATED_TOPIC; deploy.sh "
+        "names it codetune-dataset-validated)",
+    )
+    cancel.set_defaults(handler=in_google_cloud(_cancel))
+
     models = commands.add_parser("models", help="tuned models").add_subparsers(
         dest="models", required=True
     )
@@ -110,6 +137,43 @@ def _since(text: str) -> datetime:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give 3d, 12h, 30m or a date") from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from codetune.config import Settings
+    from codetune.messages import CancelRequested
+    from codetune.pubsub import Publisher
+
+    dataset = DatasetRef.parse(args.target)
+    store = _store(dataset.bucket)
+    generation = dataset.generation or next(reversed(store.generations(dataset.name)), None)
+    record = store.record(dataset.name, generation) if generation else None
+    if record is None or generation is None:
+        print(f"codetune: no record of {args.target}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    version = f"{dataset.uri}#{generation}"
+    if record.state in FINAL:
+        print(f"{version} has ended ({record.state}): nothing to cancel, nothing changed")
+        return EXIT_INVALID
+    if record.cancel is not None:
+        print(
+            f"{version}: a cancel was asked already, by {record.cancel.by} at "
+            f"{record.cancel.time}: nothing changed"
+        )
+        return EXIT_INVALID
+    settings = Settings.from_environment()
+    if args.topic:
+        settings = msgspec.structs.replace(settings, validated_topic=args.topic)
+    if not settings.project:
+        print("codetune: cancel needs $CODETUNE_PROJECT (the deployment's)", file=sys.stderr)
+        return EXIT_UNREADABLE
+    now = datetime.now(UTC).isoformat()
+    request = CancelRequested(dataset.bucket, dataset.name, generation, args.by, now)
+    message_id = Publisher().publish(settings.validated_topic_path, *request.encode())
+    job = f" (job {record.job.name})" if record.job else " (no job yet: none will be created)"
+    print(f"cancel asked for {version}{job}: message {message_id}")
+    print(f"follow it with: codetune status {version}")
+    return EXIT_VALID
 
 
 def _runs(args: argparse.Namespace) -> int:
@@ -154,7 +218,7 @@ def in_google_cloud(
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth
 
-        from codetune.exceptions import LogsRefused, PermanentVertexError
+        from codetune.exceptions import LogsRefused, PermanentVertexError, PublishError
 
         target = getattr(args, "target", None) or ""
         bucket = DatasetRef.parse(target).bucket if target.startswith("gs://") else None
@@ -175,6 +239,17 @@ def in_google_cloud(
         except LogsRefused as fault:
             role = " (reading logs needs roles/logging.viewer)" if fault.status == 403 else ""
             problem = f"{fault}{role}"
+        except PublishError as fault:
+            text = str(fault)
+            role = (
+                " (asking a cancel needs roles/pubsub.publisher on the topic: deploy.sh --operator)"
+                if " 403 " in text
+                else " (no such topic: give the deployment's with --topic or "
+                "$CODETUNE_VALIDATED_TOPIC, codetune-dataset-validated)"
+                if " 404 " in text
+                else ""
+            )
+            problem = f"the request could not be sent: {fault}{role}"
         except PermanentVertexError as fault:
             role = " (listing models needs roles/aiplatform.viewer)" if fault.status == 403 else ""
             problem = f"Vertex AI refused: {fault}{role}"

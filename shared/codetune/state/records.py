@@ -125,6 +125,15 @@ class Announced(msgspec.Struct, frozen=True, omit_defaults=True):
     time: str | None = None
 
 
+class Cancel(msgspec.Struct, frozen=True):
+    """A cancel asked for this version: by whom (as the command line reports it, or
+    `validate` superseding it), when, and why."""
+
+    by: str
+    time: str
+    reason: str = "asked"
+
+
 class Record(msgspec.Struct, frozen=True):
     """Where one dataset version stands. JSON: `to_json()`; unset fields are left out."""
 
@@ -162,6 +171,12 @@ class Record(msgspec.Struct, frozen=True):
     waiting: Failure | None = None  # why a VALIDATED dataset has no job yet (retried)
     # The upload's W3C trace context: every message about this version carries it.
     traceparent: str | None = None
+    # A cancel asked for (codetune.app.cancel): tune creates no job after it, and cancels one
+    # it created while the cancel was being written.
+    cancel: Cancel | None = None
+    # When tune was about to create the job, written under the record's precondition unless a
+    # cancel is there: a cancel then leaves the job to tune.
+    submitting: str | None = None
     # The "dataset finished" message (codetune.app.finished).
     announced: Announced | None = None
     updated: str | None = None

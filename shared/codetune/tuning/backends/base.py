@@ -95,6 +95,9 @@ class SubmitContext(msgspec.Struct, frozen=True):
     may_create: bool = True
     # The deployment's tokenizer, counting what trains as validate counted the dataset.
     count_tokens: Callable[[str], int] | None = None
+    # Called just before the job is created, holding the claim: raises CancelledBeforeJob
+    # when a cancel got to the record first (codetune.app.cancel).
+    before_create: Callable[[], None] = lambda: None
 
 
 class Submitted(msgspec.Struct, frozen=True):

@@ -21,7 +21,12 @@ from typing import Any
 
 import msgspec
 
-from codetune.exceptions import NOT_FOUND, PermanentVertexError, RetryableVertexError
+from codetune.exceptions import (
+    NOT_FOUND,
+    CancelledBeforeJob,
+    PermanentVertexError,
+    RetryableVertexError,
+)
 from codetune.state.once import Gone, Held, ObjectClaims, once
 from codetune.tuning.backends.base import SubmitContext
 
@@ -53,6 +58,7 @@ def create_once(context: SubmitContext, creation: Creation) -> tuple[dict[str, A
         return str(job["name"]) if job else None
 
     def create() -> str:
+        context.before_create()  # a cancel first: nothing is created, the claim is freed
         try:
             job, created = creation.create()
         except RetryableVertexError as fault:
@@ -70,7 +76,7 @@ def create_once(context: SubmitContext, creation: Creation) -> tuple[dict[str, A
             find=find,
             take_over_at_once=creation.refused_if_exists,
             may_act=context.may_create,
-            released_by=(_Refused,),
+            released_by=(_Refused, CancelledBeforeJob),
         )
     except Held as held:
         raise RetryableVertexError(f"job {creation.request}: {held}") from None
