@@ -11,9 +11,9 @@ import pytest
 
 from codetune.dataset import DatasetKind
 from codetune.local.discovery import json_schema
+from codetune.pipeline.plan import plan_pipeline_job
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import PARAMETERS, PIPELINE, resolve
-from codetune.tuning.plan import plan_pipeline_job
 
 PIPELINE_JOB = json_schema("aiplatform", "v1", "GoogleCloudAiplatformV1PipelineJob", request=True)
 VALIDATOR = jsonschema.Draft202012Validator(PIPELINE_JOB)

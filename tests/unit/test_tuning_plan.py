@@ -9,10 +9,10 @@ import pytest
 
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PlanRejected
+from codetune.pipeline.models import PIPELINE_REGIONS, TEMPLATES
+from codetune.pipeline.plan import PipelineJobPlan, plan_pipeline_job
 from codetune.tuning.common import JOB_ID_PATTERN, DatasetRef
-from codetune.tuning.models import PIPELINE_REGIONS, TEMPLATES
 from codetune.tuning.parameters import from_assignments, from_environment, from_metadata, resolve
-from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
 
 GEN, CHAT = DatasetKind.GENERATION, DatasetKind.CHAT
 DATASET = DatasetRef.parse("gs://tuning-drop/incoming/python-snippets.jsonl#1732700000000001")

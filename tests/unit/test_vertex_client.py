@@ -16,9 +16,9 @@ from google.oauth2.credentials import Credentials
 
 from codetune.dataset import DatasetKind
 from codetune.exceptions import PermanentVertexError, RetryableVertexError
+from codetune.pipeline.plan import PipelineJobPlan, plan_pipeline_job
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import resolve
-from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
 from codetune.vertex import VertexClient, VertexConfig
 
 

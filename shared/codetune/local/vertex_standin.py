@@ -46,8 +46,8 @@ import jsonschema
 import orjson
 
 from codetune.local.discovery import json_schema
+from codetune.pipeline.models import BASE_MODEL_LABEL, BASE_MODELS
 from codetune.tuning.common import JOB_ID_PATTERN
-from codetune.tuning.models import BASE_MODEL_LABEL, BASE_MODELS
 
 JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
 # Google drops a training example over the model's tokens per example and reports it in

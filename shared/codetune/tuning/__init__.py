@@ -1,2 +1,3 @@
-"""Tuning: parameters and their sources, the rules both kinds of job share, the pipeline job
-planner (plan.py) and the backends (backends/). Pure: no I/O."""
+"""Tuning, whatever the backend: parameters and their sources, the rules every kind of job
+shares, the budget, and the backends (backends/). Each backend's own planner and tables live
+beside it: gemini/, and the legacy code-bison pipeline's, pipeline/. Pure: no I/O."""

@@ -18,7 +18,7 @@ import msgspec
 
 from codetune.dataset.keys import shown_key
 from codetune.dataset.rules import estimate_tokens, token_weight
-from codetune.tuning.models import (
+from codetune.pipeline.models import (
     CHECKPOINT_SELECTION_VALUES,
     PIPELINE_REGIONS,
     TUNING_REGION_OF_ACCELERATOR,

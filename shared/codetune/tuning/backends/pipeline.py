@@ -18,10 +18,11 @@ from codetune.dataset.lines import read_lines
 from codetune.dataset.rules import MAX_LINE_BYTES, MAX_LISTED_PER_RULE
 from codetune.dataset.seed import Inexpressible, to_seed_chat
 from codetune.exceptions import NOT_FOUND, PermanentVertexError, PlanRejected, StorageError
+from codetune.pipeline import models
+from codetune.pipeline.plan import PipelineJobPlan, plan_pipeline_job
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
 from codetune.state.records import DataStats
-from codetune.tuning import models
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -32,7 +33,6 @@ from codetune.tuning.backends.base import (
 from codetune.tuning.backends.once import Creation, create_once
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem, TuningParameters
-from codetune.tuning.plan import PipelineJobPlan, plan_pipeline_job
 
 # PipelineJob states (the aiplatform v1 discovery document). PAUSED and CANCELLING are still on their way somewhere.
 STAGES = {

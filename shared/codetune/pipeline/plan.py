@@ -12,6 +12,7 @@ import msgspec
 
 from codetune.dataset import DatasetFormat, DatasetKind
 from codetune.exceptions import PlanRejected
+from codetune.pipeline import models
 from codetune.ports import JobRequest
 from codetune.state.store import (
     SYSTEM_PREFIX,
@@ -19,7 +20,6 @@ from codetune.state.store import (
     default_state_bucket,
     pinned_uri,
 )
-from codetune.tuning import models
 from codetune.tuning.common import (
     API_HOST,
     GCS_OBJECT_URI,

@@ -1,4 +1,5 @@
-"""The tables behind a tuning job: regions, accelerators, base models, templates (S-11..S-21)."""
+"""The tables behind a legacy pipeline job: regions, accelerators, base models, templates
+(S-11..S-21). Imports nothing of tuning: the shared parameter table reads it."""
 
 from __future__ import annotations
 
