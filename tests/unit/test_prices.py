@@ -27,13 +27,13 @@ def test_a_cost_without_a_price_says_cost_unknown_and_a_cost_budget_refuses() ->
     p, problems = resolve([("deployment", {"max_cost": "10"})])
     assert problems == []
     tokens = {"per_epoch": 1000, "method": "estimate: characters / 4"}
-    spend = budget.estimate(tokens, {"epochs": 3, "base_model": "gemini-3.5-flash-lite"}, p)
+    spend = budget.estimate(tokens, 3, "gemini-3.5-flash-lite", p)
     assert spend.cost is None and "cost unknown: no price for gemini-3.5-flash-lite" in (
         spend.describe()
     )
     [problem] = budget.problems(spend, p)
     assert problem.rule == "budget" and "gemini-3.5-flash-lite" in problem.message
-    listed = budget.estimate(tokens, {"epochs": 3, "base_model": "gemini-3.5-flash"}, p)
+    listed = budget.estimate(tokens, 3, "gemini-3.5-flash", p)
     assert listed.cost == 0.03 and "(list price, read 2026-09-27)" in listed.describe()
     assert budget.problems(listed, p) == []
 

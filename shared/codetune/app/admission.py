@@ -32,7 +32,6 @@ from codetune.tuning.sources import Source
 class Admitted(msgspec.Struct, frozen=True):
     plan: TuningPlan
     backend: TuningBackend
-    derived: dict[str, Any]
     budget: budget.Admission  # call it with the tokens of the file the job reads
 
 
@@ -75,8 +74,7 @@ def admit(
         )
     # The budget is the deployment's (its parameters are refused from a dataset's sources).
     limits, _ = resolve(sources)
-    derived = plan.to_dict()["derived"]
-    return Admitted(plan, backend, derived, budget.Admission(tokens, derived, limits, examples))
+    return Admitted(plan, backend, budget.Admission(tokens, plan.derived, limits, examples))
 
 
 class Checked(msgspec.Struct, frozen=True):

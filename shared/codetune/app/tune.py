@@ -122,12 +122,7 @@ def tune_dataset(
             settings.allowed_base_models,
             store.bucket,
         )
-        plan, backend, derived, admission = (
-            admitted.plan,
-            admitted.backend,
-            admitted.derived,
-            admitted.budget,
-        )
+        plan, backend, admission = admitted.plan, admitted.backend, admitted.budget
         evaluation, evaluation_format, evaluation_examples = validated_evaluation(
             plan.evaluation_source, plan.base_model, store, settings.upload_prefix
         )
@@ -219,7 +214,7 @@ def tune_dataset(
         base_model=plan.base_model,
         job=JobRef(job["name"], job["name"].rpartition("/")[2], job.get("state")),
         parameters=plan.body,
-        derived={**derived, "cost": admission.spend.to_dict()},
+        derived={**plan.derived.to_dict(), "cost": admission.spend.to_dict()},
         warnings=warnings or None,
     )
     log.info(

@@ -134,14 +134,14 @@ def run(args: argparse.Namespace) -> int:
         shown = {**result.to_dict(), **({"cost": spend.to_dict()} if tokens is not None else {})}
         sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        derived = result.to_dict()["derived"]
+        derived = result.derived
         print(f"{result.method} {result.url}")
         print(orjson.dumps(result.body, option=orjson.OPT_INDENT_2).decode())
-        if derived["template"]:
-            print(f"template {derived['template']}")
-        batch = f", batch size {derived['batch_size']}" if derived["batch_size"] else ""
-        epochs = derived["epochs"] if derived["epochs"] is not None else "the service's default"
-        print(f"tuning in {derived['tuning_region']}{batch}, {epochs} epochs")
+        if derived.template:
+            print(f"template {derived.template}")
+        batch = f", batch size {derived.batch_size}" if derived.batch_size else ""
+        epochs = derived.epochs if derived.epochs is not None else "the service's default"
+        print(f"tuning in {derived.tuning_region}{batch}, {epochs} epochs")
         if tokens is not None:
             print(f"cost: {spend.describe()}")
         if unchecked:

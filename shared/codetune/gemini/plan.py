@@ -29,6 +29,7 @@ from codetune.tuning.common import (
     MAX_DISPLAY_NAME,
     SERVICE_ACCOUNT,
     DatasetRef,
+    Derived,
     dataset_and_project_problems,
     name_and_label_problems,
     request_digest,
@@ -40,12 +41,34 @@ REQUEST_LABEL = "codetune-request"
 OWN_LABELS = 4
 
 
+class GeminiDerived(Derived, frozen=True, kw_only=True):
+    """What a Gemini plan derives: the shared fields, and where the job reads its datasets."""
+
+    training_dataset_uri: str  # the converted copy the job reads
+    validation_dataset_uri: str | None = None
+    evaluation_source_uri: str | None = None  # the evaluation dataset the user named
+
+    def to_dict(self) -> dict[str, Any]:
+        # The order Gemini plans' records have always had.
+        return {
+            "template": self.template,
+            "tuning_region": self.tuning_region,
+            "batch_size": self.batch_size,
+            "epochs": self.epochs,
+            "base_model": self.base_model,
+            "training_dataset_uri": self.training_dataset_uri,
+            "validation_dataset_uri": self.validation_dataset_uri,
+            "evaluation_source_uri": self.evaluation_source_uri,
+            "default_context": self.default_context,
+        }
+
+
 class TuningJobPlan(msgspec.Struct, frozen=True):
     region: str
     project: str
     request_id: str
     body: dict[str, Any]
-    derived: dict[str, Any]
+    derived: GeminiDerived
     warnings: list[str] = msgspec.field(default_factory=list)
     method: str = "POST"
 
@@ -70,15 +93,14 @@ class TuningJobPlan(msgspec.Struct, frozen=True):
     @property
     def evaluation_source(self) -> str | None:
         """The evaluation dataset the user named (gs://...), which must have been validated."""
-        uri = self.derived.get("evaluation_source_uri")
-        return uri if isinstance(uri, str) else None
+        return self.derived.evaluation_source_uri
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "url": self.url,
             "body": self.body,
-            "derived": self.derived,
+            "derived": self.derived.to_dict(),
             "warnings": list(self.warnings),
         }
 
@@ -258,15 +280,13 @@ def plan_tuning_job(
         warnings.append(
             f"{examples} examples; Google recommends starting Gemini tuning with 100 to 500"
         )
-    derived = {
-        "template": None,
-        "tuning_region": p.pipeline_region,
-        "batch_size": None,
-        "epochs": p.epoch_count,  # None: the service's default
-        "base_model": model.name,
-        "training_dataset_uri": spec["trainingDatasetUri"],
-        "validation_dataset_uri": spec.get("validationDatasetUri"),
-        "evaluation_source_uri": p.evaluation_data_uri,
-        "default_context": p.default_context,  # the system instruction of examples without one
-    }
+    derived = GeminiDerived(
+        base_model=model.name,
+        default_context=p.default_context,  # the system instruction of examples without one
+        tuning_region=p.pipeline_region,
+        epochs=p.epoch_count,  # None: the service's default
+        training_dataset_uri=spec["trainingDatasetUri"],
+        validation_dataset_uri=spec.get("validationDatasetUri"),
+        evaluation_source_uri=p.evaluation_data_uri,
+    )
     return TuningJobPlan(p.pipeline_region, p.project, digest, body, derived, warnings)

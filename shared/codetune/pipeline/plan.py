@@ -29,31 +29,13 @@ from codetune.tuning.common import (
     SERVICE_ACCOUNT,
     TENSORBOARD,
     DatasetRef,
+    Derived,
     dataset_and_project_problems,
     job_id,
     name_and_label_problems,
     slug,
 )
 from codetune.tuning.parameters import PIPELINE, Problem, TuningParameters, refused
-
-
-class Derived(msgspec.Struct, frozen=True):
-    base_model: str
-    template: str
-    tuning_region: str
-    batch_size: int
-    epochs: float
-    default_context: str | None = None  # given to chat examples without one (S-19)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "base_model": self.base_model,
-            "default_context": self.default_context,
-            "template": self.template,
-            "tuning_region": self.tuning_region,
-            "batch_size": self.batch_size,
-            "epochs": self.epochs,
-        }
 
 
 class PipelineJobPlan(msgspec.Struct, frozen=True):
@@ -357,12 +339,12 @@ class _Checks:
             job_id=job_id(self.dataset, body),
             body=body,
             derived=Derived(
-                base.name,
-                base.template,
-                models.TUNING_REGION_OF_ACCELERATOR[self.accelerator],
-                batch_size,
-                epochs,
-                p.default_context,
+                base_model=base.name,
+                default_context=p.default_context,  # given to chat examples without one (S-19)
+                template=base.template,
+                tuning_region=models.TUNING_REGION_OF_ACCELERATOR[self.accelerator],
+                batch_size=batch_size,
+                epochs=epochs,
             ),
             warnings=warnings,
             evaluation_source=p.evaluation_data_uri,

@@ -15,6 +15,7 @@ import msgspec
 
 from codetune.dataset.rules import estimate_tokens, token_weight
 from codetune.exceptions import PlanRejected
+from codetune.tuning.common import Derived
 from codetune.tuning.parameters import Problem, TuningParameters
 from codetune.tuning.prices import price_for
 
@@ -77,11 +78,13 @@ class Estimate(msgspec.Struct, frozen=True):
 
 
 def estimate(
-    tokens: Mapping[str, Any] | None, derived: Mapping[str, Any], p: TuningParameters
+    tokens: Mapping[str, Any] | None,
+    epochs: float | None,
+    base_model: str | None,
+    p: TuningParameters,
 ) -> Estimate:
-    """The estimate of a plan (its `derived` epochs and base model) for the tokens counted."""
-    epochs = derived.get("epochs")
-    model = derived.get("base_model") or p.large_model_reference
+    """The estimate of a plan (the epochs and base model it derives) for the tokens counted."""
+    model = base_model or p.large_model_reference
     price = price_for(model, p.training_prices or {}, p.training_price)
     return Estimate(
         tokens_per_epoch=int(tokens["per_epoch"]) if tokens else None,
@@ -166,22 +169,25 @@ class Admission:
     def __init__(
         self,
         tokens: Mapping[str, Any] | None,
-        derived: Mapping[str, Any],
+        derived: Derived,
         p: TuningParameters,
         examples: int,
     ) -> None:
         self.tokens, self.derived, self.p, self.examples = tokens, derived, p, examples
         # Before any conversion: the dataset alone must fit (a cheap early refusal).
-        self.spend = estimate(tokens, derived, p)
+        self.spend = self._estimate(tokens)
         self._check()
 
     def __call__(self, converted: int | None) -> None:
         if converted is None:  # the job reads the examples as validated, and adds the context
-            tokens = with_context(self.tokens, self.derived.get("default_context"), self.examples)
+            tokens = with_context(self.tokens, self.derived.default_context, self.examples)
         else:
             tokens = counted(self.tokens, converted)
-        self.spend = estimate(tokens, self.derived, self.p)
+        self.spend = self._estimate(tokens)
         self._check()
+
+    def _estimate(self, tokens: Mapping[str, Any] | None) -> Estimate:
+        return estimate(tokens, self.derived.epochs, self.derived.base_model, self.p)
 
     def _check(self) -> None:
         over = problems(self.spend, self.p)
@@ -194,4 +200,4 @@ def for_report(
 ) -> Estimate:
     """What a report can say before a plan: the tokens at the `epoch_count` and the model's
     price in force (a Gemini job's epochs; None when left to the service)."""
-    return estimate(tokens, {"epochs": p.epoch_count, "base_model": model}, p)
+    return estimate(tokens, p.epoch_count, model, p)

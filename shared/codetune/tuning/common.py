@@ -1,5 +1,6 @@
-"""What both kinds of tuning job share: the dataset version, Google's name and label rules,
-and the checks of the dataset, project and names that apply to every backend. Pure."""
+"""What both kinds of tuning job share: the dataset version, what a plan derives, Google's name
+and label rules, and the checks of the dataset, project and names that apply to every backend.
+Pure."""
 
 from __future__ import annotations
 
@@ -36,6 +37,21 @@ KMS_KEY = re.compile(
     r"projects/[^/\s]+/locations/(?P<location>[^/\s]+)/keyRings/[^/\s]+/cryptoKeys/[^/\s]+"
 )
 SERVICE_ACCOUNT = re.compile(r"[^@\s]+@[^@\s]+\.iam\.gserviceaccount\.com|[^@\s]+@[^@\s]+")
+
+
+class Derived(msgspec.Struct, frozen=True, kw_only=True):
+    """What a plan derives from its parameters, whatever its backend (the budget and `codetune
+    plan` read it). The fields are in the order its records show them."""
+
+    base_model: str
+    default_context: str | None = None  # given to examples without a context
+    template: str | None = None  # the pipeline template; None: no pipeline
+    tuning_region: str  # where the tuning itself runs
+    batch_size: int | None = None  # None: the service's own
+    epochs: float | None  # None: the service's default, unknown before the job
+
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.structs.asdict(self)
 
 
 class DatasetRef(msgspec.Struct, frozen=True):

@@ -17,7 +17,7 @@ from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
 from codetune.ports import JobRequest, ObjectStore, Submission
 from codetune.state import JobPointer, RecordStore, Stage, TunedModel
 from codetune.state.records import DataStats, Failure
-from codetune.tuning.common import DatasetRef
+from codetune.tuning.common import DatasetRef, Derived
 from codetune.tuning.parameters import TuningParameters
 
 
@@ -54,6 +54,9 @@ class TuningPlan(Protocol):
 
     @property
     def evaluation_source(self) -> str | None: ...
+
+    @property
+    def derived(self) -> Derived: ...
 
     @property
     def body(self) -> dict[str, Any]: ...

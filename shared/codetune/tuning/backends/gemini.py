@@ -70,11 +70,11 @@ class GeminiBackend:
         return plan_tuning_job(dataset, kind, examples, parameters, state_bucket=state_bucket)
 
     def submit(self, plan: TuningJobPlan, context: SubmitContext) -> Submitted:
-        context_text = plan.derived.get("default_context")
+        context_text = plan.derived.default_context
         training = convert(
             context.storage,
             context.dataset,
-            plan.derived["training_dataset_uri"],
+            plan.derived.training_dataset_uri,
             context.kind,
             DatasetRole.TRAINING,
             context_text,
@@ -83,10 +83,13 @@ class GeminiBackend:
             context.count_tokens,
         )
         if context.evaluation is not None:
+            # A validated evaluation dataset comes only with the plan's evaluation_data_uri,
+            # which gives it its validation copy.
+            assert plan.derived.validation_dataset_uri is not None
             convert(
                 context.storage,
                 context.evaluation,
-                plan.derived["validation_dataset_uri"],
+                plan.derived.validation_dataset_uri,
                 context.kind,
                 DatasetRole.EVALUATION,
                 context_text,
