@@ -30,12 +30,11 @@ from codetune.tuning.common import (
     SERVICE_ACCOUNT,
     DatasetRef,
     Derived,
-    dataset_and_project_problems,
-    name_and_label_problems,
     request_digest,
     slug,
 )
 from codetune.tuning.parameters import GEMINI, Problem, TuningParameters, refused
+from codetune.tuning.rules import PlanInputs, dataset_and_project, names_and_labels
 
 REQUEST_LABEL = "codetune-request"
 OWN_LABELS = 4
@@ -183,7 +182,15 @@ def plan_tuning_job(
     else:
         problems += lifecycle(model, today or date.today(), warnings)
         problems += model_problems(model, p)
-    problems += dataset_and_project_problems(dataset, examples, p)
+    asked = PlanInputs(
+        dataset=dataset,
+        kind=kind,
+        examples=examples,
+        parameters=p,
+        state_bucket=state_bucket or default_state_bucket(dataset.bucket),
+        system_prefix=system_prefix,
+    )
+    problems += dataset_and_project(asked)
     if not p.pipeline_region:
         fail(Problem("pipeline_region", "required", "the tuning job's region is required"))
     elif model is None and p.pipeline_region not in models.TUNING_REGIONS:
@@ -223,7 +230,7 @@ def plan_tuning_job(
     if p.service_account and not SERVICE_ACCOUNT.fullmatch(p.service_account):
         fail(Problem("service_account", "format", "must be a service account email"))
     # codetune's own: dataset, base model, generation and the request digest.
-    problems += name_and_label_problems(p, OWN_LABELS)
+    problems += names_and_labels(p, OWN_LABELS)
     if problems:
         raise PlanRejected(problems)
     assert model is not None and p.project and p.pipeline_region

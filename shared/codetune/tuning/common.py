@@ -1,6 +1,7 @@
-"""What both kinds of tuning job share: the dataset version, what a plan derives, Google's name
-and label rules, and the checks of the dataset, project and names that apply to every backend.
-Pure."""
+"""What both kinds of tuning job share: the dataset version, what a plan derives, Google's
+patterns for names and labels, the job's id and default names. Pure.
+
+The rules every backend checks are in tuning/rules.py."""
 
 from __future__ import annotations
 
@@ -10,9 +11,6 @@ from typing import Any
 
 import msgspec
 import orjson
-
-from codetune.dataset.keys import shown_key
-from codetune.tuning.parameters import Problem, TuningParameters
 
 API_HOST = "{region}-aiplatform.googleapis.com"
 JOB_ID_PREFIX = "codetune"
@@ -75,71 +73,6 @@ class DatasetRef(msgspec.Struct, frozen=True):
         return self.uri.removeprefix("gs://").partition("/")[2]
 
 
-def dataset_and_project_problems(
-    dataset: DatasetRef, examples: int, p: TuningParameters
-) -> list[Problem]:
-    """The dataset version, its size and the project: the same rules for both kinds of job."""
-    problems = []
-    if not GCS_OBJECT_URI.fullmatch(dataset.uri):
-        problems.append(
-            Problem("dataset_uri", "S-10", "the dataset must be a gs://bucket/object URI")
-        )
-    if dataset.generation is not None and not dataset.generation.isdigit():
-        problems.append(Problem("dataset_uri", "format", "the generation after # must be a number"))
-    if examples < 1:
-        problems.append(
-            Problem("examples", "range", "the dataset's number of examples must be at least 1")
-        )
-    if not p.project:
-        problems.append(Problem("project", "required", "the Google Cloud project is required"))
-    elif not PROJECT_ID.fullmatch(p.project):
-        problems.append(
-            Problem(
-                "project", "format", "a project ID is 6-30 lowercase letters, digits or hyphens"
-            )
-        )
-    return problems
-
-
-def name_and_label_problems(p: TuningParameters, own_labels: int) -> list[Problem]:
-    """S-20's display name lengths and the label rules, shared by both kinds of job."""
-    problems = []
-    for name in ("display_name", "model_display_name"):
-        value = getattr(p, name)
-        if value is not None and len(value) > MAX_DISPLAY_NAME:
-            problems.append(
-                Problem(name, "S-20", f"{len(value)} characters; at most {MAX_DISPLAY_NAME}")
-            )
-    for key, value in p.labels.items():
-        if key.startswith(OWN_LABEL_PREFIX):
-            problems.append(
-                Problem(
-                    "labels",
-                    "labels",
-                    f"{shown_key(key)}: labels starting {OWN_LABEL_PREFIX} are the system's own",
-                )
-            )
-        elif not LABEL_KEY.fullmatch(key):
-            problems.append(
-                Problem(
-                    "labels",
-                    "labels",
-                    f"{shown_key(key)!r}: keys are 1-63 lowercase letters, digits, _ or -, starting with a letter",
-                )
-            )
-        elif not LABEL_VALUE.fullmatch(value):
-            problems.append(
-                Problem(
-                    "labels",
-                    "labels",
-                    f"{shown_key(key)}: values are up to 63 lowercase letters, digits, _ or -",
-                )
-            )
-    if len(p.labels) + own_labels > MAX_LABELS:
-        problems.append(Problem("labels", "labels", f"at most {MAX_LABELS - own_labels} labels"))
-    return problems
-
-
 def request_digest(document: dict[str, Any]) -> str:
     """24 hex digits of SHA-256 over a request and what it was made from: the same inputs, the
     same digest, in every delivery."""
@@ -158,6 +91,20 @@ def job_id(dataset: DatasetRef, body: dict[str, Any]) -> str:
     identifier = f"{JOB_ID_PREFIX}-{name}-{digest}" if name else f"{JOB_ID_PREFIX}-{digest}"
     assert JOB_ID_PATTERN.fullmatch(identifier), identifier
     return identifier
+
+
+def display_name(dataset: DatasetRef) -> str:
+    """The job's name when the user gives none (S-20)."""
+    return f"codetune {_stem(dataset)}"[:MAX_DISPLAY_NAME]
+
+
+def model_display_name(dataset: DatasetRef, base_model: str) -> str:
+    """The tuned model's name when the user gives none (S-20)."""
+    return f"{_stem(dataset)} ({base_model})"[:MAX_DISPLAY_NAME]
+
+
+def _stem(dataset: DatasetRef) -> str:
+    return slug(dataset.name.rpartition("/")[2].removesuffix(".jsonl"), 40) or "dataset"
 
 
 def slug(text: str, limit: int) -> str:
