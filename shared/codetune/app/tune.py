@@ -23,14 +23,20 @@ from codetune.exceptions import (
 from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
-from codetune.state import FINAL, JobPointer, JobRef, RecordStore, Stage
+from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
 from codetune.state.records import Failure, PlanProblem
 from codetune.tuning.backends import (
     SubmitContext,
     default_rules,
     rules_for,
 )
-from codetune.tuning.backends.base import TuningPlan, VertexAI
+from codetune.tuning.backends.base import (
+    Submitted,
+    TuningBackend,
+    TuningPlan,
+    VertexAI,
+)
+from codetune.tuning.budget import Admission
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.parameters import Problem
 from codetune.tuning.sources import frozen_sources
@@ -62,18 +68,54 @@ def tune_dataset(
     it must be in the deployment's bucket and VALIDATED (or further, for a redelivery), and its
     kind, size, format and the uploader's settings are those validate recorded.
     """
+    if not _ours(dataset, settings, log):
+        return Tuning.DROPPED
+    store = RecordStore.of(storage, settings)
+    record = store.record(dataset.name, dataset.generation)
+    early = _not_to_submit(dataset, record, log)
+    if early is not None or record is None:
+        return early or Tuning.DROPPED
+    run = _Run(dataset, store, vertex, settings, log, announcer)
+    if record.cancel is not None and cancelled_before_job(
+        store, dataset.name, dataset.generation, log
+    ):
+        run.announce()
+        return Tuning.CANCELLED
+    try:
+        prepared = run.prepare(record, environ)
+        submitted = prepared.backend.submit(prepared.plan, prepared.context)
+    except CancelledBeforeJob:
+        if cancelled_before_job(store, dataset.name, dataset.generation, log):
+            run.announce()
+        return Tuning.CANCELLED
+    except PlanRejected as rejected:
+        return run.rejected(rejected)
+    except PermanentVertexError as refused:
+        return run.refused(refused)
+    except RetryableVertexError as transient:
+        run.waiting(transient)
+        raise
+    return run.recorded(prepared, submitted)
+
+
+def _ours(dataset: DatasetValidated, settings: Settings, log: Logger) -> bool:
+    """A version of the deployment's uploads: anything else is dropped."""
     if settings.bucket and dataset.bucket != settings.bucket:
         log.error("message for a bucket not the deployment's: dropped", bucket=dataset.bucket)
-        return Tuning.DROPPED
+        return False
     if not dataset.name.startswith(settings.upload_prefix):
         log.error(
             "message for a dataset outside the upload prefix: dropped",
             dataset=dataset.uri,
             upload_prefix=settings.upload_prefix,
         )
-        return Tuning.DROPPED
-    store = RecordStore.of(storage, settings)
-    record = store.record(dataset.name, dataset.generation)
+        return False
+    return True
+
+
+def _not_to_submit(dataset: DatasetValidated, record: Record | None, log: Logger) -> Tuning | None:
+    """Why this delivery submits nothing (not validated, an evaluation set, already past
+    validation), or None."""
     if record is None or record.state is Stage.REJECTED or record.kind is None:
         log.error(
             "message for a version that was not validated: dropped",
@@ -95,140 +137,145 @@ def tune_dataset(
             job=record.job.name if record.job else None,
         )
         return Tuning.ALREADY_SUBMITTED
-    if record.cancel is not None and cancelled_before_job(
-        store, dataset.name, dataset.generation, log
-    ):
-        if announcer is not None:
-            announcer(store, dataset.name, dataset.generation, log)
-        return Tuning.CANCELLED
-    version = DatasetRef(dataset.uri, dataset.generation)
-    kind, form = DatasetKind(record.kind), DatasetFormat(record.format or DatasetFormat.SEED)
-    sources, problems = frozen_sources(environ, record.inputs or {})
+    return None
 
-    def fail(error: Failure) -> None:
-        store.advance(dataset.name, dataset.generation, Stage.FAILED, "tune", error=error)
-        if announcer is not None:
-            announcer(store, dataset.name, dataset.generation, log)
 
-    try:
+class _Prepared(msgspec.Struct, frozen=True):
+    plan: TuningPlan
+    backend: TuningBackend
+    context: SubmitContext
+    budget: Admission  # its estimate, once checked on what trains
+    warnings: list[str]
+
+
+class _Run:
+    """One delivery for one dataset version: its plan, its submission, and what is recorded."""
+
+    def __init__(
+        self,
+        dataset: DatasetValidated,
+        store: RecordStore,
+        vertex: VertexAI,
+        settings: Settings,
+        log: Logger,
+        announcer: Announcer | None,
+    ) -> None:
+        self.dataset, self.store, self.vertex = dataset, store, vertex
+        self.settings, self.log, self.announcer = settings, log, announcer
+
+    def prepare(self, record: Record, environ: Mapping[str, str]) -> _Prepared:
+        """Every check before a job (PlanRejected with what fails), and what submitting needs."""
+        dataset, store, settings = self.dataset, self.store, self.settings
+        kind = DatasetKind(record.kind or DatasetKind.GENERATION)  # set: _not_to_submit
+        form = DatasetFormat(record.format or DatasetFormat.SEED)
+        sources, problems = frozen_sources(environ, record.inputs or {})
+        version = DatasetRef(dataset.uri, dataset.generation)
+        examples = record.examples or 0
         admitted = admit(
-            version,
-            kind,
-            form,
-            record.examples or 0,
-            record.tokens,
-            sources,
-            problems,
-            settings.allowed_base_models,
-            store.bucket,
-        )
-        plan, backend, admission = admitted.plan, admitted.backend, admitted.budget
+            version, kind, form, examples, record.tokens, sources, problems,
+            settings.allowed_base_models, store.bucket,
+        )  # fmt: skip
+        plan = admitted.plan
         evaluation, evaluation_format, evaluation_examples = validated_evaluation(
             plan.evaluation_source, plan.base_model, store, settings.upload_prefix
         )
-        evaluation_share(plan.base_model, evaluation_examples, record.examples or 0)
+        evaluation_share(plan.base_model, evaluation_examples, examples)
         pinned = DatasetRef(store.pinned_uri(dataset.name, dataset.generation), record.pinned)
-        unchanged_copy(pinned, storage)
+        unchanged_copy(pinned, store.storage)
         warnings = list(plan.warnings)
         if evaluation is not None and plan.evaluation_source is not None:
             warnings += no_overlap(
-                pinned, form, evaluation, evaluation_format, plan, storage, settings.near_duplicates
-            )
-
-        def pointer(job: str) -> JobPointer:
-            return JobPointer(
-                job,
-                backend.name,
-                dataset.bucket,
-                dataset.name,
-                dataset.generation,
-                dataset.correlation_id,
-                traceparent=dataset.traceparent,
-            )
-
+                pinned, form, evaluation, evaluation_format, plan, store.storage,
+                settings.near_duplicates,
+            )  # fmt: skip
         for warning in warnings:
-            log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
+            self.log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
+        counter = deployment_tokenizer(settings.tokenizer_model)
         context = SubmitContext(
-            pinned,
-            kind,
-            form,
-            evaluation,
-            evaluation_format,
-            storage,
-            store,
-            vertex,
-            pointer,
-            admission,
+            pinned, kind, form, evaluation, evaluation_format, store.storage, store, self.vertex,
+            lambda job: self.pointer(job, admitted.backend.name), admitted.budget,
             settings.claim_timeout_seconds,
             # Job events got here first (a job exists or existed): find it, never create.
             # A cancel with tune's `submitting` mark: a job may exist, and is only looked for.
             may_create=record.state is Stage.VALIDATED and record.cancel is None,
-            count_tokens=counter.count
-            if (counter := deployment_tokenizer(settings.tokenizer_model))
-            else None,
+            count_tokens=counter.count if counter else None,
             before_create=lambda: mark_submitting(store, dataset.name, dataset.generation),
-        )
-        submitted = backend.submit(plan, context)
-    except CancelledBeforeJob:
-        if cancelled_before_job(store, dataset.name, dataset.generation, log) and announcer:
-            announcer(store, dataset.name, dataset.generation, log)
-        return Tuning.CANCELLED
-    except PlanRejected as rejected:
-        reasons = [p.to_dict() for p in rejected.problems]
-        log.error(
-            "tuning parameters or data rejected: no job submitted",
-            dataset=dataset.uri,
-            problems=reasons,
-        )
-        fail(Failure("parameters", problems=tuple(PlanProblem(**r) for r in reasons)))
-        return Tuning.REJECTED
-    except PermanentVertexError as refused:
-        log.error("Vertex AI refused the job", status=refused.status, error=str(refused))
-        fail(Failure("vertex", str(refused), status=refused.status, code=refused.reason))
-        return Tuning.REFUSED
-    except RetryableVertexError as transient:
-        # Pub/Sub delivers the message again; meanwhile the record says why there is no job.
-        why = Failure("vertex", str(transient), time=_now())
-        log.warning("Vertex AI not available: the delivery will be retried", error=why.message)
-        store.update(
+        )  # fmt: skip
+        return _Prepared(plan, admitted.backend, context, admitted.budget, warnings)
+
+    def pointer(self, job: str, backend: str) -> JobPointer:
+        d = self.dataset
+        return JobPointer(
+            job, backend, d.bucket, d.name, d.generation, d.correlation_id,
+            traceparent=d.traceparent,
+        )  # fmt: skip
+
+    def recorded(self, prepared: _Prepared, submitted: Submitted) -> Tuning:
+        """The job in its record and the sweep's index; cancelled at once if a cancel came
+        while it was being created."""
+        dataset, store, plan = self.dataset, self.store, prepared.plan
+        job, spend = submitted.job, prepared.budget
+        store.open_job(self.pointer(job["name"], prepared.backend.name))  # for the sweep
+        store.advance(
             dataset.name,
             dataset.generation,
-            lambda current: (
-                None
-                if current is None or current.state is not Stage.VALIDATED
-                else msgspec.structs.replace(
-                    current,
-                    waiting=why,
-                )
-            ),
+            Stage.SUBMITTED,
+            "tune",
+            backend=prepared.backend.name,
+            base_model=plan.base_model,
+            job=JobRef(job["name"], job["name"].rpartition("/")[2], job.get("state")),
+            parameters=plan.body,
+            derived={**plan.derived.to_dict(), "cost": spend.spend.to_dict()},
+            warnings=prepared.warnings or None,
         )
-        raise
-    job = submitted.job
-    store.open_job(pointer(job["name"]))  # for the sweep
-    store.advance(
-        dataset.name,
-        dataset.generation,
-        Stage.SUBMITTED,
-        "tune",
-        backend=backend.name,
-        base_model=plan.base_model,
-        job=JobRef(job["name"], job["name"].rpartition("/")[2], job.get("state")),
-        parameters=plan.body,
-        derived={**plan.derived.to_dict(), "cost": admission.spend.to_dict()},
-        warnings=warnings or None,
-    )
-    log.info(
-        "tuning job submitted" if submitted.created else "tuning job already existed",
-        job=job["name"],
-        backend=backend.name,
-        base_model=plan.base_model,
-        training_tokens=admission.spend.training_tokens,
-        estimated_cost_usd=admission.spend.cost,
-    )
-    now = store.record(dataset.name, dataset.generation)
-    if now is not None and now.cancel is not None:  # asked while this job was being created
-        stop_job(job["name"], vertex, log)
-    return Tuning.SUBMITTED if submitted.created else Tuning.ALREADY_SUBMITTED
+        self.log.info(
+            "tuning job submitted" if submitted.created else "tuning job already existed",
+            job=job["name"],
+            backend=prepared.backend.name,
+            base_model=plan.base_model,
+            training_tokens=spend.spend.training_tokens,
+            estimated_cost_usd=spend.spend.cost,
+        )
+        now = store.record(dataset.name, dataset.generation)
+        if now is not None and now.cancel is not None:  # asked while this job was created
+            stop_job(job["name"], self.vertex, self.log)
+        return Tuning.SUBMITTED if submitted.created else Tuning.ALREADY_SUBMITTED
+
+    def rejected(self, rejected: PlanRejected) -> Tuning:
+        reasons = [p.to_dict() for p in rejected.problems]
+        self.log.error(
+            "tuning parameters or data rejected: no job submitted",
+            dataset=self.dataset.uri,
+            problems=reasons,
+        )
+        self.fail(Failure("parameters", problems=tuple(PlanProblem(**r) for r in reasons)))
+        return Tuning.REJECTED
+
+    def refused(self, refused: PermanentVertexError) -> Tuning:
+        self.log.error("Vertex AI refused the job", status=refused.status, error=str(refused))
+        self.fail(Failure("vertex", str(refused), status=refused.status, code=refused.reason))
+        return Tuning.REFUSED
+
+    def waiting(self, transient: RetryableVertexError) -> None:
+        """Pub/Sub delivers the message again; meanwhile the record says why there is no job."""
+        why = Failure("vertex", str(transient), time=_now())
+        self.log.warning("Vertex AI not available: the delivery will be retried", error=why.message)
+
+        def note(current: Record | None) -> Record | None:
+            if current is None or current.state is not Stage.VALIDATED:
+                return None
+            return msgspec.structs.replace(current, waiting=why)
+
+        self.store.update(self.dataset.name, self.dataset.generation, note)
+
+    def fail(self, error: Failure) -> None:
+        d = self.dataset
+        self.store.advance(d.name, d.generation, Stage.FAILED, "tune", error=error)
+        self.announce()
+
+    def announce(self) -> None:
+        if self.announcer is not None:
+            self.announcer(self.store, self.dataset.name, self.dataset.generation, self.log)
 
 
 def unchanged_copy(pinned: DatasetRef, storage: ObjectStore) -> None:
