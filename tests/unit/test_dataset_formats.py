@@ -181,3 +181,15 @@ def test_openai_and_gemini_conversations_come_back_to_the_same_seed_example(
     original = seed(system, turns)
     for form in (DatasetFormat.OPENAI, DatasetFormat.GEMINI):
         assert to_seed_chat(FORMATS[form](system, turns), form) == original, form
+
+
+def test_a_given_kind_still_takes_the_format_from_the_first_example() -> None:
+    """With the kind given, well-formed generation lines once skipped format detection, so a
+    Gemini line further down became the file's format and every generation line after it an
+    error."""
+    data = [generation(i) for i in range(12)]
+    data[4] = orjson.dumps(gemini(None, ["a", "b"]))
+    report = validate(dataset(data), kind=DatasetKind.GENERATION, rules=GEMINI)
+    assert (report["format"], report["kind"]) == ("seed", "generation")
+    assert [(e["rule"], e["line"]) for e in report["errors"]] == [("S-1", 5)]
+    assert "detected on line 1" in report["errors"][0]["message"]

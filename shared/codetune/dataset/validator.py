@@ -220,8 +220,9 @@ class _Validation(msgspec.Struct):
             self._check_counts(number)
         scan = self.scan
         assert scan is not None
-        if self.kind is DatasetKind.GENERATION and len(example) == 2:
-            # The fast path, for the well-formed examples that make up most datasets.
+        if self.kind is DatasetKind.GENERATION and self.format is not None and len(example) == 2:
+            # The fast path, for the well-formed examples that make up most datasets (once the
+            # first example has set the file's format, even when the kind was given).
             prompt, response = example.get("input_text"), example.get("output_text")
             if _is_text(prompt) and _is_text(response):
                 hits = scan.scan(data)
