@@ -193,3 +193,18 @@ def test_a_given_kind_still_takes_the_format_from_the_first_example() -> None:
     assert (report["format"], report["kind"]) == ("seed", "generation")
     assert [(e["rule"], e["line"]) for e in report["errors"]] == [("S-1", 5)]
     assert "detected on line 1" in report["errors"][0]["message"]
+
+
+def test_fields_gemini_does_not_have_are_warned_of_and_never_reach_vertex_ai() -> None:
+    """validate accepts a Gemini line with a field of no format (a warning); the conversion
+    passed it through, and Google's format refuses it: the job failed hours later."""
+    example = gemini("Be brief.", ["Write the code in Python: f", "def f(): pass"])
+    example["note"] = "drafted by hand"
+    example["systemInstruction"]["source"] = "style guide"
+    example["contents"][0]["id"] = 7
+    example["contents"][1]["parts"][0]["lang"] = "python"
+    report = validate(dataset([orjson.dumps(example)] * 12), rules=GEMINI)
+    assert report["valid"] and "unknown-field" in {w["rule"] for w in report["warnings"]}
+    converted = convert_example(example, DatasetKind.CHAT, None, DatasetFormat.GEMINI)
+    assert list(GEMINI_EXAMPLE.iter_errors(converted)) == []
+    assert converted == gemini("Be brief.", ["Write the code in Python: f", "def f(): pass"])

@@ -7,7 +7,8 @@ Code generation: input_text is the user turn, output_text the model's. Code chat
 "user" stays "user", "assistant" becomes "model"; the example's `context`, or else the job's
 `default_context`, becomes the system instruction. OpenAI's format: a "system" message becomes
 the system instruction, "user" stays "user", "assistant" becomes "model" (name and weight are
-dropped). Gemini's format passes through (a default_context fills a missing system
+dropped). Gemini's format keeps its roles and text parts, and nothing else: validate warns of
+any other field, and Vertex AI refuses one (a default_context fills a missing system
 instruction). Input lines are those validate accepted.
 """
 
@@ -24,6 +25,13 @@ def _turn(role: str, text: str) -> dict[str, Any]:
     return {"role": role, "parts": [{"text": text}]}
 
 
+def _content(content: dict[str, Any]) -> dict[str, Any]:
+    """A Gemini turn (or system instruction) with only its role and text parts."""
+    parts = {"parts": [{"text": part["text"]} for part in content["parts"]]}
+    role = content.get("role")
+    return {"role": role, **parts} if isinstance(role, str) else parts
+
+
 def convert_example(
     example: dict[str, Any],
     kind: DatasetKind,
@@ -31,9 +39,11 @@ def convert_example(
     format: DatasetFormat = DatasetFormat.SEED,
 ) -> dict[str, Any]:
     if format is DatasetFormat.GEMINI:
-        converted: dict[str, Any] = {"contents": example["contents"]}
+        converted: dict[str, Any] = {"contents": [_content(t) for t in example["contents"]]}
         system = example.get("systemInstruction")
-        if system is None and default_context:
+        if system is not None:
+            system = _content(system)
+        elif default_context:
             system = {"role": "system", "parts": [{"text": default_context}]}
         return converted if system is None else {"systemInstruction": system, **converted}
     if format is DatasetFormat.OPENAI:
