@@ -88,13 +88,13 @@ def test_the_statistics_do_not_depend_on_how_lengths_are_folded(
 ) -> None:
     """The validator holds examples' lengths and adds them to its statistics a block at a
     time: where the blocks fall changes nothing in the report."""
-    from codetune.dataset import validator
+    from codetune.dataset import _measure
 
     lines = [
         generation(i, input_text="p" * (1 + i * 7 % 50), output_text="r" * (1 + i * 13 % 90))
         for i in range(11)
     ]
-    monkeypatch.setattr(validator, "_FOLD_EVERY", fold_every)
+    monkeypatch.setattr(_measure, "_FOLD_EVERY", fold_every)
     stats = validate(dataset(lines))["stats"]
     prompts = [1 + i * 7 % 50 for i in range(11)]
     responses = [1 + i * 13 % 90 for i in range(11)]

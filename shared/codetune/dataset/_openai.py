@@ -1,0 +1,80 @@
+"""OpenAI's chat fine-tuning format: `{"messages": [{"role", "content", "name"?, "weight"?}]}`,
+a system message first if any, then user and assistant turns alternating to the answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codetune.dataset._fields import check_turns, text_field, turn_list, turn_object, unknown_fields
+from codetune.dataset._formats import FormatChecker, holds_format
+from codetune.dataset.rules import OPENAI_FIELDS, OPENAI_MESSAGE_FIELDS, OPENAI_ROLES, Rule
+
+
+class OpenAIChat(FormatChecker):
+    def line(self, number: int, data: bytes | memoryview, example: dict[str, Any]) -> None:
+        turns = example.get("messages")
+        self.scan.conversation(
+            number, data, example, len(turns) if type(turns) is list else 1, seed=False
+        )
+        if holds_format(self.state, number, example):
+            self.detailed(number, example)
+
+    def detailed(self, number: int, example: dict[str, Any]) -> None:
+        state = self.state
+        unknown_fields(state, number, example, OPENAI_FIELDS, "")
+        messages = turn_list(state, number, example, "messages")
+        if messages is None:
+            return
+        system: str | None = None
+        roles: list[str] = []
+        contents: list[str] = []
+        for index, message in enumerate(messages):
+            where = f"messages[{index}]"
+            if not turn_object(state, number, message, where, "message", OPENAI_MESSAGE_FIELDS):
+                continue
+            role = text_field(state, number, message, "role", where + ".role")
+            content = text_field(state, number, message, "content", where + ".content")
+            if role is None or content is None:
+                continue
+            if role not in OPENAI_ROLES:
+                state.error(
+                    Rule.CHAT_AUTHOR,
+                    "role must be 'system', 'user' or 'assistant'",
+                    number,
+                    where + ".role",
+                )
+            elif role == "system":
+                if index != 0:
+                    state.error(
+                        Rule.CHAT_TURNS,
+                        "a system message may only come first",
+                        number,
+                        where + ".role",
+                    )
+                system = content
+            else:
+                self.counts.author_field(number)
+                self.counts.authors[role] += 1
+                roles.append(role)
+                contents.append(content)
+        self.counts.messages_per_example.add(len(messages))
+        self._conversation(number, len(messages), system, roles, contents)
+
+    def _conversation(
+        self, number: int, messages: int, system: str | None, roles: list[str], contents: list[str]
+    ) -> None:
+        """The turns' order, once every message is well formed; then the measurement."""
+        offset = 1 if system is not None else 0
+        if len(roles) + offset != messages or not roles:
+            if not roles and messages == offset:
+                self.state.error(
+                    Rule.CHAT_TURNS,
+                    "the conversation has no user and assistant turns",
+                    number,
+                    "messages",
+                )
+            return
+        if check_turns(
+            self.state, number, roles, "user", "assistant", lambda i: f"messages[{i + offset}].role"
+        ):
+            self.measure.conversation(number, system, contents)
