@@ -1,6 +1,6 @@
 """Every common dataset format in: the seed's code-bison formats, Gemini's own, OpenAI's chat
 format. Detected per file (or forced), one format per file, each converted to Gemini's format
-the same way, checked against the independent schema of Google's format."""
+the same way, checked against the schema of Google's format."""
 
 from __future__ import annotations
 

@@ -312,7 +312,7 @@ def test_small_datasets_warn() -> None:
     assert plan(examples=50).warnings and not plan(examples=100).warnings
 
 
-# --- Google's format, stated independently ----------------------------------------------------
+# --- Google's format, as the stand-in judges it (codetune.dataset.gemini_format) ---------------
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from codetune.dataset import gemini_format as shape
 from codetune.dataset._measure import Measurement
 from codetune.dataset._state import PassState
 from codetune.dataset.report import Summary
@@ -21,7 +22,11 @@ from codetune.dataset.rules import MAX_CHAT_AUTHOR_FIELDS, DatasetKind, DatasetR
 _GEMINI_EXAMPLE_BYTES = (
     len(
         orjson.dumps(
-            {"contents": [{"role": r, "parts": [{"text": ""}]} for r in ("user", "model")]}
+            {
+                shape.CONTENTS: [
+                    {shape.ROLE: role, shape.PARTS: [{shape.TEXT: ""}]} for role in shape.ROLES
+                ]
+            }
         )
     )
     + 1

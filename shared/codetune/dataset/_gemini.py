@@ -1,10 +1,11 @@
-"""Gemini's format: `{"systemInstruction"?: {"parts"}, "contents": [{"role", "parts"}]}`, user
-and model turns alternating to the model's answer, text parts only."""
+"""Gemini's format (codetune.dataset.gemini_format, its one description): user and model turns
+alternating to the model's answer, an optional system instruction, text parts only."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from codetune.dataset import gemini_format as shape
 from codetune.dataset._fields import (
     check_turns,
     is_text,
@@ -14,12 +15,14 @@ from codetune.dataset._fields import (
     unknown_fields,
 )
 from codetune.dataset._formats import FormatChecker, holds_format
-from codetune.dataset.rules import GEMINI_CONTENT_FIELDS, GEMINI_FIELDS, GEMINI_ROLES, Rule
+from codetune.dataset.rules import Rule
+
+_ROLES = " or ".join(f"'{role}'" for role in shape.ROLES)
 
 
 class GeminiChat(FormatChecker):
     def line(self, number: int, data: bytes | memoryview, example: dict[str, Any]) -> None:
-        turns = example.get("contents")
+        turns = example.get(shape.CONTENTS)
         self.scan.conversation(
             number, data, example, len(turns) if type(turns) is list else 1, seed=False
         )
@@ -28,42 +31,51 @@ class GeminiChat(FormatChecker):
 
     def detailed(self, number: int, example: dict[str, Any]) -> None:
         state = self.state
-        unknown_fields(state, number, example, GEMINI_FIELDS, "")
+        unknown_fields(state, number, example, shape.EXAMPLE_FIELDS, "")
         system: str | None = None
-        if "systemInstruction" in example:
-            instruction = example["systemInstruction"]
-            parts = instruction.get("parts") if isinstance(instruction, dict) else None
-            texts = self._text_parts(number, parts, "systemInstruction.parts")
+        if shape.SYSTEM_INSTRUCTION in example:
+            instruction = example[shape.SYSTEM_INSTRUCTION]
+            parts = instruction.get(shape.PARTS) if isinstance(instruction, dict) else None
+            texts = self._text_parts(number, parts, f"{shape.SYSTEM_INSTRUCTION}.{shape.PARTS}")
             if texts is None:
                 return
             system = "".join(texts)
-        contents = turn_list(state, number, example, "contents")
+        contents = turn_list(state, number, example, shape.CONTENTS)
         if contents is None:
             return
+        turns = self._turns(number, contents)
+        self.counts.messages_per_example.add(len(contents))
+        if turns is None:
+            return
+        roles, texts_of_turns = turns
+        if check_turns(
+            state, number, roles, shape.USER, shape.MODEL, lambda i: f"{shape.CONTENTS}[{i}].role"
+        ):
+            self.measure.conversation(number, system, texts_of_turns)
+
+    def _turns(self, number: int, contents: list[Any]) -> tuple[list[str], list[str]] | None:
+        """The roles and texts of well-formed turns; None when any is not (reported)."""
+        state, counts = self.state, self.counts
         roles: list[str] = []
         texts_of_turns: list[str] = []
         for index, turn in enumerate(contents):
-            where = f"contents[{index}]"
-            if not turn_object(state, number, turn, where, "turn", GEMINI_CONTENT_FIELDS):
+            where = f"{shape.CONTENTS}[{index}]"
+            if not turn_object(state, number, turn, where, "turn", shape.CONTENT_FIELDS):
                 continue
-            role = text_field(state, number, turn, "role", where + ".role")
-            texts = self._text_parts(number, turn.get("parts"), where + ".parts")
+            role = text_field(state, number, turn, shape.ROLE, f"{where}.{shape.ROLE}")
+            texts = self._text_parts(number, turn.get(shape.PARTS), f"{where}.{shape.PARTS}")
             if role is None or texts is None:
                 continue
-            if role not in GEMINI_ROLES:
+            if role not in shape.ROLES:
                 state.error(
-                    Rule.CHAT_AUTHOR, "role must be 'user' or 'model'", number, where + ".role"
+                    Rule.CHAT_AUTHOR, f"role must be {_ROLES}", number, f"{where}.{shape.ROLE}"
                 )
                 continue
-            self.counts.author_field(number)
-            self.counts.authors[role] += 1
+            counts.author_field(number)
+            counts.authors[role] += 1
             roles.append(role)
             texts_of_turns.append("".join(texts))
-        self.counts.messages_per_example.add(len(contents))
-        if len(roles) != len(contents):
-            return
-        if check_turns(state, number, roles, "user", "model", lambda i: f"contents[{i}].role"):
-            self.measure.conversation(number, system, texts_of_turns)
+        return (roles, texts_of_turns) if len(roles) == len(contents) else None
 
     def _text_parts(self, number: int, parts: Any, where: str) -> list[str] | None:
         """The texts of a turn's parts; None (reported) if any is not a text part."""
@@ -74,17 +86,19 @@ class GeminiChat(FormatChecker):
         texts = []
         for index, part in enumerate(parts):
             place = f"{where}[{index}]"
-            if isinstance(part, dict) and "fileData" in part:
+            if isinstance(part, dict) and shape.FILE_DATA in part:
                 state.error(
                     Rule.FORMAT,
                     "a fileData part: codetune tunes text parts only",
                     number,
-                    place + ".fileData",
+                    f"{place}.{shape.FILE_DATA}",
                 )
                 return None
-            text = part.get("text") if isinstance(part, dict) else None
+            text = part.get(shape.TEXT) if isinstance(part, dict) else None
             if not is_text(text):
-                state.error(Rule.FORMAT, "a part holds a non-empty text", number, place + ".text")
+                state.error(
+                    Rule.FORMAT, "a part holds a non-empty text", number, f"{place}.{shape.TEXT}"
+                )
                 return None
             texts.append(text)
         return texts

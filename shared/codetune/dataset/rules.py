@@ -11,6 +11,8 @@ from enum import StrEnum
 
 import msgspec
 
+from codetune.dataset import gemini_format
+
 
 class DatasetKind(StrEnum):
     """The two dataset formats of S-1."""
@@ -115,9 +117,10 @@ OPENAI_MESSAGE_FIELDS = frozenset({"role", "content", "name", "weight"})
 OPENAI_ROLES = ("system", "user", "assistant")
 # Gemini's format (Vertex AI, "Prepare supervised fine-tuning data for Gemini models"): roles
 # "user" and "model"; codetune tunes text parts (a fileData part is refused with its field).
-GEMINI_FIELDS = frozenset({"systemInstruction", "contents"})
-GEMINI_CONTENT_FIELDS = frozenset({"role", "parts"})
-GEMINI_ROLES = ("user", "model")
+# Described once, in codetune.dataset.gemini_format.
+GEMINI_FIELDS = gemini_format.EXAMPLE_FIELDS
+GEMINI_CONTENT_FIELDS = gemini_format.CONTENT_FIELDS
+GEMINI_ROLES = gemini_format.ROLES
 
 
 class Rule(StrEnum):

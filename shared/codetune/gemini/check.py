@@ -11,9 +11,12 @@ import msgspec
 import orjson
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Finding, Findings, Rule
+from codetune.dataset import gemini_format as shape
 from codetune.dataset.rules import estimate_tokens, token_weight
 from codetune.gemini import models
 from codetune.gemini.convert import convert_example
+
+_ROLES = " or ".join(f"'{role}'" for role in shape.ROLES)
 
 
 class GeminiDataset(msgspec.Struct):
@@ -86,40 +89,50 @@ def convert_and_check(
 
 
 def problems(example: dict[str, Any]) -> list[str]:
-    """What makes a line not a Gemini text tuning example (roles, order, parts)."""
-    found = []
-    contents = example.get("contents")
-    if not isinstance(contents, list) or not contents:
-        return ["contents must be a non-empty array of turns"]
-    roles = [turn.get("role") if isinstance(turn, dict) else None for turn in contents]
-    if any(role not in ("user", "model") for role in roles):
-        found.append("every turn's role is 'user' or 'model'")
-    if roles[0] != "user" or roles[-1] != "model":
-        found.append("turns open with 'user' and close with 'model'")
+    """What makes a line not a Gemini text tuning example: the faults of its shape (codetune's
+    Gemini format, codetune.dataset.gemini_format), and the order of its turns."""
+    found = shape.faults(example)
+    if any(fault.path == (shape.CONTENTS,) for fault in found):
+        return [f"{shape.CONTENTS} must be a non-empty array of turns"]
+    listed = []
+    if any(_of_turn(fault, shape.ROLE) for fault in found):
+        listed.append(f"every turn's role is {_ROLES}")
+    roles = [t.get(shape.ROLE) if isinstance(t, dict) else None for t in example[shape.CONTENTS]]
+    if roles[0] != shape.USER or roles[-1] != shape.MODEL:
+        listed.append(f"turns open with '{shape.USER}' and close with '{shape.MODEL}'")
     if any(a == b for a, b in itertools.pairwise(roles)):
-        found.append("turns alternate between 'user' and 'model'")
-    for turn in [*contents, example.get("systemInstruction") or {"parts": [{"text": "-"}]}]:
-        parts = turn.get("parts") if isinstance(turn, dict) else None
-        if (
-            not isinstance(parts, list)
-            or not parts
-            or not all(
-                isinstance(p, dict) and isinstance(p.get("text"), str) and p["text"].strip()
-                for p in parts
-            )
-        ):
-            found.append("every turn has text parts, none empty")
-            break
-    return found
+        listed.append(f"turns alternate between '{shape.USER}' and '{shape.MODEL}'")
+    if any(_of_turn(fault, shape.PARTS) for fault in found):
+        listed.append("every turn has text parts, none empty")
+    listed += [
+        f"{fault.field} {fault.problem}"
+        for fault in found
+        if not (_of_turn(fault, shape.ROLE) or _of_turn(fault, shape.PARTS))
+    ]
+    return listed
+
+
+def _of_turn(fault: shape.Fault, field: str) -> bool:
+    """Whether the fault is in that field of a turn (for parts, of the system instruction too),
+    or is the turn's own (not an object: it has neither)."""
+    path = fault.path
+    if path[:1] == (shape.CONTENTS,) and len(path) > 1:
+        rest = path[2:3]
+    elif path[:1] == (shape.SYSTEM_INSTRUCTION,) and field == shape.PARTS:
+        rest = path[1:2]
+    else:
+        return False
+    return rest in ((), (field,))
+
+
+def _texts(example: dict[str, Any]) -> list[str]:
+    turns = [*example[shape.CONTENTS], example.get(shape.SYSTEM_INSTRUCTION) or {}]
+    return [part.get(shape.TEXT, "") for turn in turns for part in turn.get(shape.PARTS, [])]
 
 
 def _tokens(example: dict[str, Any], count: Callable[[str], int]) -> int:
-    turns = [*example["contents"], example.get("systemInstruction") or {"parts": []}]
-    return sum(count(part.get("text", "")) for turn in turns for part in turn.get("parts", []))
+    return sum(count(text) for text in _texts(example))
 
 
 def _weight(example: dict[str, Any]) -> int:
-    turns = [*example["contents"], example.get("systemInstruction") or {"parts": []}]
-    return sum(
-        token_weight(part.get("text", "")) for turn in turns for part in turn.get("parts", [])
-    )
+    return sum(token_weight(text) for text in _texts(example))

@@ -17,19 +17,24 @@ from __future__ import annotations
 from typing import Any
 
 from codetune.dataset import DatasetFormat, DatasetKind
+from codetune.dataset import gemini_format as shape
 
-ROLES = {"user": "user", "assistant": "model"}  # seed authors and OpenAI roles alike
+ROLES = {"user": shape.USER, "assistant": shape.MODEL}  # seed authors and OpenAI roles alike
 
 
 def _turn(role: str, text: str) -> dict[str, Any]:
-    return {"role": role, "parts": [{"text": text}]}
+    return {shape.ROLE: role, shape.PARTS: [{shape.TEXT: text}]}
 
 
 def _content(content: dict[str, Any]) -> dict[str, Any]:
     """A Gemini turn (or system instruction) with only its role and text parts."""
-    parts = {"parts": [{"text": part["text"]} for part in content["parts"]]}
-    role = content.get("role")
-    return {"role": role, **parts} if isinstance(role, str) else parts
+    parts = {shape.PARTS: [{shape.TEXT: part[shape.TEXT]} for part in content[shape.PARTS]]}
+    role = content.get(shape.ROLE)
+    return {shape.ROLE: role, **parts} if isinstance(role, str) else parts
+
+
+def _system(text: str) -> dict[str, Any]:
+    return {shape.ROLE: "system", shape.PARTS: [{shape.TEXT: text}]}
 
 
 def convert_example(
@@ -39,37 +44,25 @@ def convert_example(
     format: DatasetFormat = DatasetFormat.SEED,
 ) -> dict[str, Any]:
     if format is DatasetFormat.GEMINI:
-        converted: dict[str, Any] = {"contents": [_content(t) for t in example["contents"]]}
-        system = example.get("systemInstruction")
+        converted = {shape.CONTENTS: [_content(turn) for turn in example[shape.CONTENTS]]}
+        system = example.get(shape.SYSTEM_INSTRUCTION)
         if system is not None:
             system = _content(system)
         elif default_context:
-            system = {"role": "system", "parts": [{"text": default_context}]}
-        return converted if system is None else {"systemInstruction": system, **converted}
+            system = _system(default_context)
+        return converted if system is None else {shape.SYSTEM_INSTRUCTION: system, **converted}
     if format is DatasetFormat.OPENAI:
         messages = example["messages"]
         context = messages[0]["content"] if messages[0]["role"] == "system" else default_context
-        converted = {
-            "contents": [
-                _turn(ROLES[m["role"]], m["content"]) for m in messages if m["role"] != "system"
-            ]
-        }
+        turns = [_turn(ROLES[m["role"]], m["content"]) for m in messages if m["role"] != "system"]
     elif kind is DatasetKind.GENERATION:
-        converted = {
-            "contents": [
-                _turn("user", example["input_text"]),
-                _turn("model", example["output_text"]),
-            ]
-        }
+        turns = [
+            _turn(shape.USER, example["input_text"]),
+            _turn(shape.MODEL, example["output_text"]),
+        ]
         context = default_context
     else:
-        converted = {
-            "contents": [_turn(ROLES[m["author"]], m["content"]) for m in example["messages"]]
-        }
+        turns = [_turn(ROLES[m["author"]], m["content"]) for m in example["messages"]]
         context = example.get("context") or default_context
-    if context:
-        converted = {
-            "systemInstruction": {"role": "system", "parts": [{"text": context}]},
-            **converted,
-        }
-    return converted
+    converted = {shape.CONTENTS: turns}
+    return {shape.SYSTEM_INSTRUCTION: _system(context), **converted} if context else converted

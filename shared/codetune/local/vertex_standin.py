@@ -30,7 +30,6 @@ timeout looks like to the caller); `vanish` deletes a job as if it had never bee
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import socket
 import threading
@@ -38,13 +37,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import jsonschema
 import orjson
 
+from codetune.dataset import gemini_format
 from codetune.local.discovery import json_schema
 from codetune.pipeline.models import BASE_MODEL_LABEL, BASE_MODELS
 from codetune.tuning.common import JOB_ID_PATTERN
@@ -55,14 +54,9 @@ JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
 # stand-in's own (Google's wording is not documented).
 MAX_TOKENS_PER_EXAMPLE = 131_072
 DROPPED_REASON = "The example has more tokens than the model takes per example."
-# One line of Gemini tuning data, as Google documents it (schemas/, written from Google's pages).
-GEMINI_EXAMPLE = jsonschema.Draft202012Validator(
-    json.loads(
-        resources.files("codetune.local")
-        .joinpath("schemas/gemini-tuning-example.schema.json")
-        .read_text()
-    )
-)
+# One line of Gemini tuning data, as Google documents it: the JSON Schema of the format's one
+# description (codetune.dataset.gemini_format, written from Google's pages; schemas/ holds it).
+GEMINI_EXAMPLE = jsonschema.Draft202012Validator(gemini_format.json_schema())
 _JOBS = re.compile(r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs$")
 _JOB = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/pipelineJobs/(?P<id>[^/]+)$"
