@@ -208,3 +208,39 @@ def test_fields_gemini_does_not_have_are_warned_of_and_never_reach_vertex_ai() -
     converted = convert_example(example, DatasetKind.CHAT, None, DatasetFormat.GEMINI)
     assert list(GEMINI_EXAMPLE.iter_errors(converted)) == []
     assert converted == gemini("Be brief.", ["Write the code in Python: f", "def f(): pass"])
+
+
+def test_a_role_in_another_formats_name_says_what_was_found_and_the_fix() -> None:
+    data = lines(openai).splitlines()
+    turns = orjson.loads(data[3])
+    turns["messages"][2]["role"] = "model"  # Gemini's name for the assistant
+    data[3] = orjson.dumps(turns)
+    report = validate(dataset(data), rules=GEMINI)
+    assert [(e["line"], e["field"], e["rule"], e["message"]) for e in report["errors"]] == [
+        (
+            4,
+            "messages[2].role",
+            "chat-author",
+            "role must be 'system', 'user' or 'assistant': found 'model' (Gemini's name); "
+            "OpenAI's format names it 'assistant'",
+        )
+    ]
+    data = lines(gemini).splitlines()
+    turns = orjson.loads(data[6])
+    turns["contents"][1]["role"] = "assistant"
+    data[6] = orjson.dumps(turns)
+    report = validate(dataset(data), rules=GEMINI)
+    assert [(e["line"], e["field"], e["rule"], e["message"]) for e in report["errors"]] == [
+        (
+            7,
+            "contents[1].role",
+            "chat-author",
+            "role must be 'user' or 'model': found 'assistant' (OpenAI's and the seed's name); "
+            "Gemini's format names it 'model'",
+        )
+    ]
+    # Any other role is not quoted: it may be anything.
+    turns["contents"][1]["role"] = "bot"
+    data[6] = orjson.dumps(turns)
+    [error] = validate(dataset(data), rules=GEMINI)["errors"]
+    assert error["message"] == "role must be 'user' or 'model'"

@@ -18,6 +18,16 @@ from codetune.dataset._formats import FormatChecker, holds_format
 from codetune.dataset.rules import Rule
 
 _ROLES = " or ".join(f"'{role}'" for role in shape.ROLES)
+# Another format's name for one of Gemini's roles: the fix is the name.
+_NAMED_ELSEWHERE = {"assistant": ("OpenAI's and the seed's", shape.MODEL)}
+
+
+def _wrong_role(role: str) -> str:
+    fault = f"role must be {_ROLES}"
+    if role not in _NAMED_ELSEWHERE:
+        return fault  # never quoted: it may be anything
+    where, name = _NAMED_ELSEWHERE[role]
+    return f"{fault}: found '{role}' ({where} name); Gemini's format names it '{name}'"
 
 
 class GeminiChat(FormatChecker):
@@ -67,9 +77,7 @@ class GeminiChat(FormatChecker):
             if role is None or texts is None:
                 continue
             if role not in shape.ROLES:
-                state.error(
-                    Rule.CHAT_AUTHOR, f"role must be {_ROLES}", number, f"{where}.{shape.ROLE}"
-                )
+                state.error(Rule.CHAT_AUTHOR, _wrong_role(role), number, f"{where}.{shape.ROLE}")
                 continue
             counts.author_field(number)
             counts.authors[role] += 1

@@ -5,9 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from codetune.dataset import gemini_format as shape
 from codetune.dataset._fields import check_turns, text_field, turn_list, turn_object, unknown_fields
 from codetune.dataset._formats import FormatChecker, holds_format
 from codetune.dataset.rules import OPENAI_FIELDS, OPENAI_MESSAGE_FIELDS, OPENAI_ROLES, Rule
+
+# Another format's name for one of OpenAI's roles: the fix is the name.
+_NAMED_ELSEWHERE = {shape.MODEL: ("Gemini's", "assistant")}
+
+
+def _wrong_role(role: str) -> str:
+    fault = "role must be 'system', 'user' or 'assistant'"
+    if role not in _NAMED_ELSEWHERE:
+        return fault  # never quoted: it may be anything
+    where, name = _NAMED_ELSEWHERE[role]
+    return f"{fault}: found '{role}' ({where} name); OpenAI's format names it '{name}'"
 
 
 class OpenAIChat(FormatChecker):
@@ -37,12 +49,7 @@ class OpenAIChat(FormatChecker):
             if role is None or content is None:
                 continue
             if role not in OPENAI_ROLES:
-                state.error(
-                    Rule.CHAT_AUTHOR,
-                    "role must be 'system', 'user' or 'assistant'",
-                    number,
-                    where + ".role",
-                )
+                state.error(Rule.CHAT_AUTHOR, _wrong_role(role), number, where + ".role")
             elif role == "system":
                 if index != 0:
                     state.error(
