@@ -6,6 +6,7 @@ error the validator may report is the one under test (rule, line and field).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import orjson
@@ -265,3 +266,38 @@ def test_messages_never_quote_the_dataset() -> None:
         assert secret not in finding["message"]
     # Field names are the format's own or cut short; values never appear.
     assert text.count(secret) <= 1
+
+
+ARRAY = (
+    "the file {}: that is JSON, not JSON Lines; write one example a line, each a JSON object, "
+    "without the brackets around them or the commas between them"
+)
+
+
+def test_a_file_that_is_one_json_array_is_one_error_not_one_a_line() -> None:
+    examples = [orjson.loads(generation(i)) for i in range(SIZE)]
+    written = [
+        orjson.dumps(examples) + b"\n\n",  # on one line (and a blank one after it)
+        json.dumps(examples, indent=2).encode(),  # as json.dump(indent=2) writes it
+        b"[" + b",\n".join(map(orjson.dumps, examples)) + b"]\n",  # an example a line, commas
+        b"\xef\xbb\xbf[\n" + b",\n".join(map(orjson.dumps, examples)) + b"\n]\n",
+    ]
+    for data in written:
+        report = validate(data)
+        found = [(e["line"], e["field"], e["rule"], e["message"]) for e in report["errors"]]
+        bom = [(1, None, "bom", report["errors"][0]["message"])] if data[:1] == b"\xef" else []
+        assert found == [*bom, (1, None, "json", ARRAY.format("is one JSON array"))]
+        assert report["examples"] == 0 and report["warnings"] == []
+        assert report["stats"]["lines"] == data.count(b"\n") + (data[-1:] != b"\n")
+
+
+def test_an_array_left_open_or_followed_by_examples_is_told_apart() -> None:
+    examples = [generation(i) for i in range(SIZE)]
+    unclosed = b"[\n" + b",\n".join(examples[:5]) + b",\n"  # cut short
+    report = validate(unclosed)
+    assert [(e["line"], e["rule"], e["message"]) for e in report["errors"]] == [
+        (1, "json", ARRAY.format("opens a JSON array on line 1"))
+    ]
+    # A first line that is an array, in a file of examples: that line is at fault, as before.
+    data = dataset([b"[1, 2]", b"", *examples])
+    assert faults(validate(data)) == [("not-object", 1, None), ("blank-line", 2, None)]

@@ -13,7 +13,7 @@ measurement (`_measure`); the rules about the whole file are `_file_rules`'.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +56,36 @@ class _Validation(msgspec.Struct):
     bytes_read: int = 0
     check_stats: dict[str, Any] = msgspec.field(default_factory=dict)
 
+    def read(self, lines: Iterator[tuple[int, bytes | memoryview | None]]) -> None:
+        """Every line: the first as the file's opening (a byte-order mark, a JSON array), each
+        after it as an example, or as a part of the array the file opened with."""
+        for number, data in lines:
+            self.first(number, data)
+            break
+        line = self.line if self.decoder.array is None else self.in_array
+        for number, data in lines:
+            line(number, data)
+
+    def first(self, number: int, data: bytes | memoryview | None) -> None:
+        if data is not None:
+            data = self.decoder.first_line(data)
+            if self.decoder.array is not None:
+                self.lines = number
+                return
+        self.line(number, data)
+
+    def in_array(self, number: int, data: bytes | memoryview | None) -> None:
+        if self.decoder.array is not None and self.decoder.in_array(number, data):
+            self.lines = number
+        else:
+            self.line(number, data)
+
     def line(self, number: int, data: bytes | memoryview | None) -> None:
         """One line: decoded, then checked as an example of the file's format."""
         self.lines = number
         if data is None:
             self.decoder.too_long(number)
             return
-        if number == 1:
-            data = self.decoder.first_line(data)
         example = self.decoder.decode(number, data)
         if example is None:
             return
@@ -75,6 +97,9 @@ class _Validation(msgspec.Struct):
 
     def stop(self) -> None:
         """The time limit has passed: the lines not yet read are never checked."""
+        array = self.decoder.array
+        if array is not None and array.whole_line:  # what follows it was never read
+            self.decoder.not_an_array()
         self.state.error(
             Rule.TIME_LIMIT,
             f"validation stopped here, {self.time.seconds:g} seconds in (the deployment's limit), with "
@@ -88,7 +113,9 @@ class _Validation(msgspec.Struct):
         """Rules about the whole file, checked once every line has been read (none when the
         time limit stopped the pass: they would describe part of it), and the checks'."""
         self.measure.fold()
-        if self.time.stopped_at is None:
+        if self.decoder.array is not None:
+            self.decoder.array_fault()  # and nothing else: the file is not JSON Lines
+        elif self.time.stopped_at is None:
             self.counts.finish(self.measure)
         self.check_stats = self.measure.check_stats()
         if self.scan.secrets is not None:
@@ -181,10 +208,8 @@ def validate_stream(
         if on_progress is not None:
             on_progress(validation.bytes_read)
 
-    line = validation.line  # bound once: this loop runs for every line
     try:
-        for number, data in read_lines(stream, MAX_LINE_BYTES, on_bytes=count):
-            line(number, data)
+        validation.read(read_lines(stream, MAX_LINE_BYTES, on_bytes=count))
     except _OutOfTime:
         validation.stop()
     if validation.scan.secrets is not None:
