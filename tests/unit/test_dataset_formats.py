@@ -244,3 +244,26 @@ def test_a_role_in_another_formats_name_says_what_was_found_and_the_fix() -> Non
     data[6] = orjson.dumps(turns)
     [error] = validate(dataset(data), rules=GEMINI)["errors"]
     assert error["message"] == "role must be 'user' or 'model'"
+
+
+def test_an_assistant_turn_of_weight_0_is_an_error_for_gemini() -> None:
+    """Gemini tuning has no per-turn weight: the conversion drops it, and the job would train on
+    the turn the file says not to train on."""
+    data = lines(openai, system=None).splitlines()
+    example = openai(None, ["Write the code in Python: f", "def f(): ...", "Faster?", "def f(): 1"])
+    example["messages"][1]["weight"] = 1
+    example["messages"][3]["weight"] = 0
+    data[2] = orjson.dumps(example)
+    report = validate(dataset(data), rules=GEMINI)
+    assert [(e["line"], e["field"], e["rule"], e["message"]) for e in report["errors"]] == [
+        (
+            3,
+            "messages[3].weight",
+            "gemini-format",
+            "weight 0 says not to train on this turn, but Gemini tuning has no per-turn weight "
+            "and would train on it: remove the turn or its weight",
+        )
+    ]
+    example["messages"][3]["weight"] = 1
+    data[2] = orjson.dumps(example)
+    assert validate(dataset(data), rules=GEMINI)["valid"]

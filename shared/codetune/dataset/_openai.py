@@ -60,12 +60,27 @@ class OpenAIChat(FormatChecker):
                     )
                 system = content
             else:
+                if role == "assistant":
+                    self._weight(number, message, where)
                 self.counts.author_field(number)
                 self.counts.authors[role] += 1
                 roles.append(role)
                 contents.append(content)
         self.counts.messages_per_example.add(len(messages))
         self._conversation(number, len(messages), system, roles, contents)
+
+    def _weight(self, number: int, message: dict[str, Any], where: str) -> None:
+        """Gemini tuning trains on every model turn: one the file says not to train on (weight
+        0) would be trained on all the same, its weight dropped by the conversion."""
+        weight = message.get("weight")
+        if weight == 0 and type(weight) in (int, float) and not self.state.rules.legacy:
+            self.state.error(
+                Rule.GEMINI_FORMAT,
+                "weight 0 says not to train on this turn, but Gemini tuning has no per-turn "
+                "weight and would train on it: remove the turn or its weight",
+                number,
+                where + ".weight",
+            )
 
     def _conversation(
         self, number: int, messages: int, system: str | None, roles: list[str], contents: list[str]

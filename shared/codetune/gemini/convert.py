@@ -7,9 +7,10 @@ Code generation: input_text is the user turn, output_text the model's. Code chat
 "user" stays "user", "assistant" becomes "model"; the example's `context`, or else the job's
 `default_context`, becomes the system instruction. OpenAI's format: a "system" message becomes
 the system instruction, "user" stays "user", "assistant" becomes "model" (name and weight are
-dropped). Gemini's format keeps its roles and text parts, and nothing else: validate warns of
-any other field, and Vertex AI refuses one (a default_context fills a missing system
-instruction). Input lines are those validate accepted.
+dropped: Gemini has neither, and validate refuses a turn of weight 0, which Gemini would train
+on). Gemini's format keeps its roles and text parts, and nothing else: validate warns of any
+other field, and Vertex AI refuses one (a default_context fills a missing system instruction).
+Input lines are those validate accepted.
 """
 
 from __future__ import annotations
