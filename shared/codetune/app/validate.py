@@ -15,6 +15,7 @@ from codetune.dataset import (
     DatasetFormat,
     DatasetRole,
     RuleSet,
+    ValidationReport,
     validate_stream,
 )
 from codetune.dataset.checks import TimeShare
@@ -38,7 +39,7 @@ from codetune.tuning.manifest import (
     manifest_name,
     training_name,
 )
-from codetune.tuning.parameters import resolve
+from codetune.tuning.parameters import Problem, TuningParameters, resolve
 from codetune.tuning.sources import (
     Source,
     dataset_layers,
@@ -67,11 +68,7 @@ def validate_upload(
     """Validate one uploaded object version against the rules of the base model it will be
     tuned on; publish "dataset validated" only if it is valid. The upload's `traceparent`
     travels on with the message."""
-    if (
-        (settings.bucket and obj.bucket != settings.bucket)
-        or not obj.name.startswith(settings.upload_prefix)
-        or not obj.name.lower().endswith(DATASET_SUFFIX)
-    ):
+    if not _is_upload(obj, settings):
         log.info("not a dataset upload: ignored", object=obj.uri)
         return Validation.IGNORED
     live = storage.current(obj.bucket, obj.name)
@@ -82,11 +79,8 @@ def validate_upload(
             generation=obj.generation,
         )
         return Validation.STALE
-    role = (
-        DatasetRole.EVALUATION
-        if obj.name.lower().endswith(EVALUATION_SUFFIX)
-        else DatasetRole.TRAINING
-    )
+    evaluation = obj.name.lower().endswith(EVALUATION_SUFFIX)
+    role = DatasetRole.EVALUATION if evaluation else DatasetRole.TRAINING
     inputs = frozen_inputs(obj, live.metadata, storage)
     # The parameter sources as tune will resolve them: the deployment's defaults < the
     # manifest < the object's metadata (the base model's rules, the epochs and price in force).
@@ -100,6 +94,77 @@ def validate_upload(
         base_model=rules.base_model,
         rule_set=rules.name,
     )
+    report = _checked(obj, storage, settings, role, rules, sources, source_problems)
+    store = RecordStore.of(storage, settings)
+    report_uri = _write_reports(obj, report, store, resolve(sources)[0])
+    # Every job reads a copy of exactly this generation, in the state bucket: a later upload
+    # under the same name never changes what a job trains on.
+    pinned = store.pin(obj.name, obj.generation) if report.valid else None
+    if report.valid and pinned is None:
+        log.info(
+            "stale event: replaced while it was validated",
+            object=obj.uri,
+            generation=obj.generation,
+        )
+        return Validation.STALE
+    _record(obj, report, store, role, inputs, report_uri, pinned, traceparent, log)
+    if not report.valid or report.kind is None:
+        errors = report.errors.counts
+        log.error(
+            "dataset rejected",
+            dataset=obj.uri,
+            errors=dict(sorted(errors.items())),
+            # The rule most broken: what a log-based metric of rejections is labelled by.
+            rule=max(errors, key=errors.__getitem__) if errors else "unknown",
+            report=store.report_location(obj.name)[1],
+        )
+        announce(obj.name, obj.generation, store, publisher, settings, log)
+        return Validation.REJECTED
+    message = DatasetValidated(
+        obj.bucket,
+        obj.name,
+        obj.generation,
+        report.kind,
+        role,
+        report.examples,
+        report_uri,
+        log.correlation or "",
+        live.metadata,
+        traceparent,
+        DatasetFormat(report.format),
+    )
+    message_id = publisher.publish(settings.validated_topic_path, *message.encode())
+    log.info(
+        "dataset validated",
+        dataset=obj.uri,
+        kind=str(report.kind),
+        examples=report.examples,
+        warnings=dict(sorted(report.warnings.counts.items())),
+        message_id=message_id,
+    )
+    return Validation.VALIDATED
+
+
+def _is_upload(obj: StorageObject, settings: Settings) -> bool:
+    """A dataset under the deployment's upload prefix (not a report, a manifest, state)."""
+    return (
+        (not settings.bucket or obj.bucket == settings.bucket)
+        and obj.name.startswith(settings.upload_prefix)
+        and obj.name.lower().endswith(DATASET_SUFFIX)
+    )
+
+
+def _checked(
+    obj: StorageObject,
+    storage: ObjectStore,
+    settings: Settings,
+    role: DatasetRole,
+    rules: RuleSet,
+    sources: list[Source],
+    source_problems: list[Problem],
+) -> ValidationReport:
+    """The version's report: every rule of the dataset and, for a training dataset, all tune
+    would refuse before a job (rule `tuning`)."""
     with storage.open_dataset(obj.bucket, obj.name, obj.generation) as stream:
         # Both stop in time for the report to be written before the function's timeout.
         checks = (
@@ -124,26 +189,38 @@ def validate_upload(
         checked = report_problems(version, report, sources, source_problems, allowed, state)
         for problem in checked.errors:
             report.errors.add(problem)
+    return report
+
+
+def _write_reports(
+    obj: StorageObject, report: ValidationReport, store: RecordStore, p: TuningParameters
+) -> str:
+    """The JSON report and the page beside the upload (or in the state bucket for a name too
+    long); the JSON report's URI."""
+    bucket, name = store.report_location(obj.name)
     summary = report.to_dict()
-    store = RecordStore.of(storage, settings)
-    report_bucket, report_object = store.report_location(obj.name)
-    storage.write_json(report_bucket, report_object, {**summary, "generation": obj.generation})
+    store.storage.write_json(bucket, name, {**summary, "generation": obj.generation})
     # The same report as a page to look at; the cost at the epochs and price in force.
-    cost = budget.for_report(summary["stats"]["tokens"], resolve(sources)[0], rules.base_model)
+    cost = budget.for_report(summary["stats"]["tokens"], p, report.rules.base_model)
     page_name = html_report_name(obj.name, store.prefix)  # beside the report, wherever it is
-    with storage.writer(report_bucket, page_name, "text/html; charset=utf-8") as page:
+    with store.storage.writer(bucket, page_name, "text/html; charset=utf-8") as page:
         page.write(render(report, cost.to_dict()).encode())
-    report_uri = f"gs://{report_bucket}/{report_object}"
-    # Every job reads a copy of exactly this generation, in the state bucket: a later upload
-    # under the same name never changes what a job trains on.
-    pinned = store.pin(obj.name, obj.generation) if report.valid else None
-    if report.valid and pinned is None:
-        log.info(
-            "stale event: replaced while it was validated",
-            object=obj.uri,
-            generation=obj.generation,
-        )
-        return Validation.STALE
+    return f"gs://{bucket}/{name}"
+
+
+def _record(
+    obj: StorageObject,
+    report: ValidationReport,
+    store: RecordStore,
+    role: DatasetRole,
+    inputs: dict[str, Any],
+    report_uri: str,
+    pinned: str | None,
+    traceparent: str | None,
+    log: Logger,
+) -> None:
+    """The version's record: VALIDATED or REJECTED, with what tune plans from."""
+    summary = report.to_dict()
     store.advance(
         obj.name,
         obj.generation,
@@ -155,7 +232,7 @@ def validate_upload(
         kind=summary["kind"],
         format=summary["format"],
         role=str(role),
-        base_model=rules.base_model,
+        base_model=report.rules.base_model,
         inputs=inputs,
         examples=report.examples,
         tokens={k: summary["stats"]["tokens"][k] for k in ("per_epoch", "method", "exact")},
@@ -168,43 +245,6 @@ def validate_upload(
         ),
         traceparent=traceparent,
     )
-    counts = summary["stats"]["findings"]
-    if not report.valid or report.kind is None:
-        errors = counts["errors"]
-        log.error(
-            "dataset rejected",
-            dataset=obj.uri,
-            errors=errors,
-            # The rule most broken: what a log-based metric of rejections is labelled by.
-            rule=max(errors, key=errors.get) if errors else "unknown",
-            report=report_object,
-        )
-        announce(obj.name, obj.generation, store, publisher, settings, log)
-        return Validation.REJECTED
-    message = DatasetValidated(
-        obj.bucket,
-        obj.name,
-        obj.generation,
-        report.kind,
-        role,
-        report.examples,
-        report_uri,
-        log.correlation or "",
-        live.metadata,
-        traceparent,
-        DatasetFormat(summary["format"]),
-    )
-    data, attributes = message.encode()
-    message_id = publisher.publish(settings.validated_topic_path, data, attributes)
-    log.info(
-        "dataset validated",
-        dataset=obj.uri,
-        kind=str(report.kind),
-        examples=report.examples,
-        warnings=counts["warnings"],
-        message_id=message_id,
-    )
-    return Validation.VALIDATED
 
 
 def frozen_inputs(
