@@ -50,7 +50,7 @@ class DatasetFinished(msgspec.Struct, frozen=True):
             "job": r.job.name if r.job else None,
             "tuned_model": tuned.model if tuned else None,
             "endpoint": tuned.endpoint if tuned else None,
-            "tokens": r.tokens,
+            "tokens": msgspec.to_builtins(r.tokens),
             "cost": (r.derived or {}).get("cost"),
             "data_stats": msgspec.to_builtins(r.data_stats),
             "error": msgspec.to_builtins(r.error)

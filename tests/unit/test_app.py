@@ -1057,8 +1057,8 @@ def test_a_job_over_the_deployments_budget_is_never_created(storage: MemoryStora
     message = validated(storage, "incoming/b.jsonl", dataset(generation_dataset(40)))
     record = store(storage).record("incoming/b.jsonl", message.generation)
     assert record is not None and record.tokens is not None
-    per_epoch = record.tokens["per_epoch"]
-    assert per_epoch > 0 and record.tokens["method"] == "estimate: characters / 4"
+    per_epoch = record.tokens.per_epoch
+    assert per_epoch > 0 and record.tokens.method == "estimate: characters / 4"
 
     def tune_with(**settings: str) -> Tuning:
         environ = {**ENVIRON, **{f"CODETUNE_{k.upper()}": v for k, v in settings.items()}}
@@ -1235,7 +1235,7 @@ def test_the_budget_counts_what_trains_context_included(storage: MemoryStorage) 
     message = validated(storage, "incoming/ctx.jsonl", dataset(chat_dataset(20)))
     record = store(storage).record(message.name, message.generation)
     assert record is not None and record.tokens is not None
-    assert 3 * record.tokens["per_epoch"] < 60_000  # the dataset alone fits
+    assert 3 * record.tokens.per_epoch < 60_000  # the dataset alone fits
     environ = {**ENVIRON, "CODETUNE_EPOCH_COUNT": "3", "CODETUNE_MAX_TRAINING_TOKENS": "60000"}
     vertex = FakeVertex()
     assert tune_dataset(message, storage, vertex, SETTINGS, environ, LOG) is Tuning.REJECTED
@@ -1307,5 +1307,5 @@ def test_cjk_and_emoji_are_counted_above_ascii_of_the_same_length(storage: Memor
         message = validated(storage, f"incoming/{script}.jsonl", dataset(lines))
         record = store(storage).record(message.name, message.generation)
         assert record is not None and record.tokens is not None
-        counts[script] = record.tokens["per_epoch"]
+        counts[script] = record.tokens.per_epoch
     assert counts["cjk"] > 3 * counts["ascii"] and counts["emoji"] > 3 * counts["ascii"]

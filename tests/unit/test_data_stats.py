@@ -9,7 +9,7 @@ import msgspec
 from codetune.app.status import beside_estimate
 from codetune.local.discovery import json_schema
 from codetune.state import Record
-from codetune.state.records import DataStats, Dropped, describe
+from codetune.state.records import DataStats, Dropped, Tokens, describe
 from codetune.tuning.backends.gemini import MAX_DROPPED_LISTED, data_stats
 
 JOB = {
@@ -60,7 +60,7 @@ def test_the_list_of_dropped_lines_is_bounded() -> None:
 
 
 def test_billed_tokens_beside_the_estimate_in_the_record_and_status() -> None:
-    stats = beside_estimate(data_stats(JOB), {"per_epoch": 100_000, "method": "estimate"})
+    stats = beside_estimate(data_stats(JOB), Tokens(100_000, "estimate", False))
     assert stats is not None and stats.billed_to_estimate == 1.23
     stored = msgspec.to_builtins(stats)  # as the record stores it, and reads it back
     record = Record.from_json(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from codetune.state.records import Tokens
 from codetune.tuning import budget
 from codetune.tuning.parameters import resolve
 from codetune.tuning.prices import BY_MODEL, markdown_table, price_for
@@ -26,7 +27,7 @@ def test_the_deployments_price_wins_then_its_one_price_then_the_list_price() -> 
 def test_a_cost_without_a_price_says_cost_unknown_and_a_cost_budget_refuses() -> None:
     p, problems = resolve([("deployment", {"max_cost": "10"})])
     assert problems == []
-    tokens = {"per_epoch": 1000, "method": "estimate: characters / 4"}
+    tokens = Tokens(1000, "estimate: characters / 4", False)
     spend = budget.estimate(tokens, 3, "gemini-3.5-flash-lite", p)
     assert spend.cost is None and "cost unknown: no price for gemini-3.5-flash-lite" in (
         spend.describe()

@@ -23,7 +23,7 @@ from codetune.state import (
     describe,
     report_name,
 )
-from codetune.state.records import Claim, TunedModel, advance
+from codetune.state.records import Claim, Inputs, Tokens, TunedModel, advance
 from codetune.tuning.backends import pipeline as jobs
 from codetune.tuning.backends.base import job_error
 
@@ -391,8 +391,8 @@ def test_a_record_reads_and_writes_as_the_previous_release_did() -> None:
         dataset="gs://b/incoming/a.jsonl",
         generation="5",
         examples=12,
-        tokens={"per_epoch": 100, "method": "estimate: characters / 4", "exact": False},
-        inputs={"layers": [["manifest", {"epoch_count": 2}]], "problems": []},
+        tokens=Tokens(100, "estimate: characters / 4", False),
+        inputs=Inputs((("manifest", {"epoch_count": 2}),)),
         pinned="7",
     )
     assert record is not None
@@ -406,6 +406,8 @@ def test_a_record_reads_and_writes_as_the_previous_release_did() -> None:
         {"state": str(h.state), "time": h.time, "by": h.by} for h in record.history
     ]
     previous["job"], previous["tuned_model"] = {"name": "j", "id": "1"}, {"model": "m"}
+    previous["tokens"] = {"per_epoch": 100, "method": "estimate: characters / 4", "exact": False}
+    previous["inputs"] = {"layers": [["manifest", {"epoch_count": 2}]], "problems": []}
     assert orjson.loads(orjson.dumps(record.to_json())) == previous
     later = {**record.to_json(), "cancelled_by": "someone", "progress": {"epoch": 2}}
     assert Record.from_json(later) == record

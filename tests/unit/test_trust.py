@@ -17,6 +17,7 @@ from codetune.exceptions import ForeignName
 from codetune.local.eventarc import EventarcStandIn
 from codetune.messages import DatasetValidated
 from codetune.state import JobPointer, Stage
+from codetune.state.records import Inputs
 from codetune.state.store import RecordStore
 from codetune.tuning.parameters import resolve
 from codetune.tuning.sources import frozen_sources
@@ -187,7 +188,7 @@ def test_forged_state_in_the_upload_bucket_is_never_read(storage: MemoryStorage)
 
 
 def test_a_stored_layer_claiming_the_deployment_is_the_uploaders() -> None:
-    inputs = {"layers": [["deployment", {"service_account": "x@y.iam.gserviceaccount.com"}]]}
+    inputs = Inputs((("deployment", {"service_account": "x@y.iam.gserviceaccount.com"}),))
     sources, _ = frozen_sources({}, inputs)
     parameters, problems = resolve(sources)
     assert parameters.service_account is None

@@ -8,13 +8,11 @@ is never refused by tune for a reason validate could have known. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import msgspec
 
 from codetune.dataset import DatasetFormat, DatasetKind, Finding, Rule, ValidationReport
 from codetune.exceptions import PlanRejected
+from codetune.state.records import Tokens
 from codetune.tuning import budget
 from codetune.tuning.backends import (
     TuningBackend,
@@ -40,7 +38,7 @@ def admit(
     kind: DatasetKind,
     form: DatasetFormat,
     examples: int,
-    tokens: Mapping[str, Any] | None,
+    tokens: Tokens | None,
     sources: list[Source],
     problems: list[Problem],
     allowed_models: tuple[str, ...],
@@ -110,7 +108,7 @@ def report_problems(
             report.kind,
             DatasetFormat(report.format),
             report.examples,
-            {k: tokens[k] for k in ("per_epoch", "method", "exact")} if tokens else None,
+            Tokens.of(tokens),
             sources,
             problems,
             allowed_models,

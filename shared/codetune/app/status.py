@@ -8,7 +8,6 @@ lost. Both only ever move a record forward.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 
@@ -16,7 +15,7 @@ from codetune.app.finished import Announcer
 from codetune.exceptions import NOT_FOUND, ForeignName, PermanentVertexError, VertexError
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
-from codetune.state.records import DataStats, Failure
+from codetune.state.records import DataStats, Failure, Tokens
 from codetune.tuning.backends import JobOutcome, by_name
 from codetune.tuning.backends.base import VertexAI
 
@@ -108,12 +107,12 @@ def _since_first_step(record: Record) -> float | None:
     return round((datetime.fromisoformat(record.history[-1].time) - first).total_seconds(), 1)
 
 
-def beside_estimate(stats: DataStats | None, tokens: dict[str, Any] | None) -> DataStats | None:
+def beside_estimate(stats: DataStats | None, tokens: Tokens | None) -> DataStats | None:
     """The service's counts with the ratio of its billable tokens to the dataset's tokens as
     codetune counted them (an estimate, unless the deployment gave a tokenizer)."""
     if stats is None:
         return None
-    billed, counted = stats.billable_tokens, (tokens or {}).get("per_epoch")
+    billed, counted = stats.billable_tokens, tokens.per_epoch if tokens else None
     ratio = round(billed / counted, 3) if billed is not None and counted else None
     return msgspec.structs.replace(stats, estimated_tokens=counted, billed_to_estimate=ratio)
 

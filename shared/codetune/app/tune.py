@@ -168,7 +168,7 @@ class _Run:
         dataset, store, settings = self.dataset, self.store, self.settings
         kind = DatasetKind(record.kind or DatasetKind.GENERATION)  # set: _not_to_submit
         form = DatasetFormat(record.format or DatasetFormat.SEED)
-        sources, problems = frozen_sources(environ, record.inputs or {})
+        sources, problems = frozen_sources(environ, record.inputs)
         version = DatasetRef(dataset.uri, dataset.generation)
         examples = record.examples or 0
         admitted = admit(

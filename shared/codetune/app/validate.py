@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Any
 
 import msgspec
 
@@ -28,6 +27,7 @@ from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
 from codetune.state import RecordStore, Stage
 from codetune.state.records import Finding as FirstError
+from codetune.state.records import Inputs, Tokens
 from codetune.state.store import html_report_name
 from codetune.tuning import budget
 from codetune.tuning.backends import default_rules, resolve_base_model, rules_for
@@ -213,7 +213,7 @@ def _record(
     report: ValidationReport,
     store: RecordStore,
     role: DatasetRole,
-    inputs: dict[str, Any],
+    inputs: Inputs,
     report_uri: str,
     pinned: str | None,
     traceparent: str | None,
@@ -235,7 +235,7 @@ def _record(
         base_model=report.rules.base_model,
         inputs=inputs,
         examples=report.examples,
-        tokens={k: summary["stats"]["tokens"][k] for k in ("per_epoch", "method", "exact")},
+        tokens=Tokens.of(summary["stats"]["tokens"]),
         report=report_uri,
         pinned=pinned,
         first_errors=(
@@ -247,9 +247,7 @@ def _record(
     )
 
 
-def frozen_inputs(
-    obj: StorageObject, metadata: Mapping[str, str], storage: ObjectStore
-) -> dict[str, Any]:
+def frozen_inputs(obj: StorageObject, metadata: Mapping[str, str], storage: ObjectStore) -> Inputs:
     """What the uploader set for this version, as it is now: the manifest beside it (an
     evaluation dataset's is its training dataset's) and the object's metadata. Frozen in the
     record: a later edit takes effect with the next upload, never on a job of this one."""

@@ -23,6 +23,7 @@ from codetune.dataset import (
     DatasetKind,
 )
 from codetune.exceptions import PlanRejected
+from codetune.state.records import Tokens
 from codetune.tuning import parameters as tuning_parameters
 from codetune.tuning.common import DatasetRef
 from codetune.tuning.manifest import (
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             report = orjson.loads(read_file(args.report, MAX_REPORT_BYTES))
             args.kind, args.examples = report["kind"], report["examples"]
             args.format = args.format or report.get("format")
-            tokens = report["stats"].get("tokens")
+            tokens = Tokens.of(report["stats"].get("tokens"))
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError) as fault:
             print(f"codetune: cannot read the report {args.report}: {fault}", file=sys.stderr)
             return EXIT_UNREADABLE

@@ -125,6 +125,34 @@ class Announced(msgspec.Struct, frozen=True, omit_defaults=True):
     time: str | None = None
 
 
+class Inputs(msgspec.Struct, frozen=True):
+    """What the uploader set for a version, frozen by validate: each layer by the origin it
+    was read from (`manifest`, `metadata`) with its values as written (untrusted: tune parses
+    them), and the problems found reading them."""
+
+    layers: tuple[tuple[str, dict[str, Any]], ...] = ()
+    problems: tuple[PlanProblem, ...] = ()
+
+
+class Tokens(msgspec.Struct, frozen=True, omit_defaults=True):
+    """An epoch's tokens, and how they were counted: the budget and the cost start from them."""
+
+    per_epoch: int
+    method: str  # "estimate: characters / 4", "sentencepiece", "..., counted on the converted file"
+    exact: bool  # a tokenizer's count, not an estimate
+    context: int | None = None  # of them, a default_context's, given to every example
+
+    @classmethod
+    def of(cls, stats: Any) -> Tokens | None:
+        """A report's `stats.tokens` (or a record's), typed; None for none or not one."""
+        if not isinstance(stats, dict) or "per_epoch" not in stats:
+            return None
+        try:
+            return msgspec.convert(stats, cls)
+        except msgspec.ValidationError:
+            return None
+
+
 class Cancel(msgspec.Struct, frozen=True):
     """A cancel asked for this version: by whom (as the command line reports it, or
     `validate` superseding it), when, and why."""
@@ -145,18 +173,16 @@ class Record(msgspec.Struct, frozen=True):
     format: str | None = None  # the examples' format (codetune.dataset.DatasetFormat)
     role: str | None = None
     examples: int | None = None
-    # The examples' tokens, from the report: {"per_epoch", "method", "exact"}; the budget and
-    # the cost estimate are computed from them.
-    tokens: dict[str, Any] | None = None
+    # The examples' tokens, from the report; the budget and the cost estimate start from them.
+    tokens: Tokens | None = None
     report: str | None = None
     # The generation of the validated version's copy in the state bucket: every job reads
     # exactly that object.
     pinned: str | None = None
     first_errors: tuple[Finding, ...] | None = None
-    # What the uploader set for this version, frozen by validate: {"layers": [[origin,
-    # {parameter: value}], ...], "problems": [...]}; tune plans from it, not from the
-    # manifest or metadata as they are later.
-    inputs: dict[str, Any] | None = None
+    # What the uploader set for this version, frozen by validate; tune plans from it, not from
+    # the manifest or metadata as they are later.
+    inputs: Inputs | None = None
     backend: str | None = None
     base_model: str | None = None
     job: JobRef | None = None

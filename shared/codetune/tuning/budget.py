@@ -15,6 +15,7 @@ import msgspec
 
 from codetune.dataset.rules import estimate_tokens, token_weight
 from codetune.exceptions import PlanRejected
+from codetune.state.records import Tokens
 from codetune.tuning.common import Derived
 from codetune.tuning.parameters import Problem, TuningParameters
 from codetune.tuning.prices import price_for
@@ -78,7 +79,7 @@ class Estimate(msgspec.Struct, frozen=True):
 
 
 def estimate(
-    tokens: Mapping[str, Any] | None,
+    tokens: Tokens | None,
     epochs: float | None,
     base_model: str | None,
     p: TuningParameters,
@@ -87,8 +88,8 @@ def estimate(
     model = base_model or p.large_model_reference
     price = price_for(model, p.training_prices or {}, p.training_price)
     return Estimate(
-        tokens_per_epoch=int(tokens["per_epoch"]) if tokens else None,
-        token_method=str(tokens.get("method")) if tokens else None,
+        tokens_per_epoch=tokens.per_epoch if tokens else None,
+        token_method=tokens.method if tokens else None,
         epochs=float(epochs) if epochs is not None else None,
         price=price.usd_per_million,
         price_basis=price.basis,
@@ -141,25 +142,19 @@ def problems(found: Estimate, p: TuningParameters) -> list[Problem]:
     return out
 
 
-def with_context(
-    tokens: Mapping[str, Any] | None, context: str | None, examples: int
-) -> Mapping[str, Any] | None:
+def with_context(tokens: Tokens | None, context: str | None, examples: int) -> Tokens | None:
     """A dataset's tokens with a `default_context` given to every example: the most a job can
     train on before the conversion says exactly (an example with its own context gets none)."""
     if tokens is None or not context:
         return tokens
     added = examples * estimate_tokens(token_weight(context))
-    return {**tokens, "per_epoch": int(tokens["per_epoch"]) + added, "context": added}
+    return msgspec.structs.replace(tokens, per_epoch=tokens.per_epoch + added, context=added)
 
 
-def counted(tokens: Mapping[str, Any] | None, converted: int) -> dict[str, Any]:
+def counted(tokens: Tokens | None, converted: int) -> Tokens:
     """The tokens counted on the converted file the job reads, labelled so."""
-    method = str((tokens or {}).get("method") or "estimate")
-    return {
-        "per_epoch": converted,
-        "method": f"{method.partition(',')[0]}, counted on the converted file",
-        "exact": False,
-    }
+    method = tokens.method if tokens else "estimate"
+    return Tokens(converted, f"{method.partition(',')[0]}, counted on the converted file", False)
 
 
 class Admission:
@@ -168,7 +163,7 @@ class Admission:
 
     def __init__(
         self,
-        tokens: Mapping[str, Any] | None,
+        tokens: Tokens | None,
         derived: Derived,
         p: TuningParameters,
         examples: int,
@@ -186,7 +181,7 @@ class Admission:
         self.spend = self._estimate(tokens)
         self._check()
 
-    def _estimate(self, tokens: Mapping[str, Any] | None) -> Estimate:
+    def _estimate(self, tokens: Tokens | None) -> Estimate:
         return estimate(tokens, self.derived.epochs, self.derived.base_model, self.p)
 
     def _check(self) -> None:
@@ -196,8 +191,8 @@ class Admission:
 
 
 def for_report(
-    tokens: Mapping[str, Any] | None, p: TuningParameters, model: str | None = None
+    stats: Mapping[str, Any] | None, p: TuningParameters, model: str | None = None
 ) -> Estimate:
-    """What a report can say before a plan: the tokens at the `epoch_count` and the model's
-    price in force (a Gemini job's epochs; None when left to the service)."""
-    return estimate(tokens, p.epoch_count, model, p)
+    """What a report can say before a plan: its `stats.tokens` at the `epoch_count` and the
+    model's price in force (a Gemini job's epochs; None when left to the service)."""
+    return estimate(Tokens.of(stats), p.epoch_count, model, p)

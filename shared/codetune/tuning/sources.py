@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from codetune.dataset import Finding, Rule, SecretSeverity
 from codetune.dataset.keys import KNOWN_KEYS, bounded_field, shown_key, strings
+from codetune.state.records import Inputs, PlanProblem
 from codetune.tuning import parameters
 from codetune.tuning.manifest import parse_manifest
 from codetune.tuning.parameters import DATASET_SOURCES, Problem
@@ -49,16 +49,16 @@ def parameter_sources(
     return sources, problems + assignment_problems
 
 
-def freeze(layers: list[Source], problems: list[Problem]) -> dict[str, Any]:
-    """A dataset's layers and their problems as JSON, for its record (Record.inputs)."""
-    return {
-        "layers": [[origin, values] for origin, values in layers],
-        "problems": [problem.to_dict() for problem in problems],
-    }
+def freeze(layers: list[Source], problems: list[Problem]) -> Inputs:
+    """A dataset's layers and their problems, for its record (Record.inputs)."""
+    return Inputs(
+        tuple((origin, dict(values)) for origin, values in layers),
+        tuple(PlanProblem(p.parameter, p.rule, p.message) for p in problems),
+    )
 
 
 def frozen_sources(
-    environ: Mapping[str, str], inputs: Mapping[str, Any]
+    environ: Mapping[str, str], inputs: Inputs | None
 ) -> tuple[list[Source], list[Problem]]:
     """The deployment's CODETUNE_* defaults < a record's frozen layers, and their problems: what
     validate and tune both resolve a dataset's parameters from."""
@@ -66,9 +66,11 @@ def frozen_sources(
     # the environment only.
     layers = [
         (str(origin) if origin in parameters.DATASET_SOURCES else "manifest", dict(values))
-        for origin, values in inputs.get("layers") or []
+        for origin, values in (inputs.layers if inputs else ())
     ]
-    problems = [Problem(**problem) for problem in inputs.get("problems") or []]
+    problems = [
+        Problem(p.parameter, p.rule, p.message) for p in (inputs.problems if inputs else ())
+    ]
     return [("deployment", dict(parameters.from_environment(environ))), *layers], problems
 
 
