@@ -252,6 +252,9 @@ def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -
     name = RecordStore(None, "b").record_name(  # type: ignore[arg-type]
         "incoming/late.jsonl", generation_id
     )
+    # The end is announced after it is recorded (the record's `announced`, written twice):
+    # only then is the record at rest.
+    assert wait_for(lambda: (stack.read_json(name).get("announced") or {}).get("message_id"), 30)
     before = stack.storage_client.bucket(stack.state_bucket).get_blob(name).generation
     [job] = jobs_for(stack, "late.jsonl")
     stale = {**job, "state": "PIPELINE_STATE_RUNNING"}
