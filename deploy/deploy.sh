@@ -334,6 +334,7 @@ TUNING_DEFAULTS=("${DEFAULTS[@]}")
 # same tuning defaults and the same settings tune plans with.
 PLAN_ENV=("CODETUNE_OUTPUT_DIR=gs://$OUTPUT_BUCKET/pipeline" "CODETUNE_SERVICE_ACCOUNT=$(sa pipeline)")
 VALIDATE_ENV=("CODETUNE_SECRETS=$SECRETS" "CODETUNE_NEAR_DUPLICATES=$NEAR_DUPLICATES"
+  "CODETUNE_SUPERSEDE=$SUPERSEDE"
   "CODETUNE_VALIDATION_SECONDS=$VALIDATION_SECONDS" "${PLAN_ENV[@]}" "${TUNING_DEFAULTS[@]}")
 # A validation stops reading after VALIDATION_SECONDS (rule time-limit) and still writes its
 # report and record: validate's timeout leaves it 120 s for that. The sweep validates missed

@@ -13,7 +13,9 @@ own bucket, default BUCKET-state), UPLOADERS (IAM members, comma-separated, who 
 uploads: user:..., group:..., serviceAccount:..., domain:...), OPERATORS (IAM members who may
 follow and cancel runs: read the state bucket, publish cancels), SWEEP_INTERVAL_MINUTES
 (1 to 59, default 1), SECRETS (error or warning, default error: what a credential in a
-dataset is), NEAR_DUPLICATES (on or off, default off), VALIDATION_SECONDS (60 to 420,
+dataset is), NEAR_DUPLICATES (on or off, default off), SUPERSEDE (keep or cancel, default
+keep: what a new version of a dataset does to the older version's unfinished job),
+VALIDATION_SECONDS (60 to 420,
 default 420: how long one validation may read), FINISHED_TOPIC (the completion topic,
 default codetune-finished), TOKENIZER_MODEL (a SentencePiece model
 file of the base model's tokenizer, shipped with the validate function for exact token counts),
@@ -38,6 +40,8 @@ SWEEP_INTERVAL_MINUTES=1
 SECRETS=error
 # Warn about near-duplicate training examples (MinHash; several times validation's cost).
 NEAR_DUPLICATES=off
+# A new version of a dataset name and the older version's unfinished job: keep it, or cancel it.
+SUPERSEDE=keep
 # How long one validation may read (rule time-limit); the functions' timeouts follow from it.
 VALIDATION_SECONDS=420
 # A SentencePiece model file (local path): exact token counts instead of characters / 4.
@@ -93,6 +97,10 @@ parse_args() {
     error|warning) ;;
     *) echo "SECRETS must be error or warning, not '$SECRETS'" >&2; exit 2 ;;
   esac
+  case "$SUPERSEDE" in
+    keep|cancel) ;;
+    *) echo "SUPERSEDE must be keep or cancel, not '$SUPERSEDE'" >&2; exit 2 ;;
+  esac
   case "$NEAR_DUPLICATES" in
     on|off) ;;
     *) echo "NEAR_DUPLICATES must be on or off, not '$NEAR_DUPLICATES'" >&2; exit 2 ;;
@@ -135,6 +143,7 @@ read_settings() {
       SWEEP_INTERVAL_MINUTES) SWEEP_INTERVAL_MINUTES=$value ;;
       SECRETS) SECRETS=$value ;;
       NEAR_DUPLICATES) NEAR_DUPLICATES=$value ;;
+      SUPERSEDE) SUPERSEDE=$value ;;
       VALIDATION_SECONDS) VALIDATION_SECONDS=$value ;;
       TOKENIZER_MODEL) TOKENIZER_MODEL=$value ;;
       FINISHED_TOPIC) FINISHED_TOPIC=$value ;;

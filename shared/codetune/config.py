@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True):
     # Near-duplicate examples (codetune.dataset.near): several times the cost of the rest of
     # validation, so off unless the deployment turns it on.
     near_duplicates: bool = False
+    # A new version of a dataset name: cancel the older versions' unfinished jobs, or keep them.
+    supersede: str = "keep"
     # A SentencePiece model of the base model's tokenizer (a file in the function's source):
     # exact token counts and costs; None: estimated from characters.
     tokenizer_model: str | None = None
@@ -124,6 +126,7 @@ class Settings(msgspec.Struct, frozen=True):
             tokenizer_model=env.get("CODETUNE_TOKENIZER_MODEL") or None,
             validation_seconds=_seconds(env, "CODETUNE_VALIDATION_SECONDS", 420),
             sweep_seconds=_seconds(env, "CODETUNE_SWEEP_SECONDS", 480),
+            supersede=_supersede(env.get("CODETUNE_SUPERSEDE") or "keep"),
         )
 
     @property
@@ -160,6 +163,13 @@ def allowed_base_models(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(
         m.strip() for m in env.get("CODETUNE_ALLOWED_BASE_MODELS", "").split(",") if m.strip()
     )
+
+
+def _supersede(value: str) -> str:
+    """CODETUNE_SUPERSEDE: 'keep' or 'cancel'; anything else stops the function at start."""
+    if value not in ("keep", "cancel"):
+        raise ValueError(f"CODETUNE_SUPERSEDE must be 'keep' or 'cancel', not {value!r}")
+    return value
 
 
 def _secrets(value: str) -> SecretSeverity:

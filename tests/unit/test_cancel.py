@@ -136,3 +136,45 @@ def test_the_message_is_read_strictly() -> None:
         CancelRequested.decode(data.replace(b'"12"', b'"12/../x"'), attributes)
     with pytest.raises(MessageError):
         CancelRequested.decode(data[:-1] + b',"host":"evil"}', attributes)
+
+
+def test_with_supersede_cancel_a_new_version_cancels_the_older_ones_job(
+    storage: MemoryStorage,
+) -> None:
+    import msgspec
+
+    from codetune.app.validate import Validation, validate_upload
+    from tests.unit.fakes import MemoryPublisher
+    from tests.unit.test_app import upload
+
+    first = validated(storage, "incoming/g.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+    assert tune_dataset(first, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.SUBMITTED
+    [job] = vertex.jobs
+    # The second upload is kept beside the first; the third supersedes both (neither ended).
+    for setting, cancels in (("keep", 0), ("cancel", 2)):
+        settings = msgspec.structs.replace(SETTINGS, supersede=setting)
+        publisher = MemoryPublisher()
+        newer = upload(storage, "incoming/g.jsonl", dataset(generation_dataset(13)))
+        outcome = validate_upload(newer, storage, publisher, settings, LOG, None, ENVIRON)
+        assert outcome is Validation.VALIDATED
+        requests = [
+            CancelRequested.decode(body, attributes)
+            for _, body, attributes in publisher.messages
+            if attributes["type"] == "codetune.dataset.cancel"
+        ]
+        assert len(requests) == cancels, setting
+    [request] = [r for r in requests if r.generation == first.generation]
+    assert request.by == "validate"
+    assert request.reason.startswith("superseded by generation ")
+    assert cancel_dataset(request, storage, vertex, SETTINGS, LOG) is Cancelling.STOPPING
+    assert vertex.cancels == [job]
+
+
+def test_supersede_takes_keep_or_cancel_and_nothing_else() -> None:
+    from codetune.config import Settings
+
+    assert Settings.from_environment({}).supersede == "keep"
+    assert Settings.from_environment({"CODETUNE_SUPERSEDE": "cancel"}).supersede == "cancel"
+    with pytest.raises(ValueError, match="CODETUNE_SUPERSEDE"):
+        Settings.from_environment({"CODETUNE_SUPERSEDE": "yes"})

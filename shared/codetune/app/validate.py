@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 
 import msgspec
@@ -23,9 +24,9 @@ from codetune.dataset.near import NearDuplicates
 from codetune.dataset.tokens import deployment_tokenizer
 from codetune.events import StorageObject
 from codetune.logs import Logger
-from codetune.messages import DatasetValidated
+from codetune.messages import CancelRequested, DatasetValidated
 from codetune.ports import ObjectStore, Publisher
-from codetune.state import RecordStore, Stage
+from codetune.state import FINAL, RecordStore, Stage
 from codetune.state.records import Finding as FirstError
 from codetune.state.records import Inputs, Tokens
 from codetune.state.store import html_report_name
@@ -134,6 +135,8 @@ def validate_upload(
         DatasetFormat(report.format),
     )
     message_id = publisher.publish(settings.validated_topic_path, *message.encode())
+    if settings.supersede == "cancel" and role is DatasetRole.TRAINING:
+        supersede(obj, store, publisher, settings, log)
     log.info(
         "dataset validated",
         dataset=obj.uri,
@@ -143,6 +146,24 @@ def validate_upload(
         message_id=message_id,
     )
     return Validation.VALIDATED
+
+
+def supersede(
+    obj: StorageObject, store: RecordStore, publisher: Publisher, settings: Settings, log: Logger
+) -> None:
+    """SUPERSEDE=cancel: every older version of this name that has not ended is cancelled
+    (a request to tune, as `codetune cancel` sends, by "validate")."""
+    now = datetime.now(UTC).isoformat()
+    for generation in store.generations(obj.name):
+        if not generation.isdigit() or int(generation) >= int(obj.generation):
+            continue
+        older = store.record(obj.name, generation)
+        if older is None or older.state in FINAL or older.cancel is not None:
+            continue
+        reason = f"superseded by generation {obj.generation}"
+        request = CancelRequested(obj.bucket, obj.name, generation, "validate", now, reason)
+        publisher.publish(settings.validated_topic_path, *request.encode())
+        log.info("older version's job to be cancelled", generation=generation, reason=reason)
 
 
 def _is_upload(obj: StorageObject, settings: Settings) -> bool:
