@@ -38,6 +38,8 @@ def test_nothing_is_lost_duplicated_or_tuned_on_unvalidated_data(
     # An attacker with an uploader's rights reaches no host and starts no job.
     assert summary["requests_to_foreign_hosts"] == 0
     assert summary["jobs_from_forged_state"] == 0
+    # A cancel recorded stops its job (or none is made), through lost and repeated deliveries.
+    assert summary["jobs_past_cancel"] == 0 and summary["cancelled"] >= 1
     assert summary["tuned"] + len(summary["failed"]) == summary["datasets"] >= 12
     expected = {
         *(f"{what}_{fault}" for what in messages for fault in ("lost", "duplicated", "reordered")),
@@ -58,6 +60,8 @@ def test_nothing_is_lost_duplicated_or_tuned_on_unvalidated_data(
         "dataset_outside_upload_prefix",
         "forged_record",
         "forged_pointer",
+        "cancel_asked",
+        "dataset_superseded",
     }
     assert expected <= set(summary["faults_injected"]), expected - set(summary["faults_injected"])
     # The vanished job's dataset ends FAILED saying why; the hostile ones name the rule.

@@ -59,6 +59,10 @@ def test_a_submitted_job_is_cancelled_and_recorded_with_its_last_state(
     assert record is not None and record.state is Stage.CANCELLED
     assert record.job is not None and record.job.state == "JOB_STATE_CANCELLED"
     assert record.cancel is not None and record.cancel.by == "ana"
+    from codetune.state.records import describe, why_no_model
+
+    assert why_no_model(record) == "cancelled by ana (asked)"  # runs' reason column
+    assert any(line.startswith("  cancel asked by ana at ") for line in describe(record))
     # Twice, or once it has ended: nothing changes, nothing is sent.
     assert cancel_dataset(asked(message, "bo"), storage, vertex, SETTINGS, LOG) is Cancelling.ENDED
     assert vertex.cancels == [name]
@@ -178,3 +182,26 @@ def test_supersede_takes_keep_or_cancel_and_nothing_else() -> None:
     assert Settings.from_environment({"CODETUNE_SUPERSEDE": "cancel"}).supersede == "cancel"
     with pytest.raises(ValueError, match="CODETUNE_SUPERSEDE"):
         Settings.from_environment({"CODETUNE_SUPERSEDE": "yes"})
+
+
+def test_a_cancel_while_a_create_is_refused_ends_cancelled_on_the_next_delivery(
+    storage: MemoryStorage,
+) -> None:
+    """tune marked `submitting`, the cancel came, the create was refused (429: nothing made):
+    the next delivery only looks for the job, finds none, and the version ends CANCELLED."""
+    from codetune.exceptions import RetryableVertexError
+
+    message = validated(storage, "incoming/h.jsonl", dataset(generation_dataset(12)))
+    vertex = FakeVertex()
+
+    def refused(name: str) -> None:
+        cancel_dataset(asked(message), storage, vertex, SETTINGS, LOG)
+        raise RetryableVertexError("POST: 429 quota", 429, "RESOURCE_EXHAUSTED")
+
+    vertex.before_create = refused
+    with pytest.raises(RetryableVertexError):
+        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
+    vertex.before_create = lambda name: None
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.CANCELLED
+    record = store(storage).record(message.name, message.generation)
+    assert record is not None and record.state is Stage.CANCELLED and vertex.creates == 0

@@ -105,6 +105,28 @@ def cancelled_before_job(store: RecordStore, name: str, generation: str, log: Lo
     return True
 
 
+def cancelled_without_job(store: RecordStore, name: str, generation: str, log: Logger) -> bool:
+    """tune, with a cancel and its own `submitting` mark, looked for the job and found none
+    (its create never happened, or the job is gone): the version ends CANCELLED."""
+    record = store.record(name, generation)
+    if record is None or record.cancel is None:
+        return False
+    asked = record.cancel
+
+    def end(current: Record | None) -> Record | None:
+        if current is None or current.job is not None:
+            return None
+        failure = Failure(
+            "cancelled", f"cancelled by {asked.by}; no job was found ({asked.reason})"
+        )
+        return advance(current, Stage.CANCELLED, "tune", error=failure)
+
+    if store.update(name, generation, end) is None:
+        return False
+    log.info("cancelled: no job was found for it", by=asked.by, reason=asked.reason)
+    return True
+
+
 def mark_submitting(store: RecordStore, name: str, generation: str) -> None:
     """tune, about to create the job: say so in the record, unless a cancel is there."""
 

@@ -9,12 +9,18 @@ from enum import StrEnum
 import msgspec
 
 from codetune.app.admission import admit, evaluation_share
-from codetune.app.cancel import cancelled_before_job, mark_submitting, stop_job
+from codetune.app.cancel import (
+    cancelled_before_job,
+    cancelled_without_job,
+    mark_submitting,
+    stop_job,
+)
 from codetune.app.finished import Announcer
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
 from codetune.dataset.tokens import deployment_tokenizer
 from codetune.exceptions import (
+    NOT_FOUND,
     CancelledBeforeJob,
     PermanentVertexError,
     PlanRejected,
@@ -91,6 +97,10 @@ def tune_dataset(
     except PlanRejected as rejected:
         return run.rejected(rejected)
     except PermanentVertexError as refused:
+        cancelled = record.cancel is not None and refused.status == NOT_FOUND
+        if cancelled and cancelled_without_job(store, dataset.name, dataset.generation, log):
+            run.announce()
+            return Tuning.CANCELLED
         return run.refused(refused)
     except RetryableVertexError as transient:
         run.waiting(transient)

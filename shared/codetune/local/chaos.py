@@ -9,10 +9,13 @@ storage stalls; poison objects under the system prefix; hostile metadata and man
 project, output directory, service account or region of the uploader's choosing); invalid
 datasets; datasets overwritten while their job runs; and an attacker with an uploader's rights:
 forged state (records, job pointers naming other hosts, claims, pinned copies) written into the
-upload bucket under any prefix, and datasets dropped outside the upload prefix. The run passes
+upload bucket under any prefix, and datasets dropped outside the upload prefix; cancels asked
+at random of versions validated or running, and corrected uploads that supersede a running
+version (SUPERSEDE=cancel), both through the same faulty deliveries. The run passes
 (exit 0) only when no dataset is lost, no dataset version has two jobs, no job reads data that
 was not validated, no job comes from forged state, no request goes to a host that is not the
-deployment's, and every dataset ended tuned or failed.
+deployment's, no job trains on past a cancel recorded in its record, and every dataset ended
+tuned, failed or cancelled.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -32,8 +36,8 @@ import orjson
 from codetune.dataset import DatasetKind, DatasetRole
 from codetune.local.stack import LocalStack, StackConfig, StackError
 from codetune.local.vertex_standin import NO_ANSWER, VertexStandIn
-from codetune.messages import DatasetValidated
-from codetune.state import FINAL, RecordStore, Stage
+from codetune.messages import CancelRequested, DatasetValidated
+from codetune.state import FINAL, Record, RecordStore, Stage
 from codetune.state.records import why_no_model
 from codetune.storage import Storage
 from codetune.tuning.manifest import manifest_name
@@ -52,6 +56,9 @@ class Summary(msgspec.Struct):
     # in the cloud, each would have carried a token to the host the name picked.
     requests_to_foreign_hosts: int = 0
     jobs_from_forged_state: int = 0  # jobs on forged data, names or parameters
+    cancelled: int = 0
+    # Jobs still training (or ended tuned) well after their record said a cancel was asked.
+    jobs_past_cancel: int = 0
     faults_injected: Counter[str] = msgspec.field(default_factory=Counter)
     seconds: float = 0.0
 
@@ -64,6 +71,7 @@ class Summary(msgspec.Struct):
             and self.tuned_with_hostile_settings == 0
             and self.requests_to_foreign_hosts == 0
             and self.jobs_from_forged_state == 0
+            and self.jobs_past_cancel == 0
             and self.tuned + len(self.failed) == self.datasets
         )
 
@@ -78,6 +86,8 @@ class Summary(msgspec.Struct):
             "tuned_with_hostile_settings": self.tuned_with_hostile_settings,
             "requests_to_foreign_hosts": self.requests_to_foreign_hosts,
             "jobs_from_forged_state": self.jobs_from_forged_state,
+            "cancelled": self.cancelled,
+            "jobs_past_cancel": self.jobs_past_cancel,
             "faults_injected": dict(sorted(self.faults_injected.items())),
             "seconds": round(self.seconds, 1),
             "passed": self.passed,
@@ -163,7 +173,11 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
     started = time.monotonic()
     # The stand-in lists jobs consistently: a dead delivery's claim may be taken over sooner.
     config = StackConfig(
-        extra_env={"CODETUNE_RECONCILE_GRACE_SECONDS": "4", "CODETUNE_CLAIM_TIMEOUT_SECONDS": "20"},
+        extra_env={
+            "CODETUNE_RECONCILE_GRACE_SECONDS": "4",
+            "CODETUNE_CLAIM_TIMEOUT_SECONDS": "20",
+            "CODETUNE_SUPERSEDE": "cancel",
+        },
         storage="filesystem",  # so that the storage emulator can be restarted
     )
     with LocalStack(config) as stack:
@@ -224,6 +238,7 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
         deadline = time.monotonic() + timeout
         overwritten: set[str] = set()
         vanished: set[str] = set()
+        asked: set[tuple[str, str]] = set()
         stalls = 0
         while time.monotonic() < deadline:
             pending = 0
@@ -231,12 +246,22 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                 record = store.record(name, generation)
                 if record is None or record.state not in FINAL:
                     pending += 1
+                if record is not None and _cancel_at_random(stack, rng, asked, record, faults):
+                    continue
                 if record is None or record.state not in _RUNNING:
                     continue
-                if name not in overwritten and (not overwritten or rng.random() < 0.2):
+                # The first two running versions seen, then now and then: one overwritten with
+                # invalid data, one corrected (SUPERSEDE=cancel stops its job).
+                if name not in overwritten and (len(overwritten) < 2 or rng.random() < 0.2):
                     overwritten.add(name)
-                    uploads.append((name, stack.upload(_dataset(rng, False), name, model or None)))
-                    faults["dataset_overwritten_while_tuning"] += 1
+                    # Invalid, or valid: a correction that cancels the running version's job.
+                    corrected = len(overwritten) == 2 or rng.random() < 0.3
+                    uploads.append(
+                        (name, stack.upload(_dataset(rng, corrected), name, model or None))
+                    )
+                    faults[
+                        "dataset_superseded" if corrected else "dataset_overwritten_while_tuning"
+                    ] += 1
                 elif (
                     record.job is not None
                     and record.job.name not in vanished
@@ -267,7 +292,9 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                 summary.tuned_with_hostile_settings += (name, generation) in hostile
             else:
                 summary.failed[key] = f"{record.state}: {why_no_model(record)}"
+                summary.cancelled += record.state is Stage.CANCELLED
         _check_jobs(stack, store, summary)
+        summary.jobs_past_cancel = _past_cancel(stack, store)
         summary.requests_to_foreign_hosts = _foreign_requests(stack)
     summary.seconds = time.monotonic() - started
     return summary
@@ -392,6 +419,62 @@ def _foreign_requests(stack: LocalStack) -> int:
     ours = f"/v1/projects/{stack.config.project}/locations/{stack.config.pipeline_region}/"
     with stack.vertex._lock:
         return sum(not path.startswith(ours) for _, path in stack.vertex.requests)
+
+
+def _cancel_at_random(
+    stack: LocalStack,
+    rng: random.Random,
+    asked: set[tuple[str, str]],
+    record: Record,
+    faults: Counter[str],
+) -> bool:
+    """Ask a cancel of a version validated or running, now and then (the first one seen, then
+    about one in six): as `codetune cancel` does, on the validated topic."""
+    version = (record.dataset or "", record.generation or "")
+    if record.state in FINAL or record.role != "training" or version in asked:
+        return False
+    if asked and rng.random() > 0.03:
+        return False
+    asked.add(version)
+    name = version[0].removeprefix(f"gs://{stack.config.bucket}/")
+    now = datetime.now(UTC).isoformat()
+    request = CancelRequested(stack.config.bucket, name, version[1], "chaos", now)
+    data, attributes = request.encode()
+    stack.publisher.publish(stack.topic("dataset-validated"), data, **attributes).result(30)
+    faults["cancel_asked"] += 1
+    return True
+
+
+# A cancel takes effect within a delivery or two; a job's end this long after the record says
+# a cancel was asked means it was not stopped.
+_CANCEL_GRACE = timedelta(seconds=15)
+
+
+def _past_cancel(stack: LocalStack, store: RecordStore) -> int:
+    """Jobs of versions whose record holds a cancel that did not stop, or ended tuned well
+    after the cancel was recorded."""
+    assert stack.vertex is not None
+    with stack.vertex._lock:
+        jobs = list(stack.vertex.jobs.values())
+    late = 0
+    for job in jobs:
+        labels = job.get("labels") or {}
+        version = store.copied_version(
+            (job.get("runtimeConfig") or {}).get("parameterValues", {}).get("dataset_uri")
+            or (job.get("supervisedTuningSpec") or {}).get("trainingDatasetUri", "")
+        )
+        record = store.record(*version) if version else None
+        if record is None or record.cancel is None or labels.get("codetune-dataset") is None:
+            continue
+        state = str(job.get("state", ""))
+        if state.endswith(("_CANCELLED", "_CANCELLING", "_FAILED")):
+            continue
+        ended = job.get("endTime")
+        asked_at = datetime.fromisoformat(record.cancel.time)
+        ended_at = datetime.fromisoformat(ended.replace("Z", "+00:00")) if ended else None
+        if ended_at is None or ended_at > asked_at + _CANCEL_GRACE:
+            late += 1
+    return late
 
 
 def _check_jobs(stack: LocalStack, store: RecordStore, summary: Summary) -> None:

@@ -316,6 +316,8 @@ def why_no_model(record: Record) -> str | None:
     not ended, why it waits, if it does."""
     if record.state not in FINAL or record.state is Stage.SUCCEEDED:
         return record.waiting.message if record.waiting else None
+    if record.state is Stage.CANCELLED and record.cancel is not None:
+        return f"cancelled by {record.cancel.by} ({record.cancel.reason})"
     error = record.error or Failure()
     rules = [p.rule for p in error.problems or ()]
     if rules:
@@ -363,6 +365,10 @@ def describe(record: Record) -> list[str]:
     lines += _counted(record.data_stats or DataStats())
     for warning in record.warnings or []:
         lines.append(f"  warning: {warning}")
+    if record.cancel is not None:
+        lines.append(
+            f"  cancel asked by {record.cancel.by} at {record.cancel.time} ({record.cancel.reason})"
+        )
     if record.waiting and record.state is Stage.VALIDATED:
         lines.append(f"  waiting since {record.waiting.time}: {record.waiting.message}")
     if record.error:
