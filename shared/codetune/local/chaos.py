@@ -239,7 +239,7 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
         overwritten: set[str] = set()
         vanished: set[str] = set()
         asked: set[tuple[str, str]] = set()
-        stalls = 0
+        stalls = rounds = 0
         while time.monotonic() < deadline:
             pending = 0
             for name, generation in list(uploads):
@@ -272,7 +272,10 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                     faults["job_vanished"] += 1
             if not pending:
                 break
-            if stalls < 2 and (not stalls or rng.random() < 0.1):
+            rounds += 1
+            # A stall at once; a restart at random, and by the fourth round at the latest (a
+            # run with many quick ends, cancels among them, can be over in a few rounds).
+            if stalls < 2 and (not stalls or rng.random() < 0.1 or rounds >= 4):
                 stalls += 1
                 if stalls == 1:
                     stack.stall_storage(2.0)
@@ -416,7 +419,8 @@ def _foreign_requests(stack: LocalStack) -> int:
     """Requests the stand-in received whose path names another project or region: in the
     cloud the host is `{region}-aiplatform.googleapis.com`, so each is a token sent away."""
     assert stack.vertex is not None
-    ours = f"/v1/projects/{stack.config.project}/locations/{stack.config.pipeline_region}/"
+    where = f"projects/{stack.config.project}/locations/{stack.config.pipeline_region}/"
+    ours = (f"/v1/{where}", f"/v1beta1/{where}")
     with stack.vertex._lock:
         return sum(not path.startswith(ours) for _, path in stack.vertex.requests)
 
