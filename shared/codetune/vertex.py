@@ -106,9 +106,12 @@ class VertexClient:
         return self._list(self._collection(project, region, "tuningJobs"), "tuningJobs", {})
 
     def get_job(self, name: str) -> dict[str, Any]:
-        """A pipeline job or a tuning job, by resource name (projects/P/locations/L/...)."""
+        """A pipeline job or a tuning job, by resource name (projects/P/locations/L/...). A
+        tuning job is read from v1beta1, v1's resource with its progress while it runs
+        (`tuningJobState`, `tuningJobMetadata`), which v1 leaves out."""
         region = self.config.deployment.job_region(name)
-        return self._job(self._request("GET", f"{self._base(region)}/v1/{name}"))
+        version = "v1beta1" if "/tuningJobs/" in name else "v1"
+        return self._job(self._request("GET", f"{self._base(region)}/{version}/{name}"))
 
     def cancel_job(self, name: str) -> None:
         """Ask Vertex AI to stop a job (tuningJobs.cancel, pipelineJobs.cancel): it goes

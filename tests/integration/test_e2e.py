@@ -967,3 +967,22 @@ def test_codetune_cancel_stops_a_running_job_and_the_record_says_who(stack: Loca
     assert "to-cancel.jsonl" in codetune(stack, "runs", "--stage", "cancelled").stdout
     missing = codetune(stack, "cancel", f"gs://{stack.config.bucket}/incoming/never.jsonl")
     assert missing.returncode == 2 and "no record" in missing.stderr
+
+
+def test_codetune_status_shows_a_running_jobs_progress(stack: LocalStack) -> None:
+    """The sweep reads the Gemini job from v1beta1 while it runs: detail state, epochs done."""
+    assert stack.vertex is not None
+    slow, stack.vertex.step_seconds = stack.vertex.step_seconds, 8.0
+    try:
+        generation_id = drop(
+            stack, "progress.jsonl", dataset(generation_dataset(12)),
+            {**GEMINI, "codetune-epoch_count": "4"},
+        )  # fmt: skip
+        uri = f"gs://{stack.config.bucket}/incoming/progress.jsonl"
+        assert wait_for(lambda: "progress: tuning, " in codetune(stack, "status", uri).stdout, 40)
+        shown = codetune(stack, "status", uri).stdout
+        assert "of 4 epochs done" in shown
+        record = finished(stack, "progress.jsonl", generation_id)
+    finally:
+        stack.vertex.step_seconds = slow
+    assert record["state"] == "SUCCEEDED" and record["progress"]["epochs"] == 4

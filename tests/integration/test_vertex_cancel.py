@@ -22,7 +22,7 @@ from codetune.tuning.common import DatasetRef
 from codetune.vertex import VertexClient, VertexConfig
 
 DEPLOYMENT = {"project": "acme-ml", "pipeline_region": "us-central1"}
-STEP = 0.3
+STEP = 0.5
 
 
 @pytest.fixture
@@ -105,3 +105,21 @@ def test_a_pipeline_job_is_cancelled_and_its_events_say_so(standin: VertexStandI
     states = [e["jsonPayload"]["state"] for e in standin.log_entries]
     assert states[-2:] == ["PIPELINE_STATE_CANCELLING", "PIPELINE_STATE_CANCELLED"]
     assert "PIPELINE_STATE_SUCCEEDED" not in states
+
+
+def test_a_running_tuning_job_reads_with_its_progress_from_v1beta1(
+    standin: VertexStandIn,
+) -> None:
+    vertex = client(standin)
+    name = created(vertex)
+    assert wait_for(lambda: vertex.get_job(name)["state"] == "JOB_STATE_RUNNING", 5, 0.02)
+    job = vertex.get_job(name)
+    assert ("GET", f"/v1beta1/{name}") in standin.requests
+    jsonschema.validate(
+        job, json_schema("aiplatform", "v1beta1", "GoogleCloudAiplatformV1beta1TuningJob")
+    )
+    assert job["tuningJobState"] == "TUNING_JOB_STATE_TUNING"
+    assert int(job["tuningJobMetadata"]["completedEpochCount"]) in (0, 1)
+    progress = GeminiBackend().outcome(job).progress
+    assert progress is not None and progress.epochs == 2
+    assert progress.describe().startswith("tuning, ")

@@ -91,7 +91,8 @@ def test_hosts_come_from_the_deployments_regions_only() -> None:
     vertex.get_job(OURS)
     vertex.get_job("projects/acme-ml/locations/us-central1/pipelineJobs/codetune-a1")
     assert recorder.urls == [
-        f"https://us-central1-aiplatform.googleapis.com/v1/{OURS}",
+        # A tuning job is read from v1beta1, with its progress.
+        f"https://us-central1-aiplatform.googleapis.com/v1beta1/{OURS}",
         "https://us-central1-aiplatform.googleapis.com/v1/projects/acme-ml/locations/"
         "us-central1/pipelineJobs/codetune-a1",
     ]

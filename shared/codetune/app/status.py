@@ -57,14 +57,18 @@ def record_outcome(
     def step(current: Record | None) -> Record | None:
         if current is None:  # a job of a dataset with no record: nothing to move forward
             return None
-        return current.advanced(
+        moved = current.advanced(
             stage,
             by,
             job=JobRef(pointer.job, pointer.job_id, outcome.state),
             tuned_model=outcome.tuned_model,
             error=outcome.error,
             data_stats=beside_estimate(outcome.data_stats, current.tokens),
+            progress=outcome.progress,
         )
+        if moved is None and current.state is stage and _further(current, outcome):
+            return msgspec.structs.replace(current, progress=outcome.progress)
+        return moved
 
     written = store.update(pointer.dataset, pointer.generation, step)
     if written is None:
@@ -97,6 +101,18 @@ def record_outcome(
             announcer(store, pointer.dataset, pointer.generation, log)
         store.close_job(pointer.job_id)
     return outcome.stage
+
+
+def _further(current: Record, outcome: JobOutcome) -> bool:
+    """New progress of a job still in its stage (more epochs done, or another detail)."""
+    new, old = outcome.progress, current.progress
+    if new is None or current.state in FINAL:
+        return False
+    if old is None:
+        return True
+    return (new.detail, new.completed_epochs) != (old.detail, old.completed_epochs) and (
+        new.completed_epochs or 0
+    ) >= (old.completed_epochs or 0)
 
 
 def _since_first_step(record: Record) -> float | None:

@@ -67,6 +67,11 @@ _TUNING_JOBS = re.compile(
 _TUNING_JOB = re.compile(
     r"^/v1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs/(?P<id>[^/]+)$"
 )
+# v1beta1's TuningJob: v1's, with the progress of a running job (tuningJobState,
+# tuningJobMetadata.completedEpochCount), which only this version carries.
+_BETA_TUNING_JOB = re.compile(
+    r"^/v1beta1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs/(?P<id>[^/]+)$"
+)
 # tuningJobs.cancel and pipelineJobs.cancel (aiplatform v1: POST {name}:cancel, an empty body).
 _CANCEL = re.compile(
     r"^/v1/(?P<name>projects/[^/]+/locations/[^/]+/(?P<collection>tuningJobs|pipelineJobs)/[^/:]+):cancel$"
@@ -384,6 +389,22 @@ class VertexStandIn:
         self._later(2, name, "JOB_STATE_FAILED" if failure else "JOB_STATE_SUCCEEDED", failure)
         return self._committed(job)
 
+    def _with_progress(self, job: dict[str, Any]) -> dict[str, Any]:
+        """A running job's detail state and completed epochs, as v1beta1 reports them: the
+        epochs pass evenly over the step the job stays RUNNING (call with the lock held)."""
+        if job["state"] != "JOB_STATE_RUNNING" or "startTime" not in job:
+            return job
+        spec = job.get("supervisedTuningSpec") or {}
+        epochs = int((spec.get("hyperParameters") or {}).get("epochCount") or 3)
+        started = datetime.fromisoformat(job["startTime"].replace("Z", "+00:00"))
+        share = (datetime.now(UTC) - started).total_seconds() / max(self.step_seconds, 1e-3)
+        done = min(epochs - 1, int(share * epochs))
+        return {
+            **job,
+            "tuningJobState": "TUNING_JOB_STATE_TUNING",
+            "tuningJobMetadata": {"completedEpochCount": str(done)},
+        }
+
     def _dataset_fault(self, spec: dict[str, Any]) -> str | None:
         """What Vertex AI would fail the job for: a dataset missing or not in Gemini's format,
         judged by a schema written from Google's documentation, not by codetune's converter."""
@@ -514,6 +535,15 @@ class VertexStandIn:
                         )
                 if self.command == "POST" and (m := _CANCEL.match(url.path)):
                     return standin._cancel(m["name"], m["collection"], raw)
+                if self.command == "GET" and (m := _BETA_TUNING_JOB.match(url.path)):
+                    name = url.path.removeprefix("/v1beta1/")
+                    with standin._lock:
+                        job = standin.jobs.get(name)
+                        return (
+                            (200, standin._with_progress(dict(job)))
+                            if job
+                            else _error(404, f"TuningJob {name} not found")
+                        )
                 if self.command == "GET" and (m := _MODELS.match(url.path)):
                     return standin._models(m["project"], m["location"], query)
                 return _error(404, f"{self.command} {url.path} is not served by the stand-in")

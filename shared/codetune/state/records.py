@@ -153,6 +153,41 @@ class Tokens(msgspec.Struct, frozen=True, omit_defaults=True):
             return None
 
 
+class Progress(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A running job's progress as Vertex AI last reported it (Gemini: v1beta1's
+    `tuningJobState` and `tuningJobMetadata.completedEpochCount`)."""
+
+    read: str  # when it was read
+    detail: str | None = None  # e.g. TUNING_JOB_STATE_TUNING, _WAITING_FOR_QUOTA
+    completed_epochs: int | None = None
+    epochs: int | None = None  # planned
+    started: str | None = None  # the job's startTime
+
+    def describe(self) -> str:
+        """'tuning, 1 of 3 epochs done, about 4 min left'."""
+        detail = (self.detail or "running").removeprefix("TUNING_JOB_STATE_").lower()
+        text = detail.replace("_", " ")
+        done, planned = self.completed_epochs, self.epochs
+        if done is None or not planned:
+            return text
+        text += f", {done} of {planned} epochs done"
+        left = self.seconds_left()
+        return text + (f", about {_minutes(left)} left" if left is not None else "")
+
+    def seconds_left(self) -> float | None:
+        """At the pace of the epochs done so far."""
+        if not self.started or not self.completed_epochs or not self.epochs:
+            return None
+        spent = (
+            datetime.fromisoformat(self.read) - datetime.fromisoformat(self.started)
+        ).total_seconds()
+        return max(0.0, spent / self.completed_epochs * (self.epochs - self.completed_epochs))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 class Cancel(msgspec.Struct, frozen=True):
     """A cancel asked for this version: by whom (as the command line reports it, or
     `validate` superseding it), when, and why."""
@@ -197,6 +232,7 @@ class Record(msgspec.Struct, frozen=True):
     waiting: Failure | None = None  # why a VALIDATED dataset has no job yet (retried)
     # The upload's W3C trace context: every message about this version carries it.
     traceparent: str | None = None
+    progress: Progress | None = None  # while the job runs
     # A cancel asked for (codetune.app.cancel): tune creates no job after it, and cancels one
     # it created while the cancel was being written.
     cancel: Cancel | None = None
@@ -365,6 +401,8 @@ def describe(record: Record) -> list[str]:
     lines += _counted(record.data_stats or DataStats())
     for warning in record.warnings or []:
         lines.append(f"  warning: {warning}")
+    if record.progress is not None and record.state not in FINAL:
+        lines.append(f"  progress: {record.progress.describe()} (read {record.progress.read})")
     if record.cancel is not None:
         lines.append(
             f"  cancel asked by {record.cancel.by} at {record.cancel.time} ({record.cancel.reason})"

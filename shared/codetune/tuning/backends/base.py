@@ -16,7 +16,7 @@ import msgspec
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
 from codetune.ports import JobRequest, ObjectStore, Submission
 from codetune.state import JobPointer, RecordStore, Stage, TunedModel
-from codetune.state.records import DataStats, Failure
+from codetune.state.records import DataStats, Failure, Progress
 from codetune.tuning.common import DatasetRef, Derived
 from codetune.tuning.parameters import TuningParameters
 
@@ -117,6 +117,7 @@ class JobOutcome(msgspec.Struct, frozen=True):
     error: Failure | None = None
     # What the service counted in the dataset (Gemini's tuningDataStats), by our names.
     data_stats: DataStats | None = None
+    progress: Progress | None = None  # while it runs, as far as the service says
 
 
 def job_error(job: Mapping[str, Any]) -> Failure | None:

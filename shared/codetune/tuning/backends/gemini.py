@@ -8,6 +8,7 @@ and a job left unnamed by a delivery that died is found by the digest's label.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule, RuleSet
@@ -19,7 +20,7 @@ from codetune.gemini.check import GeminiDataset, convert_and_check
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
-from codetune.state.records import DataStats, Dropped
+from codetune.state.records import DataStats, Dropped, Progress
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -112,6 +113,7 @@ class GeminiBackend:
             tuned_model=TunedModel(model, tuned.get("endpoint")) if model else None,
             error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
             data_stats=data_stats(job),
+            progress=progress(job) if stage is Stage.RUNNING else None,
         )
 
     def rules(self, base_model: str) -> RuleSet:
@@ -197,6 +199,23 @@ def creation(context: SubmitContext, plan: TuningJobPlan) -> Creation:
         lambda: (vertex.create_tuning_job(plan.request), True),
         find,
         vertex.get_job,
+    )
+
+
+def progress(job: Mapping[str, Any]) -> Progress:
+    """A running job's progress (v1beta1: `tuningJobState`, `tuningJobMetadata`), with the
+    epochs it was planned for."""
+    meta = job.get("tuningJobMetadata") or {}
+    done = meta.get("completedEpochCount")
+    spec = job.get("supervisedTuningSpec") or {}
+    planned = (spec.get("hyperParameters") or {}).get("epochCount")
+    started = job.get("startTime")
+    return Progress(
+        read=datetime.now(UTC).isoformat(),
+        detail=str(job["tuningJobState"]) if job.get("tuningJobState") else None,
+        completed_epochs=int(str(done)) if str(done).isdigit() else None,
+        epochs=int(str(planned)) if str(planned).isdigit() else None,
+        started=started.replace("Z", "+00:00") if isinstance(started, str) else None,
     )
 
 
