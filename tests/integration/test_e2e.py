@@ -982,6 +982,12 @@ def test_codetune_status_shows_a_running_jobs_progress(stack: LocalStack) -> Non
         assert wait_for(lambda: "progress: tuning, " in codetune(stack, "status", uri).stdout, 40)
         shown = codetune(stack, "status", uri).stdout
         assert "of 4 epochs done" in shown
+        # --follow shows each change, and ends when the version does.
+        followed = codetune(stack, "status", uri, "--follow")
+        assert followed.returncode == 0, followed.stderr
+        assert "progress: tuning, " in followed.stdout
+        assert followed.stdout.rstrip().splitlines()[0].endswith(": RUNNING")
+        assert "SUCCEEDED" in followed.stdout.split("progress: tuning, ")[-1]
         record = finished(stack, "progress.jsonl", generation_id)
     finally:
         stack.vertex.step_seconds = slow

@@ -43,6 +43,11 @@ def add(commands: Commands) -> None:
         "--bucket", help="the upload bucket, for a job id (default: $CODETUNE_BUCKET)"
     )
     status.add_argument("--json", action="store_true", help="print the record")
+    status.add_argument(
+        "--follow",
+        action="store_true",
+        help="read it again every few seconds and show it whenever it changed, until it ends",
+    )
     status.set_defaults(handler=in_google_cloud(_status))
 
     logs = commands.add_parser(
@@ -281,7 +286,7 @@ def _status(args: argparse.Namespace) -> int:
         dataset = DatasetRef.parse(args.target)
         store = _store(dataset.bucket)
         generation = dataset.generation or next(reversed(store.generations(dataset.name)), None)
-        record = store.record(dataset.name, generation) if generation else None
+        where = (dataset.name, generation or "")
     else:
         bucket = args.bucket or settings.bucket
         if not bucket:
@@ -289,15 +294,26 @@ def _status(args: argparse.Namespace) -> int:
             return EXIT_UNREADABLE
         store = _store(bucket)
         pointer = store.pointer(args.target)
-        record = store.record(pointer.dataset, pointer.generation) if pointer else None
+        where = (pointer.dataset, pointer.generation) if pointer else ("", "")
+    record = store.record(*where) if all(where) else None
     if record is None:
         print(f"codetune: no record of {args.target}", file=sys.stderr)
         return EXIT_UNREADABLE
-    if args.json:
-        sys.stdout.write(orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        print("\n".join(describe(record)))
-    return EXIT_VALID
+    shown = None
+    while True:
+        text = (
+            orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2).decode()
+            if args.json
+            else "\n".join(describe(record))
+        )
+        if text != shown:  # on a terminal, the new state replaces the old one
+            clear = "\033[H\033[2J" if args.follow and sys.stdout.isatty() else ""
+            print(clear + text, flush=True)
+            shown = text
+        if not args.follow or record.state in FINAL:
+            return EXIT_VALID
+        time.sleep(FOLLOW_SECONDS)
+        record = store.record(*where) or record
 
 
 def _logs(args: argparse.Namespace) -> int:
