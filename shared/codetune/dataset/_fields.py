@@ -30,6 +30,18 @@ def json_type(value: object) -> str:
     return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
+def wrong_role(
+    role: str, allowed: str, form: str, named_elsewhere: dict[str, tuple[str, str]]
+) -> str:
+    """A role the format does not take: what it takes and, for another format's name of one
+    of its roles, the fix. Any other role is never quoted: it may be anything."""
+    fault = f"role must be {allowed}"
+    if role not in named_elsewhere:
+        return fault
+    where, name = named_elsewhere[role]
+    return f"{fault}: found '{role}' ({where} name); {form} format names it '{name}'"
+
+
 def text_field(
     state: PassState, number: int, holder: dict[str, Any], key: str, where: str
 ) -> str | None:

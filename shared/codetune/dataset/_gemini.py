@@ -13,6 +13,7 @@ from codetune.dataset._fields import (
     turn_list,
     turn_object,
     unknown_fields,
+    wrong_role,
 )
 from codetune.dataset._formats import FormatChecker, holds_format
 from codetune.dataset.rules import Rule
@@ -23,11 +24,7 @@ _NAMED_ELSEWHERE = {"assistant": ("OpenAI's and the seed's", shape.MODEL)}
 
 
 def _wrong_role(role: str) -> str:
-    fault = f"role must be {_ROLES}"
-    if role not in _NAMED_ELSEWHERE:
-        return fault  # never quoted: it may be anything
-    where, name = _NAMED_ELSEWHERE[role]
-    return f"{fault}: found '{role}' ({where} name); Gemini's format names it '{name}'"
+    return wrong_role(role, _ROLES, "Gemini's", _NAMED_ELSEWHERE)
 
 
 class GeminiChat(FormatChecker):

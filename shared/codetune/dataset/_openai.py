@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from codetune.dataset import gemini_format as shape
-from codetune.dataset._fields import check_turns, text_field, turn_list, turn_object, unknown_fields
+from codetune.dataset._fields import (
+    check_turns,
+    text_field,
+    turn_list,
+    turn_object,
+    unknown_fields,
+    wrong_role,
+)
 from codetune.dataset._formats import FormatChecker, holds_format
 from codetune.dataset.rules import OPENAI_FIELDS, OPENAI_MESSAGE_FIELDS, OPENAI_ROLES, Rule
 
@@ -15,11 +22,7 @@ _NAMED_ELSEWHERE = {shape.MODEL: ("Gemini's", "assistant")}
 
 
 def _wrong_role(role: str) -> str:
-    fault = "role must be 'system', 'user' or 'assistant'"
-    if role not in _NAMED_ELSEWHERE:
-        return fault  # never quoted: it may be anything
-    where, name = _NAMED_ELSEWHERE[role]
-    return f"{fault}: found '{role}' ({where} name); OpenAI's format names it '{name}'"
+    return wrong_role(role, "'system', 'user' or 'assistant'", "OpenAI's", _NAMED_ELSEWHERE)
 
 
 class OpenAIChat(FormatChecker):
