@@ -255,7 +255,10 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                 if name not in overwritten and (len(overwritten) < 2 or rng.random() < 0.2):
                     overwritten.add(name)
                     # Invalid, or valid: a correction that cancels the running version's job.
-                    corrected = len(overwritten) == 2 or rng.random() < 0.3
+                    # The first invalid, the second a correction, then either at random.
+                    corrected = len(overwritten) == 2 or (
+                        len(overwritten) > 2 and rng.random() < 0.3
+                    )
                     uploads.append(
                         (name, stack.upload(_dataset(rng, corrected), name, model or None))
                     )
