@@ -95,35 +95,27 @@ def stop_job(name: str, vertex: VertexAI, log: Logger) -> Cancelling:
 def cancelled_before_job(store: RecordStore, name: str, generation: str, log: Logger) -> bool:
     """tune, holding a version with a cancel and no job: end it CANCELLED (False when a job
     was being created: tune must find it instead)."""
-    record = store.record(name, generation)
-    if record is None or record.cancel is None:
-        return False
-    asked = record.cancel
-    if store.update(name, generation, lambda r: _before_any_job(r, asked)) is None:
-        return False
-    log.info("cancelled before any job", by=asked.by, reason=asked.reason)
-    return True
+    return _end_recorded(store, name, generation, log, searched=False)
 
 
 def cancelled_without_job(store: RecordStore, name: str, generation: str, log: Logger) -> bool:
     """tune, with a cancel and its own `submitting` mark, looked for the job and found none
     (its create never happened, or the job is gone): the version ends CANCELLED."""
+    return _end_recorded(store, name, generation, log, searched=True)
+
+
+def _end_recorded(
+    store: RecordStore, name: str, generation: str, log: Logger, *, searched: bool
+) -> bool:
+    """The version's recorded cancel, carried out with no job; False if it cannot be."""
     record = store.record(name, generation)
     if record is None or record.cancel is None:
         return False
     asked = record.cancel
-
-    def end(current: Record | None) -> Record | None:
-        if current is None or current.job is not None:
-            return None
-        failure = Failure(
-            "cancelled", f"cancelled by {asked.by}; no job was found ({asked.reason})"
-        )
-        return advance(current, Stage.CANCELLED, "tune", error=failure)
-
-    if store.update(name, generation, end) is None:
+    if store.update(name, generation, lambda r: _ended(r, asked, searched)) is None:
         return False
-    log.info("cancelled: no job was found for it", by=asked.by, reason=asked.reason)
+    said = "cancelled: no job was found for it" if searched else "cancelled before any job"
+    log.info(said, by=asked.by, reason=asked.reason)
     return True
 
 
@@ -146,7 +138,18 @@ def _marked(current: Record | None, asked: Cancel) -> Record | None:
 
 def _before_any_job(current: Record | None, asked: Cancel) -> Record | None:
     """CANCELLED, unless tune has started creating the job (or recorded it)."""
-    if current is None or current.job is not None or current.submitting is not None:
+    return _ended(current, asked, searched=False)
+
+
+def _ended(current: Record | None, asked: Cancel, searched: bool) -> Record | None:
+    """CANCELLED with no job; unless one is recorded, or (before tune `searched` for it)
+    tune has started creating it."""
+    if current is None or current.job is not None:
         return None
-    failure = Failure("cancelled", f"cancelled by {asked.by} before any job ({asked.reason})")
-    return advance(current, Stage.CANCELLED, "tune", error=failure)
+    if searched:
+        why = f"cancelled by {asked.by}; no job was found ({asked.reason})"
+    elif current.submitting is not None:
+        return None
+    else:
+        why = f"cancelled by {asked.by} before any job ({asked.reason})"
+    return advance(current, Stage.CANCELLED, "tune", error=Failure("cancelled", why))
