@@ -151,7 +151,7 @@ def _cancel(args: argparse.Namespace) -> int:
 
     dataset = DatasetRef.parse(args.target)
     store = _store(dataset.bucket)
-    generation = dataset.generation or next(reversed(store.generations(dataset.name)), None)
+    generation = _version(store, dataset)
     record = store.record(dataset.name, generation) if generation else None
     if record is None or generation is None:
         print(f"codetune: no record of {args.target}", file=sys.stderr)
@@ -264,6 +264,11 @@ def in_google_cloud(
     return run
 
 
+def _version(store: RecordStore, dataset: DatasetRef) -> str | None:
+    """The generation named, else the newest one with a record."""
+    return dataset.generation or next(reversed(store.generations(dataset.name)), None)
+
+
 def _store(upload_bucket: str) -> RecordStore:
     """The records of an upload bucket's datasets: in $CODETUNE_STATE_BUCKET, else in the
     deployment's default state bucket, `<bucket>-state`."""
@@ -285,7 +290,7 @@ def _status(args: argparse.Namespace) -> int:
     if args.target.startswith("gs://"):
         dataset = DatasetRef.parse(args.target)
         store = _store(dataset.bucket)
-        generation = dataset.generation or next(reversed(store.generations(dataset.name)), None)
+        generation = _version(store, dataset)
         where = (dataset.name, generation or "")
     else:
         bucket = args.bucket or settings.bucket
@@ -336,7 +341,7 @@ def _logs(args: argparse.Namespace) -> int:
     generation = dataset.generation
     if generation is None:
         store = _store(dataset.bucket)
-        generation = next(reversed(store.generations(dataset.name)), None)
+        generation = _version(store, dataset)
         if generation is None:
             print(f"codetune: no record of {dataset.uri}", file=sys.stderr)
             return EXIT_UNREADABLE
