@@ -11,7 +11,7 @@ import msgspec
 
 from codetune.exceptions import InputError
 from codetune.ports import ListedObject
-from codetune.state import Record, RecordStore
+from codetune.state import FINAL, Record, RecordStore
 from codetune.state.records import why_no_model
 from codetune.state.store import STAGE_METADATA
 
@@ -32,6 +32,7 @@ class Run(msgspec.Struct, frozen=True, omit_defaults=True):
     estimated_cost_usd: float | None = None
     tuned_model: str | None = None
     reason: str | None = None  # why it has no tuned model, when it ended without one
+    progress: str | None = None  # while its job runs, as Vertex AI last reported it
 
 
 def runs(
@@ -113,6 +114,9 @@ def row(record: Record) -> Run:
         estimated_cost_usd=cost.get("estimated_cost_usd"),
         tuned_model=record.tuned_model.model if record.tuned_model else None,
         reason=why_no_model(record),
+        progress=record.progress.describe()
+        if record.progress is not None and record.state not in FINAL
+        else None,
     )
 
 
@@ -129,6 +133,6 @@ def table(rows: list[Run]) -> str:
         lines.append(
             f"{name[-48:]:<48} {run.stage:<10} {run.base_model or '-':<22} "
             f"{run.examples or 0:>8,} {tokens or 0:>12,} {cost:>9}  "
-            f"{run.tuned_model or run.reason or ''}"
+            f"{run.tuned_model or run.reason or run.progress or ''}"
         )
     return "\n".join(lines)

@@ -105,14 +105,8 @@ def record_outcome(
 
 def _further(current: Record, outcome: JobOutcome) -> bool:
     """New progress of a job still in its stage (more epochs done, or another detail)."""
-    new, old = outcome.progress, current.progress
-    if new is None or current.state in FINAL:
-        return False
-    if old is None:
-        return True
-    return (new.detail, new.completed_epochs) != (old.detail, old.completed_epochs) and (
-        new.completed_epochs or 0
-    ) >= (old.completed_epochs or 0)
+    new = outcome.progress
+    return new is not None and current.state not in FINAL and new.moved_from(current.progress)
 
 
 def _since_first_step(record: Record) -> float | None:

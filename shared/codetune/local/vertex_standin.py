@@ -275,6 +275,12 @@ class VertexStandIn:
             job.update(state=state, updateTime=now())
             if state == "PIPELINE_STATE_RUNNING":
                 job["startTime"] = now()
+                job["jobDetail"] = {
+                    "taskDetails": [
+                        _task("tune-large-model", "RUNNING", {}),
+                        _task("upload-llm-model", "PENDING", {}, "system.ContainerExecution"),
+                    ]
+                }
             if state == "PIPELINE_STATE_SUCCEEDED":
                 job["endTime"] = now()
                 job["jobDetail"] = self._finish(job)
@@ -585,6 +591,10 @@ def _label_filter(query: dict[str, list[str]]) -> re.Match[str] | None:
     return re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([\w-]*)"?', wanted) if wanted else None
 
 
+# PipelineTaskDetail.state -> its execution's (aiplatform v1 Execution.State).
+EXECUTION_STATES = {"SUCCEEDED": "COMPLETE", "RUNNING": "RUNNING", "PENDING": "NEW"}
+
+
 def _task(
     name: str, state: str, metadata: dict[str, Any], schema_title: str = "system.Run"
 ) -> dict[str, Any]:
@@ -595,7 +605,7 @@ def _task(
         "createTime": now(),
         "execution": {
             "schemaTitle": schema_title,
-            "state": "COMPLETE" if state == "SUCCEEDED" else "FAILED",
+            "state": EXECUTION_STATES.get(state, "FAILED"),
             "metadata": metadata,
         },
     }

@@ -155,18 +155,36 @@ class Tokens(msgspec.Struct, frozen=True, omit_defaults=True):
 
 class Progress(msgspec.Struct, frozen=True, omit_defaults=True):
     """A running job's progress as Vertex AI last reported it (Gemini: v1beta1's
-    `tuningJobState` and `tuningJobMetadata.completedEpochCount`)."""
+    `tuningJobState` and `tuningJobMetadata.completedEpochCount`; a pipeline: the task it
+    runs, of its `jobDetail.taskDetails`)."""
 
     read: str  # when it was read
     detail: str | None = None  # e.g. TUNING_JOB_STATE_TUNING, _WAITING_FOR_QUOTA
     completed_epochs: int | None = None
     epochs: int | None = None  # planned
     started: str | None = None  # the job's startTime
+    task: str | None = None  # a pipeline's running task
+    completed_tasks: int | None = None
+    tasks: int | None = None  # the pipeline's tasks known so far
+
+    def moved_from(self, old: Progress | None) -> bool:
+        """Further than `old`: more epochs or tasks done, or another detail or task."""
+        if old is None:
+            return True
+        mine = (self.detail, self.completed_epochs, self.task, self.completed_tasks)
+        theirs = (old.detail, old.completed_epochs, old.task, old.completed_tasks)
+        return mine != theirs and (self.completed_epochs or 0) >= (old.completed_epochs or 0)
 
     def describe(self) -> str:
-        """'tuning, 1 of 3 epochs done, about 4 min left'."""
+        """'tuning, 1 of 3 epochs done, about 4 min left'; 'running task tune-large-model
+        (1 of 3 tasks done)'; 'queued by Vertex AI for quota'."""
+        if self.task:
+            text = f"running task {self.task}"
+            return text + (
+                f" ({self.completed_tasks or 0} of {self.tasks} tasks done)" if self.tasks else ""
+            )
         detail = (self.detail or "running").removeprefix("TUNING_JOB_STATE_").lower()
-        text = detail.replace("_", " ")
+        text = DETAILS.get(detail, detail.replace("_", " "))
         done, planned = self.completed_epochs, self.epochs
         if done is None or not planned:
             return text
@@ -182,6 +200,13 @@ class Progress(msgspec.Struct, frozen=True, omit_defaults=True):
             datetime.fromisoformat(self.read) - datetime.fromisoformat(self.started)
         ).total_seconds()
         return max(0.0, spent / self.completed_epochs * (self.epochs - self.completed_epochs))
+
+
+# v1beta1's TuningJobState values, as a person reads them (the rest: lower case, spaced).
+DETAILS = {
+    "waiting_for_quota": "queued by Vertex AI for quota",
+    "waiting_for_capacity": "waiting for Vertex AI capacity",
+}
 
 
 def _minutes(seconds: float) -> str:

@@ -9,6 +9,7 @@ A finished job is read the way the Vertex AI SDK's `get_tuned_model` does.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -22,7 +23,7 @@ from codetune.pipeline import models
 from codetune.pipeline.plan import PipelineJobPlan, plan_pipeline_job
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
-from codetune.state.records import DataStats
+from codetune.state.records import DataStats, Progress
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -122,6 +123,7 @@ class PipelineBackend:
             tuned_model=TunedModel(model, tuned_endpoint_name(job)) if model else None,
             error=job_error(job) if stage in (Stage.FAILED, Stage.CANCELLED) else None,
             data_stats=metrics(job) if stage is Stage.SUCCEEDED else None,
+            progress=progress(job) if stage is Stage.RUNNING else None,
         )
 
     def rules(self, base_model: str) -> RuleSet:
@@ -218,3 +220,25 @@ def metrics(job: Mapping[str, Any]) -> DataStats:
     values = (job.get("runtimeConfig") or {}).get("parameterValues") or {}
     tensorboard = values.get("tensorboard_resource_id")
     return DataStats(tensorboard=tensorboard or None, metrics=tuple(METRICS))
+
+
+def progress(job: Mapping[str, Any]) -> Progress | None:
+    """A running pipeline's progress: the task it runs and the tasks done of those it shows
+    (`jobDetail.taskDetails`; the root task, which has no parent, stands for the whole run)."""
+    tasks = [
+        t for t in (job.get("jobDetail") or {}).get("taskDetails") or [] if isinstance(t, dict)
+    ]
+    if any(t.get("parentTaskId") for t in tasks):
+        tasks = [t for t in tasks if t.get("parentTaskId")]
+    if not tasks:
+        return None
+    running = [str(t.get("taskName")) for t in tasks if t.get("state") == "RUNNING"]
+    done = sum(t.get("state") in ("SUCCEEDED", "SKIPPED") for t in tasks)
+    started = job.get("startTime")
+    return Progress(
+        read=datetime.now(UTC).isoformat(),
+        started=started.replace("Z", "+00:00") if isinstance(started, str) else None,
+        task=", ".join(running) if running else None,
+        completed_tasks=done,
+        tasks=len(tasks),
+    )
