@@ -15,6 +15,7 @@ follow and cancel runs: read the state bucket, publish cancels), SWEEP_INTERVAL_
 (1 to 59, default 1), SECRETS (error or warning, default error: what a credential in a
 dataset is), NEAR_DUPLICATES (on or off, default off), SUPERSEDE (keep or cancel, default
 keep: what a new version of a dataset does to the older version's unfinished job),
+TUNING_SLOTS (the project's concurrent tuning job quota, default 0: not known),
 VALIDATION_SECONDS (60 to 420,
 default 420: how long one validation may read), FINISHED_TOPIC (the completion topic,
 default codetune-finished), TOKENIZER_MODEL (a SentencePiece model
@@ -42,6 +43,8 @@ SECRETS=error
 NEAR_DUPLICATES=off
 # A new version of a dataset name and the older version's unfinished job: keep it, or cancel it.
 SUPERSEDE=keep
+# Concurrent tuning jobs the project's quota allows (0: not known; Vertex AI's 429 tells).
+TUNING_SLOTS=0
 # How long one validation may read (rule time-limit); the functions' timeouts follow from it.
 VALIDATION_SECONDS=420
 # A SentencePiece model file (local path): exact token counts instead of characters / 4.
@@ -101,6 +104,9 @@ parse_args() {
     keep|cancel) ;;
     *) echo "SUPERSEDE must be keep or cancel, not '$SUPERSEDE'" >&2; exit 2 ;;
   esac
+  case "$TUNING_SLOTS" in
+    ''|*[!0-9]*) echo "TUNING_SLOTS must be a whole number of 0 or more, not '$TUNING_SLOTS'" >&2; exit 2 ;;
+  esac
   case "$NEAR_DUPLICATES" in
     on|off) ;;
     *) echo "NEAR_DUPLICATES must be on or off, not '$NEAR_DUPLICATES'" >&2; exit 2 ;;
@@ -144,6 +150,7 @@ read_settings() {
       SECRETS) SECRETS=$value ;;
       NEAR_DUPLICATES) NEAR_DUPLICATES=$value ;;
       SUPERSEDE) SUPERSEDE=$value ;;
+      TUNING_SLOTS) TUNING_SLOTS=$value ;;
       VALIDATION_SECONDS) VALIDATION_SECONDS=$value ;;
       TOKENIZER_MODEL) TOKENIZER_MODEL=$value ;;
       FINISHED_TOPIC) FINISHED_TOPIC=$value ;;

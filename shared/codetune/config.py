@@ -52,6 +52,12 @@ class Settings(msgspec.Struct, frozen=True):
     near_duplicates: bool = False
     # A new version of a dataset name: cancel the older versions' unfinished jobs, or keep them.
     supersede: str = "keep"
+    # Concurrent tuning jobs the project's quota allows (0: not known). A dataset past them
+    # waits in its record, with no create sent, until the sweep sees a slot free.
+    tuning_slots: int = 0
+    # How long a dataset waiting for a tuning slot waits before the sweep submits it again
+    # (when the slots are not known, one a sweep: a probe of the quota).
+    slot_retry_seconds: float = 60
     # A SentencePiece model of the base model's tokenizer (a file in the function's source):
     # exact token counts and costs; None: estimated from characters.
     tokenizer_model: str | None = None
@@ -127,6 +133,8 @@ class Settings(msgspec.Struct, frozen=True):
             validation_seconds=_seconds(env, "CODETUNE_VALIDATION_SECONDS", 420),
             sweep_seconds=_seconds(env, "CODETUNE_SWEEP_SECONDS", 480),
             supersede=_supersede(env.get("CODETUNE_SUPERSEDE") or "keep"),
+            tuning_slots=_count(env, "CODETUNE_TUNING_SLOTS"),
+            slot_retry_seconds=_seconds(env, "CODETUNE_SLOT_RETRY_SECONDS", 60),
         )
 
     @property
@@ -189,6 +197,14 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not seconds > 0:
         raise ValueError(f"{name} must be a positive number of seconds, not {value!r}")
     return seconds
+
+
+def _count(env: Mapping[str, str], name: str) -> int:
+    """A count of 0 or more (unset: 0); anything else stops the function at start."""
+    value = (env.get(name) or "0").strip()
+    if not value.isdigit():
+        raise ValueError(f"{name} must be a whole number of 0 or more, not {value!r}")
+    return int(value)
 
 
 def _near(value: str | None) -> bool:

@@ -58,6 +58,12 @@ class RetryableVertexError(VertexError):
     """A transient failure (429, 5xx, timeout) that outlasted the retries: try again later."""
 
 
+class NoTuningSlot(RetryableVertexError):
+    """No job was created for want of a tuning slot: Vertex AI refused the create for the
+    project's quota (429 RESOURCE_EXHAUSTED), or every slot the deployment counts is in use.
+    The dataset waits in its record, and the sweep submits it again when a slot may be free."""
+
+
 class PermanentVertexError(VertexError):
     """A failure that repeating will not fix (400, 403, 404, ...): report it, do not retry."""
 

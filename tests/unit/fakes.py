@@ -149,6 +149,8 @@ class FakeVertex:
         self.ambiguous = 0  # the next creates commit, then fail as a timeout would
         self.on_find: Callable[[], None] = lambda: None  # runs after find_tuning_jobs lists
         self.cancels: list[str] = []  # the jobs a cancel was accepted for
+        self.quota: int | None = None  # concurrent unfinished jobs; past it a create gets 429
+        self.refused = 0  # creates refused for the quota
 
     def get_job(self, name: str) -> dict[str, Any]:
         from codetune.exceptions import RetryableVertexError
@@ -161,10 +163,22 @@ class FakeVertex:
             raise PermanentVertexError(f"GET {name}: 404 not found", 404, "NOT_FOUND")
         return dict(self.jobs[name])
 
+    def _within_quota(self) -> None:
+        from codetune.exceptions import RetryableVertexError
+
+        ended = ("_SUCCEEDED", "_FAILED", "_CANCELLED")
+        running = sum(not str(j["state"]).endswith(ended) for j in self.jobs.values())
+        if self.quota is not None and running >= self.quota:
+            self.refused += 1
+            raise RetryableVertexError(
+                "POST: 429 Quota exceeded: concurrent tuning jobs", 429, "RESOURCE_EXHAUSTED"
+            )
+
     def create_pipeline_job(self, request: JobRequest) -> Submission:
         name = request.job_name
         assert name is not None, "a pipeline job's id is the client's"
         self.before_create(name)
+        self._within_quota()
         if name in self.jobs:
             return Submission(self.jobs[name], created=False)
         self.creates += 1
@@ -174,6 +188,7 @@ class FakeVertex:
     def create_tuning_job(self, request: JobRequest) -> dict[str, Any]:
         name = f"{request.path.removeprefix('/v1/')}/{len(self.jobs) + 1}"
         self.before_create(name)
+        self._within_quota()
         self.creates += 1
         self.jobs[name] = {"name": name, "state": "JOB_STATE_PENDING", **request.body}
         if self.ambiguous:

@@ -184,24 +184,27 @@ def test_supersede_takes_keep_or_cancel_and_nothing_else() -> None:
         Settings.from_environment({"CODETUNE_SUPERSEDE": "yes"})
 
 
-def test_a_cancel_while_a_create_is_refused_ends_cancelled_on_the_next_delivery(
+def test_a_cancel_while_a_create_is_refused_ends_cancelled_at_once(
     storage: MemoryStorage,
 ) -> None:
     """tune marked `submitting`, the cancel came, the create was refused (429: nothing made):
-    the next delivery only looks for the job, finds none, and the version ends CANCELLED."""
+    the same delivery ends the version CANCELLED, and a later one changes nothing."""
     from codetune.exceptions import RetryableVertexError
 
     message = validated(storage, "incoming/h.jsonl", dataset(generation_dataset(12)))
     vertex = FakeVertex()
 
     def refused(name: str) -> None:
-        cancel_dataset(asked(message), storage, vertex, SETTINGS, LOG)
+        assert cancel_dataset(asked(message), storage, vertex, SETTINGS, LOG) is (
+            Cancelling.LEFT_TO_TUNE
+        )
         raise RetryableVertexError("POST: 429 quota", 429, "RESOURCE_EXHAUSTED")
 
     vertex.before_create = refused
-    with pytest.raises(RetryableVertexError):
-        tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG)
-    vertex.before_create = lambda name: None
     assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is Tuning.CANCELLED
+    vertex.before_create = lambda name: None
+    assert tune_dataset(message, storage, vertex, SETTINGS, ENVIRON, LOG) is (
+        Tuning.ALREADY_SUBMITTED
+    )
     record = store(storage).record(message.name, message.generation)
     assert record is not None and record.state is Stage.CANCELLED and vertex.creates == 0

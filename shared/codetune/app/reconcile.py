@@ -27,6 +27,7 @@ from codetune.logs import Logger, correlation_id
 from codetune.messages import DatasetValidated
 from codetune.ports import ListedObject, ObjectStore, Publisher
 from codetune.state import FINAL, Record, RecordStore, Stage
+from codetune.state.records import SLOT_WAIT, Failure
 from codetune.state.store import dataset_key
 from codetune.tuning.manifest import DATASET_SUFFIX
 
@@ -87,26 +88,27 @@ class _Pass:
 
     def announce_validated(self, records: list[ListedObject]) -> tuple[int, int]:
         """Datasets whose "dataset validated" message was lost or dead-lettered are announced
-        again; those not at an end after `stuck_seconds` are reported. (announced, stuck)"""
+        again, and those waiting for a tuning slot as slots free up; those not at an end after
+        `stuck_seconds` are reported. (announced, stuck)"""
         announced = stuck = 0
         settings = self.settings
+        queue: list[tuple[str, str, Record]] = []
         for dataset, generation, record in self.store.unfinished(records, self.bad, self.limit):
             age = _age(self.now, record.updated)
             log = self.log.bind(record.correlation_id or "")
-            if (
-                record.state is Stage.VALIDATED
-                and record.role == DatasetRole.TRAINING
-                and age > settings.reconcile_grace_seconds
-            ):
-                data, attributes = _validated(settings.bucket, dataset, generation, record).encode()
-                self.publisher.publish(settings.validated_topic_path, data, attributes)
+            training = record.state is Stage.VALIDATED and record.role == DatasetRole.TRAINING
+            if training and record.waiting and record.waiting.reason == SLOT_WAIT:
+                queue.append((dataset, generation, record))
+            elif training and age > settings.reconcile_grace_seconds:
+                self.announce(dataset, generation, record)
                 announced += 1
                 log.warning(
                     "validated dataset had no job: announced again",
                     dataset=record.dataset,
                     age_seconds=round(age),
                 )
-            elif record.state not in FINAL and age > settings.stuck_seconds:
+                continue
+            if record.state not in FINAL and age > settings.stuck_seconds:
                 stuck += 1
                 log.warning(
                     "dataset not at an end",
@@ -114,7 +116,33 @@ class _Pass:
                     stage=str(record.state),
                     age_seconds=round(age),
                 )
-        return announced, stuck
+        return announced + self.submit_waiting(queue), stuck
+
+    def submit_waiting(self, queue: list[tuple[str, str, Record]]) -> int:
+        """Announce again the datasets waiting for a tuning slot, oldest validation first: as
+        many as the deployment's slots have free, or (slots not known) one, a probe of the
+        quota; each only after `slot_retry_seconds` since it was refused."""
+        settings = self.settings
+        slots = settings.tuning_slots
+        free = max(0, slots - self.store.open_job_count()) if slots and queue else 1
+        due = [
+            entry
+            for entry in queue
+            if _age(self.now, (entry[2].waiting or Failure()).time) >= settings.slot_retry_seconds
+        ]
+        due.sort(key=lambda entry: entry[2].history[0].time if entry[2].history else "")
+        for dataset, generation, record in due[:free]:
+            self.announce(dataset, generation, record)
+            self.log.bind(record.correlation_id or "").info(
+                "dataset waiting for a tuning slot: submitted again",
+                dataset=record.dataset,
+                waiting=len(queue),
+            )
+        return len(due[:free])
+
+    def announce(self, dataset: str, generation: str, record: Record) -> None:
+        data, attributes = _validated(self.settings.bucket, dataset, generation, record).encode()
+        self.publisher.publish(self.settings.validated_topic_path, data, attributes)
 
     def announce_ended(self, records: list[ListedObject]) -> int:
         """Ended datasets whose "dataset finished" message was never sent (a crash between the

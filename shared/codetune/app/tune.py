@@ -22,6 +22,7 @@ from codetune.dataset.tokens import deployment_tokenizer
 from codetune.exceptions import (
     NOT_FOUND,
     CancelledBeforeJob,
+    NoTuningSlot,
     PermanentVertexError,
     PlanRejected,
     RetryableVertexError,
@@ -30,7 +31,7 @@ from codetune.logs import Logger
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
-from codetune.state.records import Failure, PlanProblem
+from codetune.state.records import SLOT_WAIT, Failure, PlanProblem
 from codetune.tuning.backends import (
     SubmitContext,
     default_rules,
@@ -57,6 +58,7 @@ class Tuning(StrEnum):
     # A repeated delivery: the job exists, or the dataset ended.
     ALREADY_SUBMITTED = "already submitted"
     CANCELLED = "cancelled"  # a cancel came first: no job
+    WAITING = "waiting"  # no tuning slot: the record waits, the sweep submits it again
 
 
 def tune_dataset(
@@ -102,6 +104,12 @@ def tune_dataset(
             run.announce()
             return Tuning.CANCELLED
         return run.refused(refused)
+    except NoTuningSlot as no_slot:
+        run.waiting_for_slot(no_slot)  # nothing created: a cancel that came meanwhile ends it
+        if cancelled_before_job(store, dataset.name, dataset.generation, log):
+            run.announce()
+            return Tuning.CANCELLED
+        return Tuning.WAITING
     except RetryableVertexError as transient:
         run.waiting(transient)
         raise
@@ -209,9 +217,17 @@ class _Run:
             # A cancel with tune's `submitting` mark: a job may exist, and is only looked for.
             may_create=record.state is Stage.VALIDATED and record.cancel is None,
             count_tokens=counter.count if counter else None,
-            before_create=lambda: mark_submitting(store, dataset.name, dataset.generation),
+            before_create=self.before_create,
         )  # fmt: skip
         return _Prepared(plan, admitted.backend, context, admitted.budget, warnings)
+
+    def before_create(self) -> None:
+        """With the request claimed, just before the create: a slot is free, as far as the
+        deployment counts them, and no cancel came (then tune's `submitting` mark)."""
+        slots = self.settings.tuning_slots
+        if slots and (used := self.store.open_job_count()) >= slots:
+            raise NoTuningSlot(f"{used} of {slots} tuning slots in use")
+        mark_submitting(self.store, self.dataset.name, self.dataset.generation)
 
     def pointer(self, job: str, backend: str) -> JobPointer:
         d = self.dataset
@@ -275,6 +291,29 @@ class _Run:
             if current is None or current.state is not Stage.VALIDATED:
                 return None
             return msgspec.structs.replace(current, waiting=why)
+
+        self.store.update(self.dataset.name, self.dataset.generation, note)
+
+    def waiting_for_slot(self, no_slot: NoTuningSlot) -> None:
+        """No job and none sent: the record says why it waits, and the message is done with
+        (no redelivery storm, nothing dead-lettered); the sweep submits it again, oldest
+        first, as slots free up. Tune's `submitting` mark goes: nothing was created."""
+        refused = no_slot.status is not None
+        why = Failure(
+            SLOT_WAIT,
+            "waiting for a tuning slot: "
+            + (f"Vertex AI refused the job for the project's quota ({no_slot.status} "
+               f"{no_slot.reason or 'RESOURCE_EXHAUSTED'})" if refused else str(no_slot)),
+            status=no_slot.status,
+            code=no_slot.reason,
+            time=_now(),
+        )  # fmt: skip
+        self.log.warning(why.message or "", dataset=self.dataset.uri)
+
+        def note(current: Record | None) -> Record | None:
+            if current is None or current.state is not Stage.VALIDATED or current.job:
+                return None
+            return msgspec.structs.replace(current, waiting=why, submitting=None)
 
         self.store.update(self.dataset.name, self.dataset.generation, note)
 

@@ -68,6 +68,10 @@ class StackConfig(msgspec.Struct):
     log_dir: Path | None = None  # where each process writes its output; a temporary folder if None
     # The storage emulator's backend: "memory", or "filesystem" (restartable).
     storage: str = "memory"
+    # The stand-in's concurrent tuning job quota (0: none), and what it does past it:
+    # "refuse" (429 RESOURCE_EXHAUSTED) or "wait" (the job waits, WAITING_FOR_QUOTA).
+    tuning_quota: int = 0
+    quota_mode: str = "refuse"
     # More environment for the functions, e.g. CODETUNE_TRAIN_STEPS.
     extra_env: dict[str, str] = msgspec.field(default_factory=dict)
 
@@ -212,7 +216,10 @@ class LocalStack:
         self.storage_client.create_bucket(f"{cfg.bucket}-pipeline")  # as deploy.sh: its own bucket
 
         self.vertex = VertexStandIn(
-            publish=self._publish_log_entry, step_seconds=cfg.step_seconds
+            publish=self._publish_log_entry,
+            step_seconds=cfg.step_seconds,
+            quota=cfg.tuning_quota,
+            quota_mode=cfg.quota_mode,
         ).start()
         function_env = {
             **self.env,
@@ -224,6 +231,8 @@ class LocalStack:
             "CODETUNE_VALIDATED_TOPIC": VALIDATED_TOPIC,
             "CODETUNE_FINISHED_TOPIC": FINISHED_TOPIC,
             "CODETUNE_VERTEX_ENDPOINT": self.vertex.url,
+            # A dataset waiting for a tuning slot is tried again at the next sweep.
+            "CODETUNE_SLOT_RETRY_SECONDS": f"{cfg.sweep_seconds:g}",
             **cfg.extra_env,
         }
         ports = {name: free_port() for name in FUNCTIONS}

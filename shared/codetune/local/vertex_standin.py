@@ -99,10 +99,21 @@ class VertexStandIn:
         step_seconds: float = 1.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        quota: int = 0,
+        quota_mode: str = "refuse",
     ) -> None:
-        """`publish` receives each LogEntry (the stack publishes it to the job-events topic)."""
+        """`publish` receives each LogEntry (the stack publishes it to the job-events topic).
+        `quota`: concurrent tuning jobs (0: no limit); past it a create is refused with 429
+        RESOURCE_EXHAUSTED (`quota_mode` "refuse"), or its job runs WAITING_FOR_QUOTA until a
+        slot frees ("wait"): Vertex AI does either."""
         self.publish = publish
         self.step_seconds = step_seconds
+        if quota_mode not in ("refuse", "wait"):
+            raise ValueError(f"quota_mode is 'refuse' or 'wait', not {quota_mode!r}")
+        self.quota, self.quota_mode = quota, quota_mode
+        self._queued: dict[str, str | None] = {}  # jobs waiting for quota -> their failure
+        self.quota_refusals = 0  # creates refused with 429 for the quota
+        self.most_tuning = 0  # the most tuning jobs that ever trained at once
         self.jobs: dict[str, dict[str, Any]] = {}
         self._stats: dict[str, dict[str, Any] | None] = {}  # tuning job -> its tuningDataStats
         self.models: dict[str, dict[str, Any]] = {}
@@ -165,7 +176,8 @@ class VertexStandIn:
             job = self.jobs.pop(name, None)
             if job is not None:
                 self.vanished[name] = job
-            return job is not None
+        self._start_queued()
+        return job is not None
 
     def pending_faults(self) -> int:
         """Injected faults not answered yet."""
@@ -264,9 +276,11 @@ class VertexStandIn:
         if job is not None and state.endswith(("_CANCELLING", "_CANCELLED")):
             if "/pipelineJobs/" in name:
                 self._emit(job)
+            self._start_queued()
             return
         if "/tuningJobs/" in name:
             self._move_tuning(name, state, failure)
+            self._start_queued()
             return
         with self._lock:
             job = self.jobs.get(name)
@@ -386,18 +400,59 @@ class VertexStandIn:
             problems.append("supervisedTuningSpec.trainingDatasetUri is required")
         if problems:
             return _error(400, "Invalid TuningJob: " + "; ".join(problems[:10]))
-        name = f"projects/{project}/locations/{location}/tuningJobs/{next(self._ids)}"
         with self._lock:
+            full = bool(self.quota) and self._tuning() >= self.quota
+            if full and self.quota_mode == "refuse":
+                self.quota_refusals += 1
+                return _error(
+                    429,
+                    f"Quota exceeded: the project runs {self.quota} concurrent tuning jobs at "
+                    "most; try again when one has ended",
+                    "RESOURCE_EXHAUSTED",
+                )
+            name = f"projects/{project}/locations/{location}/tuningJobs/{next(self._ids)}"
             failure = self._fail_next.pop(0) if self._fail_next else self._dataset_fault(spec)
             job = self._register(name, body, "JOB_STATE_PENDING")
             self._stats[name] = self._data_stats(spec)
+            if full:
+                self._queued[name] = failure  # RUNNING, WAITING_FOR_QUOTA, until a slot frees
+            self.most_tuning = max(self.most_tuning, self._tuning())
         self._later(1, name, "JOB_STATE_RUNNING", None)
-        self._later(2, name, "JOB_STATE_FAILED" if failure else "JOB_STATE_SUCCEEDED", failure)
+        if not full:
+            self._later(2, name, "JOB_STATE_FAILED" if failure else "JOB_STATE_SUCCEEDED", failure)
         return self._committed(job)
+
+    def _tuning(self) -> int:
+        """Tuning jobs that hold a slot: not ended, not waiting for one (lock held)."""
+        return sum(
+            "/tuningJobs/" in name
+            and name not in self._queued
+            and job["state"].removeprefix("JOB_STATE_") not in _ENDED
+            for name, job in self.jobs.items()
+        )
+
+    def _start_queued(self) -> None:
+        """Jobs waiting for quota start tuning, oldest first, as slots free up."""
+        starting: list[tuple[str, str | None]] = []
+        with self._lock:
+            while self._queued and self._tuning() < self.quota:
+                name, failure = next(iter(self._queued.items()))
+                del self._queued[name]
+                job = self.jobs.get(name)
+                if job is None or job["state"].removeprefix("JOB_STATE_") in _ENDED:
+                    continue
+                job["startTime"] = now()  # its tuning starts now
+                starting.append((name, failure))
+                self.most_tuning = max(self.most_tuning, self._tuning())
+        for name, failure in starting:
+            self._later(2, name, "JOB_STATE_FAILED" if failure else "JOB_STATE_SUCCEEDED", failure)
 
     def _with_progress(self, job: dict[str, Any]) -> dict[str, Any]:
         """A running job's detail state and completed epochs, as v1beta1 reports them: the
-        epochs pass evenly over the step the job stays RUNNING (call with the lock held)."""
+        epochs pass evenly over the step the job stays RUNNING (call with the lock held); a
+        job past the quota waits, RUNNING, in TUNING_JOB_STATE_WAITING_FOR_QUOTA."""
+        if job["state"] == "JOB_STATE_RUNNING" and job["name"] in self._queued:
+            return {**job, "tuningJobState": "TUNING_JOB_STATE_WAITING_FOR_QUOTA"}
         if job["state"] != "JOB_STATE_RUNNING" or "startTime" not in job:
             return job
         spec = job.get("supervisedTuningSpec") or {}

@@ -97,6 +97,9 @@ class Failure(msgspec.Struct, frozen=True, omit_defaults=True):
     time: str | None = None  # when it was seen (a wait)
 
 
+SLOT_WAIT = "slot"  # the Failure.reason of a dataset waiting for a tuning slot
+
+
 class Dropped(msgspec.Struct, frozen=True):
     line: int
     reason: str | None = None
@@ -376,7 +379,8 @@ def why_no_model(record: Record) -> str | None:
     report's first rule (validate's `tuning` errors by tune's rule they lead with); for one
     not ended, why it waits, if it does."""
     if record.state not in FINAL or record.state is Stage.SUCCEEDED:
-        return record.waiting.message if record.waiting else None
+        waits = record.waiting and record.state is Stage.VALIDATED  # no job yet
+        return record.waiting.message if waits and record.waiting else None
     if record.state is Stage.CANCELLED and record.cancel is not None:
         return f"cancelled by {record.cancel.by} ({record.cancel.reason})"
     error = record.error or Failure()

@@ -315,6 +315,10 @@ class RecordStore:
     def close_job(self, job_id: str) -> None:
         self.storage.delete(self.bucket, self._open_name(job_id))
 
+    def open_job_count(self) -> int:
+        """How many jobs are unfinished: one listing, no reads."""
+        return sum(1 for _ in self.storage.list_objects(self.bucket, f"{self.prefix}open/"))
+
     def open_jobs(self, on_bad: Callable[[str, Exception], None]) -> list[JobPointer]:
         """The pointers of unfinished jobs. One unreadable object is reported to `on_bad` and
         skipped: it never stops the others being read."""

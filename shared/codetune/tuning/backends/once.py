@@ -8,7 +8,8 @@ before naming a job is resolved by asking Vertex AI for the job (`find`: by its 
 for Gemini, by its id for a pipeline), and taken over, under a precondition, once it is older
 than the claim timeout (CODETUNE_CLAIM_TIMEOUT_SECONDS, 600 s), or at once for a pipeline,
 whose client-chosen id refuses a second job while the first exists. A create refused with 429
-created nothing: its claim is released at once. A timeout or 5xx is ambiguous: the claim stays.
+created nothing: its claim is released at once and NoTuningSlot raised, as when
+`context.before_create` finds no slot free. A timeout or 5xx is ambiguous: the claim stays.
 
 Even with a client-chosen id (pipelines), the claim matters: a job deleted from Vertex AI frees
 its id, and a late duplicate delivery would then create a second job.
@@ -24,6 +25,7 @@ import msgspec
 from codetune.exceptions import (
     NOT_FOUND,
     CancelledBeforeJob,
+    NoTuningSlot,
     PermanentVertexError,
     RetryableVertexError,
 )
@@ -76,7 +78,7 @@ def create_once(context: SubmitContext, creation: Creation) -> tuple[dict[str, A
             find=find,
             take_over_at_once=creation.refused_if_exists,
             may_act=context.may_create,
-            released_by=(_Refused, CancelledBeforeJob),
+            released_by=(_Refused, CancelledBeforeJob, NoTuningSlot),
         )
     except Held as held:
         raise RetryableVertexError(f"job {creation.request}: {held}") from None
@@ -87,7 +89,8 @@ def create_once(context: SubmitContext, creation: Creation) -> tuple[dict[str, A
             "NOT_FOUND",
         ) from None
     except _Refused as refused:
-        raise refused.fault from None
+        fault = refused.fault
+        raise NoTuningSlot(str(fault), fault.status, fault.reason) from None
     if made:
         return made[0]
     return (found[0] if found else creation.get(name)), False
