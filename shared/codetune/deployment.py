@@ -25,6 +25,22 @@ _JOB_NAME = re.compile(
     re.ASCII,
 )
 
+# The metrics a job names (its experiment and the TensorBoard run behind it) are read from the
+# job's answer: each id a plain word, nothing that could step out of its path segment.
+_ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
+_PARENT = r"projects/(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})/locations/(?P<region>[a-z0-9-]{1,50})"
+METRICS_NAMES = {
+    "metadata context": re.compile(rf"{_PARENT}/metadataStores/{_ID}/contexts/{_ID}", re.ASCII),
+    "metadata artifact": re.compile(rf"{_PARENT}/metadataStores/{_ID}/artifacts/{_ID}", re.ASCII),
+    "metadata store": re.compile(rf"{_PARENT}/metadataStores/{_ID}", re.ASCII),
+    "tensorboard run": re.compile(
+        rf"{_PARENT}/tensorboards/{_ID}/experiments/{_ID}/runs/{_ID}", re.ASCII
+    ),
+    "time series": re.compile(
+        rf"{_PARENT}/tensorboards/{_ID}/experiments/{_ID}/runs/{_ID}/timeSeries/{_ID}", re.ASCII
+    ),
+}
+
 
 class Deployment(msgspec.Struct, frozen=True):
     """The project (its id and number) and regions the deployment runs jobs in. Empty tuples
@@ -52,6 +68,19 @@ class Deployment(msgspec.Struct, frozen=True):
             )
         self.region(found["region"])
         return str(name)
+
+    def metrics_region(self, name: object, kind: str) -> str:
+        """The region of `name`, a resource of `kind` (METRICS_NAMES) in this deployment's
+        project and regions; ForeignName otherwise."""
+        found = METRICS_NAMES[kind].fullmatch(name) if isinstance(name, str) else None
+        if found is None:
+            raise ForeignName(f"not a Vertex AI {kind} name: {_shown(name)}")
+        if self.projects and found["project"] not in self.projects:
+            raise ForeignName(
+                f"{kind} {_shown(name)} is not in this deployment's project "
+                f"({', '.join(self.projects)})"
+            )
+        return self.region(found["region"])
 
     def job_region(self, name: object) -> str:
         """The region of a job name this deployment may read."""

@@ -129,6 +129,37 @@ class VertexClient:
             url, "models", {"filter": f"labels.{label[0]}={label[1]}"} if label else {}
         )
 
+    # --- training metrics (docs/curves.md) ---------------------------------------------------
+    # The way Google's SDK reads an experiment run's metrics: the experiment (a metadata
+    # context), its runs (contexts under it), each run's TensorBoard run (the metadata artifact
+    # `<run>-tb-run`), that run's time series, and each series' data. Every name, even one
+    # Vertex AI answered, is held to the deployment before a request is built from it.
+    def get_metadata(self, name: str, kind: str) -> dict[str, Any]:
+        """A metadata context or artifact (`kind`: "metadata context", "metadata artifact")."""
+        region = self.config.deployment.metrics_region(name, kind)
+        return self._json(self._request("GET", f"{self._base(region)}/v1/{name}"))
+
+    def list_experiment_runs(self, experiment: str) -> list[dict[str, Any]]:
+        """The run contexts of an experiment, found as the SDK finds them."""
+        region = self.config.deployment.metrics_region(experiment, "metadata context")
+        store = experiment.rpartition("/contexts/")[0]
+        wanted = f'schema_title="system.ExperimentRun" AND parent_contexts:"{experiment}"'
+        url = f"{self._base(region)}/v1/{store}/contexts"
+        return self._list(url, "contexts", {"filter": wanted})
+
+    def list_time_series(self, run: str) -> list[dict[str, Any]]:
+        """The time series of a TensorBoard run."""
+        region = self.config.deployment.metrics_region(run, "tensorboard run")
+        url = f"{self._base(region)}/v1/{run}/timeSeries"
+        return self._list(url, "tensorboardTimeSeries", {})
+
+    def read_time_series(self, name: str, max_points: int) -> dict[str, Any]:
+        """A time series' data (`timeSeries.read`): all of it up to `max_points`, beyond which
+        Vertex AI picks that many at random (its ceiling is 10,000)."""
+        region = self.config.deployment.metrics_region(name, "time series")
+        url = f"{self._base(region)}/v1/{name}:read"
+        return self._json(self._request("GET", url, params={"maxDataPoints": str(max_points)}))
+
     def _list(self, url: str, key: str, params: dict[str, str]) -> list[dict[str, Any]]:
         """Every page of a list method."""
         found: list[dict[str, Any]] = []

@@ -131,7 +131,8 @@ def test_a_forged_pointer_ends_its_dataset_failed_without_a_request(
 
 
 def test_every_system_object_is_in_the_state_bucket(storage: MemoryStorage) -> None:
-    """Through a whole chain, the upload bucket gains only the reports beside the upload."""
+    """Through a whole chain, the upload bucket gains only the reports and the run page beside
+    the upload."""
     manifest = b'{"evaluation": "s.eval.jsonl"}'
     storage.put(BUCKET, "incoming/s.tuning.json", manifest)
     validate_upload(
@@ -157,6 +158,7 @@ def test_every_system_object_is_in_the_state_bucket(storage: MemoryStorage) -> N
             for n in ("s.jsonl", "s.eval.jsonl")
             for e in ("json", "html")
         ),
+        "incoming/s.jsonl.run.html",
     }
     state = storage.list_names(STATE, "")
     assert state and all(name.startswith("_codetune/") for name in state)

@@ -8,10 +8,12 @@ lost. Both only ever move a record forward.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import msgspec
 
 from codetune.app.finished import Announcer
+from codetune.app.run_page import ended_curves, write_run_page
 from codetune.exceptions import NOT_FOUND, ForeignName, PermanentVertexError, VertexError
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
@@ -30,8 +32,10 @@ def record_outcome(
 ) -> Stage | None:
     """Read the job, move its record forward, close it when it has ended; the job's stage now."""
     backend = by_name(pointer.backend)
+    job: dict[str, Any] = {}
     try:
-        outcome = backend.outcome(vertex.get_job(pointer.job))
+        job = vertex.get_job(pointer.job)
+        outcome = backend.outcome(job)
     except ForeignName as fault:
         # Never a request to a host the name picks: the dataset ends here, saying why.
         log.error("job name not of this deployment: refused", job=pointer.job, error=str(fault))
@@ -53,6 +57,7 @@ def record_outcome(
     stage = outcome.stage
     if stage is Stage.SUCCEEDED and outcome.tuned_model is None:
         log.error("job succeeded but names no tuned model", job=pointer.job)
+    curves = ended_curves(backend, vertex, job, store, pointer) if stage in FINAL else None
 
     def step(current: Record | None) -> Record | None:
         if current is None:  # a job of a dataset with no record: nothing to move forward
@@ -65,6 +70,7 @@ def record_outcome(
             error=outcome.error,
             data_stats=beside_estimate(outcome.data_stats, current.tokens),
             progress=outcome.progress,
+            curves=curves,
         )
         if moved is None and current.state is stage and _further(current, outcome):
             return msgspec.structs.replace(current, progress=outcome.progress)
@@ -95,6 +101,8 @@ def record_outcome(
         )
     else:
         log.info("tuning job progressed", job=pointer.job, state=outcome.state)
+    if written is not None and written.state in FINAL:
+        write_run_page(store, pointer.dataset, written, log)
     if outcome.stage in FINAL:
         # Also on a repeated event: announcing stands down once the end was announced.
         if announcer is not None:

@@ -8,6 +8,8 @@ Google offers no Vertex AI emulator. This one serves, over HTTP like the real v1
   409 ALREADY_EXISTS for a known id, or 200 with the new job;
 - `GET /v1/projects/P/locations/L/pipelineJobs/ID`: the job, 404 NOT_FOUND if unknown;
 - `GET /v1/projects/P/locations/L/models[?filter=labels.KEY=VALUE]`: the models it "uploaded";
+- a running Gemini tuning job's `experiment`, its runs and their TensorBoard time series
+  (metrics_standin.py), as Google's SDK reads them;
 - `POST|GET /v1/projects/P/locations/L/tuningJobs[/ID][?filter=labels.KEY="VALUE"]`: Gemini
   supervised tuning jobs, checked against `GoogleCloudAiplatformV1TuningJob`; a job whose
   converted dataset is missing or not in Gemini's format fails, as on Vertex AI; a job that
@@ -45,6 +47,7 @@ import orjson
 
 from codetune.dataset import gemini_format
 from codetune.local.discovery import json_schema
+from codetune.local.metrics_standin import ExperimentMetrics
 from codetune.pipeline.models import BASE_MODEL_LABEL, BASE_MODELS
 from codetune.tuning.common import JOB_ID_PATTERN
 
@@ -141,6 +144,7 @@ class VertexStandIn:
             for collection, kind in (("tuningJobs", "Tuning"), ("pipelineJobs", "Pipeline"))
         }
         self.read_dataset: Callable[[str], bytes | None] | None = None  # gs:// URI -> its bytes
+        self.metrics = ExperimentMetrics()  # each Gemini job's experiment (metrics_standin.py)
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.url = f"http://{host}:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -313,6 +317,9 @@ class VertexStandIn:
             job.update(state=state, updateTime=now())
             if state == "JOB_STATE_RUNNING":
                 job["startTime"] = now()
+                steps = int((self._stats.get(name) or {}).get("tuningStepCount") or 40)
+                if experiment := self.metrics.start(job, steps):
+                    job["experiment"] = experiment
             elif state == "JOB_STATE_FAILED":
                 job.update(
                     endTime=now(), error={"code": 3, "message": failure or "The tuning job failed."}
@@ -607,6 +614,8 @@ class VertexStandIn:
                         )
                 if self.command == "GET" and (m := _MODELS.match(url.path)):
                     return standin._models(m["project"], m["location"], query)
+                if self.command == "GET" and (got := standin.metrics.route(url.path, query)):
+                    return got
                 return _error(404, f"{self.command} {url.path} is not served by the stand-in")
 
             def do_GET(self) -> None:

@@ -120,6 +120,39 @@ class DataStats(msgspec.Struct, frozen=True):
     metrics: tuple[str, ...] = ()
 
 
+class Point(msgspec.Struct, frozen=True, array_like=True):
+    """One data point of a metric: `[step, value]` in JSON."""
+
+    step: int
+    value: float
+
+
+class Series(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One metric of a job as Vertex AI recorded it, cut evenly to at most a few hundred
+    points (the first and the last kept)."""
+
+    name: str  # the time series' display name, e.g. "/train_total_loss"
+    points: tuple[Point, ...] = ()
+    read: int = 0  # points Vertex AI answered with, before the cut
+    # Vertex AI answered as many points as it was asked for: past that it picks at random.
+    capped: bool = False
+
+
+class Curves(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A job's training metrics (docs/curves.md): its series, where they were read, and why
+    some or all are missing."""
+
+    read: str  # when
+    experiment: str | None = None  # the job's Vertex AI Experiment (TuningJob.experiment)
+    console: str | None = None  # where a person sees them in the Google Cloud console
+    series: tuple[Series, ...] = ()
+    missing: tuple[str, ...] = ()  # series Vertex AI listed but did not answer for
+    note: str | None = None  # why there are none, or fewer than listed
+
+    def named(self, name: str) -> Series | None:
+        return next((s for s in self.series if s.name == name), None)
+
+
 class Announced(msgspec.Struct, frozen=True, omit_defaults=True):
     """The "dataset finished" message: claimed while it is being published, then sent."""
 
@@ -261,6 +294,8 @@ class Record(msgspec.Struct, frozen=True):
     # The upload's W3C trace context: every message about this version carries it.
     traceparent: str | None = None
     progress: Progress | None = None  # while the job runs
+    # The job's training metrics, read when it ended (codetune.tuning.curves).
+    curves: Curves | None = None
     # A cancel asked for (codetune.app.cancel): tune creates no job after it, and cancels one
     # it created while the cancel was being written.
     cancel: Cancel | None = None

@@ -109,6 +109,14 @@ def html_report_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
     return report_name(dataset_object, prefix).removesuffix(REPORT_SUFFIX) + HTML_SUFFIX
 
 
+RUN_PAGE_SUFFIX = ".run.html"
+
+
+def run_page_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
+    """The page of a version's tuning job, beside its report: `incoming/train.jsonl.run.html`."""
+    return report_name(dataset_object, prefix).removesuffix(REPORT_SUFFIX) + RUN_PAGE_SUFFIX
+
+
 def report_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
     """The validation report beside the dataset: `incoming/train.jsonl.report.json`; for a name
     too long to take the suffix, under the system prefix by the name's digest."""
@@ -139,6 +147,10 @@ class RecordStore:
         name is too long to take the suffix."""
         name = report_name(dataset, self.prefix)
         return (self.bucket if name.startswith(self.prefix) else self.uploads), name
+
+    def run_page_location(self, dataset: str) -> tuple[str, str]:
+        """(bucket, name) of a version's run page: where its report is."""
+        return self.report_location(dataset)[0], run_page_name(dataset, self.prefix)
 
     # --- names ---------------------------------------------------------------------------------
     def record_name(self, dataset: str, generation: str) -> str:

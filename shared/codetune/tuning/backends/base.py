@@ -16,7 +16,7 @@ import msgspec
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
 from codetune.ports import JobRequest, ObjectStore, Submission
 from codetune.state import JobPointer, RecordStore, Stage, TunedModel
-from codetune.state.records import DataStats, Failure, Progress
+from codetune.state.records import Curves, DataStats, Failure, Progress
 from codetune.tuning.common import DatasetRef, Derived
 from codetune.tuning.parameters import TuningParameters
 
@@ -41,6 +41,15 @@ class VertexAI(Protocol):
     def find_tuning_jobs(
         self, project: str, region: str, label: tuple[str, str]
     ) -> list[dict[str, Any]]: ...
+
+    # A job's training metrics (codetune.tuning.curves).
+    def get_metadata(self, name: str, kind: str) -> dict[str, Any]: ...
+
+    def list_experiment_runs(self, experiment: str) -> list[dict[str, Any]]: ...
+
+    def list_time_series(self, run: str) -> list[dict[str, Any]]: ...
+
+    def read_time_series(self, name: str, max_points: int) -> dict[str, Any]: ...
 
 
 class TuningPlan(Protocol):
@@ -174,4 +183,9 @@ class TuningBackend(Protocol):
 
     def rules(self, base_model: str) -> RuleSet:
         """The rules a dataset for `base_model` is validated against."""
+        ...
+
+    def curves(self, vertex: VertexAI, job: Mapping[str, Any]) -> Curves:
+        """An ended job's training metrics, or where a person finds them and why they are not
+        here. Never raises for a metric that cannot be read: the job's end is recorded anyway."""
         ...

@@ -20,7 +20,7 @@ from codetune.gemini.check import GeminiDataset, convert_and_check
 from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
-from codetune.state.records import DataStats, Dropped, Progress
+from codetune.state.records import Curves, DataStats, Dropped, Progress
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -30,6 +30,7 @@ from codetune.tuning.backends.base import (
 )
 from codetune.tuning.backends.once import Creation, create_once
 from codetune.tuning.common import DatasetRef
+from codetune.tuning.curves import job_console, now_iso, read_experiment
 from codetune.tuning.parameters import Problem, TuningParameters
 
 # TuningJob.state values (aiplatform v1 discovery document).
@@ -134,6 +135,17 @@ class GeminiBackend:
             evaluation_rule=Rule.GEMINI_SIZE,
             max_training_file_bytes=model.max_training_file_bytes,
             evaluation_share=(models.VALIDATION_SHARE_FROM, models.VALIDATION_SHARE),
+        )
+
+    def curves(self, vertex: VertexAI, job: Mapping[str, Any]) -> Curves:
+        """The metrics in the job's experiment (TuningJob.experiment), read as the SDK does."""
+        experiment = job.get("experiment")
+        if isinstance(experiment, str) and experiment:
+            return read_experiment(vertex, experiment)
+        return Curves(
+            now_iso(),
+            console=job_console(str(job.get("name"))),
+            note="the job names no experiment: no metrics to read",
         )
 
     def tuned_models(

@@ -23,7 +23,7 @@ from codetune.pipeline import models
 from codetune.pipeline.plan import PipelineJobPlan, plan_pipeline_job
 from codetune.ports import ObjectStore
 from codetune.state import Stage, TunedModel
-from codetune.state.records import DataStats, Progress
+from codetune.state.records import Curves, DataStats, Progress
 from codetune.tuning.backends.base import (
     JobOutcome,
     SubmitContext,
@@ -33,6 +33,7 @@ from codetune.tuning.backends.base import (
 )
 from codetune.tuning.backends.once import Creation, create_once
 from codetune.tuning.common import DatasetRef
+from codetune.tuning.curves import job_console, now_iso
 from codetune.tuning.parameters import Problem, TuningParameters
 
 # PipelineJob states (the aiplatform v1 discovery document). PAUSED and CANCELLING are still on their way somewhere.
@@ -128,6 +129,22 @@ class PipelineBackend:
 
     def rules(self, base_model: str) -> RuleSet:
         return code_bison(base_model)
+
+    def curves(self, vertex: VertexAI, job: Mapping[str, Any]) -> Curves:
+        """Not read: the pipeline writes its metrics (S-24) to the deployment's TensorBoard
+        under an experiment and run it names itself, which the job does not report."""
+        values = (job.get("runtimeConfig") or {}).get("parameterValues") or {}
+        where = values.get("tensorboard_resource_id")
+        return Curves(
+            now_iso(),
+            console=job_console(str(job.get("name"))),
+            note=(
+                f"the pipeline wrote its metrics to TensorBoard {str(where)[:200]}; "
+                "open the pipeline run in the console"
+                if where
+                else "the pipeline was given no TensorBoard: it kept no metrics"
+            ),
+        )
 
     def tuned_models(
         self, vertex: VertexAI, project: str, region: str, base_model: str | None
