@@ -14,7 +14,7 @@ from typing import Any
 
 from codetune.dataset.html import _STYLE as _REPORT_STYLE
 from codetune.state.records import FINAL, Curves, Record, Series, timeline, why_no_model
-from codetune.tuning.curves import TRAINING_LOSS, VALIDATION_LOSS
+from codetune.tuning.curves import TRAINING_LOSS, VALIDATION_LOSS, job_console
 
 CONSOLE = "https://console.cloud.google.com/"  # the only links the page makes
 _STYLE = (
@@ -117,8 +117,7 @@ def _link(url: str | None, text: str) -> str:
 def _outcome(record: Record) -> str:
     rows = []
     if record.job:
-        console = record.curves.console if record.curves else None
-        rows.append(("tuning job", _link(console, record.job.name)))
+        rows.append(("tuning job", _link(job_console(record.job.name), record.job.name)))
         rows.append(("job state", escape(record.job.state or "unknown")))
     if record.tuned_model:
         rows.append(("tuned model", escape(record.tuned_model.model)))

@@ -15,6 +15,7 @@ from benchmarks.emulators import storage_emulator
 COMMANDS = [
     ["status", "gs://acme-tuning-drop/incoming/train.jsonl"],
     ["models", "list", "--project", "acme-ml", "--region", "us-central1"],
+    ["report", "gs://acme-tuning-drop/incoming/train.jsonl", "--html", "run.html"],
 ]
 
 
@@ -44,7 +45,7 @@ def without_credentials(folder: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("args", COMMANDS, ids=["status", "models"])
+@pytest.mark.parametrize("args", COMMANDS, ids=["status", "models", "report"])
 def test_without_credentials_a_command_says_how_to_get_them(
     args: list[str], tmp_path: Path
 ) -> None:

@@ -247,6 +247,7 @@ def test_the_sweep_records_the_curves_once_and_writes_the_run_page(
     assert training is not None and len(training.points) == 30
     page = storage.read_bytes(BUCKET, "incoming/p.jsonl.run.html")
     assert page is not None and b"chart-loss" in page
+    assert b"plus the argument" not in page and b"def add_" not in page  # no dataset text
     reads = vertex.reads
     sweep(store(storage), vertex, LOG)  # nothing open: nothing read again
     from codetune.app.status import record_outcome

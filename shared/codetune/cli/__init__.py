@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 
-from codetune.cli import _cloud, _convert, _plan, _validate
+from codetune.cli import _cloud, _convert, _plan, _report, _validate
 from codetune.cli._common import COMMANDS_GROUP, EXIT_INTERRUPTED
 
 
@@ -38,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="codetune", description="Tune Vertex AI code models from JSONL datasets."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_validate, _convert, _plan, _cloud):
+    for module in (_validate, _convert, _plan, _cloud, _report):
         module.add(commands)
     # Commands of the installed extras (e.g. `demo`, from codetune.local): entry points in the
     # "codetune.commands" group, each a function that adds its subparser.

@@ -1,0 +1,76 @@
+"""`codetune report`: a dataset version's run, as the page the deployment writes beside it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import msgspec
+
+from codetune.cli._cloud import _store, _version, in_google_cloud
+from codetune.cli._common import EXIT_UNREADABLE, EXIT_VALID, Commands
+from codetune.tuning.common import DatasetRef
+
+
+def add(commands: Commands) -> None:
+    report = commands.add_parser(
+        "report",
+        help="a dataset version's run: timeline, curves, tokens, cost, tuned model",
+        description="Read the record of gs://BUCKET/NAME[#generation] (the latest version if no "
+        "generation is given) and print its training metrics, or write its run page with "
+        "--html (the page the deployment writes beside the dataset as NAME.run.html when the "
+        "job ends). Exit status 0 when found, 2 when not.",
+    )
+    report.add_argument("target", metavar="DATASET_URI", help="gs://BUCKET/NAME[#generation]")
+    report.add_argument("--html", metavar="FILE", type=Path, help="write the run page here")
+    report.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    report.set_defaults(handler=in_google_cloud(_report))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from codetune.run_html import render
+
+    dataset = DatasetRef.parse(args.target)
+    store = _store(dataset.bucket)
+    generation = _version(store, dataset)
+    record = store.record(dataset.name, generation) if generation else None
+    if record is None:
+        print(f"codetune: no record of {args.target}", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if args.html:
+        try:
+            args.html.write_text(render(record), encoding="utf-8")
+        except OSError as fault:
+            print(f"codetune: {args.html}: {fault.strerror}", file=sys.stderr)
+            return EXIT_UNREADABLE
+        print(f"run page of {dataset.uri}#{generation}: {args.html}")
+    if args.json:
+        print(msgspec.json.encode(record.curves).decode())
+    elif not args.html:
+        for line in lines(record.curves):
+            print(line)
+    return EXIT_VALID
+
+
+def lines(curves: object) -> list[str]:
+    """Each series from its first point to its last, or why there are none."""
+    from codetune.state.records import Curves
+
+    if not isinstance(curves, Curves):
+        return ["no metrics recorded (they are read when the job ends)"]
+    out = [
+        f"metrics read {curves.read}" + (f" from {curves.experiment}" if curves.experiment else "")
+    ]
+    for series in curves.series:
+        if series.points:
+            first, last = series.points[0], series.points[-1]
+            out.append(
+                f"  {series.name}: {first.value:.4g} at step {first.step:,} to {last.value:.4g} "
+                f"at step {last.step:,} ({len(series.points):,} points)"
+            )
+    if curves.note:
+        out.append(f"  note: {curves.note}")
+    if curves.console:
+        out.append(f"  in the console: {curves.console}")
+    return out
