@@ -241,13 +241,17 @@ grant_on_uploads tune roles/storage.objectViewer tune-reads-uploads "$(objects_i
 grant_on_uploads sweep roles/storage.objectViewer sweep-lists-uploads "$(listing_under "$U")"
 grant_on_uploads sweep roles/storage.objectViewer sweep-reads-uploads "$(objects_in "$BUCKET" "$U")"
 grant_on_uploads sweep roles/storage.objectUser sweep-writes-reports "$(reports_beside_uploads)"
+# status and sweep: when a job ends, its run page beside the dataset (<name>.run.html).
+grant_on_uploads status roles/storage.objectUser status-writes-run-pages "$(run_pages_beside_uploads)"
+grant_on_uploads sweep roles/storage.objectUser sweep-writes-run-pages "$(run_pages_beside_uploads)"
 # Uploaders: create objects under the upload prefix (objectCreator cannot read, replace or
-# delete one: https://cloud.google.com/storage/docs/access-control/iam-roles), read the reports.
+# delete one: https://cloud.google.com/storage/docs/access-control/iam-roles), read the reports
+# and run pages.
 for member in "${UPLOADERS[@]}"; do
   grant_on "$BUCKET" "$member" roles/storage.objectCreator uploader-creates-uploads \
     "$(objects_in "$BUCKET" "$U")"
   grant_on "$BUCKET" "$member" roles/storage.objectViewer uploader-reads-reports \
-    "$(reports_beside_uploads)"
+    "$(reports_beside_uploads) || $(run_pages_beside_uploads)"
 done
 # Operators: codetune status, runs and cancel. They read the records (never write them: only
 # the functions write state) and publish cancels on the validated topic, where tune takes them

@@ -206,6 +206,9 @@ reports_beside_uploads() {
   local uploads; uploads=$(objects_in "$BUCKET" "$UPLOAD_PREFIX")
   echo "$uploads && resource.name.endsWith(\".report.json\") || $uploads && resource.name.endsWith(\".report.html\")"
 }
+run_pages_beside_uploads() {  # a version's run page, written when its job ends
+  echo "$(objects_in "$BUCKET" "$UPLOAD_PREFIX") && resource.name.endsWith(\".run.html\")"
+}
 # Listing is checked on the bucket, not on objects, so no object-name condition ever matches
 # it; the listing's prefix is the request attribute objectListPrefix (an absent one is "").
 listing_under() {  # prefix

@@ -39,6 +39,7 @@ SAMPLES = {
     "an upload in a folder": an_object(UPLOAD, "incoming/team/train.jsonl"),
     "a report": an_object(UPLOAD, "incoming/train.jsonl.report.json"),
     "a report page": an_object(UPLOAD, "incoming/train.jsonl.report.html"),
+    "a run page": an_object(UPLOAD, "incoming/train.jsonl.run.html"),
     "an object outside the upload prefix": an_object(UPLOAD, "staging/train.jsonl"),
     "an object under a longer prefix": an_object(UPLOAD, "incoming-old/train.jsonl"),
     "a report name outside the upload prefix": an_object(UPLOAD, "staging/x.report.html"),
@@ -57,7 +58,14 @@ SAMPLES = {
     "a listing of the old state": a_listing(UPLOAD, "_codetune/"),
     "a listing of pinned copies": a_listing(STATE, "_codetune/pinned/"),
 }
-UPLOADS = {"an upload", "a manifest", "an upload in a folder", "a report", "a report page"}
+UPLOADS = {
+    "an upload",
+    "a manifest",
+    "an upload in a folder",
+    "a report",
+    "a report page",
+    "a run page",
+}
 REPORTS = {"a report", "a report page"}
 # What each condition of a deployment admits, by its title.
 EXPECTED = {
@@ -67,7 +75,9 @@ EXPECTED = {
     "uploader-creates-uploads": UPLOADS,
     "validate-writes-reports": REPORTS,
     "sweep-writes-reports": REPORTS,
-    "uploader-reads-reports": REPORTS,
+    "uploader-reads-reports": REPORTS | {"a run page"},
+    "status-writes-run-pages": {"a run page"},
+    "sweep-writes-run-pages": {"a run page"},
     "sweep-lists-uploads": {"a listing of the uploads", "a listing of a folder of uploads"},
     "pipeline-reads-datasets": {"a pinned copy", "a conversion"},
 }

@@ -337,6 +337,7 @@ def test_every_grant_on_the_upload_bucket_is_limited_to_the_upload_prefix(
                 uploads,
                 f'{uploads} && resource.name.endsWith(".report.json")',
                 f'{uploads} && resource.name.endsWith(".report.html")',
+                f'{uploads} && resource.name.endsWith(".run.html")',
                 listing,
             ), clause
             if clause == listing:
