@@ -10,7 +10,6 @@ from typing import Any
 
 from codetune.exceptions import CodetuneError
 from codetune.logs import Logger
-from codetune.run_html import render
 from codetune.state import FINAL, JobPointer, Record, RecordStore
 from codetune.state.records import Curves
 from codetune.tuning.backends import TuningBackend
@@ -39,6 +38,8 @@ def ended_curves(
 def write_run_page(store: RecordStore, dataset: str, record: Record, log: Logger) -> None:
     """The run page where the version's report is (beside the dataset, or in the state bucket
     for a name too long)."""
+    from codetune.run_html import render  # here: only an ended job pays for the page's imports
+
     bucket, name = store.run_page_location(dataset)
     try:
         with store.storage.writer(bucket, name, PAGE_TYPE) as page:
