@@ -533,6 +533,17 @@ def test_with_no_model_named_a_dataset_gets_a_gemini_supervised_tuning_job(
     assert row["tuned_model"] == record["tuned_model"]["model"]
     succeeded = codetune(stack, "runs", "--stage", "succeeded", "--since", "1h")
     assert "incoming/gemini.jsonl" in succeeded.stdout
+    # The job's curves, read from its experiment when it ended, and its run page beside it.
+    assert record["curves"]["experiment"] == job["experiment"]
+    [loss] = [s for s in record["curves"]["series"] if s["name"] == "/train_total_loss"]
+    steps = int(job["tuningDataStats"]["supervisedTuningDataStats"]["tuningStepCount"])
+    assert len(loss["points"]) == steps and loss["points"][0][1] > loss["points"][-1][1]
+    page = stack.storage_client.bucket(stack.config.bucket).get_blob(
+        "incoming/gemini.jsonl.run.html"
+    )
+    assert page is not None and page.content_type == "text/html; charset=utf-8"
+    reported = codetune(stack, "report", f"gs://{stack.config.bucket}/incoming/gemini.jsonl")
+    assert reported.returncode == 0 and "/train_total_loss: " in reported.stdout
     assert "gemini.jsonl" not in codetune(stack, "runs", "--stage", "rejected").stdout
 
 
