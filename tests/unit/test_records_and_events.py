@@ -118,6 +118,14 @@ def test_describe_a_failed_record() -> None:
     ]
 
 
+def test_describe_names_the_backend_only_once_one_was_chosen() -> None:
+    """A dataset rejected by validate has a base model but no backend yet."""
+    rejected = Record(state=Stage.REJECTED, dataset="gs://b/incoming/a.jsonl", base_model="m")
+    assert "  base model m" in describe(rejected)
+    submitted = msgspec.structs.replace(rejected, state=Stage.SUBMITTED, backend="gemini")
+    assert "  base model m (gemini backend)" in describe(submitted)
+
+
 def test_describe_shows_the_estimated_training_tokens_and_cost() -> None:
     cost = {
         "tokens_per_epoch": 120_000,

@@ -14,10 +14,12 @@ Commands = argparse._SubParsersAction
 EXTRA = "pip install 'codetune[local]'"
 
 
-def _handler(name: str) -> Callable[[argparse.Namespace], int]:
+def _handler(name: str, module_name: str | None = None) -> Callable[[argparse.Namespace], int]:
+    """`codetune NAME`, run by codetune.local.MODULE_NAME's `command` (NAME's by default)."""
+
     def run(args: argparse.Namespace) -> int:
         try:
-            module = importlib.import_module(f"codetune.local.{name}")
+            module = importlib.import_module(f"codetune.local.{module_name or name}")
         except ModuleNotFoundError as missing:
             print(
                 f"codetune: `codetune {name}` needs the local stack's packages ({missing.name} is "
@@ -31,13 +33,26 @@ def _handler(name: str) -> Callable[[argparse.Namespace], int]:
     return run
 
 
+def seconds(text: str) -> float:
+    """A positive number of seconds, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of seconds")
+    return value
+
+
 def demo(commands: Commands) -> None:
     """Add `codetune demo` (entry point "codetune.commands": demo)."""
     demo = commands.add_parser(
         "demo",
         help="run the whole chain locally on emulators and stand-ins",
         description="Start the local stack, drop DATASET into its bucket, show each step, print "
-        "the tuned model's name, stop everything. Exit status 0 with a tuned model, 1 otherwise.",
+        "the tuned model's name, stop everything. With the manifest beside DATASET "
+        "(NAME.tuning.json) it uploads that too, and the evaluation dataset it pairs. Exit "
+        "status 0 with a tuned model, 1 otherwise.",
     )
     demo.add_argument(
         "dataset", metavar="DATASET", nargs="?", help="a JSONL dataset (default: a shipped example)"
@@ -48,6 +63,30 @@ def demo(commands: Commands) -> None:
     demo.add_argument(
         "--base-model",
         help="the base model to tune, e.g. code-bison@002 for the legacy pipeline (default: the deployment default, else gemini-3.5-flash)",
+    )
+    demo.add_argument(
+        "--step-seconds",
+        type=seconds,
+        default=1.0,
+        metavar="S",
+        help="how long a stand-in job stays in each state (default 1): time to watch its progress",
+    )
+    demo.add_argument(
+        "--no-manifest",
+        action="store_true",
+        help="drop the dataset alone, without the manifest beside it and its evaluation dataset "
+        "(the shipped manifest sets Gemini's epoch_count, which the code-bison pipeline refuses)",
+    )
+    demo.add_argument(
+        "--out",
+        metavar="DIR",
+        default="codetune-demo",
+        help="where to copy the reports, pages, final record and logs (default ./codetune-demo)",
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the stack's temporary folder (codetune-stack-*) instead of removing it",
     )
     demo.set_defaults(handler=_handler("demo"))
 

@@ -364,16 +364,21 @@ class LocalStack:
     def subscription(self, name: str) -> str:
         return f"projects/{self.config.project}/subscriptions/{name}"
 
-    def finished_messages(self, timeout: float = 5) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    def finished_messages(
+        self, timeout: float = 5, finished_id: str | None = None
+    ) -> list[tuple[dict[str, Any], dict[str, str]]]:
         """What a downstream subscriber of the completion topic has received (and acks): each
-        message's data and attributes."""
+        message's data and attributes. With `finished_id`, it returns as soon as that message
+        is in (a further pull would wait out its timeout on an empty subscription)."""
         from google.cloud import pubsub_v1
 
         received: list[tuple[dict[str, Any], dict[str, str]]] = []
         deadline = time.monotonic() + timeout
         with pubsub_v1.SubscriberClient() as subscriber:
             name = self.subscription(FINISHED_SUBSCRIPTION)
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not any(
+                attributes.get("finished_id") == finished_id for _, attributes in received
+            ):
                 answer = subscriber.pull(
                     request={"subscription": name, "max_messages": 100}, timeout=timeout
                 )

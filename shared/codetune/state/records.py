@@ -449,7 +449,8 @@ def describe(record: Record) -> list[str]:
             f"  {where}{', ' + error.field if error.field else ''} [{error.rule}] {error.message}"
         )
     if record.base_model:
-        lines.append(f"  base model {record.base_model} ({record.backend} backend)")
+        backend = f" ({record.backend} backend)" if record.backend else ""
+        lines.append(f"  base model {record.base_model}{backend}")
     if record.job:
         lines.append(f"  job {record.job.name} ({record.job.state or 'state unknown'})")
     cost = (record.derived or {}).get("cost") or {}

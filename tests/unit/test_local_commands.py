@@ -1,0 +1,102 @@
+"""The local stack's pieces that need no emulator: how the completion topic is read, and how a
+dataset finds the manifest and evaluation dataset beside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from codetune.local import stack as stack_module
+from codetune.local.demo import Upload, companions
+from codetune.local.stack import LocalStack, StackConfig
+
+FINISHED_ID = "gs://b/incoming/a.jsonl#1/SUCCEEDED"
+
+
+class Subscriber:
+    """pubsub_v1.SubscriberClient as finished_messages uses it: one message, then empty pulls."""
+
+    pulls = 0
+
+    def __enter__(self) -> Subscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def pull(self, request: dict[str, Any], timeout: float) -> Any:
+        Subscriber.pulls += 1
+        message = SimpleNamespace(
+            data=orjson.dumps({"dataset": "a"}), attributes={"finished_id": FINISHED_ID}
+        )
+        items = [SimpleNamespace(message=message, ack_id="1")] if Subscriber.pulls == 1 else []
+        return SimpleNamespace(received_messages=items)
+
+    def acknowledge(self, request: dict[str, Any]) -> None:
+        pass
+
+
+@pytest.fixture
+def subscriber(monkeypatch: pytest.MonkeyPatch) -> type[Subscriber]:
+    from google.cloud import pubsub_v1
+
+    Subscriber.pulls = 0
+    monkeypatch.setattr(pubsub_v1, "SubscriberClient", Subscriber)
+    monkeypatch.setattr(stack_module.time, "sleep", lambda seconds: None)
+    return Subscriber
+
+
+def test_the_awaited_message_ends_the_pulls(subscriber: type[Subscriber], tmp_path: Path) -> None:
+    stack = LocalStack(StackConfig(log_dir=tmp_path))
+    [(body, attributes)] = stack.finished_messages(timeout=60, finished_id=FINISHED_ID)
+    assert attributes["finished_id"] == FINISHED_ID and body == {"dataset": "a"}
+    assert subscriber.pulls == 1  # no second pull left to wait out its timeout
+
+
+def test_without_one_it_pulls_until_the_subscription_is_drained(
+    subscriber: type[Subscriber], tmp_path: Path
+) -> None:
+    stack = LocalStack(StackConfig(log_dir=tmp_path))
+    assert len(stack.finished_messages(timeout=60)) == 1
+    assert subscriber.pulls == 2
+
+
+def test_the_manifest_pairs_the_evaluation_dataset_beside_it(tmp_path: Path) -> None:
+    (tmp_path / "train.jsonl").write_text("{}\n")
+    (tmp_path / "train.tuning.json").write_text('{"evaluation": "held-out/train.eval.jsonl"}')
+    (tmp_path / "held-out").mkdir()
+    (tmp_path / "held-out" / "train.eval.jsonl").write_text("{}\n")
+    said: list[str] = []
+    manifest, evaluation = companions(tmp_path / "train.jsonl", "b", said.append)
+    assert manifest == Upload(tmp_path / "train.tuning.json", "incoming/train.tuning.json")
+    assert evaluation == Upload(
+        tmp_path / "held-out" / "train.eval.jsonl", "incoming/held-out/train.eval.jsonl"
+    )
+    assert said == []
+
+
+@pytest.mark.parametrize(
+    ("evaluation", "why"),
+    [
+        ("gs://elsewhere/x.eval.jsonl", "gs://elsewhere/x.eval.jsonl is not a file beside it"),
+        ("missing.eval.jsonl", "gs://b/incoming/missing.eval.jsonl is not a file beside it"),
+    ],
+)
+def test_an_evaluation_dataset_that_is_not_a_file_beside_it_is_said(
+    tmp_path: Path, evaluation: str, why: str
+) -> None:
+    (tmp_path / "train.jsonl").write_text("{}\n")
+    (tmp_path / "train.tuning.json").write_text(orjson.dumps({"evaluation": evaluation}).decode())
+    said: list[str] = []
+    manifest, found = companions(tmp_path / "train.jsonl", "b", said.append)
+    assert manifest is not None and found is None
+    assert [why in line for line in said] == [True]
+
+
+def test_no_manifest_no_companions(tmp_path: Path) -> None:
+    (tmp_path / "train.jsonl").write_text("{}\n")
+    assert companions(tmp_path / "train.jsonl", "b", print) == (None, None)
