@@ -4,13 +4,16 @@ as CODETUNE_<PARAMETER> (see codetune.tuning.parameters)."""
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import os
+import urllib.parse
 from collections.abc import Mapping
 
 import msgspec
 
 from codetune.dataset.rules import SecretSeverity
 from codetune.deployment import Deployment
+from codetune.exceptions import SettingError
 from codetune.state.store import SYSTEM_PREFIX, default_state_bucket
 from codetune.vertex import VertexConfig
 
@@ -122,7 +125,7 @@ class Settings(msgspec.Struct, frozen=True):
             system_prefix=env.get("CODETUNE_SYSTEM_PREFIX", SYSTEM_PREFIX),
             validated_topic=env.get("CODETUNE_VALIDATED_TOPIC", VALIDATED_TOPIC),
             finished_topic=env.get("CODETUNE_FINISHED_TOPIC", FINISHED_TOPIC),
-            vertex_endpoint=env.get("CODETUNE_VERTEX_ENDPOINT") or None,
+            vertex_endpoint=stand_in_endpoint(env, "CODETUNE_VERTEX_ENDPOINT"),
             reconcile_grace_seconds=float(env.get("CODETUNE_RECONCILE_GRACE_SECONDS") or 300),
             stuck_seconds=float(env.get("CODETUNE_STUCK_SECONDS") or 3 * 3600),
             claim_timeout_seconds=float(env.get("CODETUNE_CLAIM_TIMEOUT_SECONDS") or 600),
@@ -164,6 +167,28 @@ def _job_region(env: Mapping[str, str]) -> str | None:
             "setting: keep one"
         )
     return region or older
+
+
+def stand_in_endpoint(env: Mapping[str, str], name: str) -> str | None:
+    """A local stand-in's URL in place of Google's API (CODETUNE_VERTEX_ENDPOINT,
+    CODETUNE_LOGGING_ENDPOINT; `codetune stack` writes them): honoured for a loopback host only.
+    Requests to a stand-in go without credentials, in the clear, so no setting may send them
+    to another machine."""
+    value = env.get(name) or None
+    if value is None:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    host = parts.hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if parts.scheme not in ("http", "https") or not loopback:
+        raise SettingError(
+            f"{name} names a local stand-in and must be on this machine "
+            f"(http://127.0.0.1:PORT), not {value[:120]!r}"
+        )
+    return value
 
 
 def allowed_base_models(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -18,6 +18,11 @@ class CodetuneError(Exception):
     """Base of the project's own errors."""
 
 
+class SettingError(CodetuneError, ValueError):
+    """A setting of the environment that cannot be honoured: a function stops at start, a
+    command says it in one line."""
+
+
 # --- Input ------------------------------------------------------------------------------------
 class InputError(CodetuneError, ValueError):
     """Input of the wrong type or shape: acknowledged and logged, never retried."""

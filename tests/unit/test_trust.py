@@ -349,3 +349,30 @@ def test_a_job_found_by_its_label_is_held_to_the_deployment_too() -> None:
     recorder = Recorder({"tuningJobs": [foreign]})
     with pytest.raises(ForeignName):
         client(recorder).find_tuning_jobs("acme-ml", "us-central1", ("codetune-request", "x"))
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://127.0.0.1:8085", "http://localhost:9", "http://[::1]:7", "http://127.0.0.2"],
+)
+def test_a_stand_in_endpoint_on_this_machine_is_honoured(endpoint: str) -> None:
+    environ = {"CODETUNE_VERTEX_ENDPOINT": endpoint}
+    assert Settings.from_environment(environ).vertex.endpoint == endpoint
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://vertex.example.com",
+        "https://10.0.0.5:443",
+        "http://127.0.0.1.example.com",
+        "file:///127.0.0.1",
+        "127.0.0.1:8085",
+    ],
+)
+def test_a_stand_in_endpoint_elsewhere_is_refused(endpoint: str) -> None:
+    """Requests to a stand-in carry no credentials and go in the clear: never off this machine."""
+    from codetune.exceptions import SettingError
+
+    with pytest.raises(SettingError, match="CODETUNE_VERTEX_ENDPOINT names a local stand-in"):
+        Settings.from_environment({"CODETUNE_VERTEX_ENDPOINT": endpoint})

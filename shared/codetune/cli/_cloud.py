@@ -223,13 +223,20 @@ def in_google_cloud(
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth
 
-        from codetune.exceptions import LogsRefused, PermanentVertexError, PublishError
+        from codetune.exceptions import (
+            LogsRefused,
+            PermanentVertexError,
+            PublishError,
+            SettingError,
+        )
 
         target = getattr(args, "target", None) or ""
         bucket = DatasetRef.parse(target).bucket if target.startswith("gs://") else None
         where = f"gs://{bucket}" if bucket else "the bucket"
         try:
             return command(args)
+        except SettingError as fault:
+            problem = str(fault)
         except auth.DefaultCredentialsError:
             problem = f"no Google Cloud credentials found: {ADC_HELP}"
         except auth.RefreshError as fault:
@@ -345,7 +352,10 @@ def _logs(args: argparse.Namespace) -> int:
         if generation is None:
             print(f"codetune: no record of {dataset.uri}", file=sys.stderr)
             return EXIT_UNREADABLE
-    reader = logreader.CloudLogs(args.project, os.environ.get("CODETUNE_LOGGING_ENDPOINT"))
+    from codetune.config import stand_in_endpoint
+
+    endpoint = stand_in_endpoint(os.environ, "CODETUNE_LOGGING_ENDPOINT")
+    reader = logreader.CloudLogs(args.project, endpoint)
     correlation = correlation_id(dataset.uri, generation)
     last: str | None = None
     while True:
