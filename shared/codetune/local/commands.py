@@ -1,4 +1,4 @@
-"""The local stack's commands, `codetune demo` and `codetune chaos` (entry points of the
+"""The local stack's commands, `codetune demo`, `codetune chaos` and `codetune stack` (entry points of the
 "codetune.commands" group). Their parsers cost nothing to add: the stack and what it needs
 (the `local` extra: emulators' clients, schemas) are imported when one runs, so that a base
 install runs every other command and these say which extra to install."""
@@ -106,3 +106,30 @@ def chaos(commands: Commands) -> None:
     chaos.add_argument("--timeout", type=float, default=300)
     chaos.add_argument("--json", action="store_true", help="print only the JSON summary")
     chaos.set_defaults(handler=_handler("chaos"))
+
+
+def stack(commands: Commands) -> None:
+    """Add `codetune stack` (entry point "codetune.commands": stack)."""
+    stack = commands.add_parser(
+        "stack",
+        help="start the local stack and leave it running for the other commands",
+        description="Start the local stack (emulators, the four functions, the stand-ins), write "
+        "the environment that points status, runs, cancel and logs at it to FILE once it is "
+        "ready (KEY=VALUE lines), print the same, and run until interrupted (Ctrl-C, SIGTERM); "
+        "then stop every process it started and remove FILE. Exit status 0, 1 when the stack "
+        "cannot start.",
+    )
+    stack.add_argument("--env-file", metavar="FILE", help="where to write the environment")
+    stack.add_argument(
+        "--step-seconds",
+        type=seconds,
+        default=5.0,
+        metavar="S",
+        help="how long a stand-in job stays in each state (default 5): time to watch and cancel",
+    )
+    stack.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the stack's temporary folder (codetune-stack-*: process logs) when it stops",
+    )
+    stack.set_defaults(handler=_handler("stack", "serve"))
