@@ -184,6 +184,7 @@ sys.exit(main(sys.argv[1:]))
         (["models", "list", "--help"], 0),
         (["demo", "--help"], 0),
         (["chaos", "--help"], 0),
+        (["stack", "--help"], 0),
     ],
 )
 def test_a_base_install_runs_every_command(argv: list[str], status: int, tmp_path: Path) -> None:
@@ -199,8 +200,8 @@ def test_a_base_install_runs_every_command(argv: list[str], status: int, tmp_pat
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("command", ["demo", "chaos"])
-def test_demo_and_chaos_say_which_extra_to_install(command: str) -> None:
+@pytest.mark.parametrize("command", ["demo", "chaos", "stack"])
+def test_demo_chaos_and_stack_say_which_extra_to_install(command: str) -> None:
     result = subprocess.run(
         [sys.executable, "-c", WITHOUT_EXTRAS, command],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
