@@ -285,7 +285,8 @@ def test_a_late_running_event_after_success_changes_nothing(stack: LocalStack) -
 def test_transient_vertex_errors_are_retried_into_one_job(stack: LocalStack) -> None:
     """A 503 and a 429 on the create: the create is never re-sent by the client (the job may
     exist after a 503); Pub/Sub redelivers, the next delivery looks for the job by its id
-    first, then creates. One job."""
+    first, then creates, is refused for quota (429: nothing created), and the dataset waits
+    for a slot until the sweep submits it again. One job."""
     assert stack.vertex is not None
     stack.vertex.inject_faults(503, 429, method="POST")
     generation_id = drop(stack, "flaky.jsonl", dataset(generation_dataset(10)))
@@ -297,9 +298,11 @@ def test_transient_vertex_errors_are_retried_into_one_job(stack: LocalStack) -> 
         e for e in log_entries(stack, "tune") if e.get("correlation_id") == record["correlation_id"]
     ]
     waits = [e for e in mine if e["message"].startswith("Vertex AI not available")]
-    assert [("503" in e["error"], "429" in e["error"]) for e in waits] == [
-        (True, False),
-        (False, True),
+    assert [("503" in e["error"], "429" in e["error"]) for e in waits] == [(True, False)]
+    slots = [e for e in mine if e["message"].startswith("waiting for a tuning slot")]
+    assert [e["message"] for e in slots] == [
+        "waiting for a tuning slot: Vertex AI refused the job for the project's quota (429 "
+        "RESOURCE_EXHAUSTED)"
     ]
     assert sum(e["message"] == "tuning job submitted" for e in mine) == 1
 
