@@ -75,9 +75,12 @@ class ObjectStore(Protocol):
         if that generation is no longer there."""
         ...
 
-    def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
+    def list_objects(
+        self, bucket: str, prefix: str, start: str = "", end: str = "", limit: int | None = None
+    ) -> Iterator[ListedObject]:
         """Every live object under `prefix`, in name order, read in pages (never one request
-        per object)."""
+        per object); only names from `start` and before `end` when given (objects.list's
+        startOffset, endOffset), at most `limit` of them."""
         ...
 
 

@@ -135,10 +135,18 @@ class Storage:
             return existing.generation if existing else None
         return str(destination.generation)
 
-    def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
+    def list_objects(
+        self, bucket: str, prefix: str, start: str = "", end: str = "", limit: int | None = None
+    ) -> Iterator[ListedObject]:
         """objects.list pages (up to 1,000 objects each) carry generation, update time and
         custom metadata: no request per object."""
-        for blob in self.client.list_blobs(bucket, prefix=prefix):
+        for blob in self.client.list_blobs(
+            bucket,
+            prefix=prefix,
+            start_offset=start or None,
+            end_offset=end or None,
+            max_results=limit,
+        ):
             yield ListedObject(
                 blob.name, str(blob.generation), blob.updated, dict(blob.metadata or {})
             )

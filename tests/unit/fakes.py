@@ -117,9 +117,12 @@ class MemoryStorage:
             return str(existing[0])
         return self.put(target_bucket, target, live[1])
 
-    def list_objects(self, bucket: str, prefix: str) -> Iterator[ListedObject]:
+    def list_objects(
+        self, bucket: str, prefix: str, start: str = "", end: str = "", limit: int | None = None
+    ) -> Iterator[ListedObject]:
         self.listings += 1
-        for name in self.list_names(bucket, prefix):
+        names = [n for n in self.list_names(bucket, prefix) if n >= start and (not end or n < end)]
+        for name in names[:limit]:
             generation, _, metadata = self.live[bucket, name]
             yield ListedObject(name, str(generation), self.written[bucket, name], dict(metadata))
 

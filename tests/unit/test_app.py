@@ -819,7 +819,9 @@ def test_a_validated_dataset_whose_message_was_lost_is_announced_again_and_tuned
     obj = upload(storage, "incoming/quiet.jsonl", dataset(generation_dataset(12)))
     assert validate_upload(obj, storage, lost, SETTINGS, LOG, None, ENVIRON) is Validation.VALIDATED
     publisher = MemoryPublisher()
+    # An unreadable record the index names (as it names every version with work left).
     storage.put(STATE, "_codetune/records/incoming/bad.jsonl/1.json", b"{broken")
+    storage.put(STATE, "_codetune/unfinished/incoming/bad.jsonl/1.json", b"{}")
     result = reconcile(storage, publisher, SETTINGS, LOG, {}, now=later(10))
     assert (result.announced, result.skipped) == (1, 1)
     [(_, body, attributes)] = publisher.messages
@@ -885,22 +887,58 @@ def broken(*_: object) -> Any:
     raise OSError("the bucket is unreachable")
 
 
-def test_the_reconciler_pays_by_the_page_not_by_the_object(storage: MemoryStorage) -> None:
-    """Issue 11: at 1,000 datasets a sweep read every upload and every record. Finished records
-    carry their stage in their object metadata; only unfinished ones are read."""
+def test_a_sweeps_cost_grows_with_the_work_left_not_with_the_history(
+    storage: MemoryStorage,
+) -> None:
+    """Issue 26: each sweep listed every upload and every record. It now lists the index of
+    versions with work left (reading each), and one window of the uploads: requests stay the
+    same however many datasets have ended."""
     from codetune.app.reconcile import reconcile
 
-    for index in range(30):
-        invalid = upload(storage, f"incoming/r{index}.jsonl", b'{"input_text": 7}\n')
-        assert validate_upload(
-            invalid, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON
-        ) is (Validation.REJECTED)
+    def cost(ended: int) -> tuple[int, int]:
+        for index in range(ended):
+            invalid = upload(
+                storage, f"incoming/r{index:03d}-{ended}.jsonl", b'{"input_text": 7}\n'
+            )
+            assert validate_upload(
+                invalid, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON
+            ) is (Validation.REJECTED)
+        storage.listings = storage.json_reads = 0
+        result = reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(200))
+        assert (result.validated, result.announced, result.stuck) == (0, 0, 1)
+        return storage.listings, storage.json_reads
+
     submitted(storage, "incoming/running.jsonl", FakeVertex(), **LEGACY)
-    storage.listings = storage.json_reads = 0
-    result = reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(200))
-    assert (result.validated, result.announced, result.stuck) == (0, 0, 1)
-    assert storage.json_reads == 1  # the running dataset's record, and nothing else
-    assert storage.listings == 2  # the uploads; the records with their stages
+    few = cost(10)
+    assert few == cost(200) == cost(400)
+    # The uploads' window and its records, the index twice; the cursor and the running record.
+    assert few == (4, 2)
+
+
+def test_the_scan_looks_at_every_upload_in_turn_and_indexes_what_it_missed(
+    storage: MemoryStorage,
+) -> None:
+    """Lost events are found by a scan of `scan_size` uploads a run; a record with work left
+    that the index misses (written before it) is put in it when its upload is scanned."""
+    from codetune.app.reconcile import reconcile
+
+    for index in range(5):
+        obj = upload(storage, f"incoming/s{index}.jsonl", dataset(generation_dataset(12)))
+        assert validate_upload(obj, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON) is (
+            Validation.VALIDATED
+        )
+    for name in [n for b, n in storage.live if n.startswith("_codetune/unfinished/")]:
+        storage.delete(STATE, name)  # as before the index
+    lost = upload(storage, "incoming/s9-lost.jsonl", dataset(generation_dataset(12)))
+    announced = validated = 0
+    for _ in range(7):  # 6 uploads, with their reports 16 objects: 2 to a window
+        result = reconcile(
+            storage, MemoryPublisher(), SETTINGS, LOG, ENVIRON, now=later(10), scan_size=3
+        )
+        announced += result.announced
+        validated += result.validated
+    assert validated == 1 and store(storage).record(lost.name, lost.generation) is not None
+    assert announced >= 5  # every validated dataset with no job, once the scan indexed it
 
 
 def test_a_record_written_before_stages_were_listed_is_still_reconciled(

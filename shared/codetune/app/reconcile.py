@@ -2,10 +2,10 @@
 event is lost, every dataset reaches an end.
 
 Level-triggered and bounded: each run looks at the state as it is, never at the events that
-should have come, and one bad object is logged and skipped. It pays by the page, not by the
-object: one listing of the uploads and one of the records (each record's stage travels in its
-object metadata) find what needs work, and only those objects, at most `limit` of each kind,
-are read. Nothing paid is done here: an upload with no record is validated (which announces
+should have come, and one bad object is logged and skipped. Its cost grows with the work left,
+not with the history: the index of versions with work left (`unfinished/`) is listed and each
+of its records read, and one window of the uploads (`scan_size`, with their records, a page of
+each) is looked at for uploads whose event was lost, the next window at the next run. Nothing paid is done here: an upload with no record is validated (which announces
 it), and a VALIDATED dataset with no job is announced again; tune, idempotent, does the rest.
 Validations come last and within the sweep's time, so that a large one never keeps the
 announcements from going out.
@@ -25,12 +25,15 @@ from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
 from codetune.events import StorageObject
 from codetune.logs import Logger, correlation_id
 from codetune.messages import DatasetValidated
-from codetune.ports import ListedObject, ObjectStore, Publisher
+from codetune.ports import ObjectStore, Publisher
 from codetune.state import FINAL, Record, RecordStore, Stage
 from codetune.state.records import SLOT_WAIT, Failure
-from codetune.state.store import dataset_key
+from codetune.state.store import Scan, dataset_key
 from codetune.tuning.manifest import DATASET_SUFFIX
 
+# Uploads looked at a run for a lost event: one listing page (at 30,000 objects under the
+# upload prefix, each is looked at every 30 runs: 30 minutes at the default schedule).
+SCAN_SIZE = 1000
 # How far back the sweep looks for ended datasets that were never announced.
 ANNOUNCE_WINDOW_SECONDS = 24 * 3600
 
@@ -54,15 +57,18 @@ def reconcile(
     limit: int = 500,
     started: float | None = None,
     clock: Callable[[], float] = time.monotonic,
+    scan_size: int = SCAN_SIZE,
 ) -> ReconcileResult:
     """One pass, in three steps over one listing of the records; `started` is when the sweep
     began, on `clock` (default: now), from which it has `settings.sweep_seconds`."""
     sweep = _Pass(RecordStore.of(storage, settings), publisher, settings, log, now, limit)
-    records = sweep.store.listed_records()  # one listing serves every step
-    announced, stuck = sweep.announce_validated(records)
-    finished = sweep.announce_ended(records)
+    # The scan first: what it puts in the index (records written before it) is read now.
+    scan = sweep.store.scan(settings.upload_prefix, scan_size)
+    work = sweep.store.unfinished_work(sweep.bad, 2 * limit)  # one listing serves both steps
+    announced, stuck = sweep.announce_validated([w for w in work if w[2].state not in FINAL])
+    finished = sweep.announce_ended([w for w in work if w[2].state in FINAL])
     deadline = (clock() if started is None else started) + settings.sweep_seconds
-    validated, deferred = sweep.validate_missed(records, environ, deadline, clock)
+    validated, deferred = sweep.validate_missed(scan, environ, deadline, clock)
     return ReconcileResult(validated, announced, stuck, len(sweep.skipped), finished, deferred)
 
 
@@ -86,14 +92,14 @@ class _Pass:
         self.skipped.append(name)
         self.log.error("unreadable object: skipped", object=name, error=str(fault))
 
-    def announce_validated(self, records: list[ListedObject]) -> tuple[int, int]:
+    def announce_validated(self, work: list[tuple[str, str, Record]]) -> tuple[int, int]:
         """Datasets whose "dataset validated" message was lost or dead-lettered are announced
         again, and those waiting for a tuning slot as slots free up; those not at an end after
         `stuck_seconds` are reported. (announced, stuck)"""
         announced = stuck = 0
         settings = self.settings
         queue: list[tuple[str, str, Record]] = []
-        for dataset, generation, record in self.store.unfinished(records, self.bad, self.limit):
+        for dataset, generation, record in work[: self.limit]:
             age = _age(self.now, record.updated)
             log = self.log.bind(record.correlation_id or "")
             training = record.state is Stage.VALIDATED and record.role == DatasetRole.TRAINING
@@ -144,13 +150,16 @@ class _Pass:
         data, attributes = _validated(self.settings.bucket, dataset, generation, record).encode()
         self.publisher.publish(self.settings.validated_topic_path, data, attributes)
 
-    def announce_ended(self, records: list[ListedObject]) -> int:
+    def announce_ended(self, work: list[tuple[str, str, Record]]) -> int:
         """Ended datasets whose "dataset finished" message was never sent (a crash between the
         record and the publish); records that ended before ANNOUNCE_WINDOW are left alone, so
         that a new deployment does not announce its history."""
         since = self.now - timedelta(seconds=ANNOUNCE_WINDOW_SECONDS)
         finished = 0
-        for dataset, generation in self.store.unannounced(records, self.bad, self.limit, since):
+        for dataset, generation, record in work[: self.limit]:
+            if record.updated is not None and datetime.fromisoformat(record.updated) < since:
+                self.store.settled(dataset, generation)  # history: left unannounced
+                continue
             message = announce(
                 dataset, generation, self.store, self.publisher, self.settings, self.log
             )
@@ -159,7 +168,7 @@ class _Pass:
 
     def validate_missed(
         self,
-        records: list[ListedObject],
+        scan: Scan,
         environ: dict[str, str],
         deadline: float,
         clock: Callable[[], float],
@@ -169,8 +178,8 @@ class _Pass:
         deferred)"""
         settings, store = self.settings, self.store
         validated = deferred = 0
-        recorded = store.recorded(records)
-        for listed in store.storage.list_objects(settings.bucket, settings.upload_prefix):
+        recorded = scan.recorded
+        for listed in scan.uploads:
             name = listed.name
             if not name.lower().endswith(DATASET_SUFFIX) or store.is_system_object(name):
                 continue

@@ -7,6 +7,10 @@ metadata is ever read back (docs/guarantees.md). Names in the state bucket:
     <prefix>records/<dataset object>/<generation>.json   Record, one per dataset version
     <prefix>jobs/<job id>.json                           JobPointer, for status events
     <prefix>open/<job id>.json                           JobPointer of an unfinished job (sweep)
+    <prefix>unfinished/<dataset object>/<generation>.json  the index of versions with work left
+                                                         (not ended, or their end not announced)
+    <prefix>sweep/cursor.json                            where the sweep's scan of the uploads
+                                                         goes on from
     <prefix>claims/<request digest>.json                 Claim, exactly-once Gemini creation
     <prefix>pinned/<dataset object>/<generation>.jsonl      the validated version, copied
     <prefix>converted/<dataset object>/<generation>/<role>.<gemini|seed>.jsonl
@@ -76,6 +80,8 @@ STAGE_METADATA = "codetune-stage"
 # ... and whether its end was announced (codetune.app.finished), so that the sweep finds the
 # ended records still to announce from the same listing.
 ANNOUNCED_METADATA = "codetune-announced"
+# ... and its role when it is an evaluation dataset's, which the sweep has nothing to do for.
+ROLE_METADATA = "codetune-role"
 _FINAL_NAMES = frozenset(str(stage) for stage in FINAL)
 # The names pinned_uri and converted_uri write, relative to the system prefix.
 _COPY = re.compile(
@@ -217,91 +223,112 @@ class RecordStore:
     def update(
         self, dataset: str, generation: str, change: Callable[[Record | None], Record | None]
     ) -> Record | None:
-        written = self.storage.update_json(
-            self.bucket,
-            self.record_name(dataset, generation),
-            lambda document: _json(
-                change(None if document is None else Record.from_json(document))
-            ),
-            _metadata,
-        )
-        return None if written is None else Record.from_json(written)
+        created = False
+
+        def step(document: dict[str, Any] | None) -> dict[str, Any] | None:
+            nonlocal created
+            new = change(None if document is None else Record.from_json(document))
+            created = document is None and new is not None
+            return _json(new)
+
+        name = self.record_name(dataset, generation)
+        written = self.storage.update_json(self.bucket, name, step, _metadata)
+        if written is None:
+            return None
+        record = Record.from_json(written)
+        if created and not _waits_for_nothing(record.role, str(record.state)):
+            # After the record: a crash between leaves it to the sweep's scan to index.
+            self.storage.write_json(self.bucket, _index_name(name, self.prefix), {"record": name})
+        return record
 
     def listed_records(self) -> list[ListedObject]:
         """Every record object, from one paged listing: names and stages, no reads."""
         return list(self.storage.list_objects(self.bucket, f"{self.prefix}records/"))
 
-    def recorded(self, listing: list[ListedObject]) -> set[tuple[str, str]]:
-        """The versions of a `listed_records` listing, as (dataset_key(dataset), generation)."""
-        prefix = f"{self.prefix}records/"
-        found = set()
-        for listed in listing:
-            key, _, leaf = listed.name[len(prefix) :].rpartition("/")
-            found.add((key, leaf.removesuffix(".json")))
-        return found
-
-    def unfinished(
-        self, listing: list[ListedObject], on_bad: Callable[[str, Exception], None], limit: int
+    def unfinished_work(
+        self, on_bad: Callable[[str, Exception], None], limit: int
     ) -> list[tuple[str, str, Record]]:
-        """Up to `limit` records not at an end, as (dataset, generation, record), of a
-        `listed_records` listing. The listing carries each record's
-        stage (its object metadata), so a finished record is never read; a record written
-        before the stage was kept there is read once to find out. An unreadable record is
-        reported to `on_bad` and skipped."""
-        prefix = f"{self.prefix}records/"
+        """Up to `limit` versions with work left, as (dataset, generation, record), from one
+        listing of the index and a read of each: what the sweep looks at, however long the
+        history. An entry whose record has ended and was announced (or is gone) is dropped from
+        the index here; an unreadable record is reported to `on_bad` and skipped."""
         found: list[tuple[str, str, Record]] = []
-        for listed in listing:
-            if listed.metadata.get(STAGE_METADATA) in _FINAL_NAMES:
-                continue
+        for listed in self.storage.list_objects(self.bucket, f"{self.prefix}unfinished/"):
             if len(found) >= limit:
                 break
-            dataset, _, leaf = listed.name[len(prefix) :].rpartition("/")
+            name = _record_of_index(listed.name, self.prefix)
             try:
-                document, _ = self.storage.read_json(self.bucket, listed.name)
-                if document is None:
-                    continue
-                record = Record.from_json(document)
+                document, _ = self.storage.read_json(self.bucket, name)
+                record = None if document is None else Record.from_json(document)
             except (InputError, ValueError) as fault:
-                on_bad(listed.name, fault)
+                on_bad(name, fault)
                 continue
-            if record.state in FINAL:
+            if (
+                record is None
+                or (record.state in FINAL and _was_announced(record))
+                or _waits_for_nothing(record.role, str(record.state))
+            ):
+                self.storage.delete(self.bucket, listed.name)
                 continue
-            if record.dataset:  # the full name, also when the key is a digest
-                dataset = self.dataset_name(record.dataset) or dataset
+            key, _, leaf = name.removeprefix(f"{self.prefix}records/").rpartition("/")
+            dataset = self.dataset_name(record.dataset) or key  # the full name of a digest key
             found.append((dataset, leaf.removesuffix(".json"), record))
         return found
 
-    def unannounced(
-        self,
-        listing: list[ListedObject],
-        on_bad: Callable[[str, Exception], None],
-        limit: int,
-        since: datetime,
-    ) -> list[tuple[str, str]]:
-        """Up to `limit` ended records whose end was not announced, as (dataset, generation),
-        from a `listed_records` listing, that ended after `since`: only those
-        records are read."""
-        found: list[tuple[str, str]] = []
-        for listed in listing:
-            if len(found) >= limit:
-                break
-            if listed.metadata.get(STAGE_METADATA) not in _FINAL_NAMES:
+    def settled(self, dataset: str, generation: str) -> None:
+        """The version has ended and its end was announced: out of the index."""
+        self.storage.delete(
+            self.bucket, _index_name(self.record_name(dataset, generation), self.prefix)
+        )
+
+    def scan(self, prefix: str, size: int) -> Scan:
+        """The next `size` uploads under `prefix` after where the last scan stopped (from the
+        first again past the last), with the records of their datasets: one page of each, so
+        that over ceil(uploads / size) sweeps every upload is looked at. Records in the window
+        that have work left and are not in the index (written before it, or a crash between a
+        record and its entry) are put in it."""
+        cursor, generation = self.storage.read_json(self.bucket, self._cursor_name)
+        after = str((cursor or {}).get("next") or "")
+        listed = list(self.storage.list_objects(self.uploads, prefix, start=after, limit=size + 1))
+        uploads, following = listed[:size], (listed[size].name if len(listed) > size else "")
+        keys = [dataset_key(u.name) for u in uploads if not self.is_system_object(u.name)]
+        plain = [key for key in keys if not key.startswith("long/")]
+        records: list[ListedObject] = []
+        head = f"{self.prefix}records/"
+        if plain:
+            records = list(
+                self.storage.list_objects(
+                    self.bucket, head, start=f"{head}{min(plain)}/",
+                    end=max(f"{head}{key}/\x7f" for key in plain),
+                )
+            )  # fmt: skip
+        for key in keys:
+            if key.startswith("long/"):  # a digest key sorts apart: its versions one by one
+                records += list(self.storage.list_objects(self.bucket, f"{head}{key}/"))
+        self._index_missing(records)
+        self.storage.write_json(
+            self.bucket, self._cursor_name, {"next": following}, generation or 0
+        )
+        return Scan(uploads, _versions(records, head))
+
+    @property
+    def _cursor_name(self) -> str:
+        return f"{self.prefix}sweep/cursor.json"
+
+    def _index_missing(self, records: list[ListedObject]) -> None:
+        indexed = {
+            _record_of_index(listed.name, self.prefix)
+            for listed in self.storage.list_objects(self.bucket, f"{self.prefix}unfinished/")
+        } if records else set()  # fmt: skip
+        for listed in records:
+            stage, meta = listed.metadata.get(STAGE_METADATA, ""), listed.metadata
+            settled = stage in _FINAL_NAMES and meta.get(ANNOUNCED_METADATA)
+            if settled or _waits_for_nothing(meta.get(ROLE_METADATA), stage):
                 continue
-            if listed.metadata.get(ANNOUNCED_METADATA) or (
-                listed.updated is not None and listed.updated < since
-            ):
-                continue
-            try:
-                document, _ = self.storage.read_json(self.bucket, listed.name)
-                record = None if document is None else Record.from_json(document)
-            except (InputError, ValueError) as fault:
-                on_bad(listed.name, fault)
-                continue
-            dataset = None if record is None else self.dataset_name(record.dataset)
-            if record is None or dataset is None or record.generation is None:
-                continue
-            found.append((dataset, record.generation))
-        return found
+            if listed.name not in indexed:
+                self.storage.write_json(
+                    self.bucket, _index_name(listed.name, self.prefix), {"record": listed.name}
+                )
 
     def generations(self, dataset: str) -> list[str]:
         """The dataset's versions that have a record, oldest first."""
@@ -389,6 +416,10 @@ class RecordClaims:
             ):
                 # The claim primitive reads again before its next write: no read here.
                 self.record, self._generation = written, -1
+                if claimed.result is not None and written.state in FINAL:
+                    self.store.storage.delete(
+                        self.store.bucket, _index_name(self.name, self.store.prefix)
+                    )
                 return True
             self.read()
             if self.record is None or _claimed(self.record) != seen:
@@ -397,6 +428,40 @@ class RecordClaims:
 
 
 MAX_CLAIM_WRITES = 8
+
+
+class Scan(msgspec.Struct, frozen=True):
+    """One window of the sweep's scan: uploads, and the versions recorded among them as
+    (dataset_key(dataset), generation)."""
+
+    uploads: list[ListedObject]
+    recorded: set[tuple[str, str]]
+
+
+def _index_name(record_name: str, prefix: str) -> str:
+    return f"{prefix}unfinished/" + record_name.removeprefix(f"{prefix}records/")
+
+
+def _record_of_index(index_name: str, prefix: str) -> str:
+    return f"{prefix}records/" + index_name.removeprefix(f"{prefix}unfinished/")
+
+
+def _versions(records: list[ListedObject], head: str) -> set[tuple[str, str]]:
+    found = set()
+    for listed in records:
+        key, _, leaf = listed.name.removeprefix(head).rpartition("/")
+        found.add((key, leaf.removesuffix(".json")))
+    return found
+
+
+def _waits_for_nothing(role: str | None, stage: str) -> bool:
+    """A valid evaluation dataset: tuned only with its training dataset, it has no end of its
+    own, and nothing for the sweep to do."""
+    return role == "evaluation" and stage not in _FINAL_NAMES
+
+
+def _was_announced(record: Record) -> bool:
+    return bool(record.announced and record.announced.message_id)
 
 
 def _claimed(record: Record | None) -> Claimed | None:
@@ -421,6 +486,8 @@ def _iso(seconds: float) -> str:
 def _metadata(document: dict[str, Any]) -> dict[str, str]:
     """A record object's metadata: its stage, and whether its end was announced."""
     metadata = {STAGE_METADATA: str(document.get("state", ""))}
+    if document.get("role") == "evaluation":
+        metadata[ROLE_METADATA] = "evaluation"
     if (document.get("announced") or {}).get("message_id"):
         metadata[ANNOUNCED_METADATA] = "true"
     return metadata
