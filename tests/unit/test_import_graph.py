@@ -1,6 +1,6 @@
 """The package's import graph has no cycle, the two backends never reach each other (nor does
 the interface they share reach either), the generic parts of tuning/ reach neither backend, and
-the pure parts (dataset/, tuning/, the backends) reach no client, directly or through another
+the pure parts (dataset/, tuning/, the backends, evaluation/) reach no client, directly or through another
 module."""
 
 from __future__ import annotations
@@ -101,5 +101,10 @@ def test_the_legacy_table_reaches_nothing_of_tuning() -> None:
 
 def test_the_pure_parts_reach_no_client() -> None:
     clients = {"codetune.storage", "codetune.pubsub", "codetune.vertex", "codetune.app"}
-    pure = [n for n in GRAPH if n.startswith(("codetune.dataset", "codetune.tuning"))]
+    pure = [
+        n
+        for n in GRAPH
+        if n.startswith(("codetune.dataset", "codetune.tuning", "codetune.evaluation"))
+    ]
+    assert "codetune.evaluation.verdict" in pure
     assert {n: sorted(reach(n) & clients) for n in pure if reach(n) & clients} == {}
