@@ -5,6 +5,8 @@ and the length ratio (codetune.evaluation.metrics, fences, parsers)."""
 from __future__ import annotations
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +22,11 @@ from codetune.evaluation.metrics import (
     normalise,
     score,
 )
+from codetune.evaluation.metrics import (
+    markdown_table as metrics_table,
+)
 from codetune.evaluation.parsers import LANGUAGES, language_of, parses
+from codetune.evaluation.parsers import markdown_table as languages_table
 
 PY = "def add(x, y):\n    return x + y\n"
 
@@ -130,3 +136,11 @@ def test_the_table_scores_every_metric_by_name_with_definition_and_source() -> N
     assert scores["exact_match"] == 0.0 and scores["code_parses"] == 1.0
     assert 0 < (scores["chrf"] or 0) < 100 and (scores["length_ratio"] or 0) > 1
     assert score("Sure.", "A sentence.", "python")["code_parses"] is None
+
+
+def test_the_docs_show_the_metric_and_language_tables_as_the_code_has_them() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "evaluation.md").read_text()
+    for name, table in (("metrics", metrics_table), ("languages", languages_table)):
+        shown = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, re.S)
+        assert shown is not None, name
+        assert shown.group(1) == table(), f"run: python -m codetune.evaluation.{name}"

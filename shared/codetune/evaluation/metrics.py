@@ -162,3 +162,16 @@ BY_NAME = {metric.name: metric for metric in METRICS}
 def score(answer: str, reference: str, language: str | None = None) -> dict[str, float | None]:
     """Every metric's score of one answer, by name."""
     return {metric.name: metric.score(answer, reference, language) for metric in METRICS}
+
+
+def markdown_table() -> str:
+    """The documentation's metric table (docs/evaluation.md), from METRICS."""
+    rows = ["| metric | key | definition | better | source |", "|---|---|---|---|---|"]
+    for m in METRICS:
+        cells = (m.title, f"`{m.name}`", m.definition, m.direction, m.source)
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m codetune.evaluation.metrics > the table for the docs
+    print(markdown_table(), end="")

@@ -9,7 +9,8 @@ Sources:
 - [tree-sitter] py-tree-sitter with the grammar wheels of the tree-sitter organisation
   (tree-sitter-javascript, -typescript, ...; each a compiled parser, nothing fetched at run
   time). Code parses when its syntax tree holds no ERROR and no MISSING node (`has_error`).
-  Tree-sitter reads a whole source file: a Go statement outside any function does not parse.
+Parsing is syntax, not compiling: the grammars take snippets (a Go statement outside a
+function, a Java method without its class), and ast takes a `return` outside a function.
 Fence tags are those GitHub's Markdown (linguist) gives the languages, lowercased.
 """
 
@@ -92,3 +93,21 @@ def _parser(grammar: str) -> Any:
     module, _, function = grammar.partition(":")
     language = getattr(importlib.import_module(module), function)()
     return tree_sitter.Parser(tree_sitter.Language(language))
+
+
+def markdown_table() -> str:
+    """The documentation's language table (docs/evaluation.md), from LANGUAGES."""
+    rows = ["| language | fence tags | parser |", "|---|---|---|"]
+    for language in LANGUAGES:
+        parser = (
+            "Python's `ast.parse`"
+            if language.grammar is None
+            else f"tree-sitter, `{language.grammar.partition(':')[0]}`"
+        )
+        tags = ", ".join(f"`{tag}`" for tag in language.tags)
+        rows.append(f"| {language.name} | {tags} | {parser} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":  # python -m codetune.evaluation.parsers > the table for the docs
+    print(markdown_table(), end="")
