@@ -61,11 +61,7 @@ class Deployment(msgspec.Struct, frozen=True):
         found = _JOB_NAME.fullmatch(name) if isinstance(name, str) else None
         if found is None:
             raise ForeignName(f"not a Vertex AI job name: {_shown(name)}")
-        if self.projects and found["project"] not in self.projects:
-            raise ForeignName(
-                f"job {_shown(name)} is not in this deployment's project "
-                f"({', '.join(self.projects)})"
-            )
+        self._in_project(found["project"], f"job {_shown(name)}")
         self.region(found["region"])
         return str(name)
 
@@ -75,12 +71,14 @@ class Deployment(msgspec.Struct, frozen=True):
         found = METRICS_NAMES[kind].fullmatch(name) if isinstance(name, str) else None
         if found is None:
             raise ForeignName(f"not a Vertex AI {kind} name: {_shown(name)}")
-        if self.projects and found["project"] not in self.projects:
-            raise ForeignName(
-                f"{kind} {_shown(name)} is not in this deployment's project "
-                f"({', '.join(self.projects)})"
-            )
+        self._in_project(found["project"], f"{kind} {_shown(name)}")
         return self.region(found["region"])
+
+    def _in_project(self, project: str, what: str) -> None:
+        if self.projects and project not in self.projects:
+            raise ForeignName(
+                f"{what} is not in this deployment's project ({', '.join(self.projects)})"
+            )
 
     def job_region(self, name: object) -> str:
         """The region of a job name this deployment may read."""

@@ -30,7 +30,12 @@ def pins(name: str) -> dict[str, tuple[str, int]]:
 
 
 @pytest.mark.parametrize(
-    ("lock", "extras"), [("requirements.txt", []), ("requirements-near.txt", ["near"])]
+    ("lock", "extras"),
+    [
+        ("requirements.txt", []),
+        ("requirements-near.txt", ["near"]),
+        ("requirements-evaluation.txt", ["evaluation"]),
+    ],
 )
 def test_every_dependency_is_pinned_with_hashes_within_pyproject(
     lock: str, extras: list[str]
@@ -54,6 +59,9 @@ def test_the_base_lock_ships_no_near_duplicate_stack_and_no_grpc() -> None:
         assert heavy not in base, heavy
     assert {"datasketch", "numpy", "scipy"} <= set(near)
     assert {name: pin for name, pin in near.items() if name in base} == base
+    evaluation = pins("requirements-evaluation.txt")
+    assert {"sacrebleu", "tree-sitter"} <= set(evaluation)
+    assert {name: pin for name, pin in evaluation.items() if name in base} == base
 
 
 def test_a_near_duplicates_deployment_ships_the_near_lock(tmp_path: Path) -> None:

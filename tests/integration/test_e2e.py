@@ -36,9 +36,8 @@ CHAT_TEMPLATE = (
 )
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    config = StackConfig(step_seconds=0.5, log_dir=tmp_path_factory.mktemp("stack-logs"))
+def running(config: StackConfig) -> Iterator[LocalStack]:
+    """A started stack for a module's tests; stopped after them, leaving no process behind."""
     local = LocalStack(config)
     local.start()
     pids = [p.pid for p in local.processes.values()]
@@ -49,6 +48,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         for pid in pids:  # no process left behind, children included (one group each)
             with pytest.raises(ProcessLookupError):
                 os.killpg(pid, 0)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    yield from running(StackConfig(step_seconds=0.5, log_dir=tmp_path_factory.mktemp("stack-logs")))
 
 
 LEGACY = {"codetune-large_model_reference": "code-bison@002"}

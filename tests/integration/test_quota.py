@@ -5,7 +5,6 @@ up, once, with the queue visible in `codetune runs` and no storm of retried crea
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 
@@ -14,7 +13,7 @@ import pytest
 
 from codetune.local.stack import LocalStack, StackConfig
 from codetune.local.vertex_standin import wait_for
-from tests.integration.test_e2e import codetune, finished, jobs_for
+from tests.integration.test_e2e import codetune, finished, jobs_for, running
 from tests.support import dataset, generation_dataset
 
 GEMINI = {"codetune-large_model_reference": "gemini-3.5-flash"}
@@ -22,19 +21,8 @@ GEMINI = {"codetune-large_model_reference": "gemini-3.5-flash"}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    config = StackConfig(
-        step_seconds=0.5, tuning_quota=2, log_dir=tmp_path_factory.mktemp("quota-logs")
-    )
-    local = LocalStack(config)
-    local.start()
-    pids = [p.pid for p in local.processes.values()]
-    try:
-        yield local
-    finally:
-        local.stop()
-        for pid in pids:
-            with pytest.raises(ProcessLookupError):
-                os.killpg(pid, 0)
+    logs = tmp_path_factory.mktemp("quota-logs")
+    yield from running(StackConfig(step_seconds=0.5, tuning_quota=2, log_dir=logs))
 
 
 def queue_shown(stack: LocalStack, text: str) -> bool:
