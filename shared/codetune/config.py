@@ -20,6 +20,7 @@ from codetune.vertex import VertexConfig
 UPLOAD_PREFIX = "incoming/"  # datasets are dropped under this prefix
 VALIDATED_TOPIC = "dataset-validated"
 FINISHED_TOPIC = "codetune-finished"  # one message per dataset version that ends
+EVALUATION_TOPIC = "codetune-evaluate"  # one request per succeeded job with an evaluation
 
 
 class Settings(msgspec.Struct, frozen=True):
@@ -70,6 +71,16 @@ class Settings(msgspec.Struct, frozen=True):
     # How long the sweep runs: it starts validating a missed upload only with a whole
     # validation_seconds still ahead, so the upload is judged as validate would judge it.
     sweep_seconds: float = 480
+    # The evaluation after a succeeded job (docs/evaluation.md): on unless turned off; at most
+    # this many examples a version (a dataset's `evaluation_examples` may ask fewer); so many
+    # requests at once; one delivery answers for at most evaluation_seconds (the evaluate
+    # function's timeout is more), and after evaluation_attempts deliveries it gives up.
+    evaluation: bool = True
+    evaluation_topic: str = EVALUATION_TOPIC
+    evaluation_max_examples: int = 200
+    evaluation_concurrency: int = 4
+    evaluation_seconds: float = 480
+    evaluation_attempts: int = 5
 
     def __post_init__(self) -> None:
         if self.bucket and self.state == self.bucket:
@@ -138,6 +149,12 @@ class Settings(msgspec.Struct, frozen=True):
             supersede=_supersede(env.get("CODETUNE_SUPERSEDE") or "keep"),
             tuning_slots=_count(env, "CODETUNE_TUNING_SLOTS"),
             slot_retry_seconds=_seconds(env, "CODETUNE_SLOT_RETRY_SECONDS", 60),
+            evaluation=_switch("CODETUNE_EVALUATION", env.get("CODETUNE_EVALUATION") or "on"),
+            evaluation_topic=env.get("CODETUNE_EVALUATION_TOPIC", EVALUATION_TOPIC),
+            evaluation_max_examples=_count(env, "CODETUNE_EVALUATION_MAX_EXAMPLES", 200),
+            evaluation_concurrency=max(1, _count(env, "CODETUNE_EVALUATION_CONCURRENCY", 4)),
+            evaluation_seconds=_seconds(env, "CODETUNE_EVALUATION_SECONDS", 480),
+            evaluation_attempts=max(1, _count(env, "CODETUNE_EVALUATION_ATTEMPTS", 5)),
         )
 
     @property
@@ -151,6 +168,12 @@ class Settings(msgspec.Struct, frozen=True):
         if self.finished_topic.startswith("projects/"):
             return self.finished_topic
         return f"projects/{self.project}/topics/{self.finished_topic}"
+
+    @property
+    def evaluation_topic_path(self) -> str:
+        if self.evaluation_topic.startswith("projects/"):
+            return self.evaluation_topic
+        return f"projects/{self.project}/topics/{self.evaluation_topic}"
 
     @property
     def vertex(self) -> VertexConfig:
@@ -224,9 +247,9 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return seconds
 
 
-def _count(env: Mapping[str, str], name: str) -> int:
-    """A count of 0 or more (unset: 0); anything else stops the function at start."""
-    value = (env.get(name) or "0").strip()
+def _count(env: Mapping[str, str], name: str, default: int = 0) -> int:
+    """A count of 0 or more (unset: `default`); anything else stops the function at start."""
+    value = (env.get(name) or str(default)).strip()
     if not value.isdigit():
         raise ValueError(f"{name} must be a whole number of 0 or more, not {value!r}")
     return int(value)

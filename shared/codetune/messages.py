@@ -158,3 +158,48 @@ class CancelRequested(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if request.version != CANCEL_VERSION or not request.generation.isdigit():
             raise MessageError(f"unreadable {CANCEL_TYPE} message (version, generation)")
         return request
+
+
+EVALUATE_TYPE = "codetune.dataset.evaluate"
+EVALUATE_VERSION = 1
+
+
+class EvaluationRequested(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Evaluate this version's tuned model (its record says which, and on what): published by
+    status and the sweep when the job succeeded, on the evaluation topic. Only a nudge: the
+    record alone decides what is sent, and the bucket must be the deployment's."""
+
+    bucket: str
+    name: str
+    generation: str
+    correlation_id: str
+    traceparent: str | None = None
+    version: int = EVALUATE_VERSION
+
+    @property
+    def uri(self) -> str:
+        return f"gs://{self.bucket}/{self.name}"
+
+    def encode(self) -> tuple[bytes, dict[str, str]]:
+        attributes = {
+            "type": EVALUATE_TYPE,
+            "version": str(EVALUATE_VERSION),
+            "dataset": self.uri,
+            "generation": self.generation,
+            "correlation_id": self.correlation_id,
+        }
+        if self.traceparent:
+            attributes["traceparent"] = self.traceparent
+        return msgspec.json.encode(self), attributes
+
+    @classmethod
+    def decode(cls, data: bytes, attributes: dict[str, str]) -> EvaluationRequested:
+        if attributes.get("type") != EVALUATE_TYPE:
+            raise MessageError(f"not a {EVALUATE_TYPE} message: type {attributes.get('type')!r}")
+        try:
+            request = msgspec.json.decode(data, type=cls)
+        except msgspec.DecodeError as fault:
+            raise MessageError(f"malformed {EVALUATE_TYPE} message: {fault}") from fault
+        if request.version != EVALUATE_VERSION or not request.generation.isdigit():
+            raise MessageError(f"unreadable {EVALUATE_TYPE} message (version, generation)")
+        return request

@@ -14,6 +14,7 @@ from typing import Any, Self
 
 import msgspec
 
+from codetune.evaluation.plan import Evaluation
 from codetune.exceptions import InputError
 
 RECORD_VERSION = 1
@@ -27,6 +28,9 @@ class Stage(StrEnum):
     SUBMITTED = "SUBMITTED"
     QUEUED = "QUEUED"
     RUNNING = "RUNNING"
+    # The job succeeded; its tuned model is answering the evaluation dataset beside its base
+    # (codetune.app.evaluate). Only a version with a planned evaluation passes through here.
+    EVALUATING = "EVALUATING"
     SUCCEEDED = "SUCCEEDED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
@@ -37,6 +41,7 @@ _RANK = {
     Stage.SUBMITTED: 2,
     Stage.QUEUED: 3,
     Stage.RUNNING: 4,
+    Stage.EVALUATING: 5,
     Stage.REJECTED: 9,
     Stage.SUCCEEDED: 9,
     Stage.FAILED: 9,
@@ -296,6 +301,9 @@ class Record(msgspec.Struct, frozen=True):
     progress: Progress | None = None  # while the job runs
     # The job's training metrics, read when it ended (codetune.tuning.curves).
     curves: Curves | None = None
+    # The evaluation after the job (docs/evaluation.md): planned by tune, its verdict
+    # recorded by evaluate.
+    evaluation: Evaluation | None = None
     # A cancel asked for (codetune.app.cancel): tune creates no job after it, and cancels one
     # it created while the cancel was being written.
     cancel: Cancel | None = None
