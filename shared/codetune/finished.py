@@ -55,6 +55,7 @@ class DatasetFinished(msgspec.Struct, frozen=True):
             "data_stats": msgspec.to_builtins(r.data_stats),
             "error": msgspec.to_builtins(r.error)
             or ({"first_errors": msgspec.to_builtins(r.first_errors)} if r.first_errors else None),
+            "evaluation": _evaluation(r),
             "correlation_id": r.correlation_id,
         }
 
@@ -72,3 +73,21 @@ class DatasetFinished(msgspec.Struct, frozen=True):
         if r.traceparent:
             attributes["traceparent"] = r.traceparent
         return orjson.dumps(self.body()), attributes
+
+
+def _evaluation(record: Record) -> dict[str, Any] | None:
+    """The verdict's summary (docs/evaluation.md): per metric base, tuned, the difference, its
+    interval and the counts; the metrics worse beyond the interval; the page."""
+    evaluation = record.evaluation
+    if evaluation is None or evaluation.state == "planned":
+        return None
+    verdict = evaluation.verdict
+    return {
+        "state": str(evaluation.state),
+        "examples": verdict.examples if verdict else evaluation.answered,
+        "worse": list(evaluation.worse),
+        "metrics": msgspec.to_builtins(verdict.metrics) if verdict else [],
+        "confidence": verdict.confidence if verdict else None,
+        "page": evaluation.page,
+        "note": evaluation.note,
+    }

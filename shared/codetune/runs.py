@@ -33,6 +33,10 @@ class Run(msgspec.Struct, frozen=True, omit_defaults=True):
     tuned_model: str | None = None
     reason: str | None = None  # why it has no tuned model, when it ended without one
     progress: str | None = None  # while its job runs, as Vertex AI last reported it
+    # The tuned model against its base (docs/evaluation.md), in a few words, and the metrics
+    # it is worse on beyond the interval.
+    evaluation: str | None = None
+    worse: tuple[str, ...] = ()
 
 
 def runs(
@@ -117,7 +121,14 @@ def row(record: Record) -> Run:
         progress=record.progress.describe()
         if record.progress is not None and record.state not in FINAL
         else None,
+        evaluation=record.evaluation.brief() if _evaluated(record) else None,
+        worse=record.evaluation.worse if record.evaluation else (),
     )
+
+
+def _evaluated(record: Record) -> bool:
+    """An evaluation past its plan (a job that has not ended has nothing to say)."""
+    return record.evaluation is not None and record.evaluation.state != "planned"
 
 
 def table(rows: list[Run]) -> str:
@@ -134,5 +145,6 @@ def table(rows: list[Run]) -> str:
             f"{name[-48:]:<48} {run.stage:<10} {run.base_model or '-':<22} "
             f"{run.examples or 0:>8,} {tokens or 0:>12,} {cost:>9}  "
             f"{run.tuned_model or run.reason or run.progress or ''}"
+            + (f" ({run.evaluation})" if run.evaluation else "")
         )
     return "\n".join(lines)

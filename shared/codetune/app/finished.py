@@ -15,8 +15,9 @@ import msgspec
 from codetune.config import Settings
 from codetune.finished import DatasetFinished
 from codetune.logs import Logger
+from codetune.messages import EvaluationRequested
 from codetune.ports import Publisher
-from codetune.state import FINAL, RecordStore
+from codetune.state import FINAL, Record, RecordStore, Stage
 from codetune.state.once import Held, once
 from codetune.state.store import RecordClaims
 
@@ -62,6 +63,27 @@ def announce(
     return message_id
 
 
+def request_evaluation(
+    store: RecordStore,
+    dataset: str,
+    record: Record,
+    publisher: Publisher,
+    settings: Settings,
+    log: Logger,
+) -> str | None:
+    """Ask the evaluate function to evaluate an EVALUATING version (a nudge: the record says
+    what; a repeat is harmless); the message id."""
+    if record.state is not Stage.EVALUATING or record.generation is None:
+        return None
+    request = EvaluationRequested(
+        store.uploads, dataset, record.generation, record.correlation_id or "", record.traceparent
+    )
+    data, attributes = request.encode()
+    message_id = publisher.publish(settings.evaluation_topic_path, data, attributes)
+    log.info("evaluation requested", dataset=record.dataset, message_id=message_id)
+    return message_id
+
+
 class Announcer(msgspec.Struct, frozen=True):
     """What a function hands the application layer to announce ends with."""
 
@@ -70,3 +92,6 @@ class Announcer(msgspec.Struct, frozen=True):
 
     def __call__(self, store: RecordStore, dataset: str, generation: str, log: Logger) -> None:
         announce(dataset, generation, store, self.publisher, self.settings, log)
+
+    def evaluate(self, store: RecordStore, dataset: str, record: Record, log: Logger) -> None:
+        request_evaluation(store, dataset, record, self.publisher, self.settings, log)

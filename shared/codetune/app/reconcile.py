@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 
-from codetune.app.finished import announce
+from codetune.app.finished import announce, request_evaluation
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
+from codetune.evaluation.plan import EvaluationState
 from codetune.events import StorageObject
 from codetune.logs import Logger, correlation_id
 from codetune.messages import DatasetValidated
@@ -114,6 +115,10 @@ class _Pass:
                     age_seconds=round(age),
                 )
                 continue
+            if record.state is Stage.EVALUATING and self.evaluation_lost(record):
+                request_evaluation(self.store, dataset, record, self.publisher, settings, log)
+                announced += 1
+                log.warning("evaluation had no answer: requested again", dataset=record.dataset)
             if record.state not in FINAL and age > settings.stuck_seconds:
                 stuck += 1
                 log.warning(
@@ -123,6 +128,19 @@ class _Pass:
                     age_seconds=round(age),
                 )
         return announced + self.submit_waiting(queue), stuck
+
+    def evaluation_lost(self, record: Record) -> bool:
+        """An evaluation asked for but not begun after the grace (its request lost), or begun by
+        a delivery whose lease ran out (it died): it is asked for again."""
+        evaluation = record.evaluation
+        if evaluation is None:
+            return False
+        if evaluation.state is EvaluationState.REQUESTED:
+            grace = self.settings.reconcile_grace_seconds
+            return not evaluation.requested or _age(self.now, evaluation.requested) > grace
+        if evaluation.state is EvaluationState.RUNNING:
+            return _age(self.now, evaluation.lease) > 0
+        return False
 
     def submit_waiting(self, queue: list[tuple[str, str, Record]]) -> int:
         """Announce again the datasets waiting for a tuning slot, oldest validation first: as

@@ -10,7 +10,7 @@ from typing import Any
 
 from codetune.exceptions import CodetuneError
 from codetune.logs import Logger
-from codetune.state import FINAL, JobPointer, Record, RecordStore
+from codetune.state import FINAL, JobPointer, Record, RecordStore, Stage
 from codetune.state.records import Curves
 from codetune.tuning.backends import TuningBackend
 from codetune.tuning.backends.base import VertexAI
@@ -30,7 +30,7 @@ def ended_curves(
     if not job:
         return None
     record = store.record(pointer.dataset, pointer.generation)
-    if record is None or record.state in FINAL:
+    if record is None or record.state in FINAL or record.state is Stage.EVALUATING:
         return None
     return backend.curves(vertex, job)
 

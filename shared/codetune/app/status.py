@@ -7,13 +7,14 @@ lost. Both only ever move a record forward.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from codetune.app.finished import Announcer
 from codetune.app.run_page import ended_curves, write_run_page
+from codetune.evaluation.plan import Evaluation, EvaluationState
 from codetune.exceptions import NOT_FOUND, ForeignName, PermanentVertexError, VertexError
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
@@ -62,9 +63,11 @@ def record_outcome(
     def step(current: Record | None) -> Record | None:
         if current is None:  # a job of a dataset with no record: nothing to move forward
             return None
+        reached, evaluation = evaluation_due(current, stage, outcome)
         moved = current.advanced(
-            stage,
+            reached,
             by,
+            evaluation=evaluation,
             job=JobRef(pointer.job, pointer.job_id, outcome.state),
             tuned_model=outcome.tuned_model,
             error=outcome.error,
@@ -72,7 +75,7 @@ def record_outcome(
             progress=outcome.progress,
             curves=curves,
         )
-        if moved is None and current.state is stage and _further(current, outcome):
+        if moved is None and current.state is reached and _further(current, outcome):
             return msgspec.structs.replace(current, progress=outcome.progress)
         return moved
 
@@ -101,14 +104,39 @@ def record_outcome(
         )
     else:
         log.info("tuning job progressed", job=pointer.job, state=outcome.state)
-    if written is not None and written.state in FINAL:
+    if written is not None and (written.state in FINAL or written.state is Stage.EVALUATING):
         write_run_page(store, pointer.dataset, written, log)
+    if written is not None and written.state is Stage.EVALUATING and announcer is not None:
+        # Lost (a publish that failed, a repeated event): the sweep asks again.
+        announcer.evaluate(store, pointer.dataset, written, log)
     if outcome.stage in FINAL:
         # Also on a repeated event: announcing stands down once the end was announced.
         if announcer is not None:
             announcer(store, pointer.dataset, pointer.generation, log)
         store.close_job(pointer.job_id)
     return outcome.stage
+
+
+def evaluation_due(
+    current: Record, stage: Stage, outcome: JobOutcome
+) -> tuple[Stage, Evaluation | None]:
+    """Where a job's end takes its record: a succeeded job with an evaluation planned goes to
+    EVALUATING (the evaluate function ends it), or, with no endpoint to ask, to SUCCEEDED
+    saying why it was not evaluated."""
+    planned = current.evaluation
+    if stage is not Stage.SUCCEEDED or planned is None:
+        return stage, None
+    if planned.state is not EvaluationState.PLANNED:
+        return stage, None
+    if outcome.tuned_model is None or not outcome.tuned_model.endpoint:
+        failed = msgspec.structs.replace(
+            planned, state=EvaluationState.FAILED, note="the job names no endpoint to evaluate"
+        )
+        return stage, failed
+    requested = msgspec.structs.replace(
+        planned, state=EvaluationState.REQUESTED, requested=datetime.now(UTC).isoformat()
+    )
+    return Stage.EVALUATING, requested
 
 
 def _further(current: Record, outcome: JobOutcome) -> bool:

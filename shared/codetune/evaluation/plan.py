@@ -73,6 +73,21 @@ class Evaluation(msgspec.Struct, frozen=True, omit_defaults=True):
     note: str | None = None  # why it failed, or what it left out
     finished: str | None = None  # when the verdict was recorded
 
+    def brief(self) -> str:
+        """A few words for a table row: 'chrF 41.2 → 55.0, better on 31 of 40'."""
+        if self.verdict is None:
+            if self.state in (EvaluationState.FAILED, EvaluationState.OFF):
+                return f"not evaluated ({self.note or self.state})"
+            return f"evaluating ({self.answered} of {self.plan.examples} answered)"
+        lead = next((m for m in self.verdict.metrics if m.base is not None), None)
+        text = (
+            f"{lead.metric} {lead.base:.3g} → {lead.tuned:.3g}, better on {lead.better} of "
+            f"{lead.examples}"
+            if lead is not None and lead.tuned is not None and lead.base is not None
+            else f"evaluated on {self.verdict.examples}"
+        )
+        return f"WORSE on {', '.join(self.worse)}; {text}" if self.worse else text
+
     def summary(self) -> str:
         """One line: 'evaluated on 40 examples: chrF 41.2 → 55.0 (+13.8 ...); ...'."""
         if self.verdict is None:

@@ -471,6 +471,7 @@ def describe(record: Record) -> list[str]:
         )
     if record.tuned_model:
         lines.append(f"  tuned model: {record.tuned_model.model}")
+    lines += _evaluated(record.evaluation)
     lines += _counted(record.data_stats or DataStats())
     for warning in record.warnings or []:
         lines.append(f"  warning: {warning}")
@@ -488,6 +489,19 @@ def describe(record: Record) -> list[str]:
         if record.error.message:
             lines.append(f"  error: {record.error.message}")
     return lines + timeline(record.history)
+
+
+def _evaluated(evaluation: Evaluation | None) -> list[str]:
+    """The evaluation's verdict, one line a metric, or how far it is (docs/evaluation.md)."""
+    if evaluation is None or evaluation.state == "planned":
+        return []
+    if evaluation.verdict is None:
+        return [f"  evaluation: {evaluation.brief()}"]
+    lines = [f"  evaluation on {evaluation.verdict.examples} examples (tuned against base):"]
+    lines += [f"    {line}" for line in evaluation.verdict.describe()]
+    if evaluation.page:
+        lines.append(f"    examples, worst first: {evaluation.page}")
+    return lines
 
 
 def _counted(stats: DataStats) -> list[str]:

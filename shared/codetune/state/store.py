@@ -14,6 +14,9 @@ metadata is ever read back (docs/guarantees.md). Names in the state bucket:
     <prefix>claims/<request digest>.json                 Claim, exactly-once Gemini creation
     <prefix>pinned/<dataset object>/<generation>.jsonl      the validated version, copied
     <prefix>converted/<dataset object>/<generation>/<role>.<gemini|seed>.jsonl
+    <prefix>evaluations/<dataset object>/<generation>/<base|tuned>/<line>.json
+                                                         one model's answer to one evaluation
+                                                         example (codetune.app.evaluate)
     <prefix>reports/long/<sha-256>.report.json           the report of a dataset whose name is too
                                                          long to take the suffix
     <dataset object>.report.json                         the validation report, beside the file
@@ -34,6 +37,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from codetune.evaluation.plan import Answer
 from codetune.exceptions import InputError
 from codetune.ports import ListedObject, ObjectStore
 from codetune.state.once import Claimed
@@ -83,6 +87,8 @@ ANNOUNCED_METADATA = "codetune-announced"
 # ... and its role when it is an evaluation dataset's, which the sweep has nothing to do for.
 ROLE_METADATA = "codetune-role"
 _FINAL_NAMES = frozenset(str(stage) for stage in FINAL)
+# The models an evaluation asks, as its answers are filed.
+ANSWER_ROLES = ("base", "tuned")
 # The names pinned_uri and converted_uri write, relative to the system prefix.
 _COPY = re.compile(
     r"^(?:pinned/(?P<pinned>.+)/(?P<pgen>\d+)\.jsonl|converted/(?P<converted>.+)/(?P<cgen>\d+)/[^/]+)$"
@@ -383,6 +389,43 @@ class RecordStore:
         return self.storage.write_json(
             self.bucket, self._claim_name(claim.request), claim.to_json(), if_generation_match
         )
+
+    # --- evaluation answers ------------------------------------------------------------------
+    def pinned_object(self, uri: str) -> str:
+        """The state bucket's object of a pinned copy (or conversion) a record names; InputError
+        for a URI that names anything else (a stored value is not trusted to pick an object)."""
+        if self.copied_version(uri) is None:
+            raise InputError(f"not a validated copy of this deployment: {uri[:200]!r}")
+        return uri.removeprefix(f"gs://{self.bucket}/")
+
+    def _answers(self, dataset: str, generation: str) -> str:
+        return f"{self.prefix}evaluations/{dataset_key(dataset)}/{generation}/"
+
+    def answered(self, dataset: str, generation: str) -> set[tuple[str, int]]:
+        """(model role, line) of every answer stored for a version, from one listing."""
+        head = self._answers(dataset, generation)
+        found = set()
+        for listed in self.storage.list_objects(self.bucket, head):
+            role, _, line = listed.name[len(head) :].removesuffix(".json").partition("/")
+            if role in ANSWER_ROLES and line.isdigit():
+                found.add((role, int(line)))
+        return found
+
+    def answer(self, dataset: str, generation: str, role: str, line: int) -> Answer | None:
+        """A stored answer; None for none, or for one that is not an answer (asked again)."""
+        name = f"{self._answers(dataset, generation)}{role}/{line}.json"
+        document, _ = self.storage.read_json(self.bucket, name)
+        try:
+            answer = msgspec.convert(document, Answer) if document is not None else None
+        except msgspec.ValidationError:
+            return None
+        return answer if answer is not None and answer.line == line else None
+
+    def put_answer(self, dataset: str, generation: str, role: str, answer: Answer) -> None:
+        if role not in ANSWER_ROLES:
+            raise ValueError(f"not a model role: {role!r}")
+        name = f"{self._answers(dataset, generation)}{role}/{answer.line}.json"
+        self.storage.write_json(self.bucket, name, msgspec.to_builtins(answer))
 
 
 class RecordClaims:

@@ -1,0 +1,219 @@
+"""The evaluation after a succeeded job (docs/evaluation.md): status sends a version with an
+evaluation planned to EVALUATING and asks the evaluate function; evaluate answers every planned
+example once on each model (a rerun asks only for what is missing), scores them, records the
+verdict, ends the version SUCCEEDED and announces it with the verdict; whatever goes wrong, the
+version still ends, saying why, and the sweep asks again for an evaluation whose request or
+delivery was lost."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import orjson
+import pytest
+
+from codetune.app.evaluate import Evaluated, EvaluationIncomplete, evaluate
+from codetune.app.finished import Announcer
+from codetune.app.reconcile import reconcile
+from codetune.app.status import sweep
+from codetune.app.tune import Tuning, tune_dataset
+from codetune.config import Settings
+from codetune.evaluation.plan import Evaluation, EvaluationPlan, EvaluationState
+from codetune.exceptions import PermanentVertexError, RetryableVertexError
+from codetune.messages import EVALUATE_TYPE, EvaluationRequested
+from codetune.runs import row
+from codetune.state import Record, RecordStore, Stage
+from codetune.state.records import describe
+from tests.support import dataset, generation_dataset
+from tests.unit.fakes import FakeVertex, MemoryPublisher, MemoryStorage
+from tests.unit.test_app import BUCKET, ENVIRON, LOG, validated
+
+PROJECT, REGION = "acme-ml", "us-central1"
+SETTINGS = Settings(project=PROJECT, bucket=BUCKET, regions=(REGION,), evaluation_concurrency=2)
+ENDPOINT = f"projects/{PROJECT}/locations/{REGION}/endpoints/55"
+MODEL = f"projects/{PROJECT}/locations/{REGION}/models/9@1"
+
+
+class Example(msgspec.Struct, frozen=True):
+    line: int
+    contents: list[dict[str, Any]]
+    system_instruction: dict[str, Any] | None
+    reference: str
+
+
+def examples(count: int) -> list[Example]:
+    return [
+        Example(
+            line,
+            [{"role": "user", "parts": [{"text": f"write function number {line}"}]}],
+            None,
+            f"def f{line}(x):\n    return x + {line}\n",
+        )
+        for line in range(1, count + 1)
+    ]
+
+
+class Models:
+    """generateContent by model name: the tuned endpoint answers the reference on the lines in
+    `good`, the base model a wrong function; `fail` decides a fault for a request."""
+
+    def __init__(self, sent: Sequence[Example], good: set[int]) -> None:
+        self.by_prompt = {e.contents[0]["parts"][0]["text"]: e for e in sent}
+        self.good = good
+        self.asked: list[tuple[str, int]] = []
+        self.fail: Any = lambda model, line: None
+        self.lock = threading.Lock()
+
+    def generate_content(self, model: str, request: dict[str, Any]) -> dict[str, Any]:
+        example = self.by_prompt[request["contents"][0]["parts"][0]["text"]]
+        assert request["generationConfig"] == {"temperature": 0.0, "maxOutputTokens": 1024}
+        self.fail(model, example.line)
+        with self.lock:
+            self.asked.append((model, example.line))
+        tuned = model == ENDPOINT
+        text = example.reference if tuned and example.line in self.good else "print('hello')\n"
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}
+            ],
+            "usageMetadata": {"promptTokenCount": 7, "candidatesTokenCount": 9},
+        }
+
+
+def plan(count: int) -> EvaluationPlan:
+    return EvaluationPlan(
+        dataset=f"gs://{BUCKET}/incoming/e.eval.jsonl",
+        pinned=f"gs://{SETTINGS.state}/_codetune/pinned/incoming/e.eval.jsonl/1.jsonl",
+        format="gemini",
+        examples=count,
+        available=count,
+    )
+
+
+class Chain:
+    """A Gemini job tuned with an evaluation planned, on the in-memory fakes."""
+
+    def __init__(self, count: int = 6, settings: Settings = SETTINGS) -> None:
+        self.storage, self.publisher, self.vertex = MemoryStorage(), MemoryPublisher(), FakeVertex()
+        self.settings = settings
+        self.store = RecordStore.of(self.storage, settings)
+        self.message = validated(self.storage, "incoming/t.jsonl", dataset(generation_dataset(12)))
+        environ = dict(ENVIRON)
+        tuned = tune_dataset(self.message, self.storage, self.vertex, settings, environ, LOG)
+        assert tuned is Tuning.SUBMITTED
+        [self.job] = self.vertex.jobs
+        self.examples = examples(count)
+        self.models = Models(self.examples, good=set(range(1, count + 1)))
+        self.update(lambda r: msgspec.structs.replace(r, evaluation=Evaluation(plan=plan(count))))
+
+    def update(self, change: Any) -> None:
+        self.store.update(self.message.name, self.message.generation, change)
+
+    @property
+    def record(self) -> Record:
+        found = self.store.record(self.message.name, self.message.generation)
+        assert found is not None
+        return found
+
+    def succeed(self, endpoint: str | None = ENDPOINT) -> None:
+        tuned = {"model": MODEL, **({"endpoint": endpoint} if endpoint else {})}
+        self.vertex.finish(self.job, "JOB_STATE_SUCCEEDED", tunedModel=tuned)
+        sweep(self.store, self.vertex, LOG, Announcer(self.publisher, self.settings))
+
+    def requests(self) -> list[EvaluationRequested]:
+        return [
+            EvaluationRequested.decode(data, attributes)
+            for _, data, attributes in self.publisher.messages
+            if attributes.get("type") == EVALUATE_TYPE
+        ]
+
+    def finished(self) -> list[dict[str, Any]]:
+        return [
+            orjson.loads(data)
+            for topic, data, _ in self.publisher.messages
+            if topic == self.settings.finished_topic_path
+        ]
+
+    def evaluate(self, clock: Any = None, **kwargs: Any) -> Evaluated:
+        [request] = self.requests()[-1:]
+        return evaluate(
+            request,
+            self.store,
+            self.models,
+            self.settings,
+            LOG,
+            Announcer(self.publisher, self.settings),
+            read_examples=lambda store, planned: self.examples[: planned.examples],
+            **({"clock": clock} if clock else {}),
+            **kwargs,
+        )
+
+
+# --- status: a succeeded job with an evaluation planned --------------------------------------
+def test_a_succeeded_job_with_an_evaluation_planned_is_evaluated_before_it_ends() -> None:
+    chain = Chain()
+    chain.succeed()
+    record = chain.record
+    assert record.state is Stage.EVALUATING and record.tuned_model is not None
+    assert record.evaluation is not None and record.evaluation.state is EvaluationState.REQUESTED
+    [request] = chain.requests()
+    assert (request.name, request.generation) == (chain.message.name, chain.message.generation)
+    assert chain.publisher.messages[-1][0] == SETTINGS.evaluation_topic_path
+    assert chain.finished() == []  # not at an end yet: the verdict comes with the end
+    assert "evaluating (0 of 6 answered)" in (row(record).evaluation or "")
+    chain.succeed()  # the sweep again: the job is closed, nothing asked twice
+    assert len(chain.requests()) == 1 and chain.record.state is Stage.EVALUATING
+
+
+def test_without_an_evaluation_planned_a_job_ends_as_before() -> None:
+    chain = Chain()
+    chain.update(lambda r: msgspec.structs.replace(r, evaluation=None))
+    chain.succeed()
+    assert chain.record.state is Stage.SUCCEEDED and chain.requests() == []
+    [end] = chain.finished()
+    assert end["stage"] == "SUCCEEDED" and end["evaluation"] is None
+
+
+def test_a_job_with_no_endpoint_ends_saying_it_could_not_be_evaluated() -> None:
+    chain = Chain()
+    chain.succeed(endpoint=None)
+    record = chain.record
+    assert record.state is Stage.SUCCEEDED and chain.requests() == []
+    assert record.evaluation is not None and record.evaluation.state is EvaluationState.FAILED
+    assert "no endpoint" in (record.evaluation.note or "")
+    [end] = chain.finished()
+    assert end["evaluation"]["state"] == "failed"
+
+
+# --- the sweep asks again for a lost evaluation ------------------------------------------------
+def later(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def test_the_sweep_asks_again_for_an_evaluation_lost_or_abandoned() -> None:
+    chain = Chain()
+    chain.succeed()
+    grace = SETTINGS.reconcile_grace_seconds
+
+    def sweep_at(seconds: float) -> int:
+        before = len(chain.requests())
+        reconcile(chain.storage, chain.publisher, SETTINGS, LOG, {}, now=later(seconds))
+        return len(chain.requests()) - before
+
+    assert sweep_at(grace / 2) == 0  # its request may still be on its way
+    assert sweep_at(grace + 5) == 1  # lost: asked again
+    lease = (datetime.now(UTC) + timedelta(seconds=900)).isoformat()
+    chain.update(
+        lambda r: msgspec.structs.replace(
+            r,
+            evaluation=msgspec.structs.replace(
+                r.evaluation, state=EvaluationState.RUNNING, lease=lease
+            ),
+        )
+    )
+    assert sweep_at(grace + 5) == 0  # a delivery holds it
+    assert sweep_at(1000) == 1  # its lease ran out: that delivery died
