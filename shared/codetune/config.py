@@ -14,6 +14,7 @@ import msgspec
 from codetune.dataset.rules import SecretSeverity
 from codetune.deployment import Deployment
 from codetune.exceptions import SettingError
+from codetune.serving import MULTI_REGIONS
 from codetune.state.store import SYSTEM_PREFIX, default_state_bucket
 from codetune.vertex import VertexConfig
 
@@ -34,6 +35,8 @@ class Settings(msgspec.Struct, frozen=True):
     # The regions jobs run and models live in (the deployment's pipeline_region and location):
     # the only ones a request may go to.
     regions: tuple[str, ...] = ()
+    # The multi-regions (`us`, `eu`) models may be called in; None: those the regions lie in.
+    multi_regions: tuple[str, ...] | None = None
     upload_prefix: str = UPLOAD_PREFIX
     system_prefix: str = SYSTEM_PREFIX
     validated_topic: str = VALIDATED_TOPIC
@@ -116,7 +119,7 @@ class Settings(msgspec.Struct, frozen=True):
     def deployment(self) -> Deployment:
         """The project and regions Vertex AI requests may go to."""
         projects = tuple(p for p in (self.project, self.project_number) if p)
-        return Deployment(projects, self.regions)
+        return Deployment(projects, self.regions, self.multi_regions)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -132,6 +135,7 @@ class Settings(msgspec.Struct, frozen=True):
                     region for region in (_job_region(env), env.get("CODETUNE_LOCATION")) if region
                 )
             ),
+            multi_regions=_multi_regions(env.get("CODETUNE_MULTI_REGIONS")),
             upload_prefix=env.get("CODETUNE_UPLOAD_PREFIX", UPLOAD_PREFIX),
             system_prefix=env.get("CODETUNE_SYSTEM_PREFIX", SYSTEM_PREFIX),
             validated_topic=env.get("CODETUNE_VALIDATED_TOPIC", VALIDATED_TOPIC),
@@ -212,6 +216,22 @@ def stand_in_endpoint(env: Mapping[str, str], name: str) -> str | None:
             f"(http://127.0.0.1:PORT), not {value[:120]!r}"
         )
     return value
+
+
+def _multi_regions(value: str | None) -> tuple[str, ...] | None:
+    """CODETUNE_MULTI_REGIONS: `us`, `eu`, both (comma-separated) or `none`; unset: those the
+    deployment's regions lie in (codetune.serving). Anything else stops the function at start."""
+    if not value:
+        return None
+    named = tuple(dict.fromkeys(m.strip() for m in value.split(",") if m.strip()))
+    if named == ("none",):
+        return ()
+    unknown = [m for m in named if m not in MULTI_REGIONS]
+    if unknown or not named:
+        raise ValueError(
+            f"CODETUNE_MULTI_REGIONS names {', '.join(MULTI_REGIONS)} or none, not {value!r}"
+        )
+    return named
 
 
 def allowed_base_models(env: Mapping[str, str]) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ import re
 import msgspec
 
 from codetune.exceptions import ForeignName
+from codetune.serving import MULTI_REGIONS, multi_region_of
 
 # Google Cloud regions are lowercase words and a number: us-central1, europe-west4,
 # northamerica-northeast1. Nothing else may become part of a host name.
@@ -29,6 +30,12 @@ _JOB_NAME = re.compile(
 # job's answer: each id a plain word, nothing that could step out of its path segment.
 _ID = r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}"
 _PARENT = r"projects/(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})/locations/(?P<region>[a-z0-9-]{1,50})"
+# What generateContent is asked of: a Gemini base model by its full name, or the endpoint a
+# tuning job reported for its tuned model (numeric ids, as Vertex AI makes them).
+_MODEL_NAME = re.compile(
+    rf"{_PARENT}/(?:publishers/google/models/[a-z0-9](?:[a-z0-9.-]{{0,62}}[a-z0-9])?|endpoints/[0-9]{{1,20}})",
+    re.ASCII,
+)
 METRICS_NAMES = {
     "metadata context": re.compile(rf"{_PARENT}/metadataStores/{_ID}/contexts/{_ID}", re.ASCII),
     "metadata artifact": re.compile(rf"{_PARENT}/metadataStores/{_ID}/artifacts/{_ID}", re.ASCII),
@@ -48,6 +55,8 @@ class Deployment(msgspec.Struct, frozen=True):
 
     projects: tuple[str, ...] = ()
     regions: tuple[str, ...] = ()
+    # The multi-regions (codetune.serving) models may be called in; None: those the regions lie in.
+    multi_regions: tuple[str, ...] | None = None
 
     def region(self, region: str) -> str:
         """`region` if a host may be built from it; ForeignName otherwise."""
@@ -73,6 +82,35 @@ class Deployment(msgspec.Struct, frozen=True):
             raise ForeignName(f"not a Vertex AI {kind} name: {_shown(name)}")
         self._in_project(found["project"], f"{kind} {_shown(name)}")
         return self.region(found["region"])
+
+    def model_location(self, name: object) -> str:
+        """The location of `name`, a base model (`projects/P/locations/L/publishers/google/
+        models/M`) or a tuned model's endpoint (`projects/P/locations/L/endpoints/E`) in this
+        deployment's project, at one of its regions or multi-regions; ForeignName otherwise."""
+        found = _MODEL_NAME.fullmatch(name) if isinstance(name, str) else None
+        if found is None:
+            raise ForeignName(f"not a Vertex AI model or endpoint name: {_shown(name)}")
+        self._in_project(found["project"], f"model {_shown(name)}")
+        location = found["region"]
+        if location not in MULTI_REGIONS:
+            return self.region(location)
+        if location not in self.serving_multi_regions:
+            allowed = ", ".join(self.serving_multi_regions) or "none"
+            raise ForeignName(
+                f"multi-region {location!r} is not this deployment's ({allowed}; its regions: "
+                f"{', '.join(self.regions)})"
+            )
+        return location
+
+    @property
+    def serving_multi_regions(self) -> tuple[str, ...]:
+        """The multi-regions a model may be called in: as set, else those of the regions (all
+        of them for a deployment that names no region)."""
+        if self.multi_regions is not None:
+            return self.multi_regions
+        if not self.regions:
+            return tuple(MULTI_REGIONS)
+        return tuple(dict.fromkeys(m for r in self.regions if (m := multi_region_of(r))))
 
     def _in_project(self, project: str, what: str) -> None:
         if self.projects and project not in self.projects:

@@ -10,7 +10,8 @@
   from it, and refused as ForeignName otherwise.
 - Reads are retried on 429, 5xx, 409 ABORTED and timeouts with exponential backoff and jitter,
   then raised as RetryableVertexError; other refusals are PermanentVertexError with Google's
-  own message and status.
+  own message and status. generateContent (an evaluation's answers) is retried the same way: it
+  changes nothing, and a retry after a timeout costs at most one answer's tokens twice.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import requests
 from codetune.deployment import Deployment
 from codetune.exceptions import ForeignName, PermanentVertexError, RetryableVertexError
 from codetune.ports import JobRequest, Submission
+from codetune.serving import host
 from codetune.tuning.common import API_HOST
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -160,6 +162,26 @@ class VertexClient:
         url = f"{self._base(region)}/v1/{name}:read"
         return self._json(self._request("GET", url, params={"maxDataPoints": str(max_points)}))
 
+    # --- answers (docs/evaluation.md) ------------------------------------------------------
+    def generate_content(
+        self, model: str, request: dict[str, Any], max_attempts: int | None = None
+    ) -> dict[str, Any]:
+        """One answer (`generateContent`, aiplatform v1) of `model`: a base model by its full
+        name (`projects/P/locations/L/publishers/google/models/M`) or a tuned model's endpoint
+        (`projects/P/locations/L/endpoints/E`), held to the deployment before anything is sent;
+        `request` is a GenerateContentRequest. Returns the GenerateContentResponse as JSON
+        (codetune.evaluation.answers reads it). 429 and 5xx are retried with backoff, honouring
+        Retry-After, up to `max_attempts` (default: the client's), then RetryableVertexError."""
+        location = self.config.deployment.model_location(model)
+        url = f"{self._model_base(location)}/v1/{model}:generateContent"
+        response = self._request("POST", url, max_attempts=max_attempts, json=request)
+        if response.status_code != 200:  # a 409 ALREADY_EXISTS is no answer
+            message, reason = _google_error(response)
+            raise PermanentVertexError(
+                f"POST {url}: {response.status_code} {message}", response.status_code, reason
+            )
+        return self._json(response)
+
     def _list(self, url: str, key: str, params: dict[str, str]) -> list[dict[str, Any]]:
         """Every page of a list method."""
         found: list[dict[str, Any]] = []
@@ -176,6 +198,13 @@ class VertexClient:
         if self.config.endpoint:
             return self.config.endpoint.rstrip("/")
         return "https://" + API_HOST.format(region=region)
+
+    def _model_base(self, location: str) -> str:
+        """The base URL for a model at `location`, one the deployment admitted: its region's
+        host, or the multi-region's (codetune.serving), never a host read from a name."""
+        if self.config.endpoint:
+            return self.config.endpoint.rstrip("/")
+        return "https://" + host(location)
 
     def _collection(self, project: str, region: str, collection: str) -> str:
         projects = self.config.deployment.projects
