@@ -22,6 +22,8 @@ name its multi-regions itself (CODETUNE_MULTI_REGIONS, docs/evaluation.md).
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 
 from codetune.tuning.common import API_HOST  # a region's host, [locations]
@@ -70,6 +72,13 @@ MULTI_REGIONS: dict[str, MultiRegion] = {
         ),
     )
 }
+
+
+def served_from_multi_regions(model: str) -> bool:
+    """Whether a Gemini model id is served from the multi-region endpoints: Gemini 3 and later
+    [capabilities], whose tuned models are served only there [sft]."""
+    found = re.match(r"gemini-(\d+)", model)
+    return found is not None and int(found[1]) >= 3
 
 
 def multi_region_of(region: str) -> str | None:

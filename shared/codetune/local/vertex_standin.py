@@ -13,8 +13,12 @@ Google offers no Vertex AI emulator. This one serves, over HTTP like the real v1
 - `POST|GET /v1/projects/P/locations/L/tuningJobs[/ID][?filter=labels.KEY="VALUE"]`: Gemini
   supervised tuning jobs, checked against `GoogleCloudAiplatformV1TuningJob`; a job whose
   converted dataset is missing or not in Gemini's format fails, as on Vertex AI; a job that
-  succeeds carries `tunedModel.model` and `tunedModel.endpoint`. Tuning jobs publish no
-  state events (the sweep function reads them).
+  succeeds carries `tunedModel.model` and `tunedModel.endpoint` (a Gemini 3 model's endpoint
+  in the multi-region of the job's region, where Vertex AI serves tuned Gemini 3 models; the
+  model stays in the job's region, where the registry lists it). Tuning jobs publish no
+  state events (the sweep function reads them);
+- `POST .../publishers/google/models/M:generateContent` and `.../endpoints/E:generateContent`:
+  answers of the base models and of the tuned models' endpoints (generate_standin.py).
 
 A created job moves PENDING → RUNNING → SUCCEEDED (or FAILED, when told) on a timer. When it
 succeeds it carries a `jobDetail` whose `upload-llm-model` task holds
@@ -47,8 +51,10 @@ import orjson
 
 from codetune.dataset import gemini_format
 from codetune.local.discovery import json_schema
+from codetune.local.generate_standin import GenerateContent, GenerateFaults
 from codetune.local.metrics_standin import ExperimentMetrics
 from codetune.pipeline.models import BASE_MODEL_LABEL, BASE_MODELS
+from codetune.serving import multi_region_of, served_from_multi_regions
 from codetune.tuning.common import JOB_ID_PATTERN
 
 JOB_EVENTS_LOG = "aiplatform.googleapis.com%2Fpipeline_job_events"
@@ -104,11 +110,13 @@ class VertexStandIn:
         port: int = 0,
         quota: int = 0,
         quota_mode: str = "refuse",
+        generate_faults: GenerateFaults | None = None,
     ) -> None:
         """`publish` receives each LogEntry (the stack publishes it to the job-events topic).
         `quota`: concurrent tuning jobs (0: no limit); past it a create is refused with 429
         RESOURCE_EXHAUSTED (`quota_mode` "refuse"), or its job runs WAITING_FOR_QUOTA until a
-        slot frees ("wait"): Vertex AI does either."""
+        slot frees ("wait"): Vertex AI does either. `generate_faults`: what goes wrong with
+        generateContent (generate_standin.py)."""
         self.publish = publish
         self.step_seconds = step_seconds
         if quota_mode not in ("refuse", "wait"):
@@ -145,9 +153,12 @@ class VertexStandIn:
         }
         self.read_dataset: Callable[[str], bytes | None] | None = None  # gs:// URI -> its bytes
         self.metrics = ExperimentMetrics()  # each Gemini job's experiment (metrics_standin.py)
+        self.generate = GenerateContent(self._read, generate_faults)  # generate_standin.py
         self.server = ThreadingHTTPServer((host, port), self._handler())
         self.url = f"http://{host}:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, args=(0.05,), daemon=True
+        )  # stopped within 0.05 s
 
     # --- control -----------------------------------------------------------------------------
     def start(self) -> VertexStandIn:
@@ -192,6 +203,9 @@ class VertexStandIn:
         """The next job created fails, with this error message."""
         with self._lock:
             self._fail_next.append(message)
+
+    def _read(self, uri: str) -> bytes | None:
+        return self.read_dataset(uri) if self.read_dataset is not None else None
 
     # --- the API -----------------------------------------------------------------------------
     def _create(
@@ -328,8 +342,13 @@ class VertexStandIn:
                 project, location = name.split("/")[1], name.split("/")[3]
                 number = next(self._ids)
                 model = f"projects/{project}/locations/{location}/models/{number}@1"
-                endpoint = f"projects/{project}/locations/{location}/endpoints/{number}"
+                serving = location
+                if served_from_multi_regions(job["baseModel"]):
+                    serving = multi_region_of(location) or location
+                endpoint = f"projects/{project}/locations/{serving}/endpoints/{number}"
                 job.update(endTime=now(), tunedModel={"model": model, "endpoint": endpoint})
+                spec = job.get("supervisedTuningSpec") or {}
+                self.generate.tuned(endpoint, job["baseModel"], spec.get("trainingDatasetUri"))
                 stats = self._stats.get(name)
                 if stats is not None:
                     job["tuningDataStats"] = {"supervisedTuningDataStats": stats}
@@ -559,15 +578,20 @@ class VertexStandIn:
         standin = self
 
         class Handler(BaseHTTPRequestHandler):
+            headers_out: dict[str, str]  # more headers for the answer being made
+
             def _send(self, status: int, document: Any) -> None:
                 data = orjson.dumps(document)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json; charset=UTF-8")
                 self.send_header("Content-Length", str(len(data)))
+                for key, value in self.headers_out.items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
 
             def _route(self) -> tuple[int, Any]:
+                self.headers_out = {}
                 url = urlparse(self.path)
                 standin.requests.append((self.command, url.path))
                 with standin._lock:
@@ -616,6 +640,9 @@ class VertexStandIn:
                     return standin._models(m["project"], m["location"], query)
                 if self.command == "GET" and (got := standin.metrics.route(url.path, query)):
                     return got
+                if self.command == "POST" and (said := standin.generate.route(url.path, raw)):
+                    status, document, self.headers_out = said
+                    return status, document
                 return _error(404, f"{self.command} {url.path} is not served by the stand-in")
 
             def do_GET(self) -> None:
