@@ -35,6 +35,7 @@ import requests
 
 from codetune.exceptions import CodetuneError
 from codetune.local.eventarc import EventarcStandIn
+from codetune.local.generate_standin import GenerateFaults
 from codetune.local.relay import PushRelay
 from codetune.local.vertex_standin import VertexStandIn, wait_for
 from codetune.state.store import SYSTEM_PREFIX, default_state_bucket
@@ -72,6 +73,9 @@ class StackConfig(msgspec.Struct):
     # "refuse" (429 RESOURCE_EXHAUSTED) or "wait" (the job waits, WAITING_FOR_QUOTA).
     tuning_quota: int = 0
     quota_mode: str = "refuse"
+    # What goes wrong with the stand-in's generateContent: throttling, internal errors,
+    # blocked prompts (codetune.local.generate_standin).
+    generate_faults: GenerateFaults = msgspec.field(default_factory=GenerateFaults)
     # More environment for the functions, e.g. CODETUNE_TRAIN_STEPS.
     extra_env: dict[str, str] = msgspec.field(default_factory=dict)
 
@@ -220,6 +224,7 @@ class LocalStack:
             step_seconds=cfg.step_seconds,
             quota=cfg.tuning_quota,
             quota_mode=cfg.quota_mode,
+            generate_faults=cfg.generate_faults,
         ).start()
         function_env = {
             **self.env,
