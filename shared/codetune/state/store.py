@@ -129,6 +129,14 @@ def run_page_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
     return report_name(dataset_object, prefix).removesuffix(REPORT_SUFFIX) + RUN_PAGE_SUFFIX
 
 
+EVAL_PAGE_SUFFIX = ".eval.html"
+
+
+def eval_page_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
+    """The page of a version's evaluation, beside its report: `incoming/train.jsonl.eval.html`."""
+    return report_name(dataset_object, prefix).removesuffix(REPORT_SUFFIX) + EVAL_PAGE_SUFFIX
+
+
 def report_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
     """The validation report beside the dataset: `incoming/train.jsonl.report.json`; for a name
     too long to take the suffix, under the system prefix by the name's digest."""
@@ -163,6 +171,10 @@ class RecordStore:
     def run_page_location(self, dataset: str) -> tuple[str, str]:
         """(bucket, name) of a version's run page: where its report is."""
         return self.report_location(dataset)[0], run_page_name(dataset, self.prefix)
+
+    def eval_page_location(self, dataset: str) -> tuple[str, str]:
+        """(bucket, name) of a version's evaluation page: where its report is."""
+        return self.report_location(dataset)[0], eval_page_name(dataset, self.prefix)
 
     # --- names ---------------------------------------------------------------------------------
     def record_name(self, dataset: str, generation: str) -> str:
