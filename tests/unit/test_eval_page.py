@@ -4,11 +4,14 @@ and no script able to run; the run page's evaluation section; where the page is 
 
 from __future__ import annotations
 
+import logging
 import re
+from typing import IO
 
 import msgspec
 import pytest
 
+from codetune.app.eval_page import write_eval_page
 from codetune.evaluation.metrics import BY_NAME, score
 from codetune.evaluation.page import (
     MAX_EXAMPLES,
@@ -21,6 +24,7 @@ from codetune.evaluation.page import (
 )
 from codetune.evaluation.plan import Answer, EvaluationState, ExampleResult
 from codetune.evaluation.verdict import ExampleScores, verdict
+from codetune.exceptions import StorageError
 from codetune.logs import Logger
 from codetune.state import RecordStore
 from codetune.state.store import MAX_OBJECT_NAME_BYTES, eval_page_name, run_page_name
@@ -234,3 +238,35 @@ def test_the_page_is_named_beside_the_report_and_run_page() -> None:
     assert bucket == "drop-state" and name.startswith("_codetune/reports/long/")
     assert name.endswith(".eval.html") and len(name.encode()) <= MAX_OBJECT_NAME_BYTES
     assert name.removesuffix(".eval.html") == run_page_name(long).removesuffix(".run.html")
+
+
+# --- writing it -------------------------------------------------------------------------------
+def test_the_page_is_written_and_its_uri_returned(
+    results: list[ExampleResult], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    storage = MemoryStorage()
+    store = RecordStore(storage, "drop-state", uploads="drop")
+    record = evaluated(results)
+    uri = write_eval_page(store, "incoming/train.jsonl", record, results, LOG)
+    assert uri == "gs://drop/incoming/train.jsonl.eval.html"
+    written = storage.read_bytes("drop", "incoming/train.jsonl.eval.html")
+    assert written is not None and written.decode() == render(record, results)
+    [logged] = [r for r in caplog.records if r.getMessage() == "evaluation page written"]
+    assert logged.shown == len(results) and logged.worse == ["code_parses"]  # type: ignore[attr-defined]
+    for r in caplog.records:  # no dataset text in the logs
+        assert results[0].prompt not in r.getMessage() and results[0].prompt not in str(r.__dict__)
+
+
+class FailingStorage(MemoryStorage):
+    def writer(self, bucket: str, name: str, content_type: str | None = None) -> IO[bytes]:
+        raise StorageError(f"gs://{bucket}/{name}: 503")
+
+
+def test_a_page_that_cannot_be_written_is_logged_not_raised(
+    results: list[ExampleResult], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = RecordStore(FailingStorage(), "drop-state", uploads="drop")
+    assert write_eval_page(store, "incoming/train.jsonl", evaluated(results), results, LOG) is None
+    [logged] = [r for r in caplog.records if r.getMessage() == "evaluation page not written"]
+    assert logged.levelname == "ERROR" and "503" in logged.error  # type: ignore[attr-defined]
