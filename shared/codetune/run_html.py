@@ -2,8 +2,9 @@
 `codetune report --html FILE`).
 
 Like the validation page (dataset/html.py): no script, no external fetch, styles inline, curves
-as inline SVG. It shows only what the record holds (stages, counts, lines, metrics, names),
-never the dataset's contents, and every value is escaped: the record is untrusted input.
+as inline SVG. It shows only what the record holds (stages, counts, lines, metrics, names, the
+evaluation's verdict), never the dataset's contents, and every value is escaped: the record is
+untrusted input. Its links go to the console, and to the evaluation page beside it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from html import escape
 from typing import Any
 
 from codetune.dataset.html import _STYLE as _REPORT_STYLE
+from codetune.evaluation.page import VERDICT_STYLE, evaluation_summary
 from codetune.state.records import FINAL, Curves, Record, Series, timeline, why_no_model
 from codetune.tuning.curves import TRAINING_LOSS, VALIDATION_LOSS, job_console
 
@@ -23,6 +25,7 @@ _STYLE = (
 .SUCCEEDED{background:#1a7f37}.FAILED,.REJECTED{background:#cf222e}.CANCELLED{background:#59636e}
 .running{background:#9a6700}.legend span{margin-right:14px}.legend i{display:inline-block;width:18px;height:3px;vertical-align:middle;margin-right:4px}
 """
+    + VERDICT_STYLE
 )
 _COLOURS = ("#0969da", "#bc4c00", "#1a7f37", "#8250df", "#cf222e", "#59636e")
 
@@ -45,6 +48,7 @@ def render(record: Record) -> str:
         + "</p>",
         _summary(record),
         _outcome(record),
+        _evaluation(record),
         _curves(record.curves),
         _tokens(record),
         _dropped(record),
@@ -132,6 +136,10 @@ def _outcome(record: Record) -> str:
         return ""
     body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
     return f"<h2>Outcome</h2><table id='outcome'>{body}</table>"
+
+
+def _evaluation(record: Record) -> str:
+    return evaluation_summary(record.evaluation) if record.evaluation else ""
 
 
 def _curves(curves: Curves | None) -> str:

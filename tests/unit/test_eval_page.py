@@ -26,11 +26,12 @@ from codetune.evaluation.plan import Answer, EvaluationState, ExampleResult
 from codetune.evaluation.verdict import ExampleScores, verdict
 from codetune.exceptions import StorageError
 from codetune.logs import Logger
+from codetune.run_html import render as run_page
 from codetune.state import RecordStore
 from codetune.state.store import MAX_OBJECT_NAME_BYTES, eval_page_name, run_page_name
 from tests.unit.eval_example import BODY_ONLY, TERSE, evaluated, examples, hostile
 from tests.unit.fakes import MemoryStorage
-from tests.unit.test_run_page import HOSTILE, tags
+from tests.unit.test_run_page import HOSTILE, ended, tags
 
 LOG = Logger("test")
 
@@ -270,3 +271,62 @@ def test_a_page_that_cannot_be_written_is_logged_not_raised(
     assert write_eval_page(store, "incoming/train.jsonl", evaluated(results), results, LOG) is None
     [logged] = [r for r in caplog.records if r.getMessage() == "evaluation page not written"]
     assert logged.levelname == "ERROR" and "503" in logged.error  # type: ignore[attr-defined]
+
+
+# --- the run page's evaluation section --------------------------------------------------------
+def test_the_run_page_shows_the_verdict_and_links_the_evaluation_page(
+    results: list[ExampleResult],
+) -> None:
+    record = evaluated(results, page="gs://drop/incoming/train.jsonl.eval.html")
+    page = run_page(record)
+    assert "<h2>Evaluation</h2>" in page and "id='flag'" in page
+    findings = [a["data-finding"] for t, a in tags(page) if t == "tr" and "data-finding" in a]
+    assert findings == ["better", "better", "worse", "unclear"]
+    links = [a["href"] for t, a in tags(page) if t == "a"]
+    assert "train.jsonl.eval.html" in links
+    assert all(
+        h == "train.jsonl.eval.html" or (h or "").startswith("https://console.cloud.google.com/")
+        for h in links
+    )
+    for text in (results[0].prompt, results[0].reference, results[0].tuned.text):
+        assert text not in page  # no dataset text on the run page
+
+
+@pytest.mark.parametrize(
+    ("state", "said"),
+    [
+        (EvaluationState.PLANNED, "Planned: 36 examples of gs://drop/incoming/train.eval.jsonl"),
+        (EvaluationState.RUNNING, "evaluating… 12 of 36 examples answered"),
+        (EvaluationState.FAILED, "The evaluation failed"),
+        (EvaluationState.OFF, "turned off by the deployment"),
+    ],
+)
+def test_the_run_page_says_how_far_the_evaluation_got(
+    results: list[ExampleResult], state: EvaluationState, said: str
+) -> None:
+    record = evaluated(results, state=state, verdict=None, worse=(), answered=12, note="why: x")
+    page = run_page(record)
+    assert said in page and "why: x" in page and "verdict-table" not in page
+
+
+def test_the_run_page_links_only_a_page_beside_it(results: list[ExampleResult]) -> None:
+    for stored in (
+        "gs://drop/incoming/x' onmouseover='alert(1).eval.html",
+        "gs://elsewhere/../../evil/javascript:x?q=#.eval.html",
+    ):
+        page = run_page(evaluated(results, page=stored))
+        [link] = [a for t, a in tags(page) if t == "a" and "eval" in (a["href"] or "")]
+        assert not [k for k in link if k.startswith("on")]
+        assert re.fullmatch(r"[A-Za-z0-9._~%-]+\.eval\.html", link["href"] or ""), link
+        assert "<script" not in page
+    for refused in (
+        "javascript:alert(1)//.eval.html",
+        "https://evil.example/x.eval.html",
+        "gs://b/x.run.html",
+    ):
+        page = run_page(evaluated(results, page=refused))
+        assert "evaluation-page" not in page
+
+
+def test_a_run_without_an_evaluation_has_no_section() -> None:
+    assert "id='evaluation'" not in run_page(ended())

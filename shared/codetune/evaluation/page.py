@@ -13,12 +13,14 @@ import math
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 from html import escape
+from urllib.parse import quote
 
 from codetune.dataset.html import _STYLE as _REPORT_STYLE
 from codetune.evaluation.metrics import BY_NAME, METRICS, Direction, Metric
 from codetune.evaluation.plan import Answer, Evaluation, EvaluationState, ExampleResult, Usage
 from codetune.evaluation.verdict import MetricVerdict, Verdict
 from codetune.state.records import Record
+from codetune.state.store import EVAL_PAGE_SUFFIX
 
 MAX_EXAMPLES = 200  # shown in full; the rest are counted
 MAX_TEXT_CHARS = 4_000  # of each prompt, reference and answer shown (and diffed)
@@ -27,7 +29,7 @@ ALIKE = 0.6  # two changed lines at least this alike (difflib's ratio) are marke
 # Worst regressions first: by each metric's change from base to tuned, in this order.
 ORDER = ("chrf", "exact_match", "code_parses", "length_ratio")
 _CSP = "default-src 'none'; style-src 'unsafe-inline'"
-# The verdict's table and flag.
+# The verdict's table and flag, here and on the run page.
 VERDICT_STYLE = """
 .alert{background:#ffebe9;border:1px solid #ff8182;border-radius:8px;padding:8px 12px;color:#82071e;font-weight:600}
 tr.flagged td{background:#fff5f5}.flag{color:#cf222e;font-weight:600}.good{color:#1a7f37}
@@ -239,6 +241,54 @@ def _definitions() -> str:
         "<details><summary>What each metric measures</summary><table id='metrics'>"
         f"<tr><th>metric</th><th>definition</th><th>better</th><th>source</th></tr>{rows}"
         "</table></details>"
+    )
+
+
+def evaluation_summary(evaluation: Evaluation) -> str:
+    """The run page's evaluation section: the verdict per metric and a link to the evaluation
+    page, or how far the evaluation got."""
+    verdict, plan = evaluation.verdict, evaluation.plan
+    out = ["<h2>Evaluation</h2><div id='evaluation'>"]
+    if verdict is not None:
+        out += [
+            _flag(verdict),
+            f"<p>On {verdict.examples:,} examples of {escape(plan.dataset)}, computed by "
+            "codetune's metrics (docs/evaluation.md):</p>",
+            verdict_table(verdict),
+        ]
+    elif evaluation.state is EvaluationState.FAILED:
+        out.append(
+            "<p class='warning' id='evaluation-state'>The evaluation failed; the tuned model stands.</p>"
+        )
+    elif evaluation.state is EvaluationState.OFF:
+        out.append(
+            "<p class='muted' id='evaluation-state'>Evaluation was turned off by the deployment.</p>"
+        )
+    elif evaluation.state is EvaluationState.PLANNED:
+        out.append(
+            f"<p class='muted' id='evaluation-state'>Planned: {plan.examples:,} examples of "
+            f"{escape(plan.dataset)}, once the job succeeds.</p>"
+        )
+    else:
+        out.append(
+            f"<p id='evaluation-state'>evaluating… {evaluation.answered:,} of "
+            f"{plan.examples:,} examples answered on both models</p>"
+        )
+    if evaluation.note:
+        out.append(f"<p class='warning' id='evaluation-note'>{escape(evaluation.note)}</p>")
+    out += [_page_link(evaluation.page), "</div>"]
+    return "\n".join(part for part in out if part)
+
+
+def _page_link(page: str | None) -> str:
+    """The evaluation page beside the run page: a relative link by its name alone, so that a
+    stored value can point nowhere else; the full name as text."""
+    if not page or not page.startswith("gs://") or not page.endswith(EVAL_PAGE_SUFFIX):
+        return ""
+    href = quote(page.rpartition("/")[2], safe="")
+    return (
+        f"<p id='evaluation-page'>Every example, worst regressions first: <a href='{href}'>"
+        f"the evaluation page</a> ({escape(page)})</p>"
     )
 
 
