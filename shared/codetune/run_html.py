@@ -48,7 +48,7 @@ def render(record: Record) -> str:
         + "</p>",
         _summary(record),
         _outcome(record),
-        _evaluation(record),
+        evaluation_summary(record),
         _curves(record.curves),
         _tokens(record),
         _dropped(record),
@@ -136,10 +136,6 @@ def _outcome(record: Record) -> str:
         return ""
     body = "".join(f"<tr><th>{escape(k)}</th><td>{v}</td></tr>" for k, v in rows)
     return f"<h2>Outcome</h2><table id='outcome'>{body}</table>"
-
-
-def _evaluation(record: Record) -> str:
-    return evaluation_summary(record.evaluation) if record.evaluation else ""
 
 
 def _curves(curves: Curves | None) -> str:

@@ -27,7 +27,7 @@ from codetune.evaluation.verdict import ExampleScores, verdict
 from codetune.exceptions import StorageError
 from codetune.logs import Logger
 from codetune.run_html import render as run_page
-from codetune.state import RecordStore
+from codetune.state import RecordStore, Stage
 from codetune.state.store import MAX_OBJECT_NAME_BYTES, eval_page_name, run_page_name
 from tests.unit.eval_example import BODY_ONLY, TERSE, evaluated, examples, hostile
 from tests.unit.fakes import MemoryStorage
@@ -293,20 +293,33 @@ def test_the_run_page_shows_the_verdict_and_links_the_evaluation_page(
 
 
 @pytest.mark.parametrize(
-    ("state", "said"),
+    ("stage", "state", "said"),
     [
-        (EvaluationState.PLANNED, "Planned: 36 examples of gs://drop/incoming/train.eval.jsonl"),
-        (EvaluationState.RUNNING, "evaluating… 12 of 36 examples answered"),
-        (EvaluationState.FAILED, "The evaluation failed"),
-        (EvaluationState.OFF, "turned off by the deployment"),
+        (
+            Stage.RUNNING,
+            EvaluationState.PLANNED,
+            "Planned: 36 examples of gs://drop/incoming/train.eval.jsonl",
+        ),
+        (Stage.EVALUATING, EvaluationState.RUNNING, "evaluating… 12 of 36 examples answered"),
+        (Stage.SUCCEEDED, EvaluationState.FAILED, "The evaluation failed"),
+        (Stage.SUCCEEDED, EvaluationState.OFF, "turned off by the deployment"),
     ],
 )
 def test_the_run_page_says_how_far_the_evaluation_got(
-    results: list[ExampleResult], state: EvaluationState, said: str
+    results: list[ExampleResult], stage: Stage, state: EvaluationState, said: str
 ) -> None:
     record = evaluated(results, state=state, verdict=None, worse=(), answered=12, note="why: x")
-    page = run_page(record)
+    page = run_page(msgspec.structs.replace(record, state=stage))
     assert said in page and "why: x" in page and "verdict-table" not in page
+
+
+def test_the_run_page_of_a_job_without_a_model_says_it_was_not_evaluated(
+    results: list[ExampleResult],
+) -> None:
+    planned = evaluated(results, state=EvaluationState.PLANNED, verdict=None, worse=())
+    failed = msgspec.structs.replace(planned, state=Stage.FAILED, tuned_model=None)
+    assert "Not evaluated: the job ended FAILED" in run_page(failed)
+    assert "Planned: 36 examples" not in run_page(failed)
 
 
 def test_the_run_page_links_only_a_page_beside_it(results: list[ExampleResult]) -> None:

@@ -18,8 +18,8 @@ from urllib.parse import quote
 from codetune.dataset.html import _STYLE as _REPORT_STYLE
 from codetune.evaluation.metrics import BY_NAME, METRICS, Direction, Metric
 from codetune.evaluation.plan import Answer, Evaluation, EvaluationState, ExampleResult, Usage
-from codetune.evaluation.verdict import MetricVerdict, Verdict
-from codetune.state.records import Record
+from codetune.evaluation.verdict import EQUAL_WITHIN, MetricVerdict, Verdict
+from codetune.state.records import FINAL, Record
 from codetune.state.store import EVAL_PAGE_SUFFIX
 
 MAX_EXAMPLES = 200  # shown in full; the rest are counted
@@ -244,9 +244,12 @@ def _definitions() -> str:
     )
 
 
-def evaluation_summary(evaluation: Evaluation) -> str:
+def evaluation_summary(record: Record) -> str:
     """The run page's evaluation section: the verdict per metric and a link to the evaluation
-    page, or how far the evaluation got."""
+    page, or how far the evaluation got; nothing when none was planned."""
+    evaluation = record.evaluation
+    if evaluation is None:
+        return ""
     verdict, plan = evaluation.verdict, evaluation.plan
     out = ["<h2>Evaluation</h2><div id='evaluation'>"]
     if verdict is not None:
@@ -263,6 +266,12 @@ def evaluation_summary(evaluation: Evaluation) -> str:
     elif evaluation.state is EvaluationState.OFF:
         out.append(
             "<p class='muted' id='evaluation-state'>Evaluation was turned off by the deployment.</p>"
+        )
+    elif evaluation.state is EvaluationState.PLANNED and record.state in FINAL:
+        why = "" if record.tuned_model else ", with no tuned model to evaluate"
+        out.append(
+            f"<p class='muted' id='evaluation-state'>Not evaluated: the job ended "
+            f"{escape(str(record.state))}{why}.</p>"
         )
     elif evaluation.state is EvaluationState.PLANNED:
         out.append(
@@ -396,11 +405,13 @@ def _example(rank: int, result: ExampleResult) -> str:
         "<div class='pair'>"
         f"<div>{_answer('base answer', result.base)}</div>"
         f"<div>{_answer('tuned answer', result.tuned)}</div></div>"
-        "<div class='pair'>"
-        f"<div><h4>base answer against the reference</h4>{diff(result.base.text, result.reference)}</div>"
-        f"<div><h4>tuned answer against the reference</h4>{diff(result.tuned.text, result.reference)}</div>"
-        "</div></section>"
+        f"<div class='pair'>{_against('base', result.base, result.reference)}"
+        f"{_against('tuned', result.tuned, result.reference)}</div></section>"
     )
+
+
+def _against(model: str, answer: Answer, reference: str) -> str:
+    return f"<div><h4>{model} answer against the reference</h4>{diff(answer.text, reference)}</div>"
 
 
 def _scores(result: ExampleResult) -> str:
@@ -413,9 +424,9 @@ def _scores(result: ExampleResult) -> str:
             found = gain(metric, base, tuned)
             change = (
                 "<span class='flag'>worse</span>"
-                if found < -1e-9
+                if found < -EQUAL_WITHIN
                 else "<span class='good'>better</span>"
-                if found > 1e-9
+                if found > EQUAL_WITHIN
                 else "equal"
             )
         rows.append(
