@@ -20,6 +20,7 @@ BENCHMARKS = [
     ("bench_coldstart", ["--repeat", "1", "--publishes", "3"], "per publish"),
     ("bench_read_chunks", ["--repeat", "1", "--scale", "0.02"], "local file"),
     ("bench_largest", ["--megabytes", "1", "--near-duplicates"], "of the limit"),
+    ("bench_eval_page", ["--examples", "40", "--repeat", "1"], "worst case"),
 ]
 
 
