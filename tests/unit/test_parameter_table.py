@@ -100,6 +100,10 @@ def test_each_backend_refuses_what_its_rows_say(model: str, row: object) -> None
         "enable_checkpoint_selection": "default",
         "max_context_length": "8k",
         "tensorboard_resource_id": "projects/p/locations/us-central1/tensorboards/1",
+        "evaluation_examples": "10",
+        "evaluation_max_output_tokens": "512",
+        "evaluation_temperature": "0.2",
+        "language": "python",
     }
     with pytest.raises(PlanRejected) as raised:
         plan_from_sources(

@@ -48,6 +48,35 @@ class TunedRate(msgspec.Struct, frozen=True):
 
 
 TUNED_RATES: tuple[TunedRate, ...] = (TunedRate(3, 1.5, date(2026, 9, 27), "pricing"),)
+
+
+class ListPrice(msgspec.Struct, frozen=True):
+    """Google's inference list price of a base model, read on a day from a source."""
+
+    model: str
+    input_per_million: float
+    output_per_million: float
+    read: date
+    source: str
+
+
+# Google's inference list prices. None could be read where this was written (the pricing page
+# would not open, and no copy of it gave inference prices that agree): the deployment sets them
+# (CODETUNE_INFERENCE_PRICES); a row added here must name its day and source.
+LIST_PRICES: tuple[ListPrice, ...] = ()
+
+
+def prices_in_force(deployment: Mapping[str, InferencePrice] | None) -> dict[str, InferencePrice]:
+    """The list prices, each under the deployment's own for its model."""
+    listed = {
+        row.model: InferencePrice(
+            row.input_per_million, row.output_per_million, f"list price, read {row.read}"
+        )
+        for row in LIST_PRICES
+    }
+    return {**listed, **(deployment or {})}
+
+
 _GENERATION = re.compile(r"gemini-(\d+)(?:\.\d+)?-")
 
 

@@ -18,6 +18,9 @@ import msgspec
 
 from codetune.dataset.keys import shown_key
 from codetune.dataset.rules import estimate_tokens, token_weight
+from codetune.evaluation import parsers
+from codetune.evaluation.cost import InferencePrice, parse_prices
+from codetune.evaluation.plan import DEFAULT_MAX_OUTPUT_TOKENS
 from codetune.pipeline.models import (
     CHECKPOINT_SELECTION_VALUES,
     PIPELINE_REGIONS,
@@ -60,6 +63,12 @@ class TuningParameters(msgspec.Struct, frozen=True):
     # Gemini supervised tuning (codetune.gemini) counts epochs and sizes its adapter.
     epoch_count: int | None = None
     adapter_size: int | None = None
+    # The evaluation after a Gemini job (codetune.evaluation, docs/evaluation.md): never sent
+    # with the job.
+    evaluation_examples: int | None = None
+    evaluation_max_output_tokens: int | None = None
+    evaluation_temperature: float | None = None
+    language: str | None = None
     # The job's own.
     project: str | None = None
     pipeline_region: str | None = None
@@ -72,6 +81,8 @@ class TuningParameters(msgspec.Struct, frozen=True):
     training_prices: dict[str, float] | None = None  # by model
     max_cost: float | None = None
     max_training_tokens: int | None = None
+    inference_prices: dict[str, InferencePrice] | None = None  # by model
+    tuned_inference_prices: dict[str, InferencePrice] | None = None  # by base model
 
     def set_values(self) -> dict[str, Any]:
         """The parameters that are set, by name."""
@@ -250,6 +261,38 @@ def _prices(value: object) -> dict[str, float]:
     return {model: _positive(price) for model, price in value.items()}
 
 
+# The most each evaluation answer may be allowed (generationConfig.maxOutputTokens): codetune's
+# bound, the output limit Google's model pages give Gemini 2.5 and 3.x Flash models (65,536).
+# Every answer is counted at its whole allowance, so a typo past it would only buy estimate.
+MAX_OUTPUT_TOKENS = 65_536
+# generationConfig.temperature: "Values can range from 0.0 to 2.0 inclusive" (Google's
+# GenerationConfig reference).
+MAX_TEMPERATURE = 2.0
+
+
+def _temperature(value: object) -> float:
+    number = _number(value)
+    if not 0 <= number <= MAX_TEMPERATURE:
+        raise OutOfRange(f"expected a temperature from 0 to {MAX_TEMPERATURE:g}")
+    return number
+
+
+def _language(value: object) -> str:
+    """A language of the "code parses" table (codetune.evaluation.parsers), by its name or a
+    fence tag that names it: `py` is `python`."""
+    language = parsers.language_of(_text(value))
+    if language is None:
+        raise ValueError("expected one of " + ", ".join(lang.name for lang in parsers.LANGUAGES))
+    return language.name
+
+
+def _inference_prices(value: object) -> dict[str, InferencePrice]:
+    """`model=INPUT/OUTPUT,...`: USD per 1M input and output tokens (codetune.evaluation.cost)."""
+    if not isinstance(value, str):
+        raise ValueError("expected model=INPUT/OUTPUT,... (USD per 1M tokens)")
+    return parse_prices(value)
+
+
 class Scope(StrEnum):
     """Who may set a parameter. Uploaders are not operators: where jobs run, as whom, and where
     their output goes is the deployment's alone."""
@@ -404,6 +447,56 @@ PARAMETERS: tuple[Parameter, ...] = (
         },
         "a validated `*.eval.jsonl`; code generation only for the pipeline (S-5, S-6)",
     ),
+    # The evaluation after a Gemini job (docs/evaluation.md); a job without an evaluation dataset
+    # has none, and a deployment with CODETUNE_EVALUATION=off evaluates nothing.
+    Parameter(
+        "evaluation_examples",
+        _whole(0),
+        _GEMINI_ONLY,
+        Scope.DATASET,
+        "as many as the deployment allows (`CODETUNE_EVALUATION_MAX_EXAMPLES`, 200)",
+        {GEMINI: "— (the evaluation after the job)"},
+        "0 to 9,223,372,036,854,775,807: how many of the evaluation dataset's first examples "
+        "the tuned model and its base answer once the job succeeds, at most the deployment's "
+        "`CODETUNE_EVALUATION_MAX_EXAMPLES`; 0: no evaluation for this dataset; needs "
+        "`evaluation_data_uri` (docs/evaluation.md)",
+        {PIPELINE: "the evaluation after the job is for Gemini tuning only"},
+    ),
+    Parameter(
+        "evaluation_max_output_tokens",
+        _whole(1, MAX_OUTPUT_TOKENS),
+        _GEMINI_ONLY,
+        Scope.DATASET,
+        f"{DEFAULT_MAX_OUTPUT_TOKENS:,}",
+        {GEMINI: "— (each evaluation request's `generationConfig.maxOutputTokens`)"},
+        f"1 to {MAX_OUTPUT_TOKENS:,} (Gemini Flash models' output limit): each evaluation "
+        "answer's allowance, at which the cost estimate counts every answer; needs "
+        "`evaluation_data_uri`",
+        {PIPELINE: "the evaluation after the job is for Gemini tuning only"},
+    ),
+    Parameter(
+        "evaluation_temperature",
+        _temperature,
+        _GEMINI_ONLY,
+        Scope.DATASET,
+        "0 (deterministic, as far as the service is)",
+        {GEMINI: "— (each evaluation request's `generationConfig.temperature`)"},
+        "0 to 2 (Google's GenerationConfig); both models answer with it; needs "
+        "`evaluation_data_uri`",
+        {PIPELINE: "the evaluation after the job is for Gemini tuning only"},
+    ),
+    Parameter(
+        "language",
+        _language,
+        _GEMINI_ONLY,
+        Scope.DATASET,
+        "— (the fences' tags)",
+        {GEMINI: '— (the evaluation\'s "code parses" metric)'},
+        "the code's language where a reference's fence does not name one: "
+        + ", ".join(f"`{lang.name}`" for lang in parsers.LANGUAGES)
+        + " (or a fence tag of one: `py`); docs/evaluation.md",
+        {PIPELINE: "the evaluation after the job is for Gemini tuning only"},
+    ),
     Parameter(
         "evaluation_interval",
         _integer,  # at least 1: the pipeline planner's (rule S-17)
@@ -557,8 +650,30 @@ PARAMETERS: tuple[Parameter, ...] = (
         Scope.DEPLOYMENT,
         "— (no limit)",
         {PIPELINE: "— (checked before the job)", GEMINI: "— (checked before the job)"},
-        "USD; a job whose estimated cost (training tokens x the model's price) is higher is "
-        "refused, rule `budget`, as is one whose model has no known price",
+        "USD; a job whose estimated cost (training tokens x the model's price, and its "
+        "evaluation's) is higher is refused, rule `budget`, as is one whose model, or whose "
+        "evaluation's model, has no known price",
+    ),
+    Parameter(
+        "inference_prices",
+        _inference_prices,
+        _GEMINI_ONLY,
+        Scope.DEPLOYMENT,
+        'none shipped (docs/evaluation.md, "What it costs")',
+        {GEMINI: "— (the evaluation's cost estimate)"},
+        "`model=INPUT/OUTPUT,...`: USD per 1M input / output tokens of those base models (a "
+        "model without one has no known evaluation cost); a tuned Gemini 3 endpoint bills 1.5 "
+        "times its base's",
+    ),
+    Parameter(
+        "tuned_inference_prices",
+        _inference_prices,
+        _GEMINI_ONLY,
+        Scope.DEPLOYMENT,
+        "the base model's price x its tuned rate (1.5 from Gemini 3)",
+        {GEMINI: "— (the evaluation's cost estimate)"},
+        "`model=INPUT/OUTPUT,...`: USD per 1M input / output tokens of the tuned endpoints of "
+        "those base models, over the tuned rate (a contract price, or a 2.x model)",
     ),
 )
 BY_NAME = {parameter.name: parameter for parameter in PARAMETERS}
