@@ -28,6 +28,11 @@ class EvaluationPlan(msgspec.Struct, frozen=True, omit_defaults=True):
     examples: int  # sent: its first examples, up to the per-dataset and deployment caps
     available: int  # it has
     generation: str | None = None  # the copy's generation: the only one read
+    # How its examples become prompts, as the job's validation copy was converted: the
+    # dataset's kind (codetune.dataset.DatasetKind) and the job's default_context, the system
+    # instruction of an example without a context (codetune.evaluation.examples).
+    kind: str = "generation"
+    default_context: str | None = None
     temperature: float = DEFAULT_TEMPERATURE
     max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     language: str | None = None  # the code's language, where the fences do not say
