@@ -23,7 +23,14 @@ from codetune.tuning.backends import (
 )
 from codetune.tuning.backends.base import TuningPlan
 from codetune.tuning.common import DatasetRef
-from codetune.tuning.parameters import DATASET_SOURCES, PARAMETERS, Problem, Scope, resolve
+from codetune.tuning.parameters import (
+    DATASET_SOURCES,
+    PARAMETERS,
+    Problem,
+    Scope,
+    TuningParameters,
+    resolve,
+)
 from codetune.tuning.sources import Source
 
 
@@ -31,6 +38,7 @@ class Admitted(msgspec.Struct, frozen=True):
     plan: TuningPlan
     backend: TuningBackend
     budget: budget.Admission  # call it with the tokens of the file the job reads
+    parameters: TuningParameters  # every source's, resolved: what the plan was made from
 
 
 def admit(
@@ -72,7 +80,7 @@ def admit(
         )
     # The budget is the deployment's (its parameters are refused from a dataset's sources).
     limits, _ = resolve(sources)
-    return Admitted(plan, backend, budget.Admission(tokens, plan.derived, limits, examples))
+    return Admitted(plan, backend, budget.Admission(tokens, plan.derived, limits, examples), limits)
 
 
 class Checked(msgspec.Struct, frozen=True):

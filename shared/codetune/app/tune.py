@@ -16,9 +16,11 @@ from codetune.app.cancel import (
     stop_job,
 )
 from codetune.app.finished import Announcer
+from codetune.app.planned_evaluation import planned_evaluation
 from codetune.config import Settings
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole, Rule
 from codetune.dataset.tokens import deployment_tokenizer
+from codetune.evaluation.plan import Evaluation, EvaluationPlan
 from codetune.exceptions import (
     NOT_FOUND,
     CancelledBeforeJob,
@@ -164,6 +166,7 @@ class _Prepared(msgspec.Struct, frozen=True):
     context: SubmitContext
     budget: Admission  # its estimate, once checked on what trains
     warnings: list[str]
+    evaluation: EvaluationPlan | None = None  # after the job, counted in the budget
 
 
 class _Run:
@@ -209,6 +212,10 @@ class _Run:
         for warning in warnings:
             self.log.warning(warning, dataset=dataset.uri, base_model=plan.base_model)
         counter = deployment_tokenizer(settings.tokenizer_model)
+        evaluated = planned_evaluation(
+            admitted, evaluation, evaluation_format, evaluation_examples, kind, settings,
+            store.storage, counter.count if counter else None,
+        )  # fmt: skip
         context = SubmitContext(
             pinned, kind, form, evaluation, evaluation_format, store.storage, store, self.vertex,
             lambda job: self.pointer(job, admitted.backend.name), admitted.budget,
@@ -219,7 +226,7 @@ class _Run:
             count_tokens=counter.count if counter else None,
             before_create=self.before_create,
         )  # fmt: skip
-        return _Prepared(plan, admitted.backend, context, admitted.budget, warnings)
+        return _Prepared(plan, admitted.backend, context, admitted.budget, warnings, evaluated)
 
     def before_create(self) -> None:
         """With the request claimed, just before the create: a slot is free, as far as the
@@ -253,6 +260,7 @@ class _Run:
             parameters=plan.body,
             derived={**plan.derived.to_dict(), "cost": spend.spend.to_dict()},
             warnings=prepared.warnings or None,
+            evaluation=Evaluation(prepared.evaluation) if prepared.evaluation else None,
         )
         self.log.info(
             "tuning job submitted" if submitted.created else "tuning job already existed",
@@ -261,6 +269,8 @@ class _Run:
             base_model=plan.base_model,
             training_tokens=spend.spend.training_tokens,
             estimated_cost_usd=spend.spend.cost,
+            evaluation_examples=prepared.evaluation.examples if prepared.evaluation else None,
+            evaluation_cost_usd=spend.evaluation.cost if spend.evaluation else None,
         )
         now = store.record(dataset.name, dataset.generation)
         if now is not None and now.cancel is not None:  # asked while this job was created

@@ -4,6 +4,10 @@ Training tokens are the tokens of what trains times the epochs the plan derives 
 tuning per training token); the cost is those at the model's price (codetune.tuning.prices: the
 deployment's, else Google's list price), labelled with what that price is. A model with no
 known price says "cost unknown", and a cost budget then refuses it.
+
+A job planned with an evaluation (codetune.evaluation.planner) has its cost counted with the
+training's: `max_cost` holds both, and refuses a job whose evaluation's cost is unknown (no
+inference price for its model) rather than let an uncounted cost through.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 import msgspec
 
 from codetune.dataset.rules import estimate_tokens, token_weight
+from codetune.evaluation.cost import EvaluationCost
 from codetune.exceptions import PlanRejected
 from codetune.state.records import Tokens
 from codetune.tuning.common import Derived
@@ -97,8 +102,11 @@ def estimate(
     )
 
 
-def problems(found: Estimate, p: TuningParameters) -> list[Problem]:
-    """Why the job is over the deployment's budget (or cannot be checked against it)."""
+def problems(
+    found: Estimate, p: TuningParameters, evaluation: EvaluationCost | None = None
+) -> list[Problem]:
+    """Why the job, and the evaluation planned with it, are over the deployment's budget (or
+    cannot be checked against it)."""
     out: list[Problem] = []
     for name, limit in (("max_training_tokens", p.max_training_tokens), ("max_cost", p.max_cost)):
         if limit is None:
@@ -135,11 +143,27 @@ def problems(found: Estimate, p: TuningParameters) -> list[Problem]:
                     "be checked: set its price with CODETUNE_TRAINING_PRICES=MODEL=USD_PER_1M",
                 )
             )
-        elif name == "max_cost" and (found.cost or 0) > limit:
+        elif name == "max_cost" and evaluation is not None and evaluation.cost is None:
             out.append(
-                Problem(name, RULE, f"{found.describe()}: over the deployment's ${limit:,.2f}")
+                Problem(
+                    name,
+                    RULE,
+                    f"{evaluation.describe()}, so max_cost cannot be checked: set its price with "
+                    "CODETUNE_INFERENCE_PRICES=MODEL=INPUT/OUTPUT (USD per 1M tokens), or "
+                    "evaluation_examples=0 for this dataset",
+                )
             )
+        elif name == "max_cost" and _total(found, evaluation) > limit:
+            spent = found.describe()
+            if evaluation is not None:
+                spent += f"; {evaluation.describe()}; ${_total(found, evaluation):,.2f} in all"
+            out.append(Problem(name, RULE, f"{spent}: over the deployment's ${limit:,.2f}"))
     return out
+
+
+def _total(found: Estimate, evaluation: EvaluationCost | None) -> float:
+    """The training's cost and the evaluation's, when both are known (0 for an unknown)."""
+    return round((found.cost or 0) + ((evaluation.cost or 0) if evaluation else 0), 2)
 
 
 def with_context(tokens: Tokens | None, context: str | None, examples: int) -> Tokens | None:
@@ -159,7 +183,8 @@ def counted(tokens: Tokens | None, converted: int) -> Tokens:
 
 class Admission:
     """The budget, checked on what trains (backends call it after any conversion, before the
-    create); `spend` is the estimate last checked."""
+    create) and the evaluation planned with the job; `spend` is the training's estimate last
+    checked, `evaluation` the evaluation's."""
 
     def __init__(
         self,
@@ -169,6 +194,7 @@ class Admission:
         examples: int,
     ) -> None:
         self.tokens, self.derived, self.p, self.examples = tokens, derived, p, examples
+        self.evaluation: EvaluationCost | None = None
         # Before any conversion: the dataset alone must fit (a cheap early refusal).
         self.spend = self._estimate(tokens)
         self._check()
@@ -181,11 +207,16 @@ class Admission:
         self.spend = self._estimate(tokens)
         self._check()
 
+    def evaluate(self, cost: EvaluationCost) -> None:
+        """Count the evaluation planned with the job, and check again."""
+        self.evaluation = cost
+        self._check()
+
     def _estimate(self, tokens: Tokens | None) -> Estimate:
         return estimate(tokens, self.derived.epochs, self.derived.base_model, self.p)
 
     def _check(self) -> None:
-        over = problems(self.spend, self.p)
+        over = problems(self.spend, self.p, self.evaluation)
         if over:
             raise PlanRejected(over)
 
