@@ -17,6 +17,7 @@ from codetune.cli._common import (
     Commands,
     read_file,
 )
+from codetune.cli._plan_evaluation import Unreadable, shown_evaluation
 from codetune.config import allowed_base_models
 from codetune.dataset import (
     DatasetFormat,
@@ -58,6 +59,19 @@ def add(commands: Commands) -> None:
         help="the examples' format, as validate reports it (default: the report's, else seed)",
     )
     plan.add_argument("--manifest", metavar="FILE", help="a tuning manifest (JSON)")
+    plan.add_argument(
+        "--eval",
+        dest="evaluation_path",
+        metavar="EVAL",
+        help="a local copy of the evaluation dataset the plan names (as validated): the "
+        "evaluation after a Gemini job is counted on its first examples, as tune counts them, "
+        "for its tokens, its cost and the budget",
+    )
+    plan.add_argument(
+        "--eval-format",
+        choices=[f.value for f in DatasetFormat],
+        help="the evaluation dataset's format (default: the dataset's)",
+    )
     plan.add_argument(
         "--set",
         dest="assignments",
@@ -118,7 +132,14 @@ def run(args: argparse.Namespace) -> int:
             os.environ.get("CODETUNE_STATE_BUCKET") or None,
         )
         admitted.budget(None)
+        form = DatasetFormat(args.eval_format or args.format or DatasetFormat.SEED)
+        shown = shown_evaluation(
+            admitted, args.evaluation_path, form, DatasetKind(args.kind), os.environ
+        )
         result, spend = admitted.plan, admitted.budget.spend
+    except Unreadable as fault:
+        print(f"codetune: {fault}", file=sys.stderr)
+        return EXIT_UNREADABLE
     except PlanRejected as rejected:
         if args.json:
             errors = [problem.to_dict() for problem in rejected.problems]
@@ -132,8 +153,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     if args.json:
         # With a report, the training tokens and the cost beside the request.
-        shown = {**result.to_dict(), **({"cost": spend.to_dict()} if tokens is not None else {})}
-        sys.stdout.write(orjson.dumps(shown, option=orjson.OPT_INDENT_2).decode() + "\n")
+        document = {
+            **result.to_dict(),
+            **({"cost": spend.to_dict()} if tokens is not None else {}),
+            **({"evaluation": shown.document} if shown is not None else {}),
+        }
+        sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         derived = result.derived
         print(f"{result.method} {result.url}")
@@ -145,6 +170,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"tuning in {derived.tuning_region}{batch}, {epochs} epochs")
         if tokens is not None:
             print(f"cost: {spend.describe()}")
+        if shown is not None:
+            print(shown.line)
         if unchecked:
             print("budget: not checked without token counts (give --report REPORT.json)")
         for warning in result.warnings:
