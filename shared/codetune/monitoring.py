@@ -125,6 +125,22 @@ METRICS: tuple[Metric, ...] = (
         source="codetune/app/reconcile.py",
     ),
     Metric(
+        f"{PREFIX}-models-evaluated",
+        "Tuned models evaluated against their base model, by base model",
+        "tuned model evaluated",
+        ("evaluate",),
+        {"base_model": "base_model"},
+        source="codetune/app/evaluate.py",
+    ),
+    Metric(
+        f"{PREFIX}-models-worse",
+        "Tuned models worse than their base beyond the confidence interval, by base model",
+        "tuned model worse than its base",
+        ("evaluate",),
+        {"base_model": "base_model"},
+        source="codetune/app/evaluate.py",
+    ),
+    Metric(
         f"{PREFIX}-time-to-tuned-model",
         "Seconds from a dataset's validation to its tuned model",
         "tuned model ready",
@@ -174,6 +190,25 @@ def alert_policies() -> list[dict[str, Any]]:
             "documentation": {
                 "content": "A tuning job ended without a model. `codetune status DATASET_URI` "
                 "says why; `codetune logs DATASET_URI` tells its story.",
+                "mimeType": "text/markdown",
+            },
+        },
+        {
+            "displayName": f"{PREFIX}: a tuned model is worse than its base",
+            "combiner": "OR",
+            "conditions": [
+                _threshold(
+                    "models worse",
+                    _metric_filter(f"{PREFIX}-models-worse"),
+                    "ALIGN_SUM",
+                    "0s",
+                )
+            ],
+            "documentation": {
+                "content": "The evaluation found the tuned model worse than its base model "
+                "beyond the confidence interval on at least one metric. `codetune status "
+                "DATASET_URI` shows the verdict; the evaluation page beside the dataset "
+                "(`<name>.eval.html`) shows the examples, worst first (docs/evaluation.md).",
                 "mimeType": "text/markdown",
             },
         },

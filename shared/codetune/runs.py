@@ -121,7 +121,9 @@ def row(record: Record) -> Run:
         progress=record.progress.describe()
         if record.progress is not None and record.state not in FINAL
         else None,
-        evaluation=record.evaluation.brief() if _evaluated(record) else None,
+        evaluation=record.evaluation.brief()
+        if record.evaluation is not None and _evaluated(record)
+        else None,
         worse=record.evaluation.worse if record.evaluation else (),
     )
 

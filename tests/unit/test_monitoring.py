@@ -26,6 +26,7 @@ from codetune.state import RecordStore
 from tests.support import dataset, generation, generation_dataset
 from tests.unit.fakes import FakeVertex, MemoryPublisher, MemoryStorage
 from tests.unit.test_app import ENVIRON, LEGACY, SETTINGS, later, upload, validated
+from tests.unit.test_evaluate import evaluating
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -117,6 +118,9 @@ def entries() -> list[dict[str, Any]]:
     stuck = validated(storage, "incoming/s.jsonl", dataset(generation_dataset(16)), LEGACY)
     tune_dataset(stuck, storage, vertex, SETTINGS, ENVIRON, logs.Logger("tune"))  # never ends
     run("sweep", lambda log: reconcile(storage, publisher, SETTINGS, log, {}, now=later(600)))
+    chain = evaluating(count=12)  # a tuned model worse than its base
+    chain.models.worse = True
+    run("evaluate", lambda log: chain.evaluate(log=log))
     return stand_in.entries
 
 
