@@ -28,7 +28,7 @@ from codetune.exceptions import StorageError
 from codetune.logs import Logger
 from codetune.run_html import render as run_page
 from codetune.state import RecordStore, Stage
-from codetune.state.store import MAX_OBJECT_NAME_BYTES, eval_page_name, run_page_name
+from codetune.state.store import MAX_OBJECT_NAME_BYTES, eval_page_name
 from tests.unit.eval_example import BODY_ONLY, TERSE, evaluated, examples, hostile
 from tests.unit.fakes import MemoryStorage
 from tests.unit.test_run_page import HOSTILE, ended, tags
@@ -227,18 +227,21 @@ def test_a_metric_whose_interval_reaches_zero_is_no_clear_difference(
 
 
 # --- where the page goes ----------------------------------------------------------------------
-def test_the_page_is_named_beside_the_report_and_run_page() -> None:
-    assert eval_page_name("incoming/train.jsonl") == "incoming/train.jsonl.eval.html"
+def test_the_page_is_kept_in_the_state_bucket_beside_the_answers() -> None:
+    # Not beside the dataset: an uploader reads what is beside any upload, and the page holds
+    # the evaluation dataset's text.
+    assert eval_page_name("incoming/train.jsonl", "17") == (
+        "_codetune/evaluations/incoming/train.jsonl/17/page.eval.html"
+    )
     store = RecordStore(MemoryStorage(), "drop-state", uploads="drop")
-    assert store.eval_page_location("incoming/train.jsonl") == (
-        "drop",
-        "incoming/train.jsonl.eval.html",
+    assert store.eval_page_location("incoming/train.jsonl", "17") == (
+        "drop-state",
+        "_codetune/evaluations/incoming/train.jsonl/17/page.eval.html",
     )
     long = "incoming/" + "a" * (MAX_OBJECT_NAME_BYTES - 20)
-    bucket, name = store.eval_page_location(long)
-    assert bucket == "drop-state" and name.startswith("_codetune/reports/long/")
-    assert name.endswith(".eval.html") and len(name.encode()) <= MAX_OBJECT_NAME_BYTES
-    assert name.removesuffix(".eval.html") == run_page_name(long).removesuffix(".run.html")
+    bucket, name = store.eval_page_location(long, "17")
+    assert bucket == "drop-state" and name.startswith("_codetune/evaluations/long/")
+    assert len(name.encode()) <= MAX_OBJECT_NAME_BYTES
 
 
 # --- writing it -------------------------------------------------------------------------------
@@ -250,8 +253,10 @@ def test_the_page_is_written_and_its_uri_returned(
     store = RecordStore(storage, "drop-state", uploads="drop")
     record = evaluated(results)
     uri = write_eval_page(store, "incoming/train.jsonl", record, results, LOG)
-    assert uri == "gs://drop/incoming/train.jsonl.eval.html"
-    written = storage.read_bytes("drop", "incoming/train.jsonl.eval.html")
+    name = f"_codetune/evaluations/incoming/train.jsonl/{record.generation}/page.eval.html"
+    assert uri == f"gs://drop-state/{name}"
+    assert storage.list_names("drop", "") == []  # nothing beside the dataset
+    written = storage.read_bytes("drop-state", name)
     assert written is not None and written.decode() == render(record, results)
     [logged] = [r for r in caplog.records if r.getMessage() == "evaluation page written"]
     assert logged.shown == len(results) and logged.worse == ["code_parses"]  # type: ignore[attr-defined]
@@ -277,17 +282,15 @@ def test_a_page_that_cannot_be_written_is_logged_not_raised(
 def test_the_run_page_shows_the_verdict_and_links_the_evaluation_page(
     results: list[ExampleResult],
 ) -> None:
-    record = evaluated(results, page="gs://drop/incoming/train.jsonl.eval.html")
+    stored = "gs://drop-state/_codetune/evaluations/incoming/train.jsonl/17/page.eval.html"
+    record = evaluated(results, page=stored)
     page = run_page(record)
     assert "<h2>Evaluation</h2>" in page and "id='flag'" in page
     findings = [a["data-finding"] for t, a in tags(page) if t == "tr" and "data-finding" in a]
     assert findings == ["better", "better", "worse", "unclear"]
+    assert stored in page  # named, with the command that fetches it
     links = [a["href"] for t, a in tags(page) if t == "a"]
-    assert "train.jsonl.eval.html" in links
-    assert all(
-        h == "train.jsonl.eval.html" or (h or "").startswith("https://console.cloud.google.com/")
-        for h in links
-    )
+    assert all((h or "").startswith("https://console.cloud.google.com/") for h in links)
     for text in (results[0].prompt, results[0].reference, results[0].tuned.text):
         assert text not in page  # no dataset text on the run page
 
@@ -322,23 +325,19 @@ def test_the_run_page_of_a_job_without_a_model_says_it_was_not_evaluated(
     assert "Planned: 36 examples" not in run_page(failed)
 
 
-def test_the_run_page_links_only_a_page_beside_it(results: list[ExampleResult]) -> None:
-    for stored in (
-        "gs://drop/incoming/x' onmouseover='alert(1).eval.html",
-        "gs://elsewhere/../../evil/javascript:x?q=#.eval.html",
-    ):
-        page = run_page(evaluated(results, page=stored))
-        [link] = [a for t, a in tags(page) if t == "a" and "eval" in (a["href"] or "")]
-        assert not [k for k in link if k.startswith("on")]
-        assert re.fullmatch(r"[A-Za-z0-9._~%-]+\.eval\.html", link["href"] or ""), link
-        assert "<script" not in page
+def test_the_run_page_names_the_page_and_links_nothing(results: list[ExampleResult]) -> None:
+    stored = "gs://drop-state/_codetune/evaluations/incoming/x.jsonl/17/page.eval.html"
+    page = run_page(evaluated(results, page=stored))
+    assert "evaluation-page" in page and stored in page and "--eval-html" in page
+    assert not [a for t, a in tags(page) if t == "a" and "eval" in (a.get("href") or "")]
     for refused in (
-        "javascript:alert(1)//.eval.html",
-        "https://evil.example/x.eval.html",
+        "gs://drop/incoming/x' onmouseover='alert(1)/page.eval.html",
+        "javascript:alert(1)//page.eval.html",
+        "https://evil.example/x/page.eval.html",
         "gs://b/x.run.html",
     ):
         page = run_page(evaluated(results, page=refused))
-        assert "evaluation-page" not in page
+        assert "evaluation-page" not in page and "onmouseover" not in page
 
 
 def test_a_run_without_an_evaluation_has_no_section() -> None:

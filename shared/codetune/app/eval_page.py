@@ -1,4 +1,5 @@
-"""When the verdict is in: the evaluation page beside the dataset (codetune.evaluation.page).
+"""When the verdict is in: the evaluation page in the state bucket (codetune.evaluation.page),
+for operators (`codetune report DATASET_URI --eval-html FILE`).
 
 A page that cannot be written is logged and never keeps the verdict from being recorded.
 """
@@ -22,11 +23,11 @@ def write_eval_page(
     results: Sequence[ExampleResult],
     log: Logger,
 ) -> str | None:
-    """The evaluation page where the version's report is (beside the dataset, or in the state
-    bucket for a name too long): its gs:// URI, or None when it could not be written."""
+    """The version's evaluation page, beside its answers in the state bucket: its gs:// URI, or
+    None when it could not be written."""
     from codetune.evaluation.page import MAX_EXAMPLES, render  # only a verdict pays for these
 
-    bucket, name = store.eval_page_location(dataset)
+    bucket, name = store.eval_page_location(dataset, record.generation or "")
     page = f"gs://{bucket}/{name}"
     try:
         with store.storage.writer(bucket, name, PAGE_TYPE) as out:

@@ -10,6 +10,7 @@ import msgspec
 
 from codetune.cli._cloud import _store, _version, in_google_cloud
 from codetune.cli._common import EXIT_UNREADABLE, EXIT_VALID, Commands
+from codetune.state import RecordStore
 from codetune.tuning.common import DatasetRef
 
 
@@ -24,6 +25,13 @@ def add(commands: Commands) -> None:
     )
     report.add_argument("target", metavar="DATASET_URI", help="gs://BUCKET/NAME[#generation]")
     report.add_argument("--html", metavar="FILE", type=Path, help="write the run page here")
+    report.add_argument(
+        "--eval-html",
+        metavar="FILE",
+        type=Path,
+        help="write the evaluation page here (from the state bucket: it holds the evaluation "
+        "dataset's text and both models' answers)",
+    )
     report.add_argument("--json", action="store_true", help="print the metrics as JSON")
     report.set_defaults(handler=in_google_cloud(_report))
 
@@ -45,12 +53,35 @@ def _report(args: argparse.Namespace) -> int:
             print(f"codetune: {args.html}: {fault.strerror}", file=sys.stderr)
             return EXIT_UNREADABLE
         print(f"run page of {dataset.uri}#{generation}: {args.html}")
+    if args.eval_html and not _eval_page(
+        store, dataset.name, record.generation or "", args.eval_html
+    ):
+        return EXIT_UNREADABLE
     if args.json:
         print(msgspec.json.encode(record.curves).decode())
-    elif not args.html:
+    elif not args.html and not args.eval_html:
         for line in lines(record.curves):
             print(line)
     return EXIT_VALID
+
+
+def _eval_page(store: RecordStore, dataset: str, generation: str, out: Path) -> bool:
+    """Copy the version's evaluation page, from where codetune writes it (never from a name a
+    record says), to `out`."""
+    bucket, name = store.eval_page_location(dataset, generation)
+    page = store.storage.read_bytes(bucket, name)
+    if page is None:
+        print(
+            f"codetune: no evaluation page for this version (gs://{bucket}/{name})", file=sys.stderr
+        )
+        return False
+    try:
+        out.write_bytes(page)
+    except OSError as fault:
+        print(f"codetune: {out}: {fault.strerror}", file=sys.stderr)
+        return False
+    print(f"evaluation page of gs://{store.uploads}/{dataset}#{generation}: {out}")
+    return True
 
 
 def lines(curves: object) -> list[str]:

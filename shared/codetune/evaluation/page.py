@@ -10,17 +10,16 @@ Content-Security-Policy forbids scripts outright: a `<script>` in an answer is t
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from difflib import SequenceMatcher
 from html import escape
-from urllib.parse import quote
 
 from codetune.dataset.html import _STYLE as _REPORT_STYLE
 from codetune.evaluation.metrics import BY_NAME, METRICS, Direction, Metric
 from codetune.evaluation.plan import Answer, Evaluation, EvaluationState, ExampleResult, Usage
 from codetune.evaluation.verdict import EQUAL_WITHIN, MetricVerdict, Verdict
 from codetune.state.records import FINAL, Record
-from codetune.state.store import EVAL_PAGE_SUFFIX
 
 MAX_EXAMPLES = 200  # shown in full; the rest are counted
 MAX_TEXT_CHARS = 4_000  # of each prompt, reference and answer shown (and diffed)
@@ -290,15 +289,19 @@ def evaluation_summary(record: Record) -> str:
 
 
 def _page_link(page: str | None) -> str:
-    """The evaluation page beside the run page: a relative link by its name alone, so that a
-    stored value can point nowhere else; the full name as text."""
-    if not page or not page.startswith("gs://") or not page.endswith(EVAL_PAGE_SUFFIX):
+    """Where the evaluation page is: the state bucket, which the run page's readers may not
+    read (it holds the dataset's text), so a command to fetch it, never a link; only a name
+    of the form codetune writes is shown."""
+    if not page or not _PAGE.fullmatch(page):
         return ""
-    href = quote(page.rpartition("/")[2], safe="")
     return (
-        f"<p id='evaluation-page'>Every example, worst regressions first: <a href='{href}'>"
-        f"the evaluation page</a> ({escape(page)})</p>"
+        f"<p id='evaluation-page'>Every example, worst regressions first, is on the evaluation "
+        f"page in the state bucket ({escape(page)}), for those who may read the evaluation "
+        f"dataset: <code>codetune report DATASET_URI --eval-html FILE</code></p>"
     )
+
+
+_PAGE = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,221}/[^<>'\"&\s]{1,1000}/page\.eval\.html")
 
 
 def _cost(evaluation: Evaluation | None) -> str:

@@ -132,9 +132,12 @@ def run_page_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
 EVAL_PAGE_SUFFIX = ".eval.html"
 
 
-def eval_page_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
-    """The page of a version's evaluation, beside its report: `incoming/train.jsonl.eval.html`."""
-    return report_name(dataset_object, prefix).removesuffix(REPORT_SUFFIX) + EVAL_PAGE_SUFFIX
+def eval_page_name(dataset_object: str, generation: str, prefix: str = SYSTEM_PREFIX) -> str:
+    """The page of a version's evaluation, beside its answers in the state bucket:
+    `_codetune/evaluations/incoming/train.jsonl/<generation>/page.eval.html`. Not beside the
+    dataset: it holds the evaluation dataset's text and both models' answers, which no uploader
+    may read (an uploader reads what is beside any upload)."""
+    return f"{prefix}evaluations/{dataset_key(dataset_object)}/{generation}/page{EVAL_PAGE_SUFFIX}"
 
 
 def report_name(dataset_object: str, prefix: str = SYSTEM_PREFIX) -> str:
@@ -172,9 +175,9 @@ class RecordStore:
         """(bucket, name) of a version's run page: where its report is."""
         return self.report_location(dataset)[0], run_page_name(dataset, self.prefix)
 
-    def eval_page_location(self, dataset: str) -> tuple[str, str]:
-        """(bucket, name) of a version's evaluation page: where its report is."""
-        return self.report_location(dataset)[0], eval_page_name(dataset, self.prefix)
+    def eval_page_location(self, dataset: str, generation: str) -> tuple[str, str]:
+        """(bucket, name) of a version's evaluation page: in the state bucket."""
+        return self.bucket, eval_page_name(dataset, generation, self.prefix)
 
     # --- names ---------------------------------------------------------------------------------
     def record_name(self, dataset: str, generation: str) -> str:
