@@ -1,2 +1,2 @@
-"""codetune: the code the four functions (validate, tune, status, sweep) and the command line
+"""codetune: the code the five functions (validate, tune, status, sweep, evaluate) and the command line
 share."""

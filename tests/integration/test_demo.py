@@ -88,7 +88,20 @@ def test_the_demo_pairs_the_shipped_evaluation_dataset_and_keeps_what_it_made(
     assert logs.returncode == 0, logs.stderr
     assert "validate INFO    dataset validated" in logs.stdout
     assert "tune WARNING 24 examples" in logs.stdout
-    assert run.lines[-1].startswith("tuned model: projects/local-project/")
+    # It ends with the verdict: the tuned model against its base on the evaluation dataset.
+    assert "sweep: job succeeded; evaluating the tuned model against its base" in out
+    ending = out.rpartition("tuned model: projects/local-project/")[2]
+    assert "verdict on 12 evaluation examples (tuned against base):" in ending
+    assert "chrF " in ending and "95% CI" in ending
+    evaluation = record["evaluation"]
+    assert evaluation["state"] == "done" and len(evaluation["verdict"]["metrics"]) == 4
+    # The stand-in's tuned model repeats what it learnt: better where the evaluation asks for
+    # its training functions in other words, no better elsewhere.
+    chrf = next(m for m in evaluation["verdict"]["metrics"] if m["metric"] == "chrf")
+    assert chrf["difference"] > 0 and chrf["better"] >= 6
+    page = kept / "code-generation.jsonl.eval.html"
+    assert page.is_file() and "  (the evaluation page)" in out
+    assert record["history"][-1]["by"] == "evaluate"
     assert run.leftovers() == []  # no codetune-stack-* folder left behind
 
 

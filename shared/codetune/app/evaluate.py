@@ -312,12 +312,15 @@ class _Run:
             note=None,
             finished=_now(),
         )
-        ended = self.end(EvaluationState.DONE, evaluation)
+        # The page first, so that the end (the record, the run page, the completion message)
+        # names it; a page that cannot be written is logged and the end goes on without it.
+        page = write_eval_page(
+            self.store, self.dataset, msgspec.structs.replace(record, evaluation=evaluation),
+            results, self.log,
+        )  # fmt: skip
+        ended = self.end(EvaluationState.DONE, msgspec.structs.replace(evaluation, page=page))
         if ended is None:
             return
-        page = write_eval_page(self.store, self.dataset, ended, results, self.log)
-        if page is not None:
-            self.note_page(page)
         self.log.info(
             "tuned model evaluated",
             examples=found.examples,
@@ -332,15 +335,6 @@ class _Run:
                 base_model=record.base_model,
                 tuned_model=models["tuned"],
             )
-
-    def note_page(self, page: str) -> None:
-        def noted(current: Record | None) -> Record | None:
-            if current is None or current.evaluation is None or current.evaluation.page == page:
-                return None
-            evaluation = msgspec.structs.replace(current.evaluation, page=page)
-            return msgspec.structs.replace(current, evaluation=evaluation)
-
-        self.store.update(self.dataset, self.generation, noted)
 
     def end(
         self, state: EvaluationState, evaluation: Evaluation | None = None, note: str | None = None

@@ -11,6 +11,7 @@ from enum import StrEnum
 
 import msgspec
 
+from codetune.evaluation.metrics import BY_NAME
 from codetune.evaluation.verdict import ExampleScores, Verdict
 
 DEFAULT_MAX_OUTPUT_TOKENS = 1024  # each answer's allowance, unless the dataset sets one
@@ -84,9 +85,11 @@ class Evaluation(msgspec.Struct, frozen=True, omit_defaults=True):
             if self.state in (EvaluationState.FAILED, EvaluationState.OFF):
                 return f"not evaluated ({self.note or self.state})"
             return f"evaluating ({self.answered} of {self.plan.examples} answered)"
-        lead = next((m for m in self.verdict.metrics if m.base is not None), None)
+        applies = [m for m in self.verdict.metrics if m.base is not None]
+        lead = next((m for m in applies if m.metric == "chrf"), applies[0] if applies else None)
         text = (
-            f"{lead.metric} {lead.base:.3g} → {lead.tuned:.3g}, better on {lead.better} of "
+            f"{BY_NAME[lead.metric].title} {lead.base:.3g} → {lead.tuned:.3g}, better on "
+            f"{lead.better} of "
             f"{lead.examples}"
             if lead is not None and lead.tuned is not None and lead.base is not None
             else f"evaluated on {self.verdict.examples}"

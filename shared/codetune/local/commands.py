@@ -113,7 +113,7 @@ def stack(commands: Commands) -> None:
     stack = commands.add_parser(
         "stack",
         help="start the local stack and leave it running for the other commands",
-        description="Start the local stack (emulators, the four functions, the stand-ins), write "
+        description="Start the local stack (emulators, the five functions, the stand-ins), write "
         "the environment that points status, runs, cancel and logs at it to FILE once it is "
         "ready (KEY=VALUE lines), print the same, and run until interrupted (Ctrl-C, SIGTERM); "
         "then stop every process it started and remove FILE. Exit status 0, 1 when the stack "

@@ -96,7 +96,7 @@ def _run(
     with_manifest: bool,
 ) -> Outcome:
     say(
-        "starting the local stack: Pub/Sub emulator, fake-gcs-server, the four functions, Eventarc, Cloud Scheduler and Vertex AI stand-ins"
+        "starting the local stack: Pub/Sub emulator, fake-gcs-server, the five functions, Eventarc, Cloud Scheduler and Vertex AI stand-ins"
     )
     started = time.monotonic()
     outcome = Outcome()
@@ -171,13 +171,22 @@ def _keep_pages(
     stack: LocalStack, store: RecordStore, outcome: Outcome, out: Path, say: Say
 ) -> None:
     """Copy what the chain wrote beside each dataset (`NAME.report.json`, `.report.html`, the
-    run page `.run.html` when there is one) and the final record to `out`."""
+    run page `.run.html` when there is one), the evaluation page from the state bucket, and the
+    final record to `out`."""
     out.mkdir(parents=True, exist_ok=True)
     bucket = stack.storage_client.bucket(stack.config.bucket)
     for name in outcome.names:
         for blob in bucket.list_blobs(prefix=name + "."):
             (out / Path(blob.name).name).write_bytes(blob.download_as_bytes())
     record = outcome.record
+    if record is not None and record.evaluation is not None and record.generation:
+        # The evaluation page is in the state bucket (it holds the dataset's text).
+        page_bucket, page_name = store.eval_page_location(outcome.names[-1], record.generation)
+        page = stack.storage_client.bucket(page_bucket).get_blob(page_name)
+        if page is not None:
+            (out / f"{Path(outcome.names[-1]).name}.eval.html").write_bytes(
+                page.download_as_bytes()
+            )
     if record is not None:
         name = Path(outcome.names[-1]).name
         document = orjson.dumps(record.to_json(), option=orjson.OPT_INDENT_2)
@@ -193,13 +202,27 @@ def _keep_logs(folder: Path, out: Path) -> None:
         shutil.copy2(log, logs / log.name)
 
 
+PAGES = {".run.html": "  (the run page)", ".eval.html": "  (the evaluation page)"}
+
+
+def verdict(record: Record) -> list[str]:
+    """The tuned model against its base, as `codetune status` shows it."""
+    evaluation = record.evaluation
+    if evaluation is None or evaluation.state == "planned":
+        return []
+    if evaluation.verdict is None:
+        return [f"not evaluated: {evaluation.note or evaluation.state}"]
+    lines = [f"verdict on {evaluation.verdict.examples} evaluation examples (tuned against base):"]
+    return lines + [f"  {line}" for line in evaluation.verdict.describe()]
+
+
 def _ending(outcome: Outcome, timeout_seconds: float, out: Path, say: Say) -> int:
     record = outcome.record
     names = [Path(name).name for name in outcome.names]
     kept = sorted(p for p in out.iterdir() if p.is_file() and p.name.startswith(tuple(names)))
     say(f"what the chain made, copied to {out}/:")
     for path in kept:
-        page = "  (the run page)" if path.name.endswith(".run.html") else ""
+        page = PAGES.get(path.name.rpartition(".jsonl")[2], "")
         say(f"  {path}{page}")
     say(f"  {out / 'logs'}/ (every process's log)")
     if outcome.dataset:
@@ -212,6 +235,8 @@ def _ending(outcome: Outcome, timeout_seconds: float, out: Path, say: Say) -> in
         return 1
     if record.state is Stage.SUCCEEDED and record.tuned_model:
         say(f"tuned model: {record.tuned_model.model}")
+        for line in verdict(record):
+            say(line)
         return 0
     say(f"the chain ended {record.state}:")
     for line in summary(record, out):

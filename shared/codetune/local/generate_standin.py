@@ -232,11 +232,12 @@ class GenerateContent:
         return {**head, "candidates": candidates, "usageMetadata": usage}
 
     def _text(self, model: str, tuned: TunedEndpoint | None, prompt: str) -> str:
-        """The tuned model's nearest training answer, else the base model's own."""
+        """The tuned model's nearest training answer, adapted to the prompt, else the base
+        model's own."""
         if tuned is not None and tuned.training is not None:
             example = answers.nearest(self._training(tuned.training), prompt, self.threshold)
             if example is not None:
-                return example.answer
+                return answers.adapted(example, prompt)
         return answers.generic_answer(model, prompt)
 
     def _training(self, uri: str) -> tuple[answers.Example, ...]:

@@ -1,9 +1,10 @@
-"""The whole chain on one machine: real emulators, the four functions, the stand-ins.
+"""The whole chain on one machine: real emulators, the five functions, the stand-ins.
 
     Pub/Sub emulator (Google's)          fake-gcs-server (Cloud Storage, with notifications)
     bucket notifications ─push─▶ Eventarc stand-in ─CloudEvent─▶ validate  (functions-framework)
     dataset-validated topic ─push──────────────────────────────▶ tune      (functions-framework)
     tune ─REST─▶ Vertex AI stand-in ─LogEntry─▶ job-events topic ─push─▶ status (functions-framework)
+    status, sweep ─▶ evaluation topic ─push─▶ evaluate ─REST generateContent─▶ Vertex AI stand-in
 
 Every push goes through a `PushRelay` (`stack.relays[subscription]`), which passes it on
 unless told to lose, repeat or delay it (codetune chaos does).
@@ -47,12 +48,14 @@ FUNCTIONS = {
     "tune": "cloudevent",
     "status": "cloudevent",
     "sweep": "http",
+    "evaluate": "cloudevent",
 }
 PUBSUB_EMULATOR = "/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator"
 NOTIFICATIONS_TOPIC = "gcs-notifications"
 VALIDATED_TOPIC = "dataset-validated"
 JOB_EVENTS_TOPIC = "job-events"
 FINISHED_TOPIC = "codetune-finished"
+EVALUATION_TOPIC = "codetune-evaluate"
 FINISHED_SUBSCRIPTION = "finished-downstream"  # a downstream system's pull subscription
 
 
@@ -186,7 +189,11 @@ class LocalStack:
             "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs_port}",
         }
         os.environ.update(self.env)  # this process's clients (uploads, records, the stand-ins)
-        for topic in (NOTIFICATIONS_TOPIC, VALIDATED_TOPIC, JOB_EVENTS_TOPIC, FINISHED_TOPIC):
+        topics = (
+            NOTIFICATIONS_TOPIC, VALIDATED_TOPIC, JOB_EVENTS_TOPIC, FINISHED_TOPIC,
+            EVALUATION_TOPIC,
+        )  # fmt: skip
+        for topic in topics:
             self.publisher.create_topic(
                 name=self.topic(topic)
             )  # before fake-gcs: it drops events to a missing topic
@@ -235,6 +242,7 @@ class LocalStack:
             "CODETUNE_OUTPUT_DIR": f"gs://{cfg.bucket}-pipeline/pipeline",
             "CODETUNE_VALIDATED_TOPIC": VALIDATED_TOPIC,
             "CODETUNE_FINISHED_TOPIC": FINISHED_TOPIC,
+            "CODETUNE_EVALUATION_TOPIC": EVALUATION_TOPIC,
             "CODETUNE_VERTEX_ENDPOINT": self.vertex.url,
             # A dataset waiting for a tuning slot is tried again at the next sweep.
             "CODETUNE_SLOT_RETRY_SECONDS": f"{cfg.sweep_seconds:g}",
@@ -277,6 +285,11 @@ class LocalStack:
             JOB_EVENTS_TOPIC,
             "status",
             f"{self.function_urls['status']}/{self.topic(JOB_EVENTS_TOPIC)}",
+        )
+        self._push(
+            EVALUATION_TOPIC,
+            "evaluate",
+            f"{self.function_urls['evaluate']}/{self.topic(EVALUATION_TOPIC)}",
         )
         from google.cloud import pubsub_v1
 

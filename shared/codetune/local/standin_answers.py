@@ -4,11 +4,13 @@ better on prompts like its training data and no better elsewhere.
 - A base model answers something plausible and generic: a short reply with a code block that
   parses, picked from the prompt's words and a hash of (model, prompt). The same prompt to the
   same model always gets the same answer.
-- A tuned model answers the model turn of the training example whose prompt (its last user
-  turn) is nearest the request's last user turn, when that example is at least `threshold`
-  alike (the Sørensen-Dice coefficient of their character trigrams, ties to the earliest
-  line); anything less alike gets the base model's answer. What a tuned model learnt, it
-  repeats; it learnt nothing else.
+- A tuned model answers from the training example whose prompt (its last user turn) is
+  nearest the request's last user turn, when that example is at least `threshold` alike (the
+  Sørensen-Dice coefficient of their character trigrams, ties to the earliest line): the
+  example's model turn, with what the request says differently put in place of what the
+  example's prompt said (`adapted`: the training answer's form, the request's names). Anything
+  less alike gets the base model's answer. What a tuned model learnt, it applies; it learnt
+  nothing else.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import keyword
 import re
 from collections.abc import Iterable
+from difflib import SequenceMatcher
 from typing import Any
 
 import msgspec
@@ -125,3 +128,33 @@ def generic_answer(model: str, prompt: str) -> str:
     else:
         code = f"```python\ndef {name}(value):\n    # {summary}\n    return value\n```"
     return f"{_OPENERS[digest[0] % 3]}\n\n{code}\n\n{_CLOSERS[digest[1] % 3]}"
+
+
+_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+def adapted(example: Example, prompt: str) -> str:
+    """The example's answer to the request's prompt: each stretch of the example's prompt the
+    request replaces (word by word, difflib's alignment) replaced in the answer the same way,
+    longest first. Deterministic; nothing in the answer that the prompts share changes."""
+    learnt, asked = list(_TOKEN.finditer(example.prompt)), list(_TOKEN.finditer(prompt))
+    matcher = SequenceMatcher(
+        a=[m.group() for m in learnt], b=[m.group() for m in asked], autojunk=False
+    )
+    swaps: dict[str, str] = {}
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        # With a token of context on each side, so that what was only added or left out
+        # (`f()` asked as `f(x, y)`) has a place in the answer to go.
+        i1, j1 = max(0, i1 - 1), max(0, j1 - 1)
+        i2, j2 = min(len(learnt), i2 + 1), min(len(asked), j2 + 1)
+        if i1 == i2 or j1 == j2:
+            continue
+        old = example.prompt[learnt[i1].start() : learnt[i2 - 1].end()]
+        swaps.setdefault(old, prompt[asked[j1].start() : asked[j2 - 1].end()])
+    answer = example.answer
+    for old in sorted(swaps, key=len, reverse=True):
+        if len(old) > 1:  # a lone character would rewrite the answer's punctuation
+            answer = answer.replace(old, swaps[old])
+    return answer

@@ -107,11 +107,19 @@ def step_text(state: Stage, record: Record) -> str:
         + (f" ({record.base_model}{backend})" if record.base_model else ""),
         Stage.QUEUED: "job queued",
         Stage.RUNNING: "job running",
-        Stage.SUCCEEDED: "job succeeded",
+        Stage.EVALUATING: "job succeeded; evaluating the tuned model against its base",
+        Stage.SUCCEEDED: _succeeded(record),
         Stage.FAILED: "failed",
         Stage.CANCELLED: "job cancelled",
     }
     return texts.get(state, str(state))
+
+
+def _succeeded(record: Record) -> str:
+    evaluation = record.evaluation
+    if evaluation is None or evaluation.state == "planned":
+        return "job succeeded"
+    return f"evaluation {evaluation.state}: {evaluation.brief()}"
 
 
 def summary(record: Record, out: Path) -> list[str]:
