@@ -65,6 +65,11 @@ def test_nothing_is_lost_duplicated_or_tuned_on_unvalidated_data(
     }
     assert expected <= set(summary["faults_injected"]), expected - set(summary["faults_injected"])
     # The vanished job's dataset ends FAILED saying why; the hostile ones name the rule.
+    if base_model is None:  # Gemini: a share of the datasets is evaluated after its job
+        assert summary["evaluated"] == summary["paired_with_evaluation"] >= 1, summary
+        assert {f"evaluation_request_{f}" for f in ("lost", "duplicated", "reordered")} & set(
+            summary["faults_injected"]
+        )
     reasons = list(summary["failed"].values())
     assert any("no longer exists" in reason for reason in reasons)
     assert sum("deployment-only" in reason for reason in reasons) >= 2

@@ -2,7 +2,7 @@
 JSON summary of what came of every dataset.
 
 Faults, drawn from `--seed`: every kind of message (storage events, "dataset validated", job
-events) lost, delivered twice, or overtaken by later ones; "dataset validated" messages forged
+events, evaluation requests) lost, delivered twice, or overtaken by later ones; "dataset validated" messages forged
 for versions that were never validated; Vertex AI answering 429, 503 or 409 ABORTED before a
 create, or 503 or nothing at all after the create committed; jobs that vanish from Vertex AI;
 storage stalls; poison objects under the system prefix; hostile metadata and manifests (a
@@ -11,7 +11,10 @@ datasets; datasets overwritten while their job runs; and an attacker with an upl
 forged state (records, job pointers naming other hosts, claims, pinned copies) written into the
 upload bucket under any prefix, and datasets dropped outside the upload prefix; cancels asked
 at random of versions validated or running, and corrected uploads that supersede a running
-version (SUPERSEDE=cancel), both through the same faulty deliveries. The run passes
+version (SUPERSEDE=cancel), both through the same faulty deliveries. Every third valid
+dataset is paired with an evaluation dataset by its manifest: those end only once their tuned
+model is evaluated, through lost and repeated requests and a generateContent that throttles
+(429) and fails (500) now and then. The run passes
 (exit 0) only when no dataset is lost, no dataset version has two jobs, no job reads data that
 was not validated, no job comes from forged state, no request goes to a host that is not the
 deployment's, no job trains on past a cancel recorded in its record, and every dataset ended
@@ -34,6 +37,7 @@ import msgspec
 import orjson
 
 from codetune.dataset import DatasetKind, DatasetRole
+from codetune.local.generate_standin import GenerateFaults
 from codetune.local.stack import LocalStack, StackConfig, StackError
 from codetune.local.vertex_standin import NO_ANSWER, VertexStandIn
 from codetune.messages import CancelRequested, DatasetValidated
@@ -57,6 +61,10 @@ class Summary(msgspec.Struct):
     requests_to_foreign_hosts: int = 0
     jobs_from_forged_state: int = 0  # jobs on forged data, names or parameters
     cancelled: int = 0
+    # Tuned versions paired with the evaluation dataset, and those of them that ended with a
+    # verdict (the rest say why not: docs/evaluation.md).
+    paired: int = 0
+    evaluated: int = 0
     # Jobs still training (or ended tuned) well after their record said a cancel was asked.
     jobs_past_cancel: int = 0
     faults_injected: Counter[str] = msgspec.field(default_factory=Counter)
@@ -87,6 +95,8 @@ class Summary(msgspec.Struct):
             "requests_to_foreign_hosts": self.requests_to_foreign_hosts,
             "jobs_from_forged_state": self.jobs_from_forged_state,
             "cancelled": self.cancelled,
+            "paired_with_evaluation": self.paired,
+            "evaluated": self.evaluated,
             "jobs_past_cancel": self.jobs_past_cancel,
             "faults_injected": dict(sorted(self.faults_injected.items())),
             "seconds": round(self.seconds, 1),
@@ -102,6 +112,11 @@ def _example(rng: random.Random, index: int) -> bytes:
             "output_text": f"```\nfunction f{index}(x) {{ return x + {index}; }}\n```",
         }
     )
+
+
+def _evaluation_dataset(rng: random.Random) -> bytes:
+    """Examples none of the training datasets has (their numbers start past theirs)."""
+    return b"".join(_example(rng, 1000 + i) + b"\n" for i in range(12))
 
 
 def _dataset(rng: random.Random, valid: bool) -> bytes:
@@ -179,6 +194,8 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
             "CODETUNE_SUPERSEDE": "cancel",
         },
         storage="filesystem",  # so that the storage emulator can be restarted
+        # The evaluation's requests throttled and failing now and then, as Vertex AI's are.
+        generate_faults=GenerateFaults(throttled=0.1, internal=0.05, seed=seed),
     )
     with LocalStack(config) as stack:
         assert stack.vertex is not None
@@ -191,6 +208,9 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
         )
         stack.relays["tune"].route = inject.deliveries("validated_message", (0.1, 0.15, 0.1))
         stack.relays["status"].route = inject.deliveries("job_event", (0.2, 0.15, 0.15))
+        stack.relays["evaluate"].route = inject.deliveries("evaluation_request", (0.15, 0.15, 0.1))
+        evaluation = _evaluation_set(stack, seed, rng)
+        paired: set[str] = set()
         model = {"codetune-large_model_reference": base_model} if base_model else {}
         uploads: list[tuple[str, str]] = []
         hostile: set[tuple[str, str]] = set()
@@ -206,12 +226,19 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
             elif steered:
                 _hostile_manifest(stack, name, rng)
                 faults["hostile_manifest"] += 1
+            # Every third valid, unsteered one: drawn before anything runs, so one seed pairs
+            # the same datasets every time.
+            pair = valid and not steered and evaluation is not None and index % 3 == 0
+            if pair:
+                stack.upload(orjson.dumps({"evaluation": evaluation}), manifest_name(name))
             if not valid:
                 faults["invalid_dataset"] += 1
             _vertex_fault(vertex, rng, faults, index)
             uploads.append((name, stack.upload(_dataset(rng, valid), name, metadata or None)))
             if steered:
                 hostile.add(uploads[-1])
+            if pair:
+                paired.add(name)  # every version of it: the manifest stays beside the name
             if not valid:
                 rejected.append(uploads[-1])
         _poison(stack, seed, faults)
@@ -246,6 +273,8 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                 record = store.record(name, generation)
                 if record is None or record.state not in FINAL:
                     pending += 1
+                if name in paired:
+                    continue  # its faults are the evaluation's own: requests, 429, 500
                 if record is not None and _cancel_at_random(stack, rng, asked, record, faults):
                     continue
                 if record is None or record.state not in _RUNNING:
@@ -295,6 +324,8 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                 summary.lost.append(f"{key}: {record.state if record else 'no record'}")
             elif record.state is Stage.SUCCEEDED:
                 summary.tuned += 1
+                summary.paired += name in paired
+                summary.evaluated += bool(record.evaluation and record.evaluation.verdict)
                 summary.tuned_with_hostile_settings += (name, generation) in hostile
             else:
                 summary.failed[key] = f"{record.state}: {why_no_model(record)}"
@@ -338,6 +369,21 @@ def _vertex_fault(
         vertex.fail_after_commit(_AFTER[kind])
     if kind:
         faults[kind] += 1
+
+
+def _evaluation_set(stack: LocalStack, seed: int, rng: random.Random) -> str | None:
+    """An evaluation dataset, valid before any training dataset names it (tune refuses one
+    that is not); its name as a manifest gives it, or None if it was not validated in time."""
+    name = f"incoming/chaos-{seed}-evaluation.eval.jsonl"
+    generation = stack.upload(_evaluation_dataset(rng), name)
+    store = RecordStore(Storage(), stack.state_bucket, uploads=stack.config.bucket)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        record = store.record(name, generation)
+        if record is not None and record.state is Stage.VALIDATED:
+            return name.rpartition("/")[2]
+        time.sleep(0.2)
+    return None
 
 
 def _hostile_manifest(stack: LocalStack, name: str, rng: random.Random) -> None:
@@ -419,11 +465,19 @@ def _forge_state(stack: LocalStack, seed: int, faults: Counter[str]) -> list[tup
 
 
 def _foreign_requests(stack: LocalStack) -> int:
-    """Requests the stand-in received whose path names another project or region: in the
-    cloud the host is `{region}-aiplatform.googleapis.com`, so each is a token sent away."""
+    """Requests the stand-in received whose path names another project or location: in the
+    cloud the host is `{region}-aiplatform.googleapis.com` (or the multi-region's, where tuned
+    Gemini 3 models are served: codetune.serving), so each is a token sent away."""
+    from codetune.deployment import Deployment
+
     assert stack.vertex is not None
-    where = f"projects/{stack.config.project}/locations/{stack.config.pipeline_region}/"
-    ours = (f"/v1/{where}", f"/v1beta1/{where}")
+    region = stack.config.pipeline_region
+    served = Deployment(regions=(region,)).serving_multi_regions
+    ours = tuple(
+        f"/{version}/projects/{stack.config.project}/locations/{location}/"
+        for version in ("v1", "v1beta1")
+        for location in (region, *served)
+    )
     with stack.vertex._lock:
         return sum(not path.startswith(ours) for _, path in stack.vertex.requests)
 
