@@ -394,3 +394,11 @@ def test_a_request_for_another_bucket_is_dropped() -> None:
         other, chain.store, chain.models, SETTINGS, LOG, None, lambda s, p: chain.examples
     )
     assert got is Evaluated.NOTHING and chain.models.asked == []
+
+
+def test_status_shows_the_evaluation_planned_then_its_progress() -> None:
+    chain = Chain()
+    shown = "\n".join(describe(chain.record))
+    assert "evaluation planned: 6 of 6 examples on both models" in shown
+    chain.succeed()
+    assert "evaluation: evaluating (0 of 6 answered)" in "\n".join(describe(chain.record))

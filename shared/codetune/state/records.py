@@ -493,8 +493,16 @@ def describe(record: Record) -> list[str]:
 
 def _evaluated(evaluation: Evaluation | None) -> list[str]:
     """The evaluation's verdict, one line a metric, or how far it is (docs/evaluation.md)."""
-    if evaluation is None or evaluation.state == "planned":
+    if evaluation is None:
         return []
+    if evaluation.state == "planned":
+        plan = evaluation.plan
+        cost = plan.estimated_cost_usd
+        return [
+            f"  evaluation planned: {plan.examples:,} of {plan.available:,} examples on both "
+            f"models, ~{plan.estimated_tokens or 0:,} tokens, "
+            + (f"at most ${cost:,.2f}" if cost is not None else "cost unknown")
+        ]
     if evaluation.verdict is None:
         return [f"  evaluation: {evaluation.brief()}"]
     lines = [f"  evaluation on {evaluation.verdict.examples} examples (tuned against base):"]
