@@ -356,6 +356,64 @@ def test_a_manifest_pairs_the_evaluation_dataset(stack: LocalStack) -> None:
     assert jobs_for(stack, "paired.eval.jsonl") == []  # evaluation data is never tuned on its own
 
 
+def test_a_gemini_job_with_an_evaluation_dataset_ends_with_its_verdict(
+    stack: LocalStack, tmp_path: Any
+) -> None:
+    """Through the real emulators and the stand-in's generateContent: status sends the version
+    to EVALUATING, the evaluate function answers every planned example once on each model,
+    and the version ends SUCCEEDED with the verdict everywhere a person or a system looks."""
+    examples = [generation(800 + i) for i in range(12)]
+    evaluation = drop(stack, "judged.eval.jsonl", dataset(examples), GEMINI)
+    stack.wait_for_record(
+        RecordStore(None, "b").record_name(  # type: ignore[arg-type]
+            "incoming/judged.eval.jsonl", evaluation
+        ),
+        {"VALIDATED"},
+        30,
+    )
+    manifest = {"evaluation": "judged.eval.jsonl", "parameters": {"evaluation_examples": 10}}
+    stack.upload(orjson.dumps(manifest), "incoming/judged.tuning.json")
+    generation_id = drop(stack, "judged.jsonl", dataset(generation_dataset(20)), GEMINI)
+    record = finished(stack, "judged.jsonl", generation_id, seconds=90)
+    assert record["state"] == "SUCCEEDED", record
+    assert [step["state"] for step in record["history"]][-2:] == ["EVALUATING", "SUCCEEDED"]
+    judged = record["evaluation"]
+    assert judged["state"] == "done" and judged["plan"]["examples"] == 10
+    assert judged["verdict"]["examples"] == 10 and judged["answered"] == 10
+    assert judged["tuned_usage"]["answers"] == judged["base_usage"]["answers"] == 10
+    # Once per example and model, whatever was redelivered.
+    assert stack.vertex is not None
+    asked = [p for _, p in stack.vertex.requests if p.endswith(":generateContent")]
+    mine = [p for p in asked if judged["tuned_model"] in p or judged["base_model"] in p]
+    assert len(mine) >= 20
+    answers = list(
+        stack.storage_client.bucket(stack.state_bucket).list_blobs(
+            prefix=f"_codetune/evaluations/incoming/judged.jsonl/{generation_id}/"
+        )
+    )
+    assert len([a for a in answers if a.name.endswith(".json")]) == 20
+    # status, runs and the evaluation page, for an operator.
+    uri = f"gs://{stack.config.bucket}/incoming/judged.jsonl"
+    shown = codetune(stack, "status", uri)
+    assert "evaluation on 10 examples (tuned against base):" in shown.stdout, shown.stdout
+    listed = codetune(stack, "runs", "incoming/judged", "--json")
+    rows = [orjson.loads(line) for line in listed.stdout.splitlines()]
+    [row] = [r for r in rows if r["dataset"] == uri]
+    assert row["evaluation"] and "chrF" in row["evaluation"]
+    page = tmp_path / "judged.eval.html"
+    fetched = codetune(stack, "report", uri, "--eval-html", str(page))
+    assert fetched.returncode == 0, fetched.stderr
+    assert "worst regressions first" in page.read_text().lower()
+    # Nothing of the evaluation beside the dataset, where every uploader reads.
+    beside = stack.storage_client.bucket(stack.config.bucket).list_blobs(prefix="incoming/judged")
+    assert not [b.name for b in beside if b.name.endswith(".eval.html")]
+    # The completion message carries the verdict, in its published schema.
+    ended = f"{uri}#{generation_id}/SUCCEEDED"
+    bodies = [b for b, a in stack.finished_messages(30, ended) if a.get("finished_id") == ended]
+    assert bodies and bodies[0]["evaluation"]["state"] == "done"
+    assert len(bodies[0]["evaluation"]["metrics"]) == 4
+
+
 def test_an_invalid_evaluation_dataset_stops_the_job(stack: LocalStack) -> None:
     evaluation = drop(
         stack, "weak.eval.jsonl", dataset([generation(700 + i) for i in range(5)])
