@@ -271,3 +271,17 @@ def test_a_blocked_prompt_is_answered_with_its_reason_and_no_candidates() -> Non
         assert parse_answer(again).block_reason == "PROHIBITED_CONTENT"  # the same prompt, always
     finally:
         server.stop()
+
+
+def test_a_tuned_model_puts_the_prompts_own_names_in_what_it_learnt() -> None:
+    from codetune.local import standin_answers as answers
+
+    learnt = "Write the code in Python: the function `area(r)` of the `circle` module."
+    example = answers.Example(
+        learnt, "```python\ndef area(r):\n    return 3.14159 * r * r\n```", answers.grams(learnt)
+    )
+    asked = "Write the code in Python: the function `volume(r, h)` of the `circle` module."
+    assert answers.adapted(example, asked) == (
+        "```python\ndef volume(r, h):\n    return 3.14159 * r * r\n```"
+    )
+    assert answers.adapted(example, learnt) == example.answer  # nothing differs: as learnt

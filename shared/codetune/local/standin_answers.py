@@ -145,10 +145,11 @@ def adapted(example: Example, prompt: str) -> str:
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
-        # With a token of context on each side, so that what was only added or left out
-        # (`f()` asked as `f(x, y)`) has a place in the answer to go.
-        i1, j1 = max(0, i1 - 1), max(0, j1 - 1)
-        i2, j2 = min(len(learnt), i2 + 1), min(len(asked), j2 + 1)
+        if tag != "replace":
+            # With a token of context on each side, so that what was only added or left out
+            # (`f()` asked as `f(x, y)`) has a place in the answer to go.
+            i1, j1 = max(0, i1 - 1), max(0, j1 - 1)
+            i2, j2 = min(len(learnt), i2 + 1), min(len(asked), j2 + 1)
         if i1 == i2 or j1 == j2:
             continue
         old = example.prompt[learnt[i1].start() : learnt[i2 - 1].end()]
