@@ -11,6 +11,8 @@ and `traceparent` (W3C) when the upload's event carried one, so tune's logs join
 
 from __future__ import annotations
 
+from typing import Protocol, TypeVar
+
 import msgspec
 
 from codetune.dataset import DatasetFormat, DatasetKind, DatasetRole
@@ -149,15 +151,7 @@ class CancelRequested(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     @classmethod
     def decode(cls, data: bytes, attributes: dict[str, str]) -> CancelRequested:
-        if attributes.get("type") != CANCEL_TYPE:
-            raise MessageError(f"not a {CANCEL_TYPE} message: type {attributes.get('type')!r}")
-        try:
-            request = msgspec.json.decode(data, type=cls)
-        except msgspec.DecodeError as fault:
-            raise MessageError(f"malformed {CANCEL_TYPE} message: {fault}") from fault
-        if request.version != CANCEL_VERSION or not request.generation.isdigit():
-            raise MessageError(f"unreadable {CANCEL_TYPE} message (version, generation)")
-        return request
+        return _request(cls, CANCEL_TYPE, CANCEL_VERSION, data, attributes)
 
 
 EVALUATE_TYPE = "codetune.dataset.evaluate"
@@ -194,12 +188,28 @@ class EvaluationRequested(msgspec.Struct, frozen=True, forbid_unknown_fields=Tru
 
     @classmethod
     def decode(cls, data: bytes, attributes: dict[str, str]) -> EvaluationRequested:
-        if attributes.get("type") != EVALUATE_TYPE:
-            raise MessageError(f"not a {EVALUATE_TYPE} message: type {attributes.get('type')!r}")
-        try:
-            request = msgspec.json.decode(data, type=cls)
-        except msgspec.DecodeError as fault:
-            raise MessageError(f"malformed {EVALUATE_TYPE} message: {fault}") from fault
-        if request.version != EVALUATE_VERSION or not request.generation.isdigit():
-            raise MessageError(f"unreadable {EVALUATE_TYPE} message (version, generation)")
-        return request
+        return _request(cls, EVALUATE_TYPE, EVALUATE_VERSION, data, attributes)
+
+
+class _Request(Protocol):
+    @property
+    def version(self) -> int: ...
+    @property
+    def generation(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Request)
+
+
+def _request(cls: type[R], kind: str, version: int, data: bytes, attributes: dict[str, str]) -> R:
+    """A request message of `kind` (its `type` attribute) at `version`, every field typed;
+    MessageError for anything else."""
+    if attributes.get("type") != kind:
+        raise MessageError(f"not a {kind} message: type {attributes.get('type')!r}")
+    try:
+        request = msgspec.json.decode(data, type=cls)
+    except msgspec.DecodeError as fault:
+        raise MessageError(f"malformed {kind} message: {fault}") from fault
+    if request.version != version or not request.generation.isdigit():
+        raise MessageError(f"unreadable {kind} message (version, generation)")
+    return request
