@@ -65,7 +65,7 @@ def reconcile(
     sweep = _Pass(RecordStore.of(storage, settings), publisher, settings, log, now, limit)
     # The scan first: what it puts in the index (records written before it) is read now.
     scan = sweep.store.scan(settings.upload_prefix, scan_size)
-    work = sweep.store.unfinished_work(sweep.bad, 2 * limit)  # one listing serves both steps
+    work = sweep.store.unfinished_work(sweep.bad, 2 * limit, scan.indexed)  # the scan's listing
     announced, stuck = sweep.announce_validated([w for w in work if w[2].state not in FINAL])
     finished = sweep.announce_ended([w for w in work if w[2].state in FINAL])
     deadline = (clock() if started is None else started) + settings.sweep_seconds

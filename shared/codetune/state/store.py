@@ -258,8 +258,7 @@ class RecordStore:
             return None
         record = Record.from_json(written)
         if created and not _waits_for_nothing(record.role, str(record.state)):
-            # After the record: a crash between leaves it to the sweep's scan to index.
-            self.storage.write_json(self.bucket, _index_name(name, self.prefix), {"record": name})
+            self._index(name)  # after the record: a crash between leaves it to the scan
         return record
 
     def listed_records(self) -> list[ListedObject]:
@@ -267,17 +266,20 @@ class RecordStore:
         return list(self.storage.list_objects(self.bucket, f"{self.prefix}records/"))
 
     def unfinished_work(
-        self, on_bad: Callable[[str, Exception], None], limit: int
+        self,
+        on_bad: Callable[[str, Exception], None],
+        limit: int,
+        indexed: list[str] | None = None,
     ) -> list[tuple[str, str, Record]]:
         """Up to `limit` versions with work left, as (dataset, generation, record), from one
-        listing of the index and a read of each: what the sweep looks at, however long the
-        history. An entry whose record has ended and was announced (or is gone) is dropped from
-        the index here; an unreadable record is reported to `on_bad` and skipped."""
+        listing of the index (or `indexed`, the records a scan found it naming) and a read of
+        each: what the sweep looks at, however long the history. An entry whose record has
+        ended and was announced (or is gone) is dropped from the index here; an unreadable
+        record is reported to `on_bad` and skipped."""
         found: list[tuple[str, str, Record]] = []
-        for listed in self.storage.list_objects(self.bucket, f"{self.prefix}unfinished/"):
+        for name in self._indexed() if indexed is None else indexed:
             if len(found) >= limit:
                 break
-            name = _record_of_index(listed.name, self.prefix)
             try:
                 document, _ = self.storage.read_json(self.bucket, name)
                 record = None if document is None else Record.from_json(document)
@@ -289,7 +291,7 @@ class RecordStore:
                 or (record.state in FINAL and _was_announced(record))
                 or _waits_for_nothing(record.role, str(record.state))
             ):
-                self.storage.delete(self.bucket, listed.name)
+                self._unindex(name)
                 continue
             key, _, leaf = name.removeprefix(f"{self.prefix}records/").rpartition("/")
             dataset = self.dataset_name(record.dataset) or key  # the full name of a digest key
@@ -298,16 +300,30 @@ class RecordStore:
 
     def settled(self, dataset: str, generation: str) -> None:
         """The version has ended and its end was announced: out of the index."""
-        self.storage.delete(
-            self.bucket, _index_name(self.record_name(dataset, generation), self.prefix)
-        )
+        self._unindex(self.record_name(dataset, generation))
+
+    def _index(self, record: str) -> None:
+        """Put the record (its object name) in the index of versions with work left."""
+        self.storage.write_json(self.bucket, _index_name(record, self.prefix), {"record": record})
+
+    def _unindex(self, record: str) -> None:
+        self.storage.delete(self.bucket, _index_name(record, self.prefix))
+
+    def _indexed(self) -> list[str]:
+        """The records the index names, from one listing of it."""
+        head = f"{self.prefix}unfinished/"
+        return [
+            _record_of_index(listed.name, self.prefix)
+            for listed in self.storage.list_objects(self.bucket, head)
+        ]
 
     def scan(self, prefix: str, size: int) -> Scan:
         """The next `size` uploads under `prefix` after where the last scan stopped (from the
         first again past the last), with the records of their datasets: one page of each, so
         that over ceil(uploads / size) sweeps every upload is looked at. Records in the window
         that have work left and are not in the index (written before it, or a crash between a
-        record and its entry) are put in it."""
+        record and its entry) are put in it; the scan's one listing of the index, with them,
+        serves `unfinished_work`."""
         cursor, generation = self.storage.read_json(self.bucket, self._cursor_name)
         after = str((cursor or {}).get("next") or "")
         listed = list(self.storage.list_objects(self.uploads, prefix, start=after, limit=size + 1))
@@ -326,30 +342,30 @@ class RecordStore:
         for key in keys:
             if key.startswith("long/"):  # a digest key sorts apart: its versions one by one
                 records += list(self.storage.list_objects(self.bucket, f"{head}{key}/"))
-        self._index_missing(records)
+        indexed = self._index_missing(records)
         self.storage.write_json(
             self.bucket, self._cursor_name, {"next": following}, generation or 0
         )
-        return Scan(uploads, _versions(records, head))
+        return Scan(uploads, _versions(records, head), indexed)
 
     @property
     def _cursor_name(self) -> str:
         return f"{self.prefix}sweep/cursor.json"
 
-    def _index_missing(self, records: list[ListedObject]) -> None:
-        indexed = {
-            _record_of_index(listed.name, self.prefix)
-            for listed in self.storage.list_objects(self.bucket, f"{self.prefix}unfinished/")
-        } if records else set()  # fmt: skip
+    def _index_missing(self, records: list[ListedObject]) -> list[str]:
+        """Index the records with work left that the index misses; the records it names now,
+        in its order."""
+        indexed = self._indexed()
+        known = set(indexed)
         for listed in records:
             stage, meta = listed.metadata.get(STAGE_METADATA, ""), listed.metadata
             settled = stage in _FINAL_NAMES and meta.get(ANNOUNCED_METADATA)
             if settled or _waits_for_nothing(meta.get(ROLE_METADATA), stage):
                 continue
-            if listed.name not in indexed:
-                self.storage.write_json(
-                    self.bucket, _index_name(listed.name, self.prefix), {"record": listed.name}
-                )
+            if listed.name not in known:
+                self._index(listed.name)
+                known.add(listed.name)
+        return sorted(known) if len(known) > len(indexed) else indexed
 
     def generations(self, dataset: str) -> list[str]:
         """The dataset's versions that have a record, oldest first."""
@@ -475,9 +491,7 @@ class RecordClaims:
                 # The claim primitive reads again before its next write: no read here.
                 self.record, self._generation = written, -1
                 if claimed.result is not None and written.state in FINAL:
-                    self.store.storage.delete(
-                        self.store.bucket, _index_name(self.name, self.store.prefix)
-                    )
+                    self.store._unindex(self.name)
                 return True
             self.read()
             if self.record is None or _claimed(self.record) != seen:
@@ -494,6 +508,7 @@ class Scan(msgspec.Struct, frozen=True):
 
     uploads: list[ListedObject]
     recorded: set[tuple[str, str]]
+    indexed: list[str] | None = None  # the records the index names, scan's additions included
 
 
 def _index_name(record_name: str, prefix: str) -> str:
