@@ -17,11 +17,17 @@ from codetune.exceptions import PlanRejected
 from codetune.gemini import models as gemini_models
 from codetune.gemini.check import convert_and_check, problems
 from codetune.gemini.convert import convert_example
-from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
+from codetune.gemini.plan import (
+    LIST_LABEL,
+    REQUEST_LABEL,
+    TuningJobPlan,
+    list_label,
+    plan_tuning_job,
+)
 from codetune.local.discovery import json_schema
 from codetune.local.vertex_standin import GEMINI_EXAMPLE
 from codetune.tuning.backends import plan_from_sources
-from codetune.tuning.common import DatasetRef
+from codetune.tuning.common import LABEL_KEY, LABEL_VALUE, DatasetRef
 from codetune.tuning.parameters import resolve
 from tests.support import chat, generation
 
@@ -214,6 +220,49 @@ def test_bodies_match_the_official_tuning_job_schema(
         == f"https://{result.region}-aiplatform.googleapis.com/v1/projects/acme-ml/locations/{result.region}/tuningJobs"
     )
     assert wire["labels"][REQUEST_LABEL] == result.request_id
+
+
+# The digests of these plans before the sweep's label existed (the code of 2026-12-03): claims
+# are keyed by them and jobs found by them, so they must not change.
+DIGESTS_BEFORE_THE_LABEL = {
+    "defaults": "42e3cfa8c456f46601c8b76e",
+    "chat": "42e3cfa8c456f46601c8b76e",
+    "hyperparameters": "de09e2d475fdcfac8ebe16cb",
+    "lite": "99de57f9d259db141ff8e7cc",
+    "3.1-lite": "e5416ae17c38862a700f0d98",
+    "validation": "f7254a61ff36903b973a5ebd",
+    "cmek-sa-labels": "e7cd4b502374e5fa06c6482d",
+    "names-context": "4c56823507b5f9f6c41d9f64",
+    "other-region": "42e3cfa8c456f46601c8b76e",
+    "chat-everything": "315cd0b2b4d55b07b21d95d5",
+}
+
+
+@pytest.mark.parametrize(("name", "kind", "values"), PLANS, ids=[p[0] for p in PLANS])
+def test_the_sweeps_label_leaves_every_request_digest_as_it_was(
+    name: str, kind: Any, values: dict[str, Any]
+) -> None:
+    body = plan(kind, **values).body
+    assert body["labels"][REQUEST_LABEL] == DIGESTS_BEFORE_THE_LABEL[name]
+    assert body["labels"][LIST_LABEL] == "19700101-tuning-drop-state"  # generation 42
+    assert all(
+        LABEL_KEY.fullmatch(k) and LABEL_VALUE.fullmatch(v) for k, v in body["labels"].items()
+    )
+
+
+def test_the_label_is_a_valid_label_value_and_tells_deployments_apart() -> None:
+    day = "1764547200000000"  # 2025-12-01T00:00:00Z in microseconds
+    assert list_label("acme-tuning-state", day) == "20251201-acme-tuning-state"
+    assert list_label("acme-tuning-state", str(int(day) + 86_399_999_999)) == (
+        "20251201-acme-tuning-state"
+    )
+    assert list_label("acme.example.com-state", day) == "20251201-acme-example-com-state"
+    long_a, long_b = "a." * 100 + "x", "a." * 100 + "y"
+    values = [list_label(b, day) for b in (long_a, long_b, "drop-state")]
+    assert len(set(values)) == 3
+    assert all(v is not None and LABEL_VALUE.fullmatch(v) for v in values)
+    assert list_label("drop-state", str(2**63 - 1)) is not None  # past any date: still a value
+    assert list_label("drop-state", None) is None and list_label("drop-state", "latest") is None
 
 
 def test_the_hyperparameters_are_sent_as_the_api_types_them() -> None:

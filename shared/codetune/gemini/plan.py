@@ -7,12 +7,17 @@ map (Gemini counts epochs over the whole dataset): set `epoch_count`.
 
 Tuning jobs take no client-chosen id. The request's digest goes into the label
 `codetune-request`; the tune function claims it in Cloud Storage and looks for a job with that
-label before creating one, so a repeated delivery finds the existing job.
+label before creating one, so a repeated delivery finds the existing job. The label
+`codetune-sweep` (the state bucket and the upload's day) is what the sweep lists a deployment's
+jobs by (codetune.app.listing). Both are set after the digest is taken, so a request's digest
+is what it was before the sweep's label existed, and so are the claims keyed by it.
 """
 
 from __future__ import annotations
 
-from datetime import date
+import hashlib
+import re
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
@@ -36,6 +41,31 @@ from codetune.tuning.parameters import GEMINI, TuningParameters
 from codetune.tuning.rules import PlanRule, plan
 
 REQUEST_LABEL = "codetune-request"
+LIST_LABEL = "codetune-sweep"
+_DAY_MICROSECONDS = 86_400_000_000
+_MAX_TAG = 54  # a label value is at most 63 characters: the day, a hyphen, the bucket's tag
+
+
+def list_label(state_bucket: str, generation: str | None) -> str | None:
+    """The value of LIST_LABEL for a job of this deployment (its state bucket) on a version with
+    this generation: `<upload day>-<state bucket>`, e.g. `20261201-acme-tuning-state`, so that a
+    listing of one value returns the jobs of one day's uploads, never the whole history.
+
+    The day is the generation's: Cloud Storage's generations are the time of the write in
+    microseconds. Were one not, its jobs would only be listed in smaller groups (the sweep
+    reads a group of one by `get`); nothing but the cost depends on it. None without a
+    generation: such a job is read by `get`."""
+    if generation is None or not generation.isdigit():
+        return None
+    days = int(generation) // _DAY_MICROSECONDS
+    try:
+        day = (date(1970, 1, 1) + timedelta(days=days)).strftime("%Y%m%d")
+    except OverflowError:
+        day = str(days)[:8]
+    tag = re.sub(r"[^a-z0-9_-]", "-", state_bucket.lower())
+    if len(tag) > _MAX_TAG:  # a long bucket name: its start, and a digest that tells it apart
+        tag = tag[: _MAX_TAG - 17] + "-" + hashlib.sha256(state_bucket.encode()).hexdigest()[:16]
+    return f"{day}-{tag}"
 
 
 class GeminiDerived(Derived, frozen=True, kw_only=True):
@@ -162,6 +192,9 @@ def build(inputs: GeminiInputs) -> TuningJobPlan:
         }
     )
     body["labels"][REQUEST_LABEL] = digest
+    listed = list_label(inputs.state_bucket, dataset.generation)
+    if listed is not None:
+        body["labels"][LIST_LABEL] = listed
     derived = GeminiDerived(
         base_model=model.name,
         default_context=p.default_context,  # the system instruction of examples without one

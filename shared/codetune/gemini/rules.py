@@ -11,8 +11,8 @@ from codetune.tuning.common import KMS_KEY
 from codetune.tuning.parameters import MAX_EPOCHS, Problem
 from codetune.tuning.rules import PlanInputs, names_and_labels
 
-# codetune's own labels: dataset, base model, generation and the request digest.
-OWN_LABELS = 4
+# codetune's own labels: dataset, base model, generation, the request digest and the sweep's.
+OWN_LABELS = 5
 
 
 class GeminiInputs(PlanInputs, frozen=True, kw_only=True):
