@@ -18,8 +18,9 @@ from codetune.serving import MULTI_REGIONS, multi_region_of
 # Google Cloud regions are lowercase words and a number: us-central1, europe-west4,
 # northamerica-northeast1. Nothing else may become part of a host name.
 REGION = re.compile(r"[a-z]{2,20}(?:-[a-z]{2,20}){1,2}[0-9]{1,2}", re.ASCII)
+_PROJECT = r"[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20}"  # a project id, or its number
 _JOB_NAME = re.compile(
-    r"projects/(?P<project>[a-z][a-z0-9-]{4,28}[a-z0-9]|[0-9]{1,20})"
+    rf"projects/(?P<project>{_PROJECT})"
     r"/locations/(?P<region>[a-z0-9-]{1,50})"
     r"/(?P<collection>tuningJobs|pipelineJobs)"
     r"/(?P<id>[0-9]{1,20}|[a-z][-a-z0-9]{0,127})",
@@ -73,6 +74,14 @@ class Deployment(msgspec.Struct, frozen=True):
         self._in_project(found["project"], f"job {_shown(name)}")
         self.region(found["region"])
         return str(name)
+
+    def location(self, project: str, region: str) -> str:
+        """`projects/P/locations/R`, the parent of a list request, if both are this
+        deployment's; ForeignName otherwise."""
+        if not re.fullmatch(_PROJECT, project, re.ASCII):
+            raise ForeignName(f"not a project: {_shown(project)}")
+        self._in_project(project, f"project {_shown(project)}")
+        return f"projects/{project}/locations/{self.region(region)}"
 
     def metrics_region(self, name: object, kind: str) -> str:
         """The region of `name`, a resource of `kind` (METRICS_NAMES) in this deployment's

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -29,7 +29,7 @@ from codetune.deployment import Deployment
 from codetune.exceptions import ForeignName, PermanentVertexError, RetryableVertexError
 from codetune.ports import JobRequest, Submission
 from codetune.serving import host
-from codetune.tuning.common import API_HOST
+from codetune.tuning.common import API_HOST, LABEL_KEY, LABEL_VALUE
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 _PATH = re.compile(
@@ -38,6 +38,9 @@ _PATH = re.compile(
     re.ASCII,
 )
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# Jobs asked for a page of tuningJobs.list: Google documents no maximum for it, and its list
+# methods cut a larger page size to theirs.
+LIST_PAGE_SIZE = 100
 CONFLICT = 409  # ALREADY_EXISTS (the job exists) or ABORTED (retry), by Google's status
 
 
@@ -106,6 +109,30 @@ class VertexClient:
 
     def list_tuning_jobs(self, project: str, region: str) -> list[dict[str, Any]]:
         return self._list(self._collection(project, region, "tuningJobs"), "tuningJobs", {})
+
+    def tuning_job_pages(
+        self, project: str, region: str, label: tuple[str, str]
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The pages of tuningJobs.list for the jobs with this label, each sent only when the
+        caller asks for it. From v1beta1, as `get_job` reads a job (its progress included);
+        every job's name is held to the deployment (ForeignName otherwise)."""
+        key, value = label
+        if not (LABEL_KEY.fullmatch(key) and LABEL_VALUE.fullmatch(value)):
+            raise ValueError(f"not a label to filter by: {label!r}")
+        parent = self.config.deployment.location(project, region)
+        url = f"{self._base(region)}/v1beta1/{parent}/tuningJobs"
+        params = {"filter": f'labels.{key}="{value}"', "pageSize": str(LIST_PAGE_SIZE)}
+        while True:
+            page = self._json(self._request("GET", url, params=params))
+            jobs = page.get("tuningJobs") or []
+            if not isinstance(jobs, list) or not all(isinstance(job, dict) for job in jobs):
+                raise PermanentVertexError(f"GET {url}: tuningJobs is not a list of jobs", 200)
+            for job in jobs:
+                self.config.deployment.job_name(job.get("name"))
+            yield jobs
+            if not page.get("nextPageToken"):
+                return
+            params = {**params, "pageToken": str(page["nextPageToken"])}
 
     def get_job(self, name: str) -> dict[str, Any]:
         """A pipeline job or a tuning job, by resource name (projects/P/locations/L/...). A

@@ -10,13 +10,19 @@ Google offers no Vertex AI emulator. This one serves, over HTTP like the real v1
 - `GET /v1/projects/P/locations/L/models[?filter=labels.KEY=VALUE]`: the models it "uploaded";
 - a running Gemini tuning job's `experiment`, its runs and their TensorBoard time series
   (metrics_standin.py), as Google's SDK reads them;
-- `POST|GET /v1/projects/P/locations/L/tuningJobs[/ID][?filter=labels.KEY="VALUE"]`: Gemini
-  supervised tuning jobs, checked against `GoogleCloudAiplatformV1TuningJob`; a job whose
-  converted dataset is missing or not in Gemini's format fails, as on Vertex AI; a job that
-  succeeds carries `tunedModel.model` and `tunedModel.endpoint` (a Gemini 3 model's endpoint
-  in the multi-region of the job's region, where Vertex AI serves tuned Gemini 3 models; the
-  model stays in the job's region, where the registry lists it). Tuning jobs publish no
-  state events (the sweep function reads them);
+- `POST|GET /v1/projects/P/locations/L/tuningJobs[/ID]`: Gemini supervised tuning jobs,
+  checked against `GoogleCloudAiplatformV1TuningJob`; a job whose converted dataset is missing
+  or not in Gemini's format fails, as on Vertex AI; a job that succeeds carries
+  `tunedModel.model` and `tunedModel.endpoint` (a Gemini 3 model's endpoint in the multi-region
+  of the job's region, where Vertex AI serves tuned Gemini 3 models; the model stays in the
+  job's region, where the registry lists it). Tuning jobs publish no state events (the sweep
+  function reads them). `GET /v1beta1/...` reads them as v1beta1 does, with progress;
+- `tuningJobs.list` (v1 and v1beta1): the query parameters the discovery document names and
+  no other (`filter`, `pageSize`, `pageToken`), the filter in the one form Google documents,
+  `labels.KEY="VALUE"` (quotes optional; anything else is refused with 400, so codetune never
+  comes to rely on a form Google does not document), pages of at most LIST_PAGE_SIZE jobs (a
+  larger `pageSize` is cut to it, as Google's list methods do) with an opaque `nextPageToken`
+  that only the same request takes;
 - `POST .../publishers/google/models/M:generateContent` and `.../endpoints/E:generateContent`:
   answers of the base models and of the tuned models' endpoints (generate_standin.py).
 
@@ -35,6 +41,8 @@ timeout looks like to the caller); `vanish` deletes a job as if it had never bee
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import re
 import socket
@@ -81,6 +89,11 @@ _TUNING_JOB = re.compile(
 _BETA_TUNING_JOB = re.compile(
     r"^/v1beta1/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs/(?P<id>[^/]+)$"
 )
+_LIST_TUNING_JOBS = re.compile(
+    r"^/(?P<version>v1|v1beta1)/projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/tuningJobs$"
+)
+# The stand-in's own page size: Google documents none for tuningJobs.list.
+LIST_PAGE_SIZE = 100
 # tuningJobs.cancel and pipelineJobs.cancel (aiplatform v1: POST {name}:cancel, an empty body).
 _CANCEL = re.compile(
     r"^/v1/(?P<name>projects/[^/]+/locations/[^/]+/(?P<collection>tuningJobs|pipelineJobs)/[^/:]+):cancel$"
@@ -550,26 +563,48 @@ class VertexStandIn:
         }
 
     def _tuning_jobs(
-        self, project: str, location: str, query: dict[str, list[str]]
+        self, version: str, project: str, location: str, query: dict[str, list[str]]
     ) -> tuple[int, Any]:
-        match = _label_filter(query)
-        prefix = f"projects/{project}/locations/{location}/tuningJobs/"
+        """tuningJobs.list: one page of the location's jobs that match the filter, in the
+        order they were created; v1beta1's with their progress."""
+        unknown = sorted(set(query) - _LIST_PARAMETERS)
+        if unknown:
+            return _error(400, f"Invalid request: unknown query parameter {unknown[0]!r}")
+        try:
+            match = _label_filter(query)
+            size = _page_size(query)
+        except ValueError as fault:
+            return _error(400, str(fault))
+        parent = f"projects/{project}/locations/{location}"
+        request = hashlib.sha256(f"{parent}?{match}".encode()).hexdigest()[:16]
+        token = (query.get("pageToken") or [""])[0]
+        start = _page_start(token, request) if token else 0
+        if start is None:
+            return _error(400, f"Invalid page token {token[:40]!r} for this request")
         with self._lock:
             found = [
-                dict(j)
+                self._with_progress(dict(j)) if version == "v1beta1" else dict(j)
                 for n, j in sorted(self.jobs.items())
-                if n.startswith(prefix)
-                and (match is None or (j.get("labels") or {}).get(match[1]) == match[2])
+                if n.startswith(f"{parent}/tuningJobs/")
+                and (match is None or (j.get("labels") or {}).get(match[0]) == match[1])
             ]
-        return 200, {"tuningJobs": found}
+        page: dict[str, Any] = {}
+        if found[start : start + size]:  # proto3 JSON leaves an empty list out
+            page["tuningJobs"] = found[start : start + size]
+        if start + size < len(found):
+            page["nextPageToken"] = _page_token(start + size, request)
+        return 200, page
 
     def _models(self, project: str, location: str, query: dict[str, list[str]]) -> tuple[int, Any]:
-        match = _label_filter(query)
+        try:
+            match = _label_filter(query)
+        except ValueError as fault:
+            return _error(400, str(fault))
         prefix = f"projects/{project}/locations/{location}/models/"
         models = [
             m
             for name, m in sorted(self.models.items())
-            if name.startswith(prefix) and (match is None or m["labels"].get(match[1]) == match[2])
+            if name.startswith(prefix) and (match is None or m["labels"].get(match[0]) == match[1])
         ]
         return 200, {"models": models}
 
@@ -616,8 +651,8 @@ class VertexStandIn:
                         )
                 if self.command == "POST" and (m := _TUNING_JOBS.match(url.path)):
                     return standin._create_tuning(m["project"], m["location"], raw)
-                if self.command == "GET" and (m := _TUNING_JOBS.match(url.path)):
-                    return standin._tuning_jobs(m["project"], m["location"], query)
+                if self.command == "GET" and (m := _LIST_TUNING_JOBS.match(url.path)):
+                    return standin._tuning_jobs(m["version"], m["project"], m["location"], query)
                 if self.command == "GET" and (m := _TUNING_JOB.match(url.path)):
                     name = url.path.removeprefix("/v1/")
                     with standin._lock:
@@ -676,10 +711,46 @@ def _read_body(raw: bytes, schema: jsonschema.Draft202012Validator) -> tuple[Any
     ]
 
 
-def _label_filter(query: dict[str, list[str]]) -> re.Match[str] | None:
-    """The one filter form the stand-in understands: labels.KEY=VALUE (VALUE quoted or not)."""
+# tuningJobs.list's query parameters (aiplatform v1 and v1beta1 discovery documents), and the
+# system parameters every Google API takes that a client may send.
+_LIST_PARAMETERS = frozenset({"filter", "pageSize", "pageToken", "alt", "$.xgafv"})
+# Label keys and values as Google's label rules have them (lowercase, at most 63 characters).
+_LABEL_FILTER = re.compile(r'labels\.([a-z][a-z0-9_-]{0,62})\s*=\s*("?)([a-z0-9_-]{0,63})\2')
+
+
+def _label_filter(query: dict[str, list[str]]) -> tuple[str, str] | None:
+    """The one filter form Google documents: labels.KEY="VALUE" (quotes optional); None when
+    there is no filter, ValueError for any other."""
     wanted = (query.get("filter") or [""])[0].strip()
-    return re.fullmatch(r'labels\.([\w-]+)\s*=\s*"?([\w-]*)"?', wanted) if wanted else None
+    if not wanted:
+        return None
+    found = _LABEL_FILTER.fullmatch(wanted)
+    if found is None:
+        raise ValueError(
+            f'Unsupported filter {wanted[:80]!r}: the stand-in takes labels.KEY="VALUE" only'
+        )
+    return found[1], found[3]
+
+
+def _page_size(query: dict[str, list[str]]) -> int:
+    """`pageSize` (int32): unset or 0 is the default, a larger one is cut to the maximum."""
+    given = (query.get("pageSize") or ["0"])[0]
+    if not re.fullmatch(r"-?[0-9]{1,10}", given) or int(given) < 0:
+        raise ValueError(f"Invalid pageSize {given[:20]!r}: a number, 0 or more")
+    return min(int(given), LIST_PAGE_SIZE) or LIST_PAGE_SIZE
+
+
+def _page_token(start: int, request: str) -> str:
+    return base64.urlsafe_b64encode(f"{start}:{request}".encode()).decode()
+
+
+def _page_start(token: str, request: str) -> int | None:
+    """Where the page a token names starts, if the token is one this request was given."""
+    try:
+        start, _, made_for = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return int(start) if start.isdigit() and made_for == request else None
 
 
 # PipelineTaskDetail.state -> its execution's (aiplatform v1 Execution.State).
