@@ -154,10 +154,16 @@ class FakeVertex:
         self.cancels: list[str] = []  # the jobs a cancel was accepted for
         self.quota: int | None = None  # concurrent unfinished jobs; past it a create gets 429
         self.refused = 0  # creates refused for the quota
+        self.gets = 0  # get_job calls
+        self.list_pages = 0  # pages of tuning_job_pages sent for
+        self.page_size = 100
+        self.list_fault: Exception | None = None  # raised by the next page asked for
+        self.listed_extra: list[dict[str, Any]] = []  # jobs every listing returns too
 
     def get_job(self, name: str) -> dict[str, Any]:
         from codetune.exceptions import RetryableVertexError
 
+        self.gets += 1
         if name in self.broken:
             raise RetryableVertexError(f"GET {name}: 503")
         if name not in self.jobs:
@@ -212,6 +218,24 @@ class FakeVertex:
         ]
         self.on_find()  # after the listing: as if another delivery ran in between
         return found
+
+    def tuning_job_pages(
+        self, project: str, region: str, label: tuple[str, str]
+    ) -> Iterator[list[dict[str, Any]]]:
+        """As the client: pages of `page_size`, each counted when asked for."""
+        key, value = label
+        prefix = f"projects/{project}/locations/{region}/tuningJobs/"
+        found = [
+            dict(j)
+            for n, j in self.jobs.items()
+            if n.startswith(prefix) and j.get("labels", {}).get(key) == value
+        ] + self.listed_extra
+        for start in range(0, max(len(found), 1), self.page_size):
+            self.list_pages += 1
+            if self.list_fault is not None:
+                fault, self.list_fault = self.list_fault, None
+                raise fault
+            yield found[start : start + self.page_size]
 
     def cancel_job(self, name: str) -> None:
         """As Vertex AI: CANCELLING now (`finish` it CANCELLED); an ended job, 400."""

@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from codetune.app.finished import Announcer
+from codetune.app.listing import listed_jobs
 from codetune.app.run_page import ended_curves, write_run_page
 from codetune.evaluation.plan import Evaluation, EvaluationState
 from codetune.exceptions import NOT_FOUND, ForeignName, PermanentVertexError, VertexError
@@ -30,12 +31,14 @@ def record_outcome(
     by: str,
     log: Logger,
     announcer: Announcer | None = None,
+    listed: dict[str, Any] | None = None,
 ) -> Stage | None:
-    """Read the job, move its record forward, close it when it has ended; the job's stage now."""
+    """Read the job (unless `listed`: the job as a list request just returned it), move its
+    record forward, close it when it has ended; the job's stage now."""
     backend = by_name(pointer.backend)
     job: dict[str, Any] = {}
     try:
-        job = vertex.get_job(pointer.job)
+        job = vertex.get_job(pointer.job) if listed is None else listed
         outcome = backend.outcome(job)
     except ForeignName as fault:
         # Never a request to a host the name picks: the dataset ends here, saying why.
@@ -184,12 +187,14 @@ class SweepResult(msgspec.Struct, frozen=True):
     finished: int = 0
     unreadable: int = 0  # jobs Vertex AI did not answer for: tried again next time
     skipped: int = 0  # objects under open/ that are not job pointers
+    listed: int = 0  # jobs read from list requests (codetune.app.listing), not one by one
 
 
 def sweep(
     store: RecordStore, vertex: VertexAI, log: Logger, announcer: Announcer | None = None
 ) -> SweepResult:
-    """Re-read every unfinished job; one unreadable job does not stop the others."""
+    """Re-read every unfinished job, most from a few list requests (codetune.app.listing);
+    one unreadable job does not stop the others."""
     checked = finished = unreadable_jobs = 0
     skipped: list[str] = []
 
@@ -197,14 +202,18 @@ def sweep(
         skipped.append(name)
         log.error("unreadable object under open/: skipped", object=name, error=str(fault))
 
-    for pointer in store.open_jobs(unreadable):
+    pointers = store.open_jobs(unreadable)
+    listed = listed_jobs(pointers, store.bucket, vertex, log)
+    for pointer in pointers:
         checked += 1
         try:
             with log.bound(pointer.correlation_id, pointer.traceparent) as dataset_log:
-                stage = record_outcome(pointer, store, vertex, "sweep", dataset_log, announcer)
+                stage = record_outcome(
+                    pointer, store, vertex, "sweep", dataset_log, announcer, listed.get(pointer.job)
+                )
         except VertexError as fault:
             unreadable_jobs += 1
             log.error("could not re-read job", job=pointer.job, error=str(fault))
             continue
         finished += stage in FINAL
-    return SweepResult(checked, finished, unreadable_jobs, len(skipped))
+    return SweepResult(checked, finished, unreadable_jobs, len(skipped), len(listed))

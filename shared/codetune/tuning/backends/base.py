@@ -8,7 +8,7 @@ it is.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import msgspec
@@ -41,6 +41,10 @@ class VertexAI(Protocol):
     def find_tuning_jobs(
         self, project: str, region: str, label: tuple[str, str]
     ) -> list[dict[str, Any]]: ...
+
+    def tuning_job_pages(
+        self, project: str, region: str, label: tuple[str, str]
+    ) -> Iterator[list[dict[str, Any]]]: ...
 
     # A job's training metrics (codetune.tuning.curves).
     def get_metadata(self, name: str, kind: str) -> dict[str, Any]: ...
@@ -117,6 +121,15 @@ class Submitted(msgspec.Struct, frozen=True):
     created: bool  # False: an earlier delivery had created it
 
 
+class Listing(msgspec.Struct, frozen=True):
+    """A list request whose pages hold a job among others of the deployment: the project and
+    region listed, and the label the jobs share."""
+
+    project: str
+    region: str
+    label: tuple[str, str]
+
+
 class JobOutcome(msgspec.Struct, frozen=True):
     """A job as read now: its record stage (None for a state with none), result or error."""
 
@@ -188,4 +201,14 @@ class TuningBackend(Protocol):
     def curves(self, vertex: VertexAI, job: Mapping[str, Any]) -> Curves:
         """An ended job's training metrics, or where a person finds them and why they are not
         here. Never raises for a metric that cannot be read: the job's end is recorded anyway."""
+        ...
+
+    def listing(self, pointer: JobPointer, state_bucket: str) -> Listing | None:
+        """The list request that returns this unfinished job with others of the deployment
+        (`state_bucket`'s), for the sweep; None: the job is read by itself."""
+        ...
+
+    def listed(self, vertex: VertexAI, listing: Listing) -> Iterator[list[dict[str, Any]]]:
+        """The pages of `listing`, read one at a time as they are asked for: jobs as `get_job`
+        reads them, each name held to the deployment (ForeignName otherwise)."""
         ...

@@ -7,7 +7,7 @@ and a job left unnamed by a delivery that died is found by the digest's label.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,12 +17,19 @@ from codetune.dataset.rules import GEMINI_MIN_TRAINING_EXAMPLES, MAX_LINE_BYTES
 from codetune.exceptions import PlanRejected
 from codetune.gemini import models
 from codetune.gemini.check import GeminiDataset, convert_and_check
-from codetune.gemini.plan import REQUEST_LABEL, TuningJobPlan, plan_tuning_job
+from codetune.gemini.plan import (
+    LIST_LABEL,
+    REQUEST_LABEL,
+    TuningJobPlan,
+    list_label,
+    plan_tuning_job,
+)
 from codetune.ports import ObjectStore
-from codetune.state import Stage, TunedModel
+from codetune.state import JobPointer, Stage, TunedModel
 from codetune.state.records import Curves, DataStats, Dropped, Progress
 from codetune.tuning.backends.base import (
     JobOutcome,
+    Listing,
     SubmitContext,
     Submitted,
     VertexAI,
@@ -147,6 +154,17 @@ class GeminiBackend:
             console=job_console(str(job.get("name"))),
             note="the job names no experiment: no metrics to read",
         )
+
+    def listing(self, pointer: JobPointer, state_bucket: str) -> Listing | None:
+        """tuningJobs.list by the sweep's label: the deployment's jobs of the upload's day."""
+        parts = pointer.job.split("/")
+        value = list_label(state_bucket, pointer.generation)
+        if len(parts) != 6 or parts[0::2] != ["projects", "locations", "tuningJobs"] or not value:
+            return None
+        return Listing(parts[1], parts[3], (LIST_LABEL, value))
+
+    def listed(self, vertex: VertexAI, listing: Listing) -> Iterator[list[dict[str, Any]]]:
+        return vertex.tuning_job_pages(listing.project, listing.region, listing.label)
 
     def tuned_models(
         self, vertex: VertexAI, project: str, region: str, base_model: str | None

@@ -8,7 +8,7 @@ A finished job is read the way the Vertex AI SDK's `get_tuned_model` does.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,10 +22,11 @@ from codetune.exceptions import NOT_FOUND, PermanentVertexError, PlanRejected, S
 from codetune.pipeline import models
 from codetune.pipeline.plan import PipelineJobPlan, plan_pipeline_job
 from codetune.ports import ObjectStore
-from codetune.state import Stage, TunedModel
+from codetune.state import JobPointer, Stage, TunedModel
 from codetune.state.records import Curves, DataStats, Progress
 from codetune.tuning.backends.base import (
     JobOutcome,
+    Listing,
     SubmitContext,
     Submitted,
     VertexAI,
@@ -161,6 +162,14 @@ class PipelineBackend:
             found = vertex.list_models(project, region, (models.BASE_MODEL_LABEL, label))
             names += [m["name"] for m in found]
         return names
+
+    def listing(self, pointer: JobPointer, state_bucket: str) -> Listing | None:
+        """None: a pipeline job is read by `get`. Vertex AI refuses new code-bison jobs, so few
+        are ever unfinished, and a pipeline job carries no label the sweep could list by."""
+        return None
+
+    def listed(self, vertex: VertexAI, listing: Listing) -> Iterator[list[dict[str, Any]]]:
+        return iter(())
 
 
 def convert_to_seed(
