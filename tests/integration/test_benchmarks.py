@@ -14,6 +14,11 @@ BENCHMARKS = [
     ("bench_instruction", ["--scale", "0.02", "--repeat", "1"], "speed-up"),
     ("bench_reconcile", ["--datasets", "20", "--unfinished", "3", "--repeat", "1"], "faster"),
     ("bench_runs", ["--records", "30", "--limit", "5", "--repeat", "1"], "runs is"),
+    (
+        "bench_sweep",
+        ["--open", "12", "--ended-today", "3", "--ended-before", "5", "--repeat", "1"],
+        "fewer requests",
+    ),
     ("bench_chaos", ["--datasets", "3", "--timeout", "240"], "passed: True"),
     ("bench_latency", ["--datasets", "1"], "upload → tuned model recorded"),
     ("bench_throughput", ["--drops", "4", "--timeout", "120"], "a minute"),
