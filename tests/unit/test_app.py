@@ -656,8 +656,13 @@ def test_the_sweep_finishes_every_readable_job_and_counts_the_rest(storage: Memo
     vertex.broken.add(pipelines[1].job)
     storage.put(STATE, "_codetune/open/poison.json", b"not json")  # one bad object
     storage.put(STATE, "_codetune/open/old.json", orjson.dumps({"version": 1, "job": "x"}))
+    # A pointer naming a backend this version does not have: skipped, not a crashed sweep.
+    alien = msgspec.structs.replace(pipelines[0], job=pipelines[0].job + "0", backend="alien")
+    records.open_job(alien)
+    records.write_pointer(alien)
     result = sweep(records, vertex, LOG)
-    assert (result.jobs, result.finished, result.unreadable, result.skipped) == (3, 1, 1, 2)
+    assert (result.jobs, result.finished, result.unreadable, result.skipped) == (3, 1, 1, 3)
+    assert job_event(alien.job_id, records, vertex, LOG) is None  # status drops its event
     failed = records.record(gemini.dataset, gemini.generation)
     assert (
         failed is not None
@@ -666,7 +671,7 @@ def test_the_sweep_finishes_every_readable_job_and_counts_the_rest(storage: Memo
     )
     bad: list[str] = []
     remaining = records.open_jobs(lambda name, fault: bad.append(name))
-    assert {p.job for p in remaining} == {pipelines[0].job, pipelines[1].job}
+    assert {p.job for p in remaining} == {pipelines[0].job, pipelines[1].job, alien.job}
     assert len(bad) == 2
 
 

@@ -16,7 +16,13 @@ from codetune.app.finished import Announcer
 from codetune.app.listing import listed_jobs
 from codetune.app.run_page import ended_curves, write_run_page
 from codetune.evaluation.plan import Evaluation, EvaluationState
-from codetune.exceptions import NOT_FOUND, ForeignName, PermanentVertexError, VertexError
+from codetune.exceptions import (
+    NOT_FOUND,
+    ForeignName,
+    InputError,
+    PermanentVertexError,
+    VertexError,
+)
 from codetune.logs import Logger
 from codetune.state import FINAL, JobPointer, JobRef, Record, RecordStore, Stage
 from codetune.state.records import DataStats, Failure, Tokens
@@ -179,6 +185,11 @@ def job_event(
         log.info("not a codetune job: ignored", job_id=job_id)
         return None
     with log.bound(pointer.correlation_id, pointer.traceparent) as dataset_log:
+        try:
+            by_name(pointer.backend)
+        except InputError as fault:
+            dataset_log.error("unreadable job pointer: event dropped", error=str(fault))
+            return None
         return record_outcome(pointer, store, vertex, "status", dataset_log, announcer)
 
 
@@ -202,7 +213,14 @@ def sweep(
         skipped.append(name)
         log.error("unreadable object under open/: skipped", object=name, error=str(fault))
 
-    pointers = store.open_jobs(unreadable)
+    pointers = []
+    for pointer in store.open_jobs(unreadable):
+        try:
+            by_name(pointer.backend)
+        except InputError as fault:  # a stored value: untrusted, like the rest
+            unreadable(pointer.job, fault)
+            continue
+        pointers.append(pointer)
     listed = listed_jobs(pointers, store.bucket, vertex, log)
     for pointer in pointers:
         checked += 1

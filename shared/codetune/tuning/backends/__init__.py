@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from codetune.dataset import DatasetFormat, DatasetKind, RuleSet
-from codetune.exceptions import CodetuneError, PlanRejected
+from codetune.exceptions import CodetuneError, InputError, PlanRejected
 from codetune.gemini import models as gemini_models
 from codetune.tuning.backends.base import (
     JobOutcome,
@@ -79,7 +79,11 @@ def resolve_base_model(sources: Iterable[tuple[str, Mapping[str, object]]]) -> s
 
 
 def by_name(name: str) -> TuningBackend:
-    return BACKENDS[name]
+    """The backend a stored pointer names; InputError for one this version does not have."""
+    backend = BACKENDS.get(name)
+    if backend is None:
+        raise InputError(f"no tuning backend {name[:40]!r} (known: {', '.join(BACKENDS)})")
+    return backend
 
 
 def plan_from_sources(
