@@ -132,6 +132,17 @@ member_or_exit() {
   fi
 }
 
+# The functions' settings that deploy.sh sets itself, from a setting of the file or a flag: as
+# a CODETUNE_* tuning default they would reach only the functions that plan jobs, and disagree
+# with the value the others get.
+declare -A OWN_SETTINGS=(
+  [CODETUNE_PROJECT]=PROJECT [CODETUNE_BUCKET]=BUCKET [CODETUNE_STATE_BUCKET]=STATE_BUCKET
+  [CODETUNE_SECRETS]=SECRETS [CODETUNE_NEAR_DUPLICATES]=NEAR_DUPLICATES
+  [CODETUNE_SUPERSEDE]=SUPERSEDE [CODETUNE_TUNING_SLOTS]=TUNING_SLOTS
+  [CODETUNE_VALIDATION_SECONDS]=VALIDATION_SECONDS [CODETUNE_FINISHED_TOPIC]=FINISHED_TOPIC
+  [CODETUNE_TOKENIZER_MODEL]=TOKENIZER_MODEL
+)
+
 # KEY=VALUE lines; comments and blank lines skipped. Read, never executed.
 read_settings() {
   local line key value members
@@ -154,7 +165,13 @@ read_settings() {
       VALIDATION_SECONDS) VALIDATION_SECONDS=$value ;;
       TOKENIZER_MODEL) TOKENIZER_MODEL=$value ;;
       FINISHED_TOPIC) FINISHED_TOPIC=$value ;;
-      CODETUNE_*) TUNING_DEFAULTS+=("$key=$value") ;;
+      CODETUNE_*)
+        if [ -n "${OWN_SETTINGS[$key]:-}" ]; then
+          echo "$key in $1 is what deploy.sh sets from the setting ${OWN_SETTINGS[$key]}" \
+            "(in every function that reads it): write ${OWN_SETTINGS[$key]}=$value instead" >&2
+          exit 2
+        fi
+        TUNING_DEFAULTS+=("$key=$value") ;;
       *) echo "unknown setting $key in $1" >&2; exit 2 ;;
     esac
   done < "$1"

@@ -1179,3 +1179,33 @@ def test_an_operator_may_read_the_records_and_ask_cancels_nothing_else() -> None
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 2 and "an operator is an IAM member" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "setting"),
+    [
+        ("CODETUNE_SECRETS", "SECRETS"),
+        ("CODETUNE_NEAR_DUPLICATES", "NEAR_DUPLICATES"),
+        ("CODETUNE_VALIDATION_SECONDS", "VALIDATION_SECONDS"),
+        ("CODETUNE_STATE_BUCKET", "STATE_BUCKET"),
+        ("CODETUNE_FINISHED_TOPIC", "FINISHED_TOPIC"),
+    ],
+)
+def test_a_setting_deploy_sets_itself_is_refused_as_a_tuning_default(
+    tmp_path: Path, name: str, setting: str
+) -> None:
+    """As a CODETUNE_* line it would reach only the functions that plan jobs, and disagree with
+    what the others are given: the file must use the setting's own name."""
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text() + f"{name}=on\n")
+    for script in ("deploy.sh", "teardown.sh"):
+        result = subprocess.run(
+            ["bash", str(ROOT / "deploy" / script), *ARGS, "--settings", str(settings), "--dry-run"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 2 and result.stdout == "", script
+        assert f"{name} in {settings}" in result.stderr and f"write {setting}=on" in result.stderr
+    # A tuning parameter of a similar name is still a tuning default.
+    settings.write_text(SETTINGS.read_text() + "CODETUNE_EVALUATION_INTERVAL=20\n")
+    tune = function_env(dry_run("deploy.sh", "--settings", str(settings)), "tune")
+    assert tune["CODETUNE_EVALUATION_INTERVAL"] == "20"
