@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Deploy codetune to a Google Cloud project: the upload bucket, the functions' state bucket and
-# the pipeline's output bucket, topics with dead-letter topics, the four functions with a service
+# the pipeline's output bucket, topics with dead-letter topics, the five functions with a service
 # account each, a build account, the log sink, the sweep's schedule, and only the roles each part
 # needs: custom roles with the Vertex AI permissions each identity uses, and on the upload bucket
 # grants limited by IAM conditions to the prefix and names their holder reads or writes
@@ -119,10 +119,10 @@ move_old_state
 # --- Topics, and dead letters kept 7 days in a pull subscription for a person to inspect --------
 section "topics"
 for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ" "$STORAGE_DLQ" \
-  "$FINISHED_TOPIC"; do
+  "$FINISHED_TOPIC" "$EVALUATION_TOPIC" "$EVALUATION_DLQ"; do
   run_tolerant gcloud pubsub topics create "$topic" --project "$PROJECT"
 done
-for topic in "$VALIDATED_DLQ" "$EVENTS_DLQ" "$STORAGE_DLQ"; do
+for topic in "$VALIDATED_DLQ" "$EVENTS_DLQ" "$STORAGE_DLQ" "$EVALUATION_DLQ"; do
   run_tolerant gcloud pubsub subscriptions create "$topic" --topic "$topic" --project "$PROJECT" \
     --message-retention-duration 7d
   # https://cloud.google.com/pubsub/docs/handling-failures#grant_forwarding_permissions
@@ -151,6 +151,14 @@ READER_PERMISSIONS=aiplatform.tuningJobs.get,aiplatform.tuningJobs.list,aiplatfo
 # wildcard) as the verbs of those resources' methods: create, get, list, cancel, delete. Its
 # storage.objects.* are the bucket grants below, not project-wide.
 RUNNER_PERMISSIONS=aiplatform.pipelineJobs.create,aiplatform.pipelineJobs.get,aiplatform.pipelineJobs.list,aiplatform.pipelineJobs.cancel,aiplatform.pipelineJobs.delete,aiplatform.customJobs.create,aiplatform.customJobs.get,aiplatform.customJobs.list,aiplatform.customJobs.cancel,aiplatform.customJobs.delete,aiplatform.datasets.export,aiplatform.datasets.get,aiplatform.models.upload,aiplatform.models.get,aiplatform.endpoints.create,aiplatform.endpoints.get,aiplatform.endpoints.deploy,aiplatform.metadataStores.get
+# The evaluate function: generateContent on the base model (publishers/google/models/M) and on
+# the tuned model's endpoint (endpoints/E), one RPC whose reference names
+# aiplatform.endpoints.predict on the model resource for both
+# (https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rpc/google.cloud.aiplatform.v1,
+# PredictionService.GenerateContent; "Make prompt requests" in
+# https://cloud.google.com/vertex-ai/generative-ai/docs/access-control). It reads no job: the
+# record names the endpoint.
+EVALUATOR_PERMISSIONS=aiplatform.endpoints.predict
 custom_role() {  # role title permissions: created, or brought to these permissions
   local role=${1##*/} fields=(--project "$PROJECT" --title "$2" --permissions "$3" --stage GA)
   run_tolerant gcloud iam roles create "$role" "${fields[@]}" \
@@ -160,6 +168,7 @@ custom_role() {  # role title permissions: created, or brought to these permissi
 custom_role "$TUNER_ROLE" "codetune tune" "$TUNER_PERMISSIONS"
 custom_role "$READER_ROLE" "codetune job reader" "$READER_PERMISSIONS"
 custom_role "$RUNNER_ROLE" "codetune job runner" "$RUNNER_PERMISSIONS"
+custom_role "$EVALUATOR_ROLE" "codetune evaluate" "$EVALUATOR_PERMISSIONS"
 grant_on_project() {  # account role
   run gcloud projects add-iam-policy-binding "$PROJECT" --condition None \
     --member "serviceAccount:$(sa "$1")" --role "$2"
@@ -173,6 +182,8 @@ grant_on_project pipeline "$RUNNER_ROLE"
 # status and sweep: read jobs.
 grant_on_project status "$READER_ROLE"
 grant_on_project sweep "$READER_ROLE"
+# evaluate: asks the base model and the tuned endpoint.
+grant_on_project evaluate "$EVALUATOR_ROLE"
 # Builds run as their own account: a new project's default build account may lack what a
 # functions build needs. Cloud Run Builder is the role Google names for a function's build
 # account (https://cloud.google.com/run/docs/configuring/services/build-service-account): it
@@ -211,9 +222,10 @@ revoke_on_uploads sweep roles/storage.objectUser sweep-writes-state \
 revoke_on_uploads pipeline roles/storage.objectViewer pipeline-reads-datasets \
   "$(objects_in "$BUCKET" "${S}pinned/" "${S}converted/")"
 
-# The state bucket: the functions' own, read and written whole by each of them (the sweep also
-# lists it: objectUser holds storage.objects.list). No uploader has any grant there.
-for account in validate tune status sweep; do
+# The state bucket: the functions' own, read and written whole by each of them (the sweep lists
+# it, and evaluate the answers it stored: objectUser holds storage.objects.list). No uploader has
+# any grant there.
+for account in validate tune status sweep evaluate; do
   run gcloud storage buckets add-iam-policy-binding "gs://$STATE_BUCKET" \
     --member "serviceAccount:$(sa "$account")" --role roles/storage.objectUser
 done
@@ -244,6 +256,10 @@ grant_on_uploads sweep roles/storage.objectUser sweep-writes-reports "$(reports_
 # status and sweep: when a job ends, its run page beside the dataset (<name>.run.html).
 grant_on_uploads status roles/storage.objectUser status-writes-run-pages "$(run_pages_beside_uploads)"
 grant_on_uploads sweep roles/storage.objectUser sweep-writes-run-pages "$(run_pages_beside_uploads)"
+# evaluate: the run page again, with the verdict. Its evaluation page, which holds the
+# evaluation dataset's text and both models' answers, stays in the state bucket: an uploader may
+# read what lies beside any upload, and would read another team's evaluation data there.
+grant_on_uploads evaluate roles/storage.objectUser evaluate-writes-run-pages "$(run_pages_beside_uploads)"
 # Uploaders: create objects under the upload prefix (objectCreator cannot read, replace or
 # delete one: https://cloud.google.com/storage/docs/access-control/iam-roles), read the reports
 # and run pages.
@@ -270,8 +286,13 @@ for account in validate sweep; do
   run gcloud pubsub topics add-iam-policy-binding "$VALIDATED_TOPIC" --project "$PROJECT" \
     --member "serviceAccount:$(sa "$account")" --role roles/pubsub.publisher
 done
+# status asks for a succeeded job's evaluation; the sweep asks again for one that was lost.
+for account in status sweep; do
+  run gcloud pubsub topics add-iam-policy-binding "$EVALUATION_TOPIC" --project "$PROJECT" \
+    --member "serviceAccount:$(sa "$account")" --role roles/pubsub.publisher
+done
 # Whoever records a dataset's end tells the completion topic (codetune.app.finished).
-for account in validate tune status sweep; do
+for account in validate tune status sweep evaluate; do
   run gcloud pubsub topics add-iam-policy-binding "$FINISHED_TOPIC" --project "$PROJECT" \
     --member "serviceAccount:$(sa "$account")" --role roles/pubsub.publisher
 done
@@ -312,8 +333,11 @@ for function in "${FUNCTIONS[@]}" sweep; do
   run rm -rf "$BUILD/$function/codetune/local" "$BUILD/$function/codetune/cli"
   run find "$BUILD/$function" -name __pycache__ -prune -exec rm -rf {} +
   # Pinned and hash-checked (deploy/lock.sh); near-duplicates' numerical stack only where a
-  # deployment turns the check on.
-  run cp "$ROOT/deploy/$REQUIREMENTS" "$BUILD/$function/requirements.txt"
+  # deployment turns the check on; the evaluation's metrics (sacrebleu, tree-sitter grammars)
+  # for the function that scores answers, and no other.
+  requirements=$REQUIREMENTS
+  [ "$function" = evaluate ] && requirements=requirements-evaluation.txt
+  run cp "$ROOT/deploy/$requirements" "$BUILD/$function/requirements.txt"
   # Bytecode compiled here, so that a new instance does not compile codetune's modules before
   # its first event (about 100 ms of CPU a cold start: benchmarks/README.md). Hash-checked
   # without looking at the source, as the upload keeps no modification times; only when this
@@ -358,6 +382,17 @@ if [ -n "$TOKENIZER_MODEL" ]; then  # shipped with the function: no bucket grant
 fi
 
 join_env() { local IFS='|'; echo "^|^$*"; }  # gcloud's own escape for values with commas
+# The evaluation's settings, one value in every function: tune plans an evaluation only when it
+# is on, within the cap (validate and the sweep plan as tune does); status and the sweep ask for
+# it on its topic; evaluate answers, and ends one that is off. Its timeout: EVALUATION_SECONDS
+# of answering, then 60 s to score and record them (an event function's most is 540 s; the
+# lease a delivery takes outlives it, and the push subscription's ack deadline too).
+EVALUATION_ENV=("CODETUNE_EVALUATION=$EVALUATION" "CODETUNE_EVALUATION_TOPIC=$EVALUATION_TOPIC"
+  "CODETUNE_EVALUATION_MAX_EXAMPLES=$EVALUATION_MAX_EXAMPLES"
+  "CODETUNE_EVALUATION_CONCURRENCY=$EVALUATION_CONCURRENCY"
+  "CODETUNE_EVALUATION_SECONDS=$EVALUATION_SECONDS"
+  "CODETUNE_EVALUATION_ATTEMPTS=$EVALUATION_ATTEMPTS")
+EVALUATE_TIMEOUT=$((EVALUATION_SECONDS + 60))s
 # Every function: the state bucket, and the project (id and number: Vertex AI names jobs by the
 # number) and region(s) that a job name read from state, an event or Vertex AI must name before
 # any request is sent. status gets the model location too where the deployment sets one; the
@@ -366,7 +401,7 @@ COMMON_ENV=("CODETUNE_PROJECT=$PROJECT" "CODETUNE_PROJECT_NUMBER=$PROJECT_NUMBER
   "CODETUNE_BUCKET=$BUCKET" "CODETUNE_STATE_BUCKET=$STATE_BUCKET"
   "CODETUNE_PIPELINE_REGION=$JOB_REGION"
   "CODETUNE_VALIDATED_TOPIC=$VALIDATED_TOPIC" "CODETUNE_FINISHED_TOPIC=$FINISHED_TOPIC"
-  "CODETUNE_TUNING_SLOTS=$TUNING_SLOTS")
+  "CODETUNE_TUNING_SLOTS=$TUNING_SLOTS" "${EVALUATION_ENV[@]}")
 STATUS_ENV=("${COMMON_ENV[@]}")
 for setting in "${TUNING_DEFAULTS[@]}"; do
   case "$setting" in CODETUNE_LOCATION=*) STATUS_ENV+=("$setting") ;; esac
@@ -395,12 +430,18 @@ deploy_function validate 1Gi "$VALIDATE_TIMEOUT" "${COMMON_ENV[@]}" "${VALIDATE_
   --trigger-service-account "$(sa validate)" --retry
 deploy_function tune 512Mi "$TUNE_TIMEOUT" "${TUNE_ENV[@]}" -- --trigger-http
 deploy_function status 512Mi 300s "${STATUS_ENV[@]}" -- --trigger-http
+# evaluate mostly waits for answers, EVALUATION_CONCURRENCY at a time; scoring them (chrF, the
+# parsers, the bootstrap) is seconds of CPU for a whole version: tune's and status's size.
+# Deployed with EVALUATION=off too: a version whose evaluation was planned before it was turned
+# off waits in EVALUATING until evaluate ends it as off (the sweep would ask again, for ever);
+# idle, it costs nothing.
+deploy_function evaluate 512Mi "$EVALUATE_TIMEOUT" "${STATUS_ENV[@]}" -- --trigger-http
 # One sweep at a time: two would validate the same missed upload twice.
 deploy_function sweep 1Gi "${SWEEP_TIMEOUT}s" "${COMMON_ENV[@]}" "${VALIDATE_ENV[@]}" \
   "CODETUNE_SWEEP_SECONDS=$SWEEP_SECONDS" -- --trigger-http --max-instances 1
 run gcloud functions add-invoker-policy-binding "$PREFIX-validate" --project "$PROJECT" \
   --region "$REGION" --member "serviceAccount:$(sa validate)"
-for function in tune status sweep; do
+for function in tune status evaluate sweep; do
   run gcloud functions add-invoker-policy-binding "$PREFIX-$function" --project "$PROJECT" \
     --region "$REGION" --member "serviceAccount:$(sa pusher)"
 done
@@ -428,6 +469,10 @@ push_subscription() {  # name topic function dead-letter-topic
 }
 push_subscription "$TUNE_SUBSCRIPTION" "$VALIDATED_TOPIC" tune "$VALIDATED_DLQ"
 push_subscription "$STATUS_SUBSCRIPTION" "$EVENTS_TOPIC" status "$EVENTS_DLQ"
+# A request whose delivery ran out of time is delivered again (the answers so far are kept);
+# after EVALUATION_ATTEMPTS deliveries (at most 9) the next one records the failure, before the
+# 10th sends it to the dead letters. One lost anyway is asked for again by the sweep.
+push_subscription "$EVALUATE_SUBSCRIPTION" "$EVALUATION_TOPIC" evaluate "$EVALUATION_DLQ"
 
 # validate's trigger delivers through a subscription Eventarc made; its dead letters go to their
 # own topic (https://cloud.google.com/eventarc/docs/retry-events#dead-letter-topics).
@@ -495,6 +540,6 @@ See where it stands, with its correlation id (the report lands beside it as trai
   codetune status gs://$BUCKET/${UPLOAD_PREFIX}train.jsonl
 Read its story in the logs (Logs Explorer, or):
   gcloud logging read 'labels."codetune/correlation_id"="CORRELATION_ID"' --project $PROJECT --format json
-Dead letters, if any: gcloud pubsub subscriptions pull $VALIDATED_DLQ --project $PROJECT (also $EVENTS_DLQ, $STORAGE_DLQ)
+Dead letters, if any: gcloud pubsub subscriptions pull $VALIDATED_DLQ --project $PROJECT (also $EVENTS_DLQ, $STORAGE_DLQ, $EVALUATION_DLQ)
 EOF
 fi

@@ -17,7 +17,10 @@ dataset is), NEAR_DUPLICATES (on or off, default off), SUPERSEDE (keep or cancel
 keep: what a new version of a dataset does to the older version's unfinished job),
 TUNING_SLOTS (the project's concurrent tuning job quota, default 0: not known),
 VALIDATION_SECONDS (60 to 420,
-default 420: how long one validation may read), FINISHED_TOPIC (the completion topic,
+default 420: how long one validation may read), EVALUATION (on or off, default on: evaluate a
+tuned model against its base on the evaluation dataset), EVALUATION_MAX_EXAMPLES (default 200),
+EVALUATION_CONCURRENCY (default 4), EVALUATION_SECONDS (60 to 480, default 480: one delivery's
+answering time), EVALUATION_ATTEMPTS (1 to 9, default 5), FINISHED_TOPIC (the completion topic,
 default codetune-finished), TOKENIZER_MODEL (a SentencePiece model
 file of the base model's tokenizer, shipped with the validate function for exact token counts),
 and CODETUNE_* tuning defaults passed to the tune function.
@@ -49,6 +52,14 @@ TUNING_SLOTS=0
 VALIDATION_SECONDS=420
 # A SentencePiece model file (local path): exact token counts instead of characters / 4.
 TOKENIZER_MODEL=""
+# The evaluation of a tuned model against its base (docs/evaluation.md): on or off; at most so
+# many examples a version; so many requests at once; one delivery answers for so long (the
+# evaluate function's timeout is 60 s more); and gives up after so many deliveries.
+EVALUATION=on
+EVALUATION_MAX_EXAMPLES=200
+EVALUATION_CONCURRENCY=4
+EVALUATION_SECONDS=480
+EVALUATION_ATTEMPTS=5
 TUNING_DEFAULTS=()
 
 parse_args() {
@@ -117,10 +128,38 @@ parse_args() {
     || [ "$VALIDATION_SECONDS" -gt 420 ]; then
     echo "VALIDATION_SECONDS must be 60 to 420, not '$VALIDATION_SECONDS'" >&2; exit 2
   fi
+  case "$EVALUATION" in
+    on|off) ;;
+    *) echo "EVALUATION must be on or off, not '$EVALUATION'" >&2; exit 2 ;;
+  esac
+  whole_or_exit EVALUATION_MAX_EXAMPLES "$EVALUATION_MAX_EXAMPLES" 1  # none: EVALUATION=off
+  whole_or_exit EVALUATION_CONCURRENCY "$EVALUATION_CONCURRENCY" 1
+  # The evaluate function's timeout is this plus 60 s to score and record what was answered, and
+  # an event-driven function runs at most 540 s (as VALIDATION_SECONDS above).
+  whole_or_exit EVALUATION_SECONDS "$EVALUATION_SECONDS" 60 480
+  # The delivery after the last attempt records the failure: it must come before the
+  # subscription's 10 delivery attempts send the request to the dead letters.
+  whole_or_exit EVALUATION_ATTEMPTS "$EVALUATION_ATTEMPTS" 1 9
   if [ -n "$TOKENIZER_MODEL" ] && [ ! -f "$TOKENIZER_MODEL" ]; then
     echo "TOKENIZER_MODEL: no file $TOKENIZER_MODEL" >&2; exit 2
   fi
   names
+}
+
+# A whole number from least to most (no most: any above least), or exit: name value least [most]
+whole_or_exit() {
+  local name=$1 value=$2 least=$3 most=${4:-}
+  # No leading zero: the scripts' arithmetic would read 0480 as octal.
+  if [[ "$value" =~ ^(0|[1-9][0-9]{0,8})$ ]] && [ "$value" -ge "$least" ] \
+    && { [ -z "$most" ] || [ "$value" -le "$most" ]; }; then
+    return 0
+  fi
+  if [ -n "$most" ]; then
+    echo "$name must be $least to $most, not '$value'" >&2
+  else
+    echo "$name must be a whole number of $least or more, not '$value'" >&2
+  fi
+  exit 2
 }
 
 # A principal, never allUsers or allAuthenticatedUsers (public access prevention refuses them
@@ -140,7 +179,12 @@ declare -A OWN_SETTINGS=(
   [CODETUNE_SECRETS]=SECRETS [CODETUNE_NEAR_DUPLICATES]=NEAR_DUPLICATES
   [CODETUNE_SUPERSEDE]=SUPERSEDE [CODETUNE_TUNING_SLOTS]=TUNING_SLOTS
   [CODETUNE_VALIDATION_SECONDS]=VALIDATION_SECONDS [CODETUNE_FINISHED_TOPIC]=FINISHED_TOPIC
-  [CODETUNE_TOKENIZER_MODEL]=TOKENIZER_MODEL
+  [CODETUNE_TOKENIZER_MODEL]=TOKENIZER_MODEL [CODETUNE_EVALUATION]=EVALUATION
+  [CODETUNE_EVALUATION_MAX_EXAMPLES]=EVALUATION_MAX_EXAMPLES
+  [CODETUNE_EVALUATION_CONCURRENCY]=EVALUATION_CONCURRENCY
+  [CODETUNE_EVALUATION_SECONDS]=EVALUATION_SECONDS
+  [CODETUNE_EVALUATION_ATTEMPTS]=EVALUATION_ATTEMPTS
+  [CODETUNE_EVALUATION_TOPIC]=-  # the functions' own topic, always codetune-evaluate
 )
 
 # KEY=VALUE lines; comments and blank lines skipped. Read, never executed.
@@ -164,13 +208,20 @@ read_settings() {
       TUNING_SLOTS) TUNING_SLOTS=$value ;;
       VALIDATION_SECONDS) VALIDATION_SECONDS=$value ;;
       TOKENIZER_MODEL) TOKENIZER_MODEL=$value ;;
+      EVALUATION) EVALUATION=$value ;;
+      EVALUATION_MAX_EXAMPLES) EVALUATION_MAX_EXAMPLES=$value ;;
+      EVALUATION_CONCURRENCY) EVALUATION_CONCURRENCY=$value ;;
+      EVALUATION_SECONDS) EVALUATION_SECONDS=$value ;;
+      EVALUATION_ATTEMPTS) EVALUATION_ATTEMPTS=$value ;;
       FINISHED_TOPIC) FINISHED_TOPIC=$value ;;
       CODETUNE_*)
-        if [ -n "${OWN_SETTINGS[$key]:-}" ]; then
-          echo "$key in $1 is what deploy.sh sets from the setting ${OWN_SETTINGS[$key]}" \
-            "(in every function that reads it): write ${OWN_SETTINGS[$key]}=$value instead" >&2
-          exit 2
-        fi
+        case "${OWN_SETTINGS[$key]:-}" in
+          '') ;;
+          -) echo "$key in $1 is set by deploy.sh, not by a setting" >&2; exit 2 ;;
+          *) echo "$key in $1 is what deploy.sh sets from the setting ${OWN_SETTINGS[$key]}" \
+               "(in every function that reads it): write ${OWN_SETTINGS[$key]}=$value instead" >&2
+             exit 2 ;;
+        esac
         TUNING_DEFAULTS+=("$key=$value") ;;
       *) echo "unknown setting $key in $1" >&2; exit 2 ;;
     esac
@@ -191,18 +242,23 @@ names() {
   VALIDATED_TOPIC=$PREFIX-dataset-validated
   FINISHED_TOPIC=${FINISHED_TOPIC:-$PREFIX-finished}  # for systems downstream (docs/chain.md)
   EVENTS_TOPIC=$PREFIX-job-events
+  # status and the sweep ask the evaluate function here (codetune/config.py: EVALUATION_TOPIC).
+  EVALUATION_TOPIC=$PREFIX-evaluate
   VALIDATED_DLQ=$VALIDATED_TOPIC-dead-letter
   EVENTS_DLQ=$EVENTS_TOPIC-dead-letter
+  EVALUATION_DLQ=$EVALUATION_TOPIC-dead-letter
   TUNE_SUBSCRIPTION=$PREFIX-tune
   STATUS_SUBSCRIPTION=$PREFIX-status
+  EVALUATE_SUBSCRIPTION=$PREFIX-evaluate
   SINK=$PREFIX-job-events
-  FUNCTIONS=(validate tune status)
-  ACCOUNTS=(validate tune status sweep pusher pipeline build)
+  FUNCTIONS=(validate tune status evaluate)
+  ACCOUNTS=(validate tune status sweep evaluate pusher pipeline build)
   sa() { echo "$PREFIX-$1@$PROJECT.iam.gserviceaccount.com"; }
   # Custom roles (deploy.sh says which permissions): a role id may hold letters, digits, _ and .
   TUNER_ROLE=projects/$PROJECT/roles/$PREFIX.tuner
   READER_ROLE=projects/$PROJECT/roles/$PREFIX.jobReader
   RUNNER_ROLE=projects/$PROJECT/roles/$PREFIX.jobRunner
+  EVALUATOR_ROLE=projects/$PROJECT/roles/$PREFIX.evaluator
   # Project roles of versions before the custom roles: deploy.sh and teardown.sh remove them.
   OLD_PROJECT_ROLES=("tune roles/aiplatform.user" "pipeline roles/aiplatform.user"
     "status roles/aiplatform.viewer" "sweep roles/aiplatform.viewer"

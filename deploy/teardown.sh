@@ -20,7 +20,8 @@ placeholders \
 section "deliveries and functions"
 run_tolerant gcloud scheduler jobs delete "$PREFIX-sweep" --project "$PROJECT" --location "$REGION" --quiet
 run_tolerant gcloud logging sinks delete "$SINK" --project "$PROJECT" --quiet
-for subscription in "$TUNE_SUBSCRIPTION" "$STATUS_SUBSCRIPTION" "$VALIDATED_DLQ" "$EVENTS_DLQ" "$STORAGE_DLQ"; do
+for subscription in "$TUNE_SUBSCRIPTION" "$STATUS_SUBSCRIPTION" "$EVALUATE_SUBSCRIPTION" \
+  "$VALIDATED_DLQ" "$EVENTS_DLQ" "$STORAGE_DLQ" "$EVALUATION_DLQ"; do
   run_tolerant gcloud pubsub subscriptions delete "$subscription" --project "$PROJECT" --quiet
 done
 # A function's Eventarc trigger, and the trigger's own subscription, go with the function.
@@ -30,7 +31,7 @@ done
 
 section "topics"
 for topic in "$VALIDATED_TOPIC" "$VALIDATED_DLQ" "$EVENTS_TOPIC" "$EVENTS_DLQ" "$STORAGE_DLQ" \
-  "$FINISHED_TOPIC"; do
+  "$FINISHED_TOPIC" "$EVALUATION_TOPIC" "$EVALUATION_DLQ"; do
   run_tolerant gcloud pubsub topics delete "$topic" --project "$PROJECT" --quiet
 done
 
@@ -46,6 +47,7 @@ remove_role tune "$TUNER_ROLE"
 remove_role pipeline "$RUNNER_ROLE"
 remove_role status "$READER_ROLE"
 remove_role sweep "$READER_ROLE"
+remove_role evaluate "$EVALUATOR_ROLE"
 for old in "${OLD_PROJECT_ROLES[@]}"; do  # a deployment of an older version
   remove_role "${old% *}" "${old#* }"
 done
@@ -53,12 +55,12 @@ done
 remove_on() {  # bucket member role
   run_tolerant gcloud storage buckets remove-iam-policy-binding "gs://$1" --member "$2" --role "$3" --all
 }
-for account in validate tune status sweep pipeline; do
+for account in validate tune status sweep evaluate pipeline; do
   for role in roles/storage.objectViewer roles/storage.objectUser; do
     remove_on "$BUCKET" "serviceAccount:$(sa "$account")" "$role"
   done
 done
-for account in validate tune status sweep; do
+for account in validate tune status sweep evaluate; do
   remove_on "$STATE_BUCKET" "serviceAccount:$(sa "$account")" roles/storage.objectUser
 done
 remove_on "$STATE_BUCKET" "serviceAccount:$(sa pipeline)" roles/storage.objectViewer

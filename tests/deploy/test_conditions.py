@@ -51,6 +51,10 @@ SAMPLES = {
     "a long report": an_object(STATE, "_codetune/reports/long/x.report.html"),
     "a pinned copy": an_object(STATE, "_codetune/pinned/x.jsonl"),
     "a conversion": an_object(STATE, "_codetune/converted/x.jsonl"),
+    "a stored answer": an_object(STATE, "_codetune/evaluations/x.jsonl/1/tuned/3.json"),
+    "an evaluation page": an_object(STATE, "_codetune/evaluations/x.jsonl/1/page.eval.html"),
+    # Evaluation pages live in the state bucket: no reader of pages beside uploads reaches one.
+    "an upload named like an evaluation page": an_object(UPLOAD, "incoming/x.jsonl.eval.html"),
     "a listing of the uploads": a_listing(UPLOAD, "incoming/"),
     "a listing of a folder of uploads": a_listing(UPLOAD, "incoming/team/"),
     "a listing without a prefix": a_listing(UPLOAD, None),
@@ -65,6 +69,7 @@ UPLOADS = {
     "a report",
     "a report page",
     "a run page",
+    "an upload named like an evaluation page",
 }
 REPORTS = {"a report", "a report page"}
 # What each condition of a deployment admits, by its title.
@@ -78,6 +83,7 @@ EXPECTED = {
     "uploader-reads-reports": REPORTS | {"a run page"},
     "status-writes-run-pages": {"a run page"},
     "sweep-writes-run-pages": {"a run page"},
+    "evaluate-writes-run-pages": {"a run page"},
     "sweep-lists-uploads": {"a listing of the uploads", "a listing of a folder of uploads"},
     "pipeline-reads-datasets": {"a pinned copy", "a conversion"},
 }

@@ -46,6 +46,7 @@ BROAD_ROLES = {
 ROLE_TABLE = ROOT / "docs" / "deploy.md"
 UPLOAD_OBJECTS = "projects/_/buckets/acme-tuning-drop/objects/"
 BUCKETS = ("gs://acme-tuning-drop", "gs://acme-tuning-drop-state", "gs://acme-tuning-drop-pipeline")
+FUNCTIONS = ("validate", "tune", "status", "sweep", "evaluate")
 UPLOADERS = ("user:alice@acme.example", "group:ml-team@acme.example")
 
 
@@ -146,9 +147,13 @@ def test_the_deployment_covers_the_whole_system(deploy_lines: list[str]) -> None
         "gcloud logging sinks create codetune-job-events pubsub.googleapis.com/projects/acme-ml/topics/codetune-job-events",
         "gcloud functions deploy codetune-sweep",
         "gcloud scheduler jobs create http codetune-sweep",
+        "gcloud pubsub topics create codetune-evaluate --project",
+        "gcloud pubsub topics create codetune-evaluate-dead-letter",
+        "gcloud functions deploy codetune-evaluate",
+        "--dead-letter-topic codetune-evaluate-dead-letter --max-delivery-attempts 10",
     ]:
         assert expected in text, expected
-    for account in ("validate", "tune", "status", "sweep"):
+    for account in FUNCTIONS:
         assert f"--service-account codetune-{account}@acme-ml.iam.gserviceaccount.com" in text
 
 
@@ -165,7 +170,10 @@ def test_each_function_source_holds_its_entry_point_and_codetune_without_develop
     ]
     for step in steps:
         subprocess.run(shlex.split(step), check=True, cwd=ROOT)
-    for function in ("validate", "tune", "status", "sweep"):
+    deployed = [c[3].removeprefix("codetune-") for c in gcloud_lines(deploy_lines)
+                if c[1:3] == ["functions", "deploy"]]  # fmt: skip
+    assert sorted(deployed) == sorted(FUNCTIONS)
+    for function in deployed:
         source = tmp_path / function
         assert (source / "main.py").read_text() == (
             ROOT / "functions" / f"{function}.py"
@@ -350,7 +358,7 @@ def test_the_state_bucket_is_the_functions_own(cmek_lines: list[str]) -> None:
     rows = [r for r in granted(cmek_lines) if r[2] == "gs://BUCKET-state"]
     assert sorted(rows) == sorted(
         [(f"codetune-{f}", "roles/storage.objectUser", "gs://BUCKET-state", "—")
-         for f in ("validate", "tune", "status", "sweep")]
+         for f in FUNCTIONS]
         + [("codetune-pipeline", "roles/storage.objectViewer", "gs://BUCKET-state",
             "pipeline-reads-datasets")]
     )  # fmt: skip
@@ -359,7 +367,7 @@ def test_the_state_bucket_is_the_functions_own(cmek_lines: list[str]) -> None:
     assert sorted(role for _, role, _, _ in uploaders) == sorted(
         ["roles/storage.objectCreator", "roles/storage.objectViewer"] * len(UPLOADERS)
     )
-    for env in (function_env(cmek_lines, f) for f in ("validate", "tune", "status", "sweep")):
+    for env in (function_env(cmek_lines, f) for f in FUNCTIONS):
         assert env["CODETUNE_STATE_BUCKET"] == "acme-tuning-drop-state"
         assert env["CODETUNE_BUCKET"] == "acme-tuning-drop"
 
@@ -380,7 +388,7 @@ def test_only_the_pipeline_writes_its_output_bucket_and_no_agent_reads_the_data(
 def test_every_function_takes_internal_calls_only(deploy_lines: list[str]) -> None:
     """Eventarc, Pub/Sub push and Cloud Scheduler of the project reach internal-only ingress."""
     deploys = [c for c in gcloud_lines(deploy_lines) if c[1:3] == ["functions", "deploy"]]
-    assert len(deploys) == 4
+    assert len(deploys) == len(FUNCTIONS)
     for command in deploys:
         assert command[command.index("--ingress-settings") + 1] == "internal-only", command[3]
         assert "--no-allow-unauthenticated" in command
@@ -421,7 +429,7 @@ def test_tokens_name_the_functions_run_app_url(deploy_lines: list[str]) -> None:
         assert url == token and re.fullmatch(r"https://codetune-[a-z]+-[^/]+\.a\.run\.app", url)
         assert "cloudfunctions.net" not in url
         checked += 1
-    assert checked == 4  # tune, status; the sweep's job, created then updated
+    assert checked == 5  # tune, status, evaluate; the sweep's job, created then updated
 
 
 def _made(lines: list[str]) -> set[tuple[str, str]]:
@@ -940,6 +948,8 @@ def test_the_custom_roles_hold_the_documented_permissions_and_no_more(
     assert made["codetune.jobReader"] == {
         f"aiplatform.{j}.{v}" for j in jobs for v in ("get", "list")
     }
+    # generateContent, on a publisher model and on an endpoint alike; no job is read.
+    assert made["codetune.evaluator"] == {"aiplatform.endpoints.predict"}
     custom = {
         role.removeprefix("projects/PROJECT/roles/")
         for _, role, _, _ in granted(deploy_lines)
@@ -992,7 +1002,7 @@ def test_every_function_knows_the_deployments_project_number_and_region(
 ) -> None:
     """A job name is accepted only when it names this project (Vertex AI names jobs by the
     project's number) and a region of the deployment: every function that reads one is told."""
-    for function in ("validate", "tune", "status", "sweep"):
+    for function in FUNCTIONS:
         env = function_env(deploy_lines, function)
         assert env["CODETUNE_PROJECT"] == "acme-ml"
         assert env["CODETUNE_PROJECT_NUMBER"] == "PROJECT_NUMBER"
@@ -1006,7 +1016,7 @@ def test_status_gets_the_model_location_the_deployment_sets(tmp_path: Path) -> N
         + "CODETUNE_LOCATION=europe-west4\nCODETUNE_PIPELINE_REGION=europe-west4\n"
     )
     lines = dry_run("deploy.sh", "--settings", str(settings))
-    for function in ("validate", "tune", "status", "sweep"):
+    for function in FUNCTIONS:
         env = function_env(lines, function)
         assert env["CODETUNE_LOCATION"] == "europe-west4", function
         # Every function holds job names to the region tune creates them in.
@@ -1189,6 +1199,11 @@ def test_an_operator_may_read_the_records_and_ask_cancels_nothing_else() -> None
         ("CODETUNE_VALIDATION_SECONDS", "VALIDATION_SECONDS"),
         ("CODETUNE_STATE_BUCKET", "STATE_BUCKET"),
         ("CODETUNE_FINISHED_TOPIC", "FINISHED_TOPIC"),
+        ("CODETUNE_EVALUATION", "EVALUATION"),
+        ("CODETUNE_EVALUATION_SECONDS", "EVALUATION_SECONDS"),
+        ("CODETUNE_EVALUATION_ATTEMPTS", "EVALUATION_ATTEMPTS"),
+        ("CODETUNE_EVALUATION_MAX_EXAMPLES", "EVALUATION_MAX_EXAMPLES"),
+        ("CODETUNE_EVALUATION_CONCURRENCY", "EVALUATION_CONCURRENCY"),
     ],
 )
 def test_a_setting_deploy_sets_itself_is_refused_as_a_tuning_default(
@@ -1209,3 +1224,149 @@ def test_a_setting_deploy_sets_itself_is_refused_as_a_tuning_default(
     settings.write_text(SETTINGS.read_text() + "CODETUNE_EVALUATION_INTERVAL=20\n")
     tune = function_env(dry_run("deploy.sh", "--settings", str(settings)), "tune")
     assert tune["CODETUNE_EVALUATION_INTERVAL"] == "20"
+
+
+EVALUATION_DEFAULTS = {
+    "CODETUNE_EVALUATION": "on",
+    "CODETUNE_EVALUATION_TOPIC": "codetune-evaluate",
+    "CODETUNE_EVALUATION_MAX_EXAMPLES": "200",
+    "CODETUNE_EVALUATION_CONCURRENCY": "4",
+    "CODETUNE_EVALUATION_SECONDS": "480",
+    "CODETUNE_EVALUATION_ATTEMPTS": "5",
+}
+
+
+def evaluation_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k in EVALUATION_DEFAULTS}
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ("", EVALUATION_DEFAULTS),
+        (
+            "EVALUATION=off\nEVALUATION_MAX_EXAMPLES=50\nEVALUATION_CONCURRENCY=2\n"
+            "EVALUATION_SECONDS=300\nEVALUATION_ATTEMPTS=9\n",
+            {
+                **EVALUATION_DEFAULTS,
+                "CODETUNE_EVALUATION": "off",
+                "CODETUNE_EVALUATION_MAX_EXAMPLES": "50",
+                "CODETUNE_EVALUATION_CONCURRENCY": "2",
+                "CODETUNE_EVALUATION_SECONDS": "300",
+                "CODETUNE_EVALUATION_ATTEMPTS": "9",
+            },
+        ),
+    ],
+)
+def test_every_function_gets_the_same_evaluation_settings(
+    tmp_path: Path, settings: str, expected: dict[str, str]
+) -> None:
+    """tune plans an evaluation with them (validate and the sweep plan as tune does), status and
+    the sweep ask on its topic, evaluate answers: one value each, everywhere, read by the
+    functions as written."""
+    file = tmp_path / "settings.env"
+    text = SETTINGS.read_text()
+    for line in settings.splitlines():  # the example file sets each: replace its line
+        key = line.partition("=")[0]
+        text = re.sub(rf"(?m)^{key}=.*$", line, text)
+    file.write_text(text)
+    lines = dry_run("deploy.sh", "--settings", str(file))
+    for function in FUNCTIONS:
+        env = function_env(lines, function)
+        assert evaluation_env(env) == expected, function
+        read = Settings.from_environment(env)
+        assert read.evaluation is (expected["CODETUNE_EVALUATION"] == "on")
+        assert read.evaluation_topic_path == "projects/acme-ml/topics/codetune-evaluate"
+        assert read.evaluation_max_examples == int(expected["CODETUNE_EVALUATION_MAX_EXAMPLES"])
+        assert read.evaluation_concurrency == int(expected["CODETUNE_EVALUATION_CONCURRENCY"])
+        assert read.evaluation_seconds == float(expected["CODETUNE_EVALUATION_SECONDS"])
+        assert read.evaluation_attempts == int(expected["CODETUNE_EVALUATION_ATTEMPTS"])
+    # Turned off, the function is still there to end the evaluations that were planned.
+    assert any(c[1:4] == ["functions", "deploy", "codetune-evaluate"] for c in gcloud_lines(lines))
+
+
+def test_the_example_settings_set_every_evaluation_setting_at_its_default() -> None:
+    """The example file shows each setting with the value a deployment without it gets."""
+    text = SETTINGS.read_text()
+    for name, value in EVALUATION_DEFAULTS.items():
+        if name != "CODETUNE_EVALUATION_TOPIC":
+            assert re.search(rf"(?m)^{name.removeprefix('CODETUNE_')}={value}$", text), name
+    bare = function_env(dry_run("deploy.sh"), "evaluate")
+    assert evaluation_env(bare) == EVALUATION_DEFAULTS
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("EVALUATION=yes", "EVALUATION must be on or off"),
+        ("EVALUATION_SECONDS=481", "EVALUATION_SECONDS must be 60 to 480"),
+        ("EVALUATION_SECONDS=59", "EVALUATION_SECONDS must be 60 to 480"),
+        ("EVALUATION_SECONDS=0480", "EVALUATION_SECONDS must be 60 to 480"),
+        ("EVALUATION_ATTEMPTS=10", "EVALUATION_ATTEMPTS must be 1 to 9"),
+        ("EVALUATION_ATTEMPTS=0", "EVALUATION_ATTEMPTS must be 1 to 9"),
+        ("EVALUATION_MAX_EXAMPLES=0", "EVALUATION_MAX_EXAMPLES must be a whole number of 1"),
+        ("EVALUATION_CONCURRENCY=four", "EVALUATION_CONCURRENCY must be a whole number of 1"),
+        ("EVALUATION_CONCURRENCY=-2", "EVALUATION_CONCURRENCY must be a whole number of 1"),
+        ("CODETUNE_EVALUATION_TOPIC=mine", "CODETUNE_EVALUATION_TOPIC in"),
+    ],
+)
+def test_an_evaluation_setting_the_functions_cannot_run_on_is_refused(
+    tmp_path: Path, line: str, error: str
+) -> None:
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text() + line + "\n")
+    result = refused(settings)
+    assert result.returncode == 2 and error in result.stderr, result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("seconds", "timeout"), [("480", 540), ("120", 180)])
+def test_evaluate_has_its_answering_time_and_a_minute_within_its_ack_deadline(
+    tmp_path: Path, seconds: str, timeout: int
+) -> None:
+    """A delivery answers for EVALUATION_SECONDS, then scores and records what it has: cut off
+    sooner it would record nothing; outliving the ack deadline, its request would be delivered
+    again while it still runs. An event-driven function runs at most 540 s."""
+    settings = tmp_path / "settings.env"
+    settings.write_text(
+        SETTINGS.read_text().replace("EVALUATION_SECONDS=480", f"EVALUATION_SECONDS={seconds}")
+    )
+    lines = dry_run("deploy.sh", "--settings", str(settings))
+    commands = gcloud_lines(lines)
+    [evaluate] = [c for c in commands if c[1:4] == ["functions", "deploy", "codetune-evaluate"]]
+    assert flag(evaluate, "--timeout") == f"{timeout}s"
+    assert "--trigger-http" in evaluate and flag(evaluate, "--entry-point") == "evaluate"
+    read = Settings.from_environment(function_env(lines, "evaluate"))
+    assert timeout - read.evaluation_seconds == 60 and timeout <= 540
+    [push] = [
+        c for c in commands
+        if c[1:4] == ["pubsub", "subscriptions", "update"] and c[4] == "codetune-evaluate"
+    ]  # fmt: skip
+    assert timeout < int(flag(push, "--ack-deadline"))
+    assert flag(push, "--dead-letter-topic") == "codetune-evaluate-dead-letter"
+    # The delivery after the last attempt records the failure before Pub/Sub gives up.
+    assert read.evaluation_attempts + 1 <= int(flag(push, "--max-delivery-attempts"))
+    [create] = [
+        c for c in commands
+        if c[1:4] == ["pubsub", "subscriptions", "create"] and c[4] == "codetune-evaluate"
+    ]  # fmt: skip
+    assert flag(create, "--topic") == "codetune-evaluate"
+    assert flag(push, "--push-auth-service-account").startswith("codetune-pusher@")
+
+
+def test_only_status_and_the_sweep_ask_for_evaluations_and_evaluate_writes_only_run_pages(
+    cmek_lines: list[str],
+) -> None:
+    rows = granted(cmek_lines)
+    asking = {who for who, role, on, _ in rows if on == "topic codetune-evaluate"}
+    assert asking == {"codetune-status", "codetune-sweep"}
+    evaluate = sorted((role, on, title) for who, role, on, title in rows
+                      if who == "codetune-evaluate")  # fmt: skip
+    assert evaluate == sorted(
+        [
+            ("projects/PROJECT/roles/codetune.evaluator", "project", "—"),
+            ("roles/storage.objectUser", "gs://BUCKET", "evaluate-writes-run-pages"),
+            ("roles/storage.objectUser", "gs://BUCKET-state", "—"),
+            ("roles/pubsub.publisher", "topic codetune-finished", "—"),
+        ]
+    )

@@ -64,8 +64,11 @@ def test_the_base_lock_ships_no_near_duplicate_stack_and_no_grpc() -> None:
     assert {name: pin for name, pin in evaluation.items() if name in base} == base
 
 
-def test_a_near_duplicates_deployment_ships_the_near_lock(tmp_path: Path) -> None:
-    def copied(near: str) -> list[str]:
+def test_each_function_ships_the_lock_it_needs(tmp_path: Path) -> None:
+    """The near lock where a deployment turns the check on; the evaluation lock for the
+    evaluate function, and only for it, whatever NEAR_DUPLICATES is."""
+
+    def copied(near: str) -> dict[str, str]:
         settings = tmp_path / f"{near}.env"
         settings.write_text(f"NEAR_DUPLICATES={near}\nCODETUNE_MAX_TRAINING_TOKENS=1000\n")
         result = subprocess.run(
@@ -74,7 +77,17 @@ def test_a_near_duplicates_deployment_ships_the_near_lock(tmp_path: Path) -> Non
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
-        return [line for line in result.stdout.splitlines() if "requirements" in line]
+        locks = {}
+        for line in result.stdout.splitlines():
+            words = line.split()
+            if words[0] == "cp" and words[-1].endswith("/requirements.txt"):
+                function = Path(words[-1]).parent.name
+                assert function not in locks, function
+                locks[function] = Path(words[1]).relative_to(ROOT).as_posix()
+        return locks
 
-    assert all("deploy/requirements.txt " in line for line in copied("off"))
-    assert copied("on") and all("deploy/requirements-near.txt " in line for line in copied("on"))
+    functions = {"validate", "tune", "status", "sweep", "evaluate"}
+    for near, lock in (("off", "deploy/requirements.txt"), ("on", "deploy/requirements-near.txt")):
+        assert copied(near) == {
+            f: "deploy/requirements-evaluation.txt" if f == "evaluate" else lock for f in functions
+        }, near

@@ -54,7 +54,7 @@ def test_every_module_and_the_demo_data_are_in_the_wheel(wheel: zipfile.ZipFile)
     names = set(wheel.namelist())
     sources = {f"codetune/{p.relative_to(PACKAGE).as_posix()}" for p in PACKAGE.rglob("*.py")}
     assert sources <= names, sources - names
-    for function in ("validate", "tune", "status", "sweep"):
+    for function in ("validate", "tune", "status", "sweep", "evaluate"):
         assert f"codetune/entrypoints/{function}.py" in names
     assert "codetune/local/examples/code-generation.jsonl" in names
     assert "codetune/dataset/report.schema.json" in names
@@ -136,11 +136,11 @@ def test_the_command_line_reaches_the_local_stack_only_through_its_entry_point()
     assert modules and {i for m in modules for i in _imports(m) if i.startswith(LOCAL)} == set()
 
 
-@pytest.mark.parametrize("function", ["tune", "status", "sweep"])
+@pytest.mark.parametrize("function", ["tune", "status", "sweep", "evaluate"])
 def test_a_function_that_does_not_validate_starts_without_the_validator(function: str) -> None:
-    """Cold start (benchmarks/README.md): status never validates, tune only to compare a paired
-    evaluation set, the sweep only a lost upload; none of them imports the validator, its
-    matchers or the secret scan when it starts."""
+    """Cold start (benchmarks/README.md): status and evaluate never validate, tune only to
+    compare a paired evaluation set, the sweep only a lost upload; none of them imports the
+    validator, its matchers or the secret scan when it starts."""
     validator = {
         "codetune.dataset.validator",
         "codetune.dataset.prompts",
