@@ -20,7 +20,9 @@ VALIDATION_SECONDS (60 to 420,
 default 420: how long one validation may read), EVALUATION (on or off, default on: evaluate a
 tuned model against its base on the evaluation dataset), EVALUATION_MAX_EXAMPLES (default 200),
 EVALUATION_CONCURRENCY (default 4), EVALUATION_SECONDS (60 to 480, default 480: one delivery's
-answering time), EVALUATION_ATTEMPTS (1 to 9, default 5), FINISHED_TOPIC (the completion topic,
+answering time), EVALUATION_ATTEMPTS (1 to 9, default 5), MULTI_REGIONS (us, eu, us,eu or
+none: the multi-regions a tuned model may be served from; default those the regions lie in),
+FINISHED_TOPIC (the completion topic,
 default codetune-finished), TOKENIZER_MODEL (a SentencePiece model
 file of the base model's tokenizer, shipped with the validate function for exact token counts),
 and CODETUNE_* tuning defaults passed to the tune function.
@@ -60,6 +62,9 @@ EVALUATION_MAX_EXAMPLES=200
 EVALUATION_CONCURRENCY=4
 EVALUATION_SECONDS=480
 EVALUATION_ATTEMPTS=5
+# The multi-regions (us, eu) whose endpoints may serve the deployment's tuned models (tuned
+# Gemini 3 models are served there only); "" leaves it to the functions: those its regions lie in.
+MULTI_REGIONS=""
 TUNING_DEFAULTS=()
 
 parse_args() {
@@ -140,6 +145,10 @@ parse_args() {
   # The delivery after the last attempt records the failure: it must come before the
   # subscription's 10 delivery attempts send the request to the dead letters.
   whole_or_exit EVALUATION_ATTEMPTS "$EVALUATION_ATTEMPTS" 1 9
+  case "$MULTI_REGIONS" in
+    ''|us|eu|us,eu|eu,us|none) ;;
+    *) echo "MULTI_REGIONS must be us, eu, us,eu or none, not '$MULTI_REGIONS'" >&2; exit 2 ;;
+  esac
   if [ -n "$TOKENIZER_MODEL" ] && [ ! -f "$TOKENIZER_MODEL" ]; then
     echo "TOKENIZER_MODEL: no file $TOKENIZER_MODEL" >&2; exit 2
   fi
@@ -183,7 +192,7 @@ declare -A OWN_SETTINGS=(
   [CODETUNE_EVALUATION_MAX_EXAMPLES]=EVALUATION_MAX_EXAMPLES
   [CODETUNE_EVALUATION_CONCURRENCY]=EVALUATION_CONCURRENCY
   [CODETUNE_EVALUATION_SECONDS]=EVALUATION_SECONDS
-  [CODETUNE_EVALUATION_ATTEMPTS]=EVALUATION_ATTEMPTS
+  [CODETUNE_EVALUATION_ATTEMPTS]=EVALUATION_ATTEMPTS [CODETUNE_MULTI_REGIONS]=MULTI_REGIONS
   [CODETUNE_EVALUATION_TOPIC]=-  # the functions' own topic, always codetune-evaluate
 )
 
@@ -213,6 +222,7 @@ read_settings() {
       EVALUATION_CONCURRENCY) EVALUATION_CONCURRENCY=$value ;;
       EVALUATION_SECONDS) EVALUATION_SECONDS=$value ;;
       EVALUATION_ATTEMPTS) EVALUATION_ATTEMPTS=$value ;;
+      MULTI_REGIONS) MULTI_REGIONS=$value ;;
       FINISHED_TOPIC) FINISHED_TOPIC=$value ;;
       CODETUNE_*)
         case "${OWN_SETTINGS[$key]:-}" in

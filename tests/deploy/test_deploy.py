@@ -1204,6 +1204,7 @@ def test_an_operator_may_read_the_records_and_ask_cancels_nothing_else() -> None
         ("CODETUNE_EVALUATION_ATTEMPTS", "EVALUATION_ATTEMPTS"),
         ("CODETUNE_EVALUATION_MAX_EXAMPLES", "EVALUATION_MAX_EXAMPLES"),
         ("CODETUNE_EVALUATION_CONCURRENCY", "EVALUATION_CONCURRENCY"),
+        ("CODETUNE_MULTI_REGIONS", "MULTI_REGIONS"),
     ],
 )
 def test_a_setting_deploy_sets_itself_is_refused_as_a_tuning_default(
@@ -1308,6 +1309,7 @@ def test_the_example_settings_set_every_evaluation_setting_at_its_default() -> N
         ("EVALUATION_CONCURRENCY=four", "EVALUATION_CONCURRENCY must be a whole number of 1"),
         ("EVALUATION_CONCURRENCY=-2", "EVALUATION_CONCURRENCY must be a whole number of 1"),
         ("CODETUNE_EVALUATION_TOPIC=mine", "CODETUNE_EVALUATION_TOPIC in"),
+        ("MULTI_REGIONS=asia", "MULTI_REGIONS must be us, eu, us,eu or none"),
     ],
 )
 def test_an_evaluation_setting_the_functions_cannot_run_on_is_refused(
@@ -1370,3 +1372,20 @@ def test_only_status_and_the_sweep_ask_for_evaluations_and_evaluate_writes_only_
             ("roles/pubsub.publisher", "topic codetune-finished", "—"),
         ]
     )
+
+
+@pytest.mark.parametrize(("value", "read"), [("us,eu", ("us", "eu")), ("none", ())])
+def test_every_function_holds_tuned_models_to_the_same_multi_regions(
+    tmp_path: Path, value: str, read: tuple[str, ...]
+) -> None:
+    """status records a tuned model's endpoint and evaluate asks it: both, and the functions
+    that plan, accept the same multi-regions, or none is set and each derives them alike."""
+    settings = tmp_path / "settings.env"
+    settings.write_text(SETTINGS.read_text() + f"MULTI_REGIONS={value}\n")
+    lines = dry_run("deploy.sh", "--settings", str(settings))
+    bare = dry_run("deploy.sh", "--settings", str(SETTINGS))
+    for function in FUNCTIONS:
+        env = function_env(lines, function)
+        assert env["CODETUNE_MULTI_REGIONS"] == value, function
+        assert Settings.from_environment(env).multi_regions == read
+        assert "CODETUNE_MULTI_REGIONS" not in function_env(bare, function)
