@@ -210,6 +210,8 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
         stack.relays["status"].route = inject.deliveries("job_event", (0.2, 0.15, 0.15))
         stack.relays["evaluate"].route = inject.deliveries("evaluation_request", (0.15, 0.15, 0.1))
         evaluation = _evaluation_set(stack, seed, rng)
+        # Only a Gemini job is evaluated: the pipeline's datasets keep every fault of their own.
+        gemini = base_model is None or not base_model.startswith("code")
         paired: set[str] = set()
         model = {"codetune-large_model_reference": base_model} if base_model else {}
         uploads: list[tuple[str, str]] = []
@@ -228,7 +230,7 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                 faults["hostile_manifest"] += 1
             # Every third valid, unsteered one: drawn before anything runs, so one seed pairs
             # the same datasets every time.
-            pair = valid and not steered and evaluation is not None and index % 3 == 0
+            pair = gemini and valid and not steered and evaluation is not None and index % 3 == 0
             if pair:
                 stack.upload(orjson.dumps({"evaluation": evaluation}), manifest_name(name))
             if not valid:
