@@ -152,9 +152,14 @@ METRICS: tuple[Metric, ...] = (
     ),
 )
 BY_NAME = {metric.name: metric for metric in METRICS}
+# The sweep logs a stuck dataset again each CODETUNE_RECONCILE_GRACE_SECONDS (300): a window of
+# three graces keeps the incident open while the dataset stays stuck (codetune.state.due).
+STUCK_ALIGNMENT = "900s"
 
 
-def _threshold(name: str, filter: str, aligner: str, duration: str) -> dict[str, Any]:
+def _threshold(
+    name: str, filter: str, aligner: str, duration: str, alignment: str = "60s"
+) -> dict[str, Any]:
     return {
         "displayName": name,
         "conditionThreshold": {
@@ -162,7 +167,7 @@ def _threshold(name: str, filter: str, aligner: str, duration: str) -> dict[str,
             "comparison": "COMPARISON_GT",
             "thresholdValue": 0,
             "duration": duration,
-            "aggregations": [{"alignmentPeriod": "60s", "perSeriesAligner": aligner}],
+            "aggregations": [{"alignmentPeriod": alignment, "perSeriesAligner": aligner}],
             "trigger": {"count": 1},
         },
     }
@@ -221,6 +226,7 @@ def alert_policies() -> list[dict[str, Any]]:
                     _metric_filter(f"{PREFIX}-datasets-stuck"),
                     "ALIGN_SUM",
                     "0s",
+                    STUCK_ALIGNMENT,
                 )
             ],
             "documentation": {

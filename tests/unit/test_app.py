@@ -901,6 +901,7 @@ def test_a_sweeps_cost_grows_with_the_work_left_not_with_the_history(
     from codetune.app.reconcile import reconcile
 
     def cost(ended: int) -> tuple[int, int]:
+        runs.append(runs[-1] + 6)  # a grace (5 minutes) after the last: the report is due again
         for index in range(ended):
             invalid = upload(
                 storage, f"incoming/r{index:03d}-{ended}.jsonl", b'{"input_text": 7}\n'
@@ -909,10 +910,11 @@ def test_a_sweeps_cost_grows_with_the_work_left_not_with_the_history(
                 invalid, storage, MemoryPublisher(), SETTINGS, LOG, None, ENVIRON
             ) is (Validation.REJECTED)
         storage.listings = storage.json_reads = 0
-        result = reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(200))
+        result = reconcile(storage, MemoryPublisher(), SETTINGS, LOG, {}, now=later(runs[-1]))
         assert (result.validated, result.announced, result.stuck) == (0, 0, 1)
         return storage.listings, storage.json_reads
 
+    runs = [200]
     submitted(storage, "incoming/running.jsonl", FakeVertex(), **LEGACY)
     few = cost(10)
     assert few == cost(200) == cost(400)

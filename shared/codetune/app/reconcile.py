@@ -2,11 +2,14 @@
 event is lost, every dataset reaches an end.
 
 Level-triggered and bounded: each run looks at the state as it is, never at the events that
-should have come, and one bad object is logged and skipped. Its cost grows with the work left,
-not with the history: the index of versions with work left (`unfinished/`) is listed and each
-of its records read, and one window of the uploads (`scan_size`, with their records, a page of
-each) is looked at for uploads whose event was lost, the next window at the next run. Nothing paid is done here: an upload with no record is validated (which announces
-it), and a VALIDATED dataset with no job is announced again; tune, idempotent, does the rest.
+should have come, and one bad object is logged and skipped. Its cost grows with the work due,
+not with the history nor with the work not due yet: the index of versions with work left
+(`unfinished/`) is listed, the records of the entries that are due (codetune.state.due) are
+read, and each is put back at its next due time; one window of the uploads (`scan_size`, with
+their records, a page of each) is looked at for uploads whose event was lost, the next window
+at the next run. Nothing paid is done here: an upload with no record is validated (which
+announces it), and a VALIDATED dataset with no job is announced again, once a grace period;
+tune, idempotent, does the rest.
 Validations come last and within the sweep's time, so that a large one never keeps the
 announcements from going out.
 """
@@ -28,8 +31,9 @@ from codetune.logs import Logger, correlation_id
 from codetune.messages import DatasetValidated
 from codetune.ports import ObjectStore, Publisher
 from codetune.state import FINAL, Record, RecordStore, Stage
+from codetune.state.due import after_work, next_work
 from codetune.state.records import SLOT_WAIT, Failure
-from codetune.state.store import Scan, dataset_key
+from codetune.state.store import Scan, Unfinished, dataset_key
 from codetune.tuning.manifest import DATASET_SUFFIX
 
 # Uploads looked at a run for a lost event: one listing page (at 30,000 objects under the
@@ -65,9 +69,11 @@ def reconcile(
     sweep = _Pass(RecordStore.of(storage, settings), publisher, settings, log, now, limit)
     # The scan first: what it puts in the index (records written before it) is read now.
     scan = sweep.store.scan(settings.upload_prefix, scan_size)
-    work = sweep.store.unfinished_work(sweep.bad, 2 * limit, scan.indexed)  # the scan's listing
-    announced, stuck = sweep.announce_validated([w for w in work if w[2].state not in FINAL])
-    finished = sweep.announce_ended([w for w in work if w[2].state in FINAL])
+    work = sweep.store.unfinished_work(sweep.bad, 2 * limit, scan.indexed, sweep.now)
+    unended = [w for w in work if w.record.state not in FINAL]
+    announced, stuck = sweep.announce_validated(unended)
+    finished = sweep.announce_ended([w for w in work if w.record.state in FINAL])
+    sweep.reschedule(unended[:limit])
     deadline = (clock() if started is None else started) + settings.sweep_seconds
     validated, deferred = sweep.validate_missed(scan, environ, deadline, clock)
     return ReconcileResult(validated, announced, stuck, len(sweep.skipped), finished, deferred)
@@ -88,24 +94,37 @@ class _Pass:
         self.store, self.publisher, self.settings, self.log = store, publisher, settings, log
         self.now, self.limit = now or datetime.now(UTC), limit
         self.skipped: list[str] = []
+        self.queued: set[str] = set()  # entries waiting for a slot and not submitted this pass
 
     def bad(self, name: str, fault: Exception) -> None:
         self.skipped.append(name)
         self.log.error("unreadable object: skipped", object=name, error=str(fault))
 
-    def announce_validated(self, work: list[tuple[str, str, Record]]) -> tuple[int, int]:
+    def reschedule(self, work: list[Unfinished]) -> None:
+        """Put each version looked at back in the index at its next due time. (An ended one
+        leaves the index once its end is announced, and stays due until then.)"""
+        timing = self.store.timing
+        for item in work:
+            if item.entry.record in self.queued:
+                continue  # waits for a free slot: due at every run until one frees
+            due = next_work(item.record, timing)
+            if due is not None:
+                self.store.reschedule(item, after_work(due, self.now, timing))
+
+    def announce_validated(self, work: list[Unfinished]) -> tuple[int, int]:
         """Datasets whose "dataset validated" message was lost or dead-lettered are announced
         again, and those waiting for a tuning slot as slots free up; those not at an end after
         `stuck_seconds` are reported. (announced, stuck)"""
         announced = stuck = 0
         settings = self.settings
-        queue: list[tuple[str, str, Record]] = []
-        for dataset, generation, record in work[: self.limit]:
+        queue: list[Unfinished] = []
+        for item in work[: self.limit]:
+            dataset, generation, record = item.dataset, item.generation, item.record
             age = _age(self.now, record.updated)
             log = self.log.bind(record.correlation_id or "")
             training = record.state is Stage.VALIDATED and record.role == DatasetRole.TRAINING
             if training and record.waiting and record.waiting.reason == SLOT_WAIT:
-                queue.append((dataset, generation, record))
+                queue.append(item)
             elif training and age > settings.reconcile_grace_seconds:
                 self.announce(dataset, generation, record)
                 announced += 1
@@ -142,7 +161,7 @@ class _Pass:
             return _age(self.now, evaluation.lease) > 0
         return False
 
-    def submit_waiting(self, queue: list[tuple[str, str, Record]]) -> int:
+    def submit_waiting(self, queue: list[Unfinished]) -> int:
         """Announce again the datasets waiting for a tuning slot, oldest validation first: as
         many as the deployment's slots have free, or (slots not known) one, a probe of the
         quota; each only after `slot_retry_seconds` since it was refused."""
@@ -152,10 +171,12 @@ class _Pass:
         due = [
             entry
             for entry in queue
-            if _age(self.now, (entry[2].waiting or Failure()).time) >= settings.slot_retry_seconds
+            if _age(self.now, (entry.record.waiting or Failure()).time)
+            >= settings.slot_retry_seconds
         ]
-        due.sort(key=lambda entry: entry[2].history[0].time if entry[2].history else "")
-        for dataset, generation, record in due[:free]:
+        due.sort(key=lambda entry: entry.record.history[0].time if entry.record.history else "")
+        self.queued = {entry.entry.record for entry in due[free:]}
+        for dataset, generation, record, _ in due[:free]:
             self.announce(dataset, generation, record)
             self.log.bind(record.correlation_id or "").info(
                 "dataset waiting for a tuning slot: submitted again",
@@ -168,13 +189,13 @@ class _Pass:
         data, attributes = _validated(self.settings.bucket, dataset, generation, record).encode()
         self.publisher.publish(self.settings.validated_topic_path, data, attributes)
 
-    def announce_ended(self, work: list[tuple[str, str, Record]]) -> int:
+    def announce_ended(self, work: list[Unfinished]) -> int:
         """Ended datasets whose "dataset finished" message was never sent (a crash between the
         record and the publish); records that ended before ANNOUNCE_WINDOW are left alone, so
         that a new deployment does not announce its history."""
         since = self.now - timedelta(seconds=ANNOUNCE_WINDOW_SECONDS)
         finished = 0
-        for dataset, generation, record in work[: self.limit]:
+        for dataset, generation, record, _ in work[: self.limit]:
             if record.updated is not None and datetime.fromisoformat(record.updated) < since:
                 self.store.settled(dataset, generation)  # history: left unannounced
                 continue

@@ -8,7 +8,9 @@ metadata is ever read back (docs/guarantees.md). Names in the state bucket:
     <prefix>jobs/<job id>.json                           JobPointer, for status events
     <prefix>open/<job id>.json                           JobPointer of an unfinished job (sweep)
     <prefix>unfinished/<dataset object>/<generation>.json  the index of versions with work left
-                                                         (not ended, or their end not announced)
+                                                         (not ended, or their end not announced),
+                                                         each with when the sweep next has work
+                                                         for it (codetune.state.due)
     <prefix>sweep/cursor.json                            where the sweep's scan of the uploads
                                                          goes on from
     <prefix>claims/<request digest>.json                 Claim, exactly-once Gemini creation
@@ -33,18 +35,19 @@ import hashlib
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 
 from codetune.evaluation.plan import Answer
 from codetune.exceptions import InputError
 from codetune.ports import ListedObject, ObjectStore
+from codetune.state.due import Timing, Timings, due_metadata, listed_due, moved_earlier
 from codetune.state.once import Claimed
 from codetune.state.records import FINAL, Announced, Claim, JobPointer, Record, Stage, advance
 
 
-class Buckets(Protocol):
+class Buckets(Timings, Protocol):
     """What the store needs of the deployment's settings (codetune.config.Settings)."""
 
     @property
@@ -155,15 +158,21 @@ class RecordStore:
     `uploads`."""
 
     def __init__(
-        self, storage: ObjectStore, bucket: str, prefix: str = SYSTEM_PREFIX, uploads: str = ""
+        self,
+        storage: ObjectStore,
+        bucket: str,
+        prefix: str = SYSTEM_PREFIX,
+        uploads: str = "",
+        timing: Timing | None = None,
     ) -> None:
         self.storage, self.bucket, self.prefix = storage, bucket, prefix
-        self.uploads = uploads
+        self.uploads, self.timing = uploads, timing or Timing()
 
     @classmethod
     def of(cls, storage: ObjectStore, settings: Buckets) -> RecordStore:
         """The deployment's store: its state bucket, for its upload bucket."""
-        return cls(storage, settings.state, settings.system_prefix, settings.bucket)
+        timing = Timing.of(settings)
+        return cls(storage, settings.state, settings.system_prefix, settings.bucket, timing)
 
     def report_location(self, dataset: str) -> tuple[str, str]:
         """(bucket, name) of a dataset's report: beside it, or in the state bucket when its
@@ -244,21 +253,23 @@ class RecordStore:
     def update(
         self, dataset: str, generation: str, change: Callable[[Record | None], Record | None]
     ) -> Record | None:
-        created = False
+        before: Record | None = None
 
         def step(document: dict[str, Any] | None) -> dict[str, Any] | None:
-            nonlocal created
-            new = change(None if document is None else Record.from_json(document))
-            created = document is None and new is not None
-            return _json(new)
+            nonlocal before
+            before = None if document is None else Record.from_json(document)
+            return _json(change(before))
 
         name = self.record_name(dataset, generation)
         written = self.storage.update_json(self.bucket, name, step, _metadata)
         if written is None:
             return None
         record = Record.from_json(written)
-        if created and not _waits_for_nothing(record.role, str(record.state)):
-            self._index(name)  # after the record: a crash between leaves it to the scan
+        # After the record: a crash between leaves a new version to the scan, and an entry due
+        # later than its new work to that time (at most the grace, or the stuck report's).
+        moved = moved_earlier(before, record, self.timing)
+        if moved is not None:
+            self._index(name, moved.time)
         return record
 
     def listed_records(self) -> list[ListedObject]:
@@ -269,17 +280,22 @@ class RecordStore:
         self,
         on_bad: Callable[[str, Exception], None],
         limit: int,
-        indexed: list[str] | None = None,
-    ) -> list[tuple[str, str, Record]]:
-        """Up to `limit` versions with work left, as (dataset, generation, record), from one
-        listing of the index (or `indexed`, the records a scan found it naming) and a read of
-        each: what the sweep looks at, however long the history. An entry whose record has
-        ended and was announced (or is gone) is dropped from the index here; an unreadable
-        record is reported to `on_bad` and skipped."""
-        found: list[tuple[str, str, Record]] = []
-        for name in self._indexed() if indexed is None else indexed:
+        indexed: list[IndexEntry] | None = None,
+        now: datetime | None = None,
+    ) -> list[Unfinished]:
+        """Up to `limit` versions with work due by `now` (default: now), from one listing of
+        the index (or `indexed`, the entries a scan found in it) and a read of each record:
+        what the sweep looks at, however long the history and however much work is not due
+        yet. An entry whose record has ended and was announced (or is gone) is dropped from the
+        index here; an unreadable record is reported to `on_bad` and skipped."""
+        now = now or datetime.now(UTC)
+        found: list[Unfinished] = []
+        for entry in self._indexed() if indexed is None else indexed:
             if len(found) >= limit:
                 break
+            if entry.due > now:
+                continue
+            name = entry.record
             try:
                 document, _ = self.storage.read_json(self.bucket, name)
                 record = None if document is None else Record.from_json(document)
@@ -295,25 +311,41 @@ class RecordStore:
                 continue
             key, _, leaf = name.removeprefix(f"{self.prefix}records/").rpartition("/")
             dataset = self.dataset_name(record.dataset) or key  # the full name of a digest key
-            found.append((dataset, leaf.removesuffix(".json"), record))
+            found.append(Unfinished(dataset, leaf.removesuffix(".json"), record, entry))
         return found
+
+    def reschedule(self, work: Unfinished, due: datetime) -> None:
+        """Put the version's entry in the index at `due`, unless the entry changed since it was
+        listed (a writer moved it, or its end was announced): theirs stands."""
+        self._index(work.entry.record, due, work.entry.generation)
 
     def settled(self, dataset: str, generation: str) -> None:
         """The version has ended and its end was announced: out of the index."""
         self._unindex(self.record_name(dataset, generation))
 
-    def _index(self, record: str) -> None:
-        """Put the record (its object name) in the index of versions with work left."""
-        self.storage.write_json(self.bucket, _index_name(record, self.prefix), {"record": record})
+    def _index(self, record: str, due: datetime, if_generation_match: int | None = None) -> None:
+        """Put the record (its object name) in the index of versions with work left, due at
+        `due`."""
+        self.storage.write_json(
+            self.bucket,
+            _index_name(record, self.prefix),
+            {"record": record},
+            if_generation_match,
+            due_metadata(due),
+        )
 
     def _unindex(self, record: str) -> None:
         self.storage.delete(self.bucket, _index_name(record, self.prefix))
 
-    def _indexed(self) -> list[str]:
-        """The records the index names, from one listing of it."""
+    def _indexed(self) -> list[IndexEntry]:
+        """The index's entries, from one listing of it: each record's name and due time."""
         head = f"{self.prefix}unfinished/"
         return [
-            _record_of_index(listed.name, self.prefix)
+            IndexEntry(
+                _record_of_index(listed.name, self.prefix),
+                listed_due(listed.metadata),
+                int(listed.generation) if listed.generation.isdigit() else None,
+            )
             for listed in self.storage.list_objects(self.bucket, head)
         ]
 
@@ -352,20 +384,23 @@ class RecordStore:
     def _cursor_name(self) -> str:
         return f"{self.prefix}sweep/cursor.json"
 
-    def _index_missing(self, records: list[ListedObject]) -> list[str]:
-        """Index the records with work left that the index misses; the records it names now,
-        in its order."""
+    def _index_missing(self, records: list[ListedObject]) -> list[IndexEntry]:
+        """Index the records with work left that the index misses, due now; the entries it
+        holds now, in its order."""
         indexed = self._indexed()
-        known = set(indexed)
+        known = {entry.record for entry in indexed}
+        missing: list[IndexEntry] = []
         for listed in records:
             stage, meta = listed.metadata.get(STAGE_METADATA, ""), listed.metadata
             settled = stage in _FINAL_NAMES and meta.get(ANNOUNCED_METADATA)
             if settled or _waits_for_nothing(meta.get(ROLE_METADATA), stage):
                 continue
             if listed.name not in known:
-                self._index(listed.name)
+                entry = IndexEntry(listed.name, listed_due({}), None)
+                self._index(entry.record, entry.due)
                 known.add(listed.name)
-        return sorted(known) if len(known) > len(indexed) else indexed
+                missing.append(entry)
+        return sorted(indexed + missing) if missing else indexed
 
     def generations(self, dataset: str) -> list[str]:
         """The dataset's versions that have a record, oldest first."""
@@ -502,13 +537,30 @@ class RecordClaims:
 MAX_CLAIM_WRITES = 8
 
 
+class IndexEntry(NamedTuple):
+    """One entry of the index of unfinished work, as listed."""
+
+    record: str  # the record's object name
+    due: datetime  # when the sweep next has work for it
+    generation: int | None  # the entry object's, for a precondition (None: not known)
+
+
+class Unfinished(NamedTuple):
+    """A version with work due, as the sweep reads it."""
+
+    dataset: str
+    generation: str
+    record: Record
+    entry: IndexEntry
+
+
 class Scan(msgspec.Struct, frozen=True):
     """One window of the sweep's scan: uploads, and the versions recorded among them as
     (dataset_key(dataset), generation)."""
 
     uploads: list[ListedObject]
     recorded: set[tuple[str, str]]
-    indexed: list[str] | None = None  # the records the index names, scan's additions included
+    indexed: list[IndexEntry] | None = None  # the index's entries, scan's additions included
 
 
 def _index_name(record_name: str, prefix: str) -> str:
