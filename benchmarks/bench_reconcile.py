@@ -1,11 +1,13 @@
 """What one run of the reconciler costs at N datasets, against Cloud Storage (the storage
 emulator), side by side with the way it used to work.
 
-    .venv/bin/python -m benchmarks.bench_reconcile [--datasets 1000] [--unfinished 20] [--repeat 5]
+    .venv/bin/python -m benchmarks.bench_reconcile [--datasets 1000] [--unfinished 20]
+        [--running 0] [--repeat 5]
 
 Setup: N dataset uploads, each with a record written through `RecordStore.advance` (as the
 functions write them), all at an end and announced but `--unfinished` of them (VALIDATED, tune
-still to come). Then, taking turns, best of `--repeat`, wall seconds and requests:
+still to come) and `--running` (RUNNING: jobs under way, which the sweep's job loop follows,
+their stuck report hours away). Then, taking turns, best of `--repeat`, wall seconds and requests:
 
 - **baseline**: what the reconciler did before the index of unfinished work (2026-12-03): one
   listing of every upload and one of every record with its stage, then a read of each record
@@ -81,11 +83,13 @@ def baseline(storage: Counting, settings: Settings, store: RecordStore) -> int:
         if listed.metadata.get(STAGE_METADATA) in {str(stage) for stage in FINAL}:
             continue
         document, _ = storage.read_json(store.bucket, listed.name)
-        work += document is not None and document.get("state") not in FINAL
+        work += document is not None and document.get("state") == Stage.VALIDATED
     return work
 
 
-def populate(storage: Storage, store: RecordStore, datasets: int, unfinished: int) -> None:
+def populate(
+    storage: Storage, store: RecordStore, datasets: int, unfinished: int, running: int
+) -> None:
     for index in range(datasets):
         name = f"incoming/bench-{index:05d}.jsonl"
         blob = storage.blob(BUCKET, name)
@@ -95,7 +99,9 @@ def populate(storage: Storage, store: RecordStore, datasets: int, unfinished: in
             name, generation, Stage.VALIDATED, "validate",
             dataset=f"gs://{BUCKET}/{name}", role="training", kind="generation",
         )  # fmt: skip
-        if index >= unfinished:  # ended, and its end announced, as the functions leave it
+        if unfinished <= index < unfinished + running:
+            store.advance(name, generation, Stage.RUNNING, "status")
+        elif index >= unfinished:  # ended, and its end announced, as the functions leave it
             store.advance(name, generation, Stage.REJECTED, "validate")
             store.update(name, generation, lambda r: r and replace(r, announced=ANNOUNCED))
             store.settled(name, generation)
@@ -114,6 +120,7 @@ def main() -> int:
     )
     parser.add_argument("--datasets", type=int, default=1000)
     parser.add_argument("--unfinished", type=int, default=20)
+    parser.add_argument("--running", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     with storage_emulator():
@@ -124,7 +131,7 @@ def main() -> int:
             {"CODETUNE_BUCKET": BUCKET, "CODETUNE_PROJECT": "bench"}
         )
         store = RecordStore.of(storage, settings)
-        populate(storage, store, args.datasets, args.unfinished)
+        populate(storage, store, args.datasets, args.unfinished, args.running)
         runs = [datetime.now(UTC) + timedelta(minutes=10)]
         logging.getLogger("codetune").setLevel(logging.CRITICAL)  # time the work, not the logs
         log = Logger("bench")
@@ -144,7 +151,10 @@ def main() -> int:
                 measured = timed(run, storage)
                 if label not in best or measured[0] < best[label][0]:
                     best[label] = measured
-        print(f"{args.datasets} datasets, {args.unfinished} unfinished; best of {args.repeat}")
+        print(
+            f"{args.datasets} datasets, {args.unfinished} unfinished, {args.running} running; "
+            f"best of {args.repeat}"
+        )
         for label, (seconds, requests, work) in best.items():
             print(f"{label:10} {seconds:7.2f} s  {requests:6} requests  {work} needing work")
         ratio = best["baseline"][0] / best["reconcile"][0]

@@ -12,7 +12,11 @@ import pytest
 BENCHMARKS = [
     ("bench_validate", ["--scale", "0.01", "--repeat", "1"], "codetune vs jsonschema"),
     ("bench_instruction", ["--scale", "0.02", "--repeat", "1"], "speed-up"),
-    ("bench_reconcile", ["--datasets", "20", "--unfinished", "3", "--repeat", "1"], "faster"),
+    (
+        "bench_reconcile",
+        ["--datasets", "20", "--unfinished", "3", "--running", "2", "--repeat", "1"],
+        "faster",
+    ),
     ("bench_runs", ["--records", "30", "--limit", "5", "--repeat", "1"], "runs is"),
     (
         "bench_sweep",
