@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("bench_chaos", ["--datasets", "3", "--timeout", "240"], "passed: True"),
     ("bench_latency", ["--datasets", "1"], "upload → tuned model recorded"),
     ("bench_throughput", ["--drops", "4", "--timeout", "120"], "a minute"),
+    ("bench_storage_emulator", ["--objects", "200,400", "--requests", "20"], "costs up to"),
     ("bench_coldstart", ["--repeat", "1", "--publishes", "3"], "per publish"),
     ("bench_read_chunks", ["--repeat", "1", "--scale", "0.02"], "local file"),
     ("bench_largest", ["--megabytes", "1", "--near-duplicates"], "of the limit"),
