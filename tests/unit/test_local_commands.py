@@ -3,6 +3,7 @@ dataset finds the manifest and evaluation dataset beside it."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -63,6 +64,19 @@ def test_without_one_it_pulls_until_the_subscription_is_drained(
     stack = LocalStack(StackConfig(log_dir=tmp_path))
     assert len(stack.finished_messages(timeout=60)) == 1
     assert subscriber.pulls == 2
+
+
+def test_a_stack_removes_the_folder_it_made_unless_it_failed(tmp_path: Path) -> None:
+    with LocalStack() as ended:  # nothing started: the folder is all there is
+        assert ended.log_dir.name.startswith("codetune-stack-") and ended.log_dir.is_dir()
+    assert not ended.log_dir.exists()
+    with pytest.raises(RuntimeError), LocalStack() as failed:
+        raise RuntimeError("a part failed")
+    assert failed.log_dir.is_dir()  # kept: its process logs tell why
+    shutil.rmtree(failed.log_dir)
+    with LocalStack(StackConfig(log_dir=tmp_path)) as chosen:
+        pass
+    assert chosen.log_dir.is_dir()  # the caller's folder is the caller's
 
 
 def test_the_manifest_pairs_the_evaluation_dataset_beside_it(tmp_path: Path) -> None:

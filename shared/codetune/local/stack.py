@@ -69,7 +69,9 @@ class StackConfig(msgspec.Struct):
     pipeline_region: str = "us-central1"
     step_seconds: float = 1.0  # how long a stand-in job stays in each state
     sweep_seconds: float = 1.0  # how often the Cloud Scheduler stand-in calls the sweep function
-    log_dir: Path | None = None  # where each process writes its output; a temporary folder if None
+    # Where each process writes its output; if None, a temporary folder, removed when the
+    # stack stops (kept when it stops on an error, for its logs).
+    log_dir: Path | None = None
     # The storage emulator's backend: "memory", or "filesystem" (restartable).
     storage: str = "memory"
     # The stand-in's concurrent tuning job quota (0: none), and what it does past it:
@@ -150,6 +152,7 @@ def _signal(group: int, number: int) -> None:
 class LocalStack:
     def __init__(self, config: StackConfig | None = None) -> None:
         self.config = config or StackConfig()
+        self._temporary = self.config.log_dir is None  # its own folder: removed when it stops
         self.log_dir = self.config.log_dir or Path(tempfile.mkdtemp(prefix="codetune-stack-"))
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
@@ -166,8 +169,10 @@ class LocalStack:
         self.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, failure: type[BaseException] | None, *exc: object) -> None:
         self.stop()
+        if self._temporary and failure is None:  # after a failure its logs tell what happened
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def start(self) -> None:
         try:
