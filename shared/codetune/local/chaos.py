@@ -267,7 +267,7 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
         deadline = time.monotonic() + timeout
         overwritten: set[str] = set()
         vanished: set[str] = set()
-        asked: set[tuple[str, str]] = set()
+        cancels = _Cancels()
         stalls = rounds = 0
         while time.monotonic() < deadline:
             pending = 0
@@ -277,7 +277,7 @@ def run(datasets: int, seed: int, base_model: str | None, timeout: float) -> Sum
                     pending += 1
                 if name in paired:
                     continue  # its faults are the evaluation's own: requests, 429, 500
-                if record is not None and _cancel_at_random(stack, rng, asked, record, faults):
+                if record is not None and cancels.ask(stack, rng, record, faults):
                     continue
                 if record is None or record.state not in _RUNNING:
                     continue
@@ -484,28 +484,47 @@ def _foreign_requests(stack: LocalStack) -> int:
         return sum(not path.startswith(ours) for _, path in stack.vertex.requests)
 
 
-def _cancel_at_random(
-    stack: LocalStack,
-    rng: random.Random,
-    asked: set[tuple[str, str]],
-    record: Record,
-    faults: Counter[str],
-) -> bool:
-    """Ask a cancel of a version validated or running, now and then (the first one seen, then
-    about one in six): as `codetune cancel` does, on the validated topic."""
-    version = (record.dataset or "", record.generation or "")
-    if record.state in FINAL or record.role != "training" or version in asked:
-        return False
-    if asked and rng.random() > 0.03:
-        return False
-    asked.add(version)
-    name = version[0].removeprefix(f"gs://{stack.config.bucket}/")
-    now = datetime.now(UTC).isoformat()
-    request = CancelRequested(stack.config.bucket, name, version[1], "chaos", now)
-    data, attributes = request.encode()
-    stack.publisher.publish(stack.topic("dataset-validated"), data, **attributes).result(30)
-    faults["cancel_asked"] += 1
-    return True
+class _Cancels:
+    """Cancels asked of versions validated or running, as `codetune cancel` asks them (on the
+    validated topic, through the same faulty deliveries): the first version seen, then now and
+    then. Until one version ends CANCELLED, one not seen to land is asked again, as a person
+    would after a lost delivery, so that every run exercises at least one."""
+
+    def __init__(self) -> None:
+        self.asked: dict[tuple[str, str], float] = {}  # a version: when it was last asked
+        self.ended: set[tuple[str, str]] = set()  # asked, and ended without the cancel
+        self.landed = False
+
+    def ask(
+        self, stack: LocalStack, rng: random.Random, record: Record, faults: Counter[str]
+    ) -> bool:
+        version = (record.dataset or "", record.generation or "")
+        self.landed = self.landed or record.state is Stage.CANCELLED
+        if record.state in FINAL and version in self.asked:
+            self.ended.add(version)
+        if record.state in FINAL or record.role != "training" or record.cancel is not None:
+            return False
+        last = self.asked.get(version)
+        if last is not None:
+            if self.landed or time.monotonic() - last < _ASK_AGAIN_SECONDS:
+                return False
+        elif self.pending() and rng.random() > 0.03:
+            return False
+        self.asked[version] = time.monotonic()
+        name = version[0].removeprefix(f"gs://{stack.config.bucket}/")
+        now = datetime.now(UTC).isoformat()
+        request = CancelRequested(stack.config.bucket, name, version[1], "chaos", now)
+        data, attributes = request.encode()
+        stack.publisher.publish(stack.topic("dataset-validated"), data, **attributes).result(30)
+        faults["cancel_asked" if last is None else "cancel_asked_again"] += 1
+        return True
+
+    def pending(self) -> bool:
+        """Whether a cancel has landed, or one asked may still land."""
+        return self.landed or any(version not in self.ended for version in self.asked)
+
+
+_ASK_AGAIN_SECONDS = 2.0
 
 
 # A cancel takes effect within a delivery or two; a job's end this long after the record says
