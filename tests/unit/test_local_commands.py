@@ -4,6 +4,7 @@ dataset finds the manifest and evaluation dataset beside it."""
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -66,7 +67,10 @@ def test_without_one_it_pulls_until_the_subscription_is_drained(
     assert subscriber.pulls == 2
 
 
-def test_a_stack_removes_the_folder_it_made_unless_it_failed(tmp_path: Path) -> None:
+def test_a_stack_removes_the_folder_it_made_unless_it_failed(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(LocalStack, "_start", lambda self: None)
     with LocalStack() as ended:  # nothing started: the folder is all there is
         assert ended.log_dir.name.startswith("codetune-stack-") and ended.log_dir.is_dir()
     assert not ended.log_dir.exists()
@@ -77,6 +81,36 @@ def test_a_stack_removes_the_folder_it_made_unless_it_failed(tmp_path: Path) -> 
     with LocalStack(StackConfig(log_dir=tmp_path)) as chosen:
         pass
     assert chosen.log_dir.is_dir()  # the caller's folder is the caller's
+
+
+def test_a_process_started_as_a_signal_arrives_is_one_stop_knows_of(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """SIGTERM during a start-up ends the command through an exception: raised inside Popen,
+    after the fork, it would leave a process nothing stops. It waits until the process is
+    recorded."""
+    started = SimpleNamespace(pid=-1)
+
+    def popen(*args: Any, **kwargs: Any) -> Any:
+        signal.raise_signal(signal.SIGTERM)  # the child exists, Popen has not returned yet
+        return started
+
+    def exit_on_signal(number: int, frame: object) -> None:
+        raise SystemExit(128 + number)
+
+    monkeypatch.setattr(stack_module.subprocess, "Popen", popen)
+    previous = signal.signal(signal.SIGTERM, exit_on_signal)
+    try:
+        stack = LocalStack(StackConfig(log_dir=tmp_path))
+        with pytest.raises(SystemExit) as stopped:
+            stack._spawn("validate", ["true"], {})
+        assert stopped.value.code == 128 + signal.SIGTERM
+        assert stack.processes == {"validate": started}
+        assert signal.getsignal(signal.SIGTERM) is exit_on_signal
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for log in stack._logs:
+            log.close()
 
 
 def test_the_manifest_pairs_the_evaluation_dataset_beside_it(tmp_path: Path) -> None:

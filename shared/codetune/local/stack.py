@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -147,6 +148,33 @@ def pubsub_emulator() -> str:
 def _signal(group: int, number: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(group, number)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait until the block is done, then act as they would have.
+
+    A command stopped by a signal leaves through an exception raised in the main thread; raised
+    inside `Popen` after the fork, or before its result is stored, it would orphan the child."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # a signal's handler runs in the main thread only
+        return
+    held: list[int] = []
+    previous = {
+        number: signal.signal(number, lambda number, frame: held.append(number))
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        for caught in held[:1]:
+            handler = previous[signal.Signals(caught)]
+            if callable(handler):
+                handler(caught, None)
+            elif handler != signal.SIG_IGN:
+                signal.raise_signal(caught)
 
 
 class LocalStack:
@@ -371,14 +399,15 @@ class LocalStack:
     def _spawn(self, name: str, command: list[str], env: dict[str, str]) -> None:
         log = (self.log_dir / f"{name}.log").open("ab")  # a restarted process appends
         self._logs.append(log)
-        self.processes[name] = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
-            start_new_session=True,
-            cwd=self.log_dir,  # its own process group: stopped with all its children
-        )
+        with _signals_held():  # a process started is always one `stop` knows of
+            self.processes[name] = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+                start_new_session=True,
+                cwd=self.log_dir,  # its own process group: stopped with all its children
+            )
 
     # --- Pub/Sub -----------------------------------------------------------------------------
     def topic(self, name: str) -> str:
