@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,12 +91,14 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def test_a_stopped_run_leaves_no_process_behind() -> None:
-    """SIGTERM (a CI timeout, a Ctrl-C in another shell) still stops the whole local stack."""
+def test_a_stopped_run_leaves_no_process_behind(tmp_path: Path) -> None:
+    """SIGTERM (a CI timeout, a Ctrl-C in another shell) still stops the whole local stack,
+    and removes the temporary folder it made."""
     import signal
     import time
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CODETUNE_")}
+    env["TMPDIR"] = str(tmp_path)
     run = subprocess.Popen(
         [sys.executable, "-m", "codetune.cli", "chaos", "--datasets", "2", "--json"],
         stdout=subprocess.DEVNULL,
@@ -110,6 +113,7 @@ def test_a_stopped_run_leaves_no_process_behind() -> None:
     run.send_signal(signal.SIGTERM)
     assert run.wait(timeout=60) == 128 + signal.SIGTERM
     assert [pid for pid in children if _running(pid)] == []
+    assert list(tmp_path.glob("codetune-stack-*")) == []
 
 
 def _running(pid: int) -> bool:

@@ -78,6 +78,9 @@ def test_a_stack_removes_the_folder_it_made_unless_it_failed(
         raise RuntimeError("a part failed")
     assert failed.log_dir.is_dir()  # kept: its process logs tell why
     shutil.rmtree(failed.log_dir)
+    with pytest.raises(KeyboardInterrupt), LocalStack() as stopped:
+        raise KeyboardInterrupt  # a person's stop: nothing would name the folder
+    assert not stopped.log_dir.exists()
     with LocalStack(StackConfig(log_dir=tmp_path)) as chosen:
         pass
     assert chosen.log_dir.is_dir()  # the caller's folder is the caller's

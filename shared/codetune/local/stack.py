@@ -199,15 +199,21 @@ class LocalStack:
 
     def __exit__(self, failure: type[BaseException] | None, *exc: object) -> None:
         self.stop()
-        if self._temporary and failure is None:  # after a failure its logs tell what happened
-            shutil.rmtree(self.log_dir, ignore_errors=True)
+        self._remove_folder(failure)
 
     def start(self) -> None:
         try:
             self._start()
-        except BaseException:
+        except BaseException as failure:
             self.stop()
+            self._remove_folder(type(failure))
             raise
+
+    def _remove_folder(self, failure: type[BaseException] | None) -> None:
+        """Remove the temporary folder, unless the stack ended on an error: its logs tell what
+        happened. A stop (Ctrl-C, SIGTERM) is no error, and nothing would name the folder."""
+        if self._temporary and (failure is None or not issubclass(failure, Exception)):
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
     def _start(self) -> None:
         cfg = self.config
