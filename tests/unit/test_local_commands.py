@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,8 +14,9 @@ import orjson
 import pytest
 
 from codetune.local import stack as stack_module
-from codetune.local.demo import Upload, companions
-from codetune.local.stack import LocalStack, StackConfig
+from codetune.local.demo import Upload, _work_folder, companions
+from codetune.local.serve import serve
+from codetune.local.stack import LocalStack, StackConfig, StackError
 
 FINISHED_ID = "gs://b/incoming/a.jsonl#1/SUCCEEDED"
 
@@ -78,12 +80,64 @@ def test_a_stack_removes_the_folder_it_made_unless_it_failed(
         raise RuntimeError("a part failed")
     assert failed.log_dir.is_dir()  # kept: its process logs tell why
     shutil.rmtree(failed.log_dir)
+
+    def fail_to_start(self: LocalStack) -> None:
+        raise StackError("process exited with 1 before opening port 1")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(LocalStack, "_start", fail_to_start)
+        with pytest.raises(StackError) as unstarted, LocalStack():
+            pass
+    folder = unstarted.value.args[0].rpartition("process logs in ")[2]
+    assert folder.startswith(tempfile.gettempdir()) and Path(folder).is_dir()  # kept, named
+    shutil.rmtree(folder)
     with pytest.raises(KeyboardInterrupt), LocalStack() as stopped:
         raise KeyboardInterrupt  # a person's stop: nothing would name the folder
     assert not stopped.log_dir.exists()
     with LocalStack(StackConfig(log_dir=tmp_path)) as chosen:
         pass
     assert chosen.log_dir.is_dir()  # the caller's folder is the caller's
+
+
+def test_the_demo_keeps_its_folder_as_the_stack_keeps_its_own() -> None:
+    said: list[str] = []
+    with _work_folder(StackConfig(), False, said.append) as ended:
+        pass
+    with (
+        pytest.raises(KeyboardInterrupt),
+        _work_folder(StackConfig(), False, said.append) as stopped,
+    ):
+        raise KeyboardInterrupt
+    assert not ended.exists() and not stopped.exists() and said == []
+    with pytest.raises(StackError), _work_folder(StackConfig(), False, said.append) as failed:
+        raise StackError(f"process exited with 1 before opening port 1; process logs in {failed}")
+    assert failed.is_dir() and said == [f"kept the stack's folder {failed}"]
+    shutil.rmtree(failed)
+    with _work_folder(StackConfig(), True, said.append) as kept:
+        pass
+    assert kept.is_dir() and said[-1] == f"kept the stack's folder {kept}"
+    shutil.rmtree(kept)
+
+
+def test_a_stack_that_cannot_start_keeps_the_folder_its_error_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def fail_to_start(self: LocalStack) -> None:
+        raise StackError("process exited with 1 before opening port 1")
+
+    monkeypatch.setattr(LocalStack, "_start", fail_to_start)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    said: list[str] = []
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with pytest.raises(StackError) as failed:
+            serve(StackConfig(), None, said.append)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
+    [folder] = tmp_path.glob("codetune-stack-*")
+    assert str(failed.value).endswith(f"; process logs in {folder}")
+    assert f"kept the stack's folder {folder}" in said
 
 
 def test_a_process_started_as_a_signal_arrives_is_one_stop_knows_of(

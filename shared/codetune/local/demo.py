@@ -17,7 +17,13 @@ import msgspec
 import orjson
 
 from codetune.config import UPLOAD_PREFIX
-from codetune.local.stack import FINISHED_TOPIC, LocalStack, StackConfig, StackError
+from codetune.local.stack import (
+    FINISHED_TOPIC,
+    LocalStack,
+    StackConfig,
+    StackError,
+    remove_unless_failed,
+)
 from codetune.local.story import Story, summary
 from codetune.state import FINAL, Record, RecordStore, Stage
 from codetune.storage import Storage
@@ -72,18 +78,21 @@ def run_demo(
 @contextlib.contextmanager
 def _work_folder(config: StackConfig, keep: bool, say: Say) -> Iterator[Path]:
     """The stack's folder (process logs, the emulators' files): a temporary one, removed at the
-    end unless `keep` (or unless the caller chose it)."""
+    end unless `keep` or an error (as `LocalStack` does with its own; unless the caller chose
+    it)."""
     if config.log_dir is not None:
         yield config.log_dir
         return
     folder = Path(tempfile.mkdtemp(prefix="codetune-stack-"))
+    failure: type[BaseException] | None = None
     try:
         yield folder
+    except BaseException as error:
+        failure = type(error)
+        raise
     finally:
-        if keep:
+        if keep or not remove_unless_failed(folder, failure):
             say(f"kept the stack's folder {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _run(

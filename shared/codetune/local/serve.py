@@ -6,7 +6,6 @@ interrupted (SIGINT, SIGTERM), then stops every process it started."""
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import sys
 import tempfile
@@ -18,7 +17,13 @@ from typing import Any
 import msgspec
 
 from codetune.local.logging_standin import LoggingStandIn
-from codetune.local.stack import VALIDATED_TOPIC, LocalStack, StackConfig, StackError
+from codetune.local.stack import (
+    VALIDATED_TOPIC,
+    LocalStack,
+    StackConfig,
+    StackError,
+    remove_unless_failed,
+)
 
 Say = Callable[[str], None]
 
@@ -76,6 +81,7 @@ def serve(config: StackConfig, env_file: Path | None, say: Say, keep: bool = Fal
     say("starting the local stack ...")
     stack = LocalStack(config)
     logs: LiveLogs | None = None
+    failure: type[BaseException] | None = None
     try:
         stack.start()
         logs = LiveLogs(config.project, folder).start()
@@ -86,6 +92,9 @@ def serve(config: StackConfig, env_file: Path | None, say: Say, keep: bool = Fal
         threading.Event().wait()  # until a signal ends it
     except (KeyboardInterrupt, SystemExit):
         pass
+    except Exception as error:
+        failure = type(error)
+        raise
     finally:
         for number in (signal.SIGINT, signal.SIGTERM):  # stopping is not interrupted
             signal.signal(number, signal.SIG_IGN)
@@ -94,10 +103,8 @@ def serve(config: StackConfig, env_file: Path | None, say: Say, keep: bool = Fal
         stack.stop()
         if env_file is not None:
             env_file.unlink(missing_ok=True)  # it points at ports nothing listens on now
-        if keep:
+        if keep or not remove_unless_failed(folder, failure):
             say(f"kept the stack's folder {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
     say("stopped every process the stack started")
     return 0
 

@@ -150,6 +150,15 @@ def _signal(group: int, number: int) -> None:
         os.killpg(group, number)
 
 
+def remove_unless_failed(folder: Path, failure: type[BaseException] | None) -> bool:
+    """Remove a stack's temporary folder, unless the stack ended on an error: its process logs
+    tell what happened. A stop (Ctrl-C, SIGTERM) is no error. Whether it was removed."""
+    if failure is not None and issubclass(failure, Exception):
+        return False
+    shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """SIGINT and SIGTERM wait until the block is done, then act as they would have.
@@ -207,13 +216,13 @@ class LocalStack:
         except BaseException as failure:
             self.stop()
             self._remove_folder(type(failure))
+            if isinstance(failure, StackError):  # which part failed is in its log
+                raise StackError(f"{failure}; process logs in {self.log_dir}") from failure
             raise
 
     def _remove_folder(self, failure: type[BaseException] | None) -> None:
-        """Remove the temporary folder, unless the stack ended on an error: its logs tell what
-        happened. A stop (Ctrl-C, SIGTERM) is no error, and nothing would name the folder."""
-        if self._temporary and (failure is None or not issubclass(failure, Exception)):
-            shutil.rmtree(self.log_dir, ignore_errors=True)
+        if self._temporary:
+            remove_unless_failed(self.log_dir, failure)
 
     def _start(self) -> None:
         cfg = self.config
